@@ -1,0 +1,61 @@
+// Private and public keys as immutable, cheaply copyable values (the EVP_PKEY is shared, never mutated).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "estlab/core/bytes.hpp"
+#include "estlab/core/ossl.hpp"
+
+namespace estlab {
+
+enum class KeyType { ec_p256, ec_p384, rsa2048, rsa3072, rsa4096, ed25519 };
+
+std::string_view to_string(KeyType type);
+// "ec-p256", "ec-p384", "rsa2048", "rsa3072", "rsa4096", "ed25519"; the error lists the valid ones.
+Result<KeyType> parse_key_type(std::string_view text);
+const std::vector<KeyType>& all_key_types();
+
+class PublicKey {
+ public:
+  static Result<PublicKey> from_spki_der(ByteView der);
+  static PublicKey borrow_shared(EVP_PKEY* key);  // takes a new reference
+
+  const Bytes& spki_der() const { return spki_der_; }
+  std::string algorithm() const;  // "EC P-256", "RSA 2048", "ED25519"
+  std::optional<KeyType> type() const;
+  std::string pem() const;
+  EVP_PKEY* native() const { return key_.get(); }
+
+  // Same key: the SubjectPublicKeyInfo encodings are equal.
+  bool operator==(const PublicKey& other) const { return spki_der_ == other.spki_der_; }
+
+ private:
+  std::shared_ptr<EVP_PKEY> key_;
+  Bytes spki_der_;
+};
+
+class PrivateKey {
+ public:
+  static Result<PrivateKey> generate(KeyType type);
+  static Result<PrivateKey> from_pkcs8_der(ByteView der);
+  // DER or PEM; PKCS#8 ("PRIVATE KEY") or the traditional forms ("EC PRIVATE KEY", "RSA PRIVATE KEY").
+  static Result<PrivateKey> parse(ByteView data);
+
+  Bytes pkcs8_der() const;
+  std::string pkcs8_pem() const;
+  PublicKey public_key() const;
+  std::string algorithm() const { return public_key().algorithm(); }
+  std::optional<KeyType> type() const { return public_key().type(); }
+  // Digest to sign with: SHA-384 for P-384, none for Ed25519 (it hashes internally), else SHA-256.
+  const EVP_MD* signing_digest() const;
+  EVP_PKEY* native() const { return key_.get(); }
+
+ private:
+  std::shared_ptr<EVP_PKEY> key_;
+};
+
+}  // namespace estlab

@@ -1,0 +1,171 @@
+#include "estlab/core/key.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/pem.h>
+
+#include "estlab/core/encoding.hpp"
+
+namespace estlab {
+namespace {
+
+std::shared_ptr<EVP_PKEY> share(EVP_PKEY* key) { return std::shared_ptr<EVP_PKEY>(key, ossl::Deleter<EVP_PKEY_free>{}); }
+
+Bytes spki_of(EVP_PKEY* key) {
+  unsigned char* out = nullptr;
+  int len = i2d_PUBKEY(key, &out);
+  if (len <= 0) return {};
+  Bytes der(out, out + len);
+  OPENSSL_free(out);
+  return der;
+}
+
+std::string curve_of(EVP_PKEY* key) {
+  char name[64] = {};
+  size_t len = 0;
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) != 1) return {};
+  return std::string(name, len);
+}
+
+}  // namespace
+
+std::string_view to_string(KeyType type) {
+  switch (type) {
+    case KeyType::ec_p256: return "ec-p256";
+    case KeyType::ec_p384: return "ec-p384";
+    case KeyType::rsa2048: return "rsa2048";
+    case KeyType::rsa3072: return "rsa3072";
+    case KeyType::rsa4096: return "rsa4096";
+    case KeyType::ed25519: return "ed25519";
+  }
+  return "unknown";
+}
+
+const std::vector<KeyType>& all_key_types() {
+  static const std::vector<KeyType> types = {KeyType::ec_p256, KeyType::ec_p384, KeyType::rsa2048,
+                                             KeyType::rsa3072, KeyType::rsa4096, KeyType::ed25519};
+  return types;
+}
+
+Result<KeyType> parse_key_type(std::string_view text) {
+  std::string valid;
+  for (KeyType t : all_key_types()) {
+    if (to_string(t) == text) return t;
+    valid += (valid.empty() ? "" : ", ") + std::string(to_string(t));
+  }
+  return make_error(ErrorCode::invalid_input, "unknown key type '" + std::string(text) + "' (valid: " + valid + ")");
+}
+
+Result<PrivateKey> PrivateKey::generate(KeyType type) {
+  ossl::ErrorQueueGuard guard;
+  EVP_PKEY* raw = nullptr;
+  switch (type) {
+    case KeyType::ec_p256: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
+    case KeyType::ec_p384: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"); break;
+    case KeyType::rsa2048: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)); break;
+    case KeyType::rsa3072: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(3072)); break;
+    case KeyType::rsa4096: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(4096)); break;
+    case KeyType::ed25519: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
+  }
+  if (raw == nullptr) return ossl::error(ErrorCode::internal, "key generation failed for " + std::string(to_string(type)));
+  PrivateKey key;
+  key.key_ = share(raw);
+  return key;
+}
+
+Result<PrivateKey> PrivateKey::from_pkcs8_der(ByteView der) {
+  ossl::ErrorQueueGuard guard;
+  const unsigned char* p = der.data();
+  EVP_PKEY* raw = d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size()));
+  if (raw == nullptr) return ossl::error(ErrorCode::invalid_input, "private key: not a DER PKCS#8 or traditional key");
+  PrivateKey key;
+  key.key_ = share(raw);
+  if (p != der.data() + der.size()) {
+    return make_error(ErrorCode::invalid_input, "private key: trailing bytes after the DER key");
+  }
+  return key;
+}
+
+Result<PrivateKey> PrivateKey::parse(ByteView data) {
+  auto der = to_der(data, {"PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"}, "private key");
+  if (!der.ok()) {
+    if (detect_encoding(data) == Encoding::pem &&
+        as_chars(data).find("ENCRYPTED PRIVATE KEY") != std::string_view::npos) {
+      return make_error(ErrorCode::unsupported, "private key: encrypted PKCS#8 is not supported; give the key unencrypted");
+    }
+    return der.error();
+  }
+  return from_pkcs8_der(*der);
+}
+
+Bytes PrivateKey::pkcs8_der() const {
+  ossl::ErrorQueueGuard guard;
+  std::unique_ptr<PKCS8_PRIV_KEY_INFO, ossl::Deleter<PKCS8_PRIV_KEY_INFO_free>> info(EVP_PKEY2PKCS8(key_.get()));
+  if (!info) return {};
+  unsigned char* out = nullptr;
+  int len = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &out);
+  if (len <= 0) return {};
+  Bytes der(out, out + len);
+  OPENSSL_free(out);
+  return der;
+}
+
+std::string PrivateKey::pkcs8_pem() const { return pem_encode("PRIVATE KEY", pkcs8_der()); }
+
+PublicKey PrivateKey::public_key() const { return PublicKey::borrow_shared(key_.get()); }
+
+const EVP_MD* PrivateKey::signing_digest() const {
+  switch (type().value_or(KeyType::ec_p256)) {
+    case KeyType::ed25519: return nullptr;
+    case KeyType::ec_p384: return EVP_sha384();
+    default: return EVP_sha256();
+  }
+}
+
+PublicKey PublicKey::borrow_shared(EVP_PKEY* key) {
+  EVP_PKEY_up_ref(key);
+  PublicKey pub;
+  pub.key_ = share(key);
+  pub.spki_der_ = spki_of(key);
+  return pub;
+}
+
+Result<PublicKey> PublicKey::from_spki_der(ByteView der) {
+  ossl::ErrorQueueGuard guard;
+  const unsigned char* p = der.data();
+  EVP_PKEY* raw = d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size()));
+  if (raw == nullptr) return ossl::error(ErrorCode::invalid_input, "public key: not a DER SubjectPublicKeyInfo");
+  PublicKey pub;
+  pub.key_ = share(raw);
+  pub.spki_der_ = spki_of(raw);
+  return pub;
+}
+
+std::optional<KeyType> PublicKey::type() const {
+  if (EVP_PKEY_is_a(key_.get(), "ED25519")) return KeyType::ed25519;
+  if (EVP_PKEY_is_a(key_.get(), "EC")) {
+    std::string curve = curve_of(key_.get());
+    if (curve == "prime256v1" || curve == "P-256") return KeyType::ec_p256;
+    if (curve == "secp384r1" || curve == "P-384") return KeyType::ec_p384;
+    return std::nullopt;
+  }
+  if (EVP_PKEY_is_a(key_.get(), "RSA")) {
+    switch (EVP_PKEY_get_bits(key_.get())) {
+      case 2048: return KeyType::rsa2048;
+      case 3072: return KeyType::rsa3072;
+      case 4096: return KeyType::rsa4096;
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string PublicKey::algorithm() const {
+  if (EVP_PKEY_is_a(key_.get(), "EC")) return "EC " + curve_of(key_.get());
+  if (EVP_PKEY_is_a(key_.get(), "RSA")) return "RSA " + std::to_string(EVP_PKEY_get_bits(key_.get()));
+  const char* name = EVP_PKEY_get0_type_name(key_.get());
+  return name != nullptr ? name : "unknown";
+}
+
+std::string PublicKey::pem() const { return pem_encode("PUBLIC KEY", spki_der_); }
+
+}  // namespace estlab

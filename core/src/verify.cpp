@@ -1,0 +1,52 @@
+#include "estlab/core/verify.hpp"
+
+#include "estlab/core/oids.hpp"
+
+namespace estlab {
+
+Result<PathVerdict> validate_path(const Certificate& leaf, const PathValidation& options) {
+  ossl::ErrorQueueGuard guard;
+  ossl::X509Store store(X509_STORE_new());
+  if (!store) return ossl::error(ErrorCode::internal, "path validation: X509_STORE_new failed");
+  for (const auto& anchor : options.trust_anchors) X509_STORE_add_cert(store.get(), anchor.native());
+  for (const auto& crl : options.crls) X509_STORE_add_crl(store.get(), crl.native());
+
+  ossl::X509Stack untrusted(sk_X509_new_null());
+  for (const auto& cert : options.intermediates) {
+    X509_up_ref(cert.native());
+    sk_X509_push(untrusted.get(), cert.native());  // the stack owns this reference
+  }
+
+  ossl::X509StoreCtx ctx(X509_STORE_CTX_new());
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf.native(), untrusted.get()) != 1) {
+    return ossl::error(ErrorCode::internal, "path validation: cannot initialise the verifier");
+  }
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
+  X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(options.at));
+  unsigned long flags = X509_V_FLAG_X509_STRICT;
+  if (options.revocation == RevocationCheck::leaf) flags |= X509_V_FLAG_CRL_CHECK;
+  if (options.revocation == RevocationCheck::whole_chain) flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+  X509_VERIFY_PARAM_set_flags(param, flags);
+
+  PathVerdict verdict;
+  int rc = X509_verify_cert(ctx.get());
+  if (rc == 1) {
+    verdict.valid = true;
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get());
+    for (int i = 0; i < sk_X509_num(chain); ++i) verdict.path.push_back(Certificate::borrow_shared(sk_X509_value(chain, i)));
+  } else {
+    verdict.openssl_code = X509_STORE_CTX_get_error(ctx.get());
+    verdict.error_depth = X509_STORE_CTX_get_error_depth(ctx.get());
+    verdict.reason = X509_verify_cert_error_string(verdict.openssl_code);
+  }
+
+  if (verdict.valid && options.required_eku && !leaf.has_extended_key_usage(*options.required_eku)) {
+    verdict.valid = false;
+    verdict.openssl_code = X509_V_ERR_INVALID_PURPOSE;
+    verdict.error_depth = 0;
+    verdict.reason = "certificate lacks the extended key usage " + oid::short_name(oid::to_dotted(*options.required_eku));
+  }
+  return verdict;
+}
+
+}  // namespace estlab
