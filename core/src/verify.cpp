@@ -23,7 +23,12 @@ Result<PathVerdict> validate_path(const Certificate& leaf, const PathValidation&
   }
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(options.at));
-  unsigned long flags = X509_V_FLAG_X509_STRICT;
+  unsigned long flags = options.strict ? X509_V_FLAG_X509_STRICT : 0;
+  if (options.purpose) {
+    int index = X509_PURPOSE_get_by_sname(options.purpose->c_str());
+    if (index < 0) return make_error(ErrorCode::invalid_input, "path validation: unknown purpose '" + *options.purpose + "'");
+    X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_get_id(X509_PURPOSE_get0(index)));
+  }
   if (options.revocation == RevocationCheck::leaf) flags |= X509_V_FLAG_CRL_CHECK;
   if (options.revocation == RevocationCheck::whole_chain) flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
   X509_VERIFY_PARAM_set_flags(param, flags);

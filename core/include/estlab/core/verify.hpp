@@ -19,6 +19,8 @@ struct PathValidation {
   RevocationCheck revocation = RevocationCheck::none;
   TimePoint at = std::chrono::system_clock::now();  // the validation time is a parameter
   std::optional<std::string> required_eku;         // dotted OID the leaf must carry, checked apart
+  std::optional<std::string> purpose;              // OpenSSL purpose name: "sslclient", "sslserver"
+  bool strict = false;                             // X509_V_FLAG_X509_STRICT (rejects some field certificates)
 };
 
 struct PathVerdict {
