@@ -1,7 +1,39 @@
-#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "commands.hpp"
+#include "estlab/core/result.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"estlab: EST / EST-coaps conformance suite and lab"};
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  CLI::App app{"estlab: conformance suite and lab for EST (RFC 7030, RFC 8951) and EST-coaps (RFC 9148)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "estlab 0.1.0");
+  app.footer("Exit codes: 0 all passed, 1 a check failed, 2 usage or configuration error.\n"
+             "Run `estlab COMMAND --help` for a command's options.");
+
+  estlab::cli::Action action;
+  estlab::cli::register_run(app, action);
+  estlab::cli::register_fixtures(app, action);
+  estlab::cli::register_ca(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return estlab::cli::kExitUsage;
+  }
+  try {
+    return action ? action() : estlab::cli::kExitUsage;
+  } catch (const estlab::ConfigError& e) {
+    std::cerr << "estlab: " << e.what() << "\n";
+    return estlab::cli::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "estlab: internal error: " << e.what() << "\n";
+    return estlab::cli::kExitFailed;
+  }
 }
