@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what is missing, build, and pass every test: GoogleTest units through ctest, then the
+# pytest end-to-end and interop tests (which drive estlab with openssl, curl, coap-client).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="${ESTLAB_BUILD_DIR:-$root/build}"
+"$root/scripts/install-deps.sh"
+"$root/scripts/build.sh"
+
+echo "== unit tests (ctest)"
+ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 300
+
+echo "== end-to-end tests (pytest)"
+# Debian's python3 carries python3-pytest and python3-yaml; a pyenv python earlier on PATH would not.
+export ESTLAB_BIN="$build/cli/estlab"
+cd "$root"
+/usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider
