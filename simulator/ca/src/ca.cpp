@@ -183,8 +183,11 @@ Result<Certificate> SimulatedCa::create_ca(const std::string& label, const std::
   profile.name = parent ? "sub-ca" : "root-ca";
   if (!parent) profile.path_length = std::nullopt;
   TimePoint now = options_.clock->now();
+  // A subordinate never outlives its parent, as issue() clamps leaves.
+  TimePoint not_after = now + validity;
+  if (parent) not_after = std::min(not_after, parent->certificate.not_after());
   auto cert = sign_certificate(parent ? &*parent : nullptr, parent ? *parent->key : *key, subject, key->public_key(), {},
-                               profile, now - profile.backdate, now + validity, *serial);
+                               profile, now - profile.backdate, not_after, *serial);
   if (!cert.ok()) return cert.error();
 
   StoredCa stored;
@@ -351,23 +354,27 @@ Result<std::vector<Certificate>> SimulatedCa::ca_certificates(const std::string&
   auto certs = chain(label);
   if (!certs.ok()) return certs.error();
   std::lock_guard lock(mutex_);
-  // The root at the end of the chain: add its rollover certificates (RFC 7030 4.1.3).
+  // The root at the end of the chain may be a retired generation ("root@0") when this CA was
+  // created before a rollover; the rollover set belongs to the root's lineage either way.
   std::string root_label = label;
   for (int depth = 0; depth < 16; ++depth) {
     auto ca = load(root_label);
     if (!ca.ok()) return ca.error();
-    if (ca->stored.parent_label.empty()) {
-      if (ca->stored.generation > 0) {
-        const int previous = ca->stored.generation - 1;
-        for (const std::string& extra : {retired_label(root_label, previous), link_label(root_label, previous, "old-with-new"),
-                                         link_label(root_label, previous, "new-with-old")}) {
-          auto link = load(extra);
-          if (link.ok()) certs->push_back(link->certificate);
-        }
-      }
-      break;
-    }
+    if (ca->stored.parent_label.empty()) break;
     root_label = ca->stored.parent_label;
+  }
+  const std::string base = root_label.substr(0, root_label.find('@'));
+  auto current = load(base);
+  if (!current.ok() || current->stored.generation == 0) return certs;
+  const int previous = current->stored.generation - 1;
+  auto add = [&](const Certificate& cert) {
+    if (std::find(certs->begin(), certs->end(), cert) == certs->end()) certs->push_back(cert);
+  };
+  add(current->certificate);
+  for (const std::string& extra : {retired_label(base, previous), link_label(base, previous, "old-with-new"),
+                                   link_label(base, previous, "new-with-old")}) {
+    auto link = load(extra);
+    if (link.ok()) add(link->certificate);
   }
   return certs;
 }
@@ -389,12 +396,12 @@ Result<Certificate> SimulatedCa::issue_for_key(const std::string& ca_label, cons
   if (!ca->stored.open) return make_error(ErrorCode::policy_refused, "simulated CA: CA '" + ca_label + "' is closed");
 
   const DistinguishedName& final_subject = overrides.subject ? *overrides.subject : subject;
-  if (final_subject.empty() && sans.empty() && !overrides.subject_alt_names) {
-    return make_error(ErrorCode::invalid_input, "simulated CA: refusing a certificate with an empty subject and no SAN");
-  }
   std::vector<SubjectAltName> final_sans;
   if (overrides.subject_alt_names) final_sans = *overrides.subject_alt_names;
   else if (profile.copy_requested_san) final_sans = sans;
+  if (final_subject.empty() && final_sans.empty()) {
+    return make_error(ErrorCode::invalid_input, "simulated CA: refusing a certificate with an empty subject and no SAN");
+  }
   CertificateProfile effective = profile;
   if (profile.copy_requested_eku && !requested_ekus.empty()) effective.extended_key_usages = requested_ekus;
 
@@ -426,17 +433,25 @@ Result<IssuedInfo> SimulatedCa::to_info(const IssuedCertificate& record) {
   return info;
 }
 
-Result<IssuedInfo> SimulatedCa::revoke(const std::string& serial_hex, RevocationReason reason, std::optional<TimePoint> when) {
+namespace {
+// Users paste serials as openssl prints them ("0A:1B" or "0A1B"); the store keeps lower-case hex.
+std::string normalise_serial(const std::string& serial_hex) {
   std::string serial = serial_hex;
   std::transform(serial.begin(), serial.end(), serial.begin(), [](unsigned char c) { return std::tolower(c); });
   serial.erase(std::remove(serial.begin(), serial.end(), ':'), serial.end());
+  return serial;
+}
+}  // namespace
+
+Result<IssuedInfo> SimulatedCa::revoke(const std::string& serial_hex, RevocationReason reason, std::optional<TimePoint> when) {
+  const std::string serial = normalise_serial(serial_hex);
   auto record = store_->revoke(serial, static_cast<int>(reason), to_unix(when.value_or(options_.clock->now())));
   if (!record.ok()) return record.error();
   return to_info(*record);
 }
 
 Result<std::optional<IssuedInfo>> SimulatedCa::find_issued(const std::string& serial_hex) {
-  auto record = store_->find_by_serial(serial_hex);
+  auto record = store_->find_by_serial(normalise_serial(serial_hex));
   if (!record.ok()) return record.error();
   if (!record->has_value()) return std::optional<IssuedInfo>{};
   auto info = to_info(**record);
@@ -471,8 +486,17 @@ Result<Crl> SimulatedCa::publish_crl(const std::string& ca_label) {
   auto ca = load(ca_label);
   if (!ca.ok()) return ca.error();
   if (!ca->key) return make_error(ErrorCode::invalid_input, "simulated CA: '" + ca_label + "' cannot sign a CRL (no key)");
-  auto revoked = store_->list_revoked(ca_label);
-  if (!revoked.ok()) return revoked.error();
+  // Revoked certificates this CA key signed: after a rollover the old key's certificates stay
+  // filed under the base label, and twins share a subject, so the signature decides, not the label.
+  auto all_revoked = store_->list_revoked("");
+  if (!all_revoked.ok()) return all_revoked.error();
+  std::vector<IssuedCertificate> revoked;
+  const PublicKey ca_public_key = ca->certificate.public_key();
+  const DistinguishedName ca_subject = ca->certificate.subject();
+  for (const auto& record : *all_revoked) {
+    auto cert = Certificate::from_der(record.cert_der);
+    if (cert.ok() && cert->issuer() == ca_subject && cert->signed_by(ca_public_key)) revoked.push_back(record);
+  }
   auto number = store_->allocate_crl_number(ca_label);
   if (!number.ok()) return number.error();
 
@@ -485,7 +509,7 @@ Result<Crl> SimulatedCa::publish_crl(const std::string& ca_label) {
   auto next_update = asn1_time(now + options_.crl_validity);
   X509_CRL_set1_lastUpdate(crl.get(), this_update.get());
   X509_CRL_set1_nextUpdate(crl.get(), next_update.get());
-  for (const auto& record : *revoked) {
+  for (const auto& record : revoked) {
     ossl::X509Revoked entry(X509_REVOKED_new());
     auto serial = serial_from_hex(record.serial_hex);
     if (!serial.ok()) return serial.error();
