@@ -55,6 +55,11 @@ Result<Certificate> Certificate::from_der(ByteView der) {
   if (raw == nullptr) return ossl::error(ErrorCode::invalid_input, "certificate: not a DER X.509 certificate");
   auto cert = share(raw);
   if (p != der.data() + der.size()) {
+    // A "TRUSTED CERTIFICATE" carries OpenSSL trust settings after the certificate: keep the certificate.
+    const unsigned char* aux = der.data();
+    ossl::X509Ptr with_trust(d2i_X509_AUX(nullptr, &aux, static_cast<long>(der.size())));
+    ERR_clear_error();
+    if (with_trust && aux == der.data() + der.size()) return borrow_shared(with_trust.get());
     return make_error(ErrorCode::invalid_input, "certificate: " + std::to_string(der.data() + der.size() - p) +
                                                     " trailing bytes after the DER certificate");
   }
@@ -77,7 +82,7 @@ Result<std::vector<Certificate>> Certificate::parse_all(ByteView data) {
     if (!blocks.ok()) return blocks.error();
     for (std::size_t i = 0; i < blocks->size(); ++i) {
       const auto& block = (*blocks)[i];
-      if (block.label != "CERTIFICATE") continue;
+      if (block.label != "CERTIFICATE" && block.label != "TRUSTED CERTIFICATE") continue;
       auto cert = from_der(block.der);
       if (!cert.ok()) return cert.error().within("PEM block " + std::to_string(i + 1));
       out.push_back(std::move(cert).value());
@@ -142,7 +147,12 @@ std::optional<std::uint32_t> Certificate::key_usage() const {
   return bits;
 }
 
-bool Certificate::is_ca() const { return X509_check_ca(cert_.get()) != 0; }
+// RFC 5280 4.2.1.9: only basicConstraints with cA TRUE makes a CA (X509_check_ca also counts
+// keyCertSign alone and v1 self-signed certificates).
+bool Certificate::is_ca() const {
+  const std::uint32_t flags = X509_get_extension_flags(cert_.get());
+  return (flags & EXFLAG_BCONS) != 0 && (flags & EXFLAG_CA) != 0;
+}
 
 std::optional<int> Certificate::path_length() const {
   long len = X509_get_pathlen(cert_.get());

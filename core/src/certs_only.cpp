@@ -56,7 +56,7 @@ Result<CertsOnly> CertsOnly::from_der(ByteView der) {
   if (inner == nullptr || OBJ_obj2nid(inner->type) != NID_pkcs7_data) {
     return make_error(ErrorCode::invalid_input, "certs-only: encapsulated content type is not id-data");
   }
-  if (inner->d.data != nullptr && ASN1_STRING_length(inner->d.data) > 0) {
+  if (inner->d.data != nullptr) {  // RFC 5272 4.1: eContent is omitted, not empty
     return make_error(ErrorCode::invalid_input, "certs-only: encapsulated content is present, expected none");
   }
   CertsOnly result;

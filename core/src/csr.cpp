@@ -1,5 +1,7 @@
 #include "estlab/core/csr.hpp"
 
+#include <cctype>
+
 #include "estlab/core/encoding.hpp"
 
 namespace estlab {
@@ -223,6 +225,16 @@ Result<Csr> CsrBuilder::sign(const PrivateKey& key) const {
     }
     return {};
   };
+  if (challenge_password_ && challenge_password_->second == StringEncoding::printable) {
+    for (unsigned char c : challenge_password_->first) {
+      bool printable = std::isalnum(c) != 0 && c < 0x80;
+      printable = printable || std::string_view(" '()+,-./:=?").find(static_cast<char>(c)) != std::string_view::npos;
+      if (!printable) {
+        return make_error(ErrorCode::invalid_input, std::string("CSR: challengePassword as PrintableString cannot hold '") +
+                                                        static_cast<char>(c) + "'; use UTF8String");
+      }
+    }
+  }
   if (challenge_password_) {
     int type = challenge_password_->second == StringEncoding::printable ? V_ASN1_PRINTABLESTRING : V_ASN1_UTF8STRING;
     if (auto r = add_string(NID_pkcs9_challengePassword, challenge_password_->first, type, "challengePassword"); !r.ok()) {

@@ -1,6 +1,7 @@
 #include "estlab/core/key.hpp"
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/pem.h>
 
 #include "estlab/core/encoding.hpp"
@@ -160,7 +161,11 @@ std::optional<KeyType> PublicKey::type() const {
 }
 
 std::string PublicKey::algorithm() const {
-  if (EVP_PKEY_is_a(key_.get(), "EC")) return "EC " + curve_of(key_.get());
+  if (EVP_PKEY_is_a(key_.get(), "EC")) {
+    std::string curve = curve_of(key_.get());
+    const char* nist = EC_curve_nid2nist(OBJ_sn2nid(curve.c_str()));
+    return "EC " + (nist != nullptr ? std::string(nist) : curve);
+  }
   if (EVP_PKEY_is_a(key_.get(), "RSA")) return "RSA " + std::to_string(EVP_PKEY_get_bits(key_.get()));
   const char* name = EVP_PKEY_get0_type_name(key_.get());
   return name != nullptr ? name : "unknown";

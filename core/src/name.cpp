@@ -81,6 +81,10 @@ Result<DistinguishedName> DistinguishedName::from_der(ByteView der) {
   const unsigned char* p = der.data();
   ossl::X509Name name(d2i_X509_NAME(nullptr, &p, static_cast<long>(der.size())));
   if (!name) return ossl::error(ErrorCode::invalid_input, "name: not a DER Name");
+  if (p != der.data() + der.size()) {
+    return make_error(ErrorCode::invalid_input,
+                      "name: " + std::to_string(der.data() + der.size() - p) + " trailing bytes after the DER Name");
+  }
   return from_native(name.get());
 }
 

@@ -3,6 +3,23 @@
 #include "estlab/core/oids.hpp"
 
 namespace estlab {
+namespace {
+
+// RFC 5280 4.1.2.5: notAfter itself is inside the validity period; OpenSSL counts it as expired.
+// A C callback: it must not throw.
+int inclusive_not_after(int ok, X509_STORE_CTX* ctx) noexcept {
+  if (ok == 0 && X509_STORE_CTX_get_error(ctx) == X509_V_ERR_CERT_HAS_EXPIRED) {
+    X509* cert = X509_STORE_CTX_get_current_cert(ctx);
+    time_t at = X509_VERIFY_PARAM_get_time(X509_STORE_CTX_get0_param(ctx));
+    if (cert != nullptr && ASN1_TIME_cmp_time_t(X509_get0_notAfter(cert), at) == 0) {
+      X509_STORE_CTX_set_error(ctx, X509_V_OK);
+      return 1;
+    }
+  }
+  return ok;
+}
+
+}  // namespace
 
 Result<PathVerdict> validate_path(const Certificate& leaf, const PathValidation& options) {
   ossl::ErrorQueueGuard guard;
@@ -21,6 +38,7 @@ Result<PathVerdict> validate_path(const Certificate& leaf, const PathValidation&
   if (!ctx || X509_STORE_CTX_init(ctx.get(), store.get(), leaf.native(), untrusted.get()) != 1) {
     return ossl::error(ErrorCode::internal, "path validation: cannot initialise the verifier");
   }
+  X509_STORE_CTX_set_verify_cb(ctx.get(), inclusive_not_after);
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
   X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(options.at));
   unsigned long flags = options.strict ? X509_V_FLAG_X509_STRICT : 0;
@@ -47,6 +65,7 @@ Result<PathVerdict> validate_path(const Certificate& leaf, const PathValidation&
 
   if (verdict.valid && options.required_eku && !leaf.has_extended_key_usage(*options.required_eku)) {
     verdict.valid = false;
+    verdict.path.clear();
     verdict.openssl_code = X509_V_ERR_INVALID_PURPOSE;
     verdict.error_depth = 0;
     verdict.reason = "certificate lacks the extended key usage " + oid::short_name(oid::to_dotted(*options.required_eku));
