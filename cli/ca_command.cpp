@@ -131,7 +131,7 @@ void register_ca(CLI::App& app, Action& action) {
   });
 
   CLI::App* last = cmd->add_subcommand("last", "Print the last certificate issued for a subject");
-  last->add_option("--subject", o->subject, "Subject DN, e.g. 'CN=device-0006,O=estlab lab devices'")->required();
+  last->add_option("--subject", o->subject, "Subject DN in encoded order, e.g. 'C=SE,O=estlab lab devices,CN=device-0006'")->required();
   last->add_option("--out", o->out, "Write the certificate here instead of stdout");
   last->callback([o, &action] {
     action = [o] {

@@ -34,7 +34,7 @@ void register_fixtures(CLI::App& app, Action& action) {
       generate.force = options->force;
       auto set = fixtures::generate(generate);
       if (!set.ok()) {
-        std::cerr << "estlab fixtures: " << set.error().message << "\n";
+        std::cerr << "estlab " << set.error().message << "\n";  // the message starts with "fixtures:"
         return set.error().code == ErrorCode::internal ? kExitFailed : kExitUsage;
       }
       std::cout << "wrote " << set->items.size() << " fixtures (" << set->key_type << ") to " << options->dir << "/"

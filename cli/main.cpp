@@ -15,6 +15,18 @@ int main(int argc, char** argv) {
   estlab::cli::register_fixtures(app, action);
   estlab::cli::register_ca(app, action);
 
+  // CLI11 would only say "A subcommand is required"; name the unknown command instead.
+  auto known = app.get_subcommands([](const CLI::App*) { return true; });
+  auto is_known = [&](const std::string& name) {
+    for (const auto* sub : known) {
+      if (sub->get_name() == name) return true;
+    }
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_known(argv[1])) {
+    std::cerr << "estlab: unknown command '" << argv[1] << "' (commands: run, fixtures, ca; see estlab --help)\n";
+    return estlab::cli::kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

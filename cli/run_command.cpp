@@ -102,6 +102,11 @@ void register_run(CLI::App& app, Action& action) {
              << (i + 1 < results.size() ? "," : "") << "\n";
       }
       json << "  ],\n  \"passed\": " << passed << ",\n  \"failed\": " << results.size() - passed << "\n}\n";
+      json.close();
+      if (!json) {
+        std::cerr << "estlab run: cannot write " << (out / "results.json").string() << "\n";
+        return kExitUsage;
+      }
       std::cout << "\nlab self-check: " << passed << " passed, " << results.size() - passed << " failed\n"
                 << "conformance scenarios: none yet (the engine is issue 4)\n"
                 << "results: " << (out / "results.json").string() << "\n";

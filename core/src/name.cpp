@@ -92,11 +92,14 @@ Result<DistinguishedName> DistinguishedName::parse(std::string_view text) {
   ossl::ErrorQueueGuard guard;
   bool slash_form = !text.empty() && text.front() == '/';
   char separator = slash_form ? '/' : ',';
+  // Split on unescaped separators; keep escapes so trimming can tell "\ " (a space in the value)
+  // from padding around the separator.
   std::vector<std::string> parts;
   std::string current;
   for (std::size_t i = slash_form ? 1 : 0; i < text.size(); ++i) {
     char c = text[i];
     if (c == '\\' && i + 1 < text.size()) {
+      current += c;
       current += text[++i];
       continue;
     }
@@ -109,21 +112,37 @@ Result<DistinguishedName> DistinguishedName::parse(std::string_view text) {
   }
   if (!current.empty() || !parts.empty()) parts.push_back(current);
 
+  auto trim_unescaped = [](const std::string& s) {
+    std::size_t b = 0;
+    while (b < s.size() && (s[b] == ' ' || s[b] == '\t')) ++b;
+    std::size_t e = s.size();
+    while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) {
+      std::size_t backslashes = 0;
+      for (std::size_t k = e - 1; k > b && s[k - 1] == '\\'; --k) ++backslashes;
+      if (backslashes % 2 == 1) break;  // escaped: part of the value
+      --e;
+    }
+    return s.substr(b, e - b);
+  };
+  auto unescape = [](const std::string& s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '\\' && i + 1 < s.size()) ++i;
+      out += s[i];
+    }
+    return out;
+  };
+
   ossl::X509Name name(X509_NAME_new());
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    std::string part = parts[i];
-    auto trim = [](std::string s) {
-      auto b = s.find_first_not_of(" \t");
-      auto e = s.find_last_not_of(" \t");
-      return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-    };
+    const std::string& part = parts[i];
     auto eq = part.find('=');
     if (eq == std::string::npos) {
       return make_error(ErrorCode::invalid_input, "name '" + std::string(text) + "': attribute " + std::to_string(i + 1) +
-                                                      " ('" + part + "') has no '='");
+                                                      " ('" + unescape(part) + "') has no '='");
     }
-    std::string type = trim(part.substr(0, eq));
-    std::string value = trim(part.substr(eq + 1));
+    std::string type = unescape(trim_unescaped(part.substr(0, eq)));
+    std::string value = unescape(trim_unescaped(part.substr(eq + 1)));
     if (type.empty()) {
       return make_error(ErrorCode::invalid_input, "name '" + std::string(text) + "': attribute " + std::to_string(i + 1) + " has no type");
     }
@@ -150,8 +169,11 @@ std::string DistinguishedName::to_string() const {
     if (!out.empty()) out += ',';
     out += a.type;
     out += '=';
-    for (char c : a.value) {
-      if (c == ',' || c == '+' || c == '=' || c == '\\' || c == '/') out += '\\';
+    for (std::size_t i = 0; i < a.value.size(); ++i) {
+      char c = a.value[i];
+      // Leading and trailing spaces are escaped so parse() keeps them (RFC 4514 2.4).
+      bool edge_space = (c == ' ' || c == '\t') && (i == 0 || i + 1 == a.value.size());
+      if (c == ',' || c == '+' || c == '=' || c == '\\' || c == '/' || edge_space) out += '\\';
       out += c;
     }
   }
