@@ -79,12 +79,9 @@ void register_run(CLI::App& app, Action& action) {
       std::vector<fixtures::ItemCheck> results;
       std::size_t total = 0;
       for (const auto& item : set->items) total += item.verify ? 1 : 0;
-      fixtures::FixtureSet one = *set;
       for (const auto& item : set->items) {
         if (!item.verify) continue;
-        one.items = {item};
-        auto checked = fixtures::check_all(one, now);
-        results.insert(results.end(), checked.begin(), checked.end());
+        results.push_back(fixtures::check_item(*set, item, now));
         progress(results.size(), total, item.name, tty);
       }
 

@@ -100,12 +100,7 @@ Certificate Certificate::borrow_shared(X509* cert) {
   X509_up_ref(cert);
   Certificate out;
   out.cert_ = share(cert);
-  unsigned char* buf = nullptr;
-  int len = i2d_X509(cert, &buf);
-  if (len > 0) {
-    out.der_.assign(buf, buf + len);
-    OPENSSL_free(buf);
-  }
+  out.der_ = ossl::i2d_bytes(i2d_X509, cert);
   return out;
 }
 

@@ -20,12 +20,9 @@ Result<CertsOnly> CertsOnly::make(std::vector<Certificate> certificates, std::ve
   for (const auto& crl : crls) {
     if (PKCS7_add_crl(p7.get(), crl.native()) != 1) return ossl::error(ErrorCode::internal, "certs-only: cannot add a CRL");
   }
-  unsigned char* out = nullptr;
-  int len = i2d_PKCS7(p7.get(), &out);
-  if (len <= 0) return ossl::error(ErrorCode::internal, "certs-only: DER encoding failed");
   CertsOnly result;
-  result.der_.assign(out, out + len);
-  OPENSSL_free(out);
+  result.der_ = ossl::i2d_bytes(i2d_PKCS7, p7.get());
+  if (result.der_.empty()) return ossl::error(ErrorCode::internal, "certs-only: DER encoding failed");
   result.certificates_ = std::move(certificates);
   result.crls_ = std::move(crls);
   return result;

@@ -70,12 +70,7 @@ Crl Crl::borrow_shared(X509_CRL* crl) {
   X509_CRL_up_ref(crl);
   Crl out;
   out.crl_ = std::shared_ptr<X509_CRL>(crl, ossl::Deleter<X509_CRL_free>{});
-  unsigned char* buf = nullptr;
-  int len = i2d_X509_CRL(crl, &buf);
-  if (len > 0) {
-    out.der_.assign(buf, buf + len);
-    OPENSSL_free(buf);
-  }
+  out.der_ = ossl::i2d_bytes(i2d_X509_CRL, crl);
   return out;
 }
 

@@ -256,11 +256,8 @@ Result<Csr> CsrBuilder::sign(const PrivateKey& key) const {
   if (X509_REQ_sign(req.get(), key.native(), key.signing_digest()) <= 0) {
     return ossl::error(ErrorCode::internal, "CSR: signing failed");
   }
-  unsigned char* out = nullptr;
-  int len = i2d_X509_REQ(req.get(), &out);
-  if (len <= 0) return ossl::error(ErrorCode::internal, "CSR: DER encoding failed");
-  Bytes der(out, out + len);
-  OPENSSL_free(out);
+  Bytes der = ossl::i2d_bytes(i2d_X509_REQ, req.get());
+  if (der.empty()) return ossl::error(ErrorCode::internal, "CSR: DER encoding failed");
   return Csr::from_der(der);
 }
 

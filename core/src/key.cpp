@@ -11,14 +11,7 @@ namespace {
 
 std::shared_ptr<EVP_PKEY> share(EVP_PKEY* key) { return std::shared_ptr<EVP_PKEY>(key, ossl::Deleter<EVP_PKEY_free>{}); }
 
-Bytes spki_of(EVP_PKEY* key) {
-  unsigned char* out = nullptr;
-  int len = i2d_PUBKEY(key, &out);
-  if (len <= 0) return {};
-  Bytes der(out, out + len);
-  OPENSSL_free(out);
-  return der;
-}
+Bytes spki_of(EVP_PKEY* key) { return ossl::i2d_bytes(i2d_PUBKEY, key); }
 
 std::string curve_of(EVP_PKEY* key) {
   char name[64] = {};
@@ -68,9 +61,13 @@ Result<PrivateKey> PrivateKey::generate(KeyType type) {
     case KeyType::ed25519: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
   }
   if (raw == nullptr) return ossl::error(ErrorCode::internal, "key generation failed for " + std::string(to_string(type)));
-  PrivateKey key;
-  key.key_ = share(raw);
-  return key;
+  return adopt(ossl::Pkey(raw));
+}
+
+PrivateKey PrivateKey::adopt(ossl::Pkey key) {
+  PrivateKey out;
+  out.key_ = share(key.release());  // the shared_ptr owns it now
+  return out;
 }
 
 Result<PrivateKey> PrivateKey::from_pkcs8_der(ByteView der) {
@@ -102,12 +99,7 @@ Bytes PrivateKey::pkcs8_der() const {
   ossl::ErrorQueueGuard guard;
   std::unique_ptr<PKCS8_PRIV_KEY_INFO, ossl::Deleter<PKCS8_PRIV_KEY_INFO_free>> info(EVP_PKEY2PKCS8(key_.get()));
   if (!info) return {};
-  unsigned char* out = nullptr;
-  int len = i2d_PKCS8_PRIV_KEY_INFO(info.get(), &out);
-  if (len <= 0) return {};
-  Bytes der(out, out + len);
-  OPENSSL_free(out);
-  return der;
+  return ossl::i2d_bytes(i2d_PKCS8_PRIV_KEY_INFO, info.get());
 }
 
 std::string PrivateKey::pkcs8_pem() const { return pem_encode("PRIVATE KEY", pkcs8_der()); }

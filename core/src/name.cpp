@@ -39,11 +39,8 @@ std::string attribute_type_name(const ASN1_OBJECT* obj) {
 }
 
 Result<Bytes> encode_name(const X509_NAME* name) {
-  unsigned char* out = nullptr;
-  int len = i2d_X509_NAME(name, &out);
-  if (len < 0) return ossl::error(ErrorCode::internal, "cannot DER-encode the name");
-  Bytes der(out, out + len);
-  OPENSSL_free(out);
+  Bytes der = ossl::i2d_bytes(i2d_X509_NAME, name);
+  if (der.empty()) return ossl::error(ErrorCode::internal, "cannot DER-encode the name");
   return der;
 }
 

@@ -18,11 +18,8 @@ Result<Bytes> make_pkcs12(const PrivateKey& key, const Certificate& certificate,
   Pkcs12Ptr p12(PKCS12_create(password.c_str(), friendly_name.c_str(), key.native(), certificate.native(), cas.get(), 0, 0,
                               0, 0, 0));
   if (!p12) return ossl::error(ErrorCode::internal, "PKCS#12: cannot build the token");
-  unsigned char* out = nullptr;
-  int len = i2d_PKCS12(p12.get(), &out);
-  if (len <= 0) return ossl::error(ErrorCode::internal, "PKCS#12: DER encoding failed");
-  Bytes der(out, out + len);
-  OPENSSL_free(out);
+  Bytes der = ossl::i2d_bytes(i2d_PKCS12, p12.get());
+  if (der.empty()) return ossl::error(ErrorCode::internal, "PKCS#12: DER encoding failed");
   return der;
 }
 
@@ -45,17 +42,7 @@ Result<Pkcs12Token> parse_pkcs12(ByteView der, const std::string& password) {
   ossl::X509Ptr cert(raw_cert);
   ossl::X509Stack cas(raw_cas);
   if (!key || !cert) return make_error(ErrorCode::invalid_input, "PKCS#12: the token has no key or no certificate");
-  auto parsed_key = PrivateKey::from_pkcs8_der([&] {
-    unsigned char* out = nullptr;
-    std::unique_ptr<PKCS8_PRIV_KEY_INFO, ossl::Deleter<PKCS8_PRIV_KEY_INFO_free>> info(EVP_PKEY2PKCS8(key.get()));
-    int len = info ? i2d_PKCS8_PRIV_KEY_INFO(info.get(), &out) : 0;
-    Bytes bytes;
-    if (len > 0) bytes.assign(out, out + len);
-    OPENSSL_free(out);
-    return bytes;
-  }());
-  if (!parsed_key.ok()) return parsed_key.error().within("PKCS#12");
-  Pkcs12Token token{std::move(parsed_key).value(), Certificate::borrow_shared(cert.get()), {}};
+  Pkcs12Token token{PrivateKey::adopt(std::move(key)), Certificate::borrow_shared(cert.get()), {}};
   for (int i = 0; cas && i < sk_X509_num(cas.get()); ++i) token.chain.push_back(Certificate::borrow_shared(sk_X509_value(cas.get(), i)));
   return token;
 }

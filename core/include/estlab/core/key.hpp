@@ -42,6 +42,7 @@ class PrivateKey {
  public:
   static Result<PrivateKey> generate(KeyType type);
   static Result<PrivateKey> from_pkcs8_der(ByteView der);
+  static PrivateKey adopt(ossl::Pkey key);  // takes ownership of a key OpenSSL handed us
   // DER or PEM; PKCS#8 ("PRIVATE KEY") or the traditional forms ("EC PRIVATE KEY", "RSA PRIVATE KEY").
   static Result<PrivateKey> parse(ByteView data);
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "estlab/core/bytes.hpp"
 #include "estlab/core/result.hpp"
 
 namespace estlab::ossl {
@@ -79,6 +80,17 @@ class ErrorQueueGuard {
   ErrorQueueGuard(const ErrorQueueGuard&) = delete;
   ErrorQueueGuard& operator=(const ErrorQueueGuard&) = delete;
 };
+
+// DER of an object through its i2d_* function; empty when encoding fails.
+template <typename Encode, typename T>
+Bytes i2d_bytes(Encode encode, const T* object) {
+  unsigned char* out = nullptr;
+  int len = encode(object, &out);
+  if (len <= 0 || out == nullptr) return {};
+  Bytes der(out, out + len);
+  OPENSSL_free(out);
+  return der;
+}
 
 // A memory BIO's contents as a string.
 std::string bio_to_string(BIO* bio);
