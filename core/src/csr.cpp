@@ -186,6 +186,11 @@ CsrBuilder& CsrBuilder::unstructured_address(std::string value) {
   return *this;
 }
 
+CsrBuilder& CsrBuilder::add_attribute(std::string oid, Bytes value_der) {
+  attributes_.emplace_back(std::move(oid), std::move(value_der));
+  return *this;
+}
+
 Result<Csr> CsrBuilder::sign(const PrivateKey& key) const {
   ossl::ErrorQueueGuard guard;
   ossl::X509Req req(X509_REQ_new());
@@ -251,6 +256,19 @@ Result<Csr> CsrBuilder::sign(const PrivateKey& key) const {
         !r.ok()) {
       return r.error();
     }
+  }
+
+  for (const auto& [oid, value_der] : attributes_) {
+    ossl::Asn1Object object(OBJ_txt2obj(oid.c_str(), 1));
+    if (!object) return ossl::error(ErrorCode::invalid_input, "CSR: attribute type '" + oid + "' is not an OID");
+    const unsigned char* p = value_der.data();
+    std::unique_ptr<ASN1_TYPE, ossl::Deleter<ASN1_TYPE_free>> value(d2i_ASN1_TYPE(nullptr, &p, static_cast<long>(value_der.size())));
+    if (!value || p != value_der.data() + value_der.size())
+      return ossl::error(ErrorCode::invalid_input, "CSR: the value of attribute " + oid + " is not one DER element");
+    std::unique_ptr<X509_ATTRIBUTE, ossl::Deleter<X509_ATTRIBUTE_free>> attribute(
+        X509_ATTRIBUTE_create_by_OBJ(nullptr, object.get(), value->type, value->value.ptr, -1));
+    if (!attribute || X509_REQ_add1_attr(req.get(), attribute.get()) != 1)
+      return ossl::error(ErrorCode::internal, "CSR: cannot add attribute " + oid);
   }
 
   if (X509_REQ_sign(req.get(), key.native(), key.signing_digest()) <= 0) {

@@ -64,6 +64,9 @@ class CsrBuilder {
   CsrBuilder& challenge_password(std::string value, StringEncoding encoding = StringEncoding::printable);
   CsrBuilder& unstructured_name(std::string value);
   CsrBuilder& unstructured_address(std::string value);
+  // Any other attribute, its one value given as a DER element (e.g. RFC 7030 4.4.1's
+  // DecryptKeyIdentifier, an OCTET STRING).
+  CsrBuilder& add_attribute(std::string oid, Bytes value_der);
 
   Result<Csr> sign(const PrivateKey& key) const;
 
@@ -76,6 +79,7 @@ class CsrBuilder {
   std::optional<std::pair<std::string, StringEncoding>> challenge_password_;
   std::optional<std::string> unstructured_name_;
   std::optional<std::string> unstructured_address_;
+  std::vector<std::pair<std::string, Bytes>> attributes_;
 };
 
 // The same DER with the signature's last byte flipped: a well-formed CSR whose POP fails.

@@ -1,0 +1,92 @@
+// A blocking HTTPS client for EST: one TLS connection, several requests (keep-alive), a deadline
+// on every connect, handshake, write and read, TCP_NODELAY, and the TLS facts EST needs
+// (version, server chain, tls-unique / tls-exporter). Used by the conformance engine, the CoAP
+// proxy's upstream side and tests. Each connection owns its own io_context, so connections on
+// different threads never share state.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "estlab/core/certificate.hpp"
+#include "estlab/core/result.hpp"
+#include "estlab/core/tls.hpp"
+
+namespace estlab {
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string target = "/";
+  HttpHeaders headers;  // Host, Content-Length and Connection are added unless present
+  std::string body;
+
+  std::optional<std::string> header(std::string_view name) const;  // case-insensitive
+  std::string to_text() const;  // request line, headers, blank line, body (for evidence)
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::string reason;
+  HttpHeaders headers;
+  std::string body;
+  bool keep_alive = true;
+
+  std::optional<std::string> header(std::string_view name) const;  // case-insensitive, first one
+  std::string to_text() const;
+};
+
+struct HttpsClientOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 443;
+  bool use_tls = true;        // false only to prove that plain HTTP is refused (RFC 7030 3.3)
+  std::string server_name;    // SNI and the name checked in the server certificate; "" = host
+  bool verify_server = true;  // chain to trust_anchors and name match (RFC 6125)
+  std::vector<Certificate> trust_anchors;
+  std::optional<TlsIdentity> identity;  // client certificate
+  TlsVersion min_version = TlsVersion::tls1_2;
+  TlsVersion max_version = TlsVersion::tls1_3;
+  std::string tls12_ciphers;  // OpenSSL cipher list for TLS <= 1.2; "" = OpenSSL's default
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds io_timeout{15000};  // each write, and each read of a response
+  std::size_t max_response_header = 16 * 1024;
+  std::size_t max_response_body = 4 * 1024 * 1024;
+  std::filesystem::path keylog_file;  // "" = SSLKEYLOGFILE if set
+};
+
+class HttpsConnection {
+ public:
+  // TCP connect (TCP_NODELAY) and TLS handshake. A failed handshake is an error whose message
+  // says what the peer or OpenSSL reported (for example "tlsv1 alert protocol version").
+  static Result<HttpsConnection> connect(const HttpsClientOptions& options);
+
+  HttpsConnection(HttpsConnection&&) noexcept;
+  HttpsConnection& operator=(HttpsConnection&&) noexcept;
+  ~HttpsConnection();
+
+  // Sends one request and reads its response on this connection.
+  Result<HttpResponse> send(const HttpRequest& request);
+  // Writes bytes as they are (malformed requests) and reads whatever HTTP response comes back.
+  Result<HttpResponse> send_raw(std::string_view bytes);
+
+  const TlsConnectionInfo& tls() const;  // meaningless when use_tls is false
+  bool open() const;
+  void close();  // TLS close_notify with a short deadline, then the socket
+
+ private:
+  struct Impl;
+  explicit HttpsConnection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// One request on a fresh connection.
+Result<HttpResponse> https_request(const HttpsClientOptions& options, const HttpRequest& request);
+
+}  // namespace estlab

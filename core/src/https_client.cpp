@@ -1,0 +1,260 @@
+#include "estlab/core/https_client.hpp"
+
+#include "estlab/core/net_error.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/x509v3.h>
+
+#include <cctype>
+#include <sstream>
+#include <variant>
+
+namespace estlab {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+std::optional<std::string> find_header(const HttpHeaders& headers, std::string_view name) {
+  for (const auto& [key, value] : headers)
+    if (iequals(key, name)) return value;
+  return std::nullopt;
+}
+
+// Runs the context until the posted operation finishes; the stream's own timer bounds it.
+void run_until_done(asio::io_context& io) {
+  io.restart();
+  io.run();
+}
+
+}  // namespace
+
+std::optional<std::string> HttpRequest::header(std::string_view name) const { return find_header(headers, name); }
+std::optional<std::string> HttpResponse::header(std::string_view name) const { return find_header(headers, name); }
+
+std::string HttpRequest::to_text() const {
+  std::ostringstream out;
+  out << method << ' ' << target << " HTTP/1.1\r\n";
+  for (const auto& [k, v] : headers) out << k << ": " << v << "\r\n";
+  out << "\r\n" << body;
+  return out.str();
+}
+
+std::string HttpResponse::to_text() const {
+  std::ostringstream out;
+  out << "HTTP/1.1 " << status << ' ' << reason << "\r\n";
+  for (const auto& [k, v] : headers) out << k << ": " << v << "\r\n";
+  out << "\r\n" << body;
+  return out.str();
+}
+
+struct HttpsConnection::Impl {
+  HttpsClientOptions options;
+  asio::io_context io;
+  asio::ssl::context ssl_context{asio::ssl::context::tls_client};
+  std::variant<std::monostate, beast::tcp_stream, beast::ssl_stream<beast::tcp_stream>> stream;
+  beast::flat_buffer buffer;
+  TlsConnectionInfo tls;
+  bool is_open = false;
+
+  beast::tcp_stream& tcp() {
+    if (auto* plain = std::get_if<beast::tcp_stream>(&stream)) return *plain;
+    return beast::get_lowest_layer(std::get<beast::ssl_stream<beast::tcp_stream>>(stream));
+  }
+
+  Result<void> setup_tls_context() {
+    SSL_CTX* ctx = ssl_context.native_handle();
+    if (auto r = set_tls_versions(ctx, options.min_version, options.max_version); !r.ok()) return r;
+    if (!options.tls12_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, options.tls12_ciphers.c_str()) != 1)
+      return ossl::error(ErrorCode::invalid_input, "cipher list '" + options.tls12_ciphers + "' refused");
+    if (options.identity) {
+      if (auto r = use_tls_identity(ctx, *options.identity); !r.ok()) return r;
+    }
+    if (auto r = add_trust_anchors(ctx, options.trust_anchors); !r.ok()) return r;
+    SSL_CTX_set_verify(ctx, options.verify_server ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    return enable_tls_keylog(ctx, options.keylog_file);
+  }
+
+  Result<void> connect() {
+    tcp::resolver resolver(io);
+    beast::error_code ec;
+    auto endpoints = resolver.resolve(options.host, std::to_string(options.port), ec);
+    if (ec) return make_error(ErrorCode::io, "cannot resolve " + options.host + ": " + ec.message());
+    const std::string where = options.host + ":" + std::to_string(options.port);
+
+    if (options.use_tls) {
+      if (auto r = setup_tls_context(); !r.ok()) return r;
+      stream.emplace<beast::ssl_stream<beast::tcp_stream>>(io, ssl_context);
+    } else {
+      stream.emplace<beast::tcp_stream>(io);
+    }
+    tcp().expires_after(options.connect_timeout);
+    tcp().async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
+    run_until_done(io);
+    if (ec) return make_error(ec == beast::error::timeout ? ErrorCode::timeout : ErrorCode::io,
+                              "connect to " + where + ": " + describe_network_error(ec));
+    // EST exchanges are small request/response pairs: without this each one waits on Nagle
+    // and delayed ACKs (~40 ms).
+    tcp().socket().set_option(tcp::no_delay(true), ec);
+
+    if (options.use_tls) {
+      auto& tls_stream = std::get<beast::ssl_stream<beast::tcp_stream>>(stream);
+      SSL* ssl = tls_stream.native_handle();
+      const std::string name = options.server_name.empty() ? options.host : options.server_name;
+      beast::error_code addr_ec;
+      asio::ip::make_address(name, addr_ec);
+      const bool is_ip = !addr_ec;
+      if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
+        return ossl::error(ErrorCode::internal, "setting SNI");
+      if (options.verify_server) {
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        const int set = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                              : X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+        if (set != 1) return ossl::error(ErrorCode::invalid_input, "server name '" + name + "' not usable for checking");
+      }
+      tcp().expires_after(options.handshake_timeout);
+      tls_stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code e) { ec = e; });
+      run_until_done(io);
+      if (ec) {
+        std::string reason = describe_network_error(ec);
+        if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK)
+          reason += " (server certificate: " + std::string(X509_verify_cert_error_string(verify)) + ")";
+        return make_error(ec == beast::error::timeout ? ErrorCode::timeout : ErrorCode::verify_failed,
+                          "TLS handshake with " + where + ": " + reason);
+      }
+      tls = describe_tls_connection(ssl, false);
+    }
+    tcp().expires_never();
+    is_open = true;
+    return {};
+  }
+
+  template <typename Write>
+  Result<HttpResponse> exchange(Write&& write) {
+    if (!is_open) return make_error(ErrorCode::io, "connection is closed");
+    beast::error_code ec;
+    tcp().expires_after(options.io_timeout);
+    std::visit(
+        [&](auto& s) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>) write(s, ec);
+        },
+        stream);
+    run_until_done(io);
+    if (ec) {
+      is_open = false;
+      return make_error(ec == beast::error::timeout ? ErrorCode::timeout : ErrorCode::io, "sending request: " + describe_network_error(ec));
+    }
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_response_header));
+    parser.body_limit(options.max_response_body);
+    tcp().expires_after(options.io_timeout);
+    std::visit(
+        [&](auto& s) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(s)>, std::monostate>)
+            http::async_read(s, buffer, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+        },
+        stream);
+    run_until_done(io);
+    tcp().expires_never();
+    if (ec) {
+      is_open = false;
+      if (ec == http::error::body_limit || ec == http::error::header_limit)
+        return make_error(ErrorCode::limit_exceeded, "response larger than the configured limit: " + ec.message());
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+        return make_error(ErrorCode::io, "server closed the connection without a response");
+      return make_error(ec == beast::error::timeout ? ErrorCode::timeout : ErrorCode::io,
+                        "reading response: " + describe_network_error(ec));
+    }
+    auto message = parser.release();
+    HttpResponse response;
+    response.status = static_cast<int>(message.result_int());
+    response.reason = std::string(message.reason());
+    for (const auto& field : message) response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    response.body = std::move(message.body());
+    response.keep_alive = message.keep_alive();
+    if (!response.keep_alive) is_open = false;
+    return response;
+  }
+};
+
+HttpsConnection::HttpsConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpsConnection::HttpsConnection(HttpsConnection&&) noexcept = default;
+HttpsConnection& HttpsConnection::operator=(HttpsConnection&&) noexcept = default;
+HttpsConnection::~HttpsConnection() {
+  if (impl_) close();
+}
+
+Result<HttpsConnection> HttpsConnection::connect(const HttpsClientOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  if (auto r = impl->connect(); !r.ok()) return r.error();
+  return HttpsConnection(std::move(impl));
+}
+
+Result<HttpResponse> HttpsConnection::send(const HttpRequest& request) {
+  http::request<http::string_body> message;
+  const auto verb = http::string_to_verb(request.method);
+  if (verb == http::verb::unknown) message.method_string(request.method);
+  else message.method(verb);
+  message.target(request.target);
+  message.version(11);
+  for (const auto& [k, v] : request.headers) message.insert(k, v);
+  if (!request.header("Host")) {
+    const std::string host = impl_->options.server_name.empty() ? impl_->options.host : impl_->options.server_name;
+    message.set(http::field::host, host + ":" + std::to_string(impl_->options.port));
+  }
+  message.body() = request.body;
+  if (!request.header("Content-Length") && !request.header("Transfer-Encoding")) message.prepare_payload();
+  if (request.method == "GET" && request.body.empty()) message.erase(http::field::content_length);
+  return impl_->exchange([&](auto& stream, beast::error_code& ec) {
+    http::async_write(stream, message, [&](beast::error_code e, std::size_t) { ec = e; });
+  });
+}
+
+Result<HttpResponse> HttpsConnection::send_raw(std::string_view bytes) {
+  return impl_->exchange([&](auto& stream, beast::error_code& ec) {
+    asio::async_write(stream, asio::buffer(bytes.data(), bytes.size()), [&](beast::error_code e, std::size_t) { ec = e; });
+  });
+}
+
+const TlsConnectionInfo& HttpsConnection::tls() const { return impl_->tls; }
+bool HttpsConnection::open() const { return impl_ && impl_->is_open; }
+
+void HttpsConnection::close() {
+  if (!impl_) return;
+  beast::error_code ec;
+  if (auto* tls_stream = std::get_if<beast::ssl_stream<beast::tcp_stream>>(&impl_->stream); tls_stream && impl_->is_open) {
+    impl_->tcp().expires_after(std::chrono::milliseconds(500));
+    tls_stream->async_shutdown([&](beast::error_code e) { ec = e; });
+    run_until_done(impl_->io);
+  }
+  if (!std::holds_alternative<std::monostate>(impl_->stream)) {
+    impl_->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    impl_->tcp().close();
+  }
+  impl_->is_open = false;
+}
+
+Result<HttpResponse> https_request(const HttpsClientOptions& options, const HttpRequest& request) {
+  auto connection = HttpsConnection::connect(options);
+  if (!connection.ok()) return connection.error();
+  return connection->send(request);
+}
+
+}  // namespace estlab
