@@ -1,0 +1,642 @@
+#include "estlab/core/csrattrs.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+#include "estlab/core/encoding.hpp"
+#include "estlab/core/oids.hpp"
+#include "estlab/core/ossl.hpp"
+
+namespace estlab {
+namespace {
+
+// --- strict DER, just what CsrAttrs needs (cmc.cpp has the same small reader)
+
+constexpr std::uint8_t kInteger = 0x02;
+constexpr std::uint8_t kOctetString = 0x04;
+constexpr std::uint8_t kOid = 0x06;
+constexpr std::uint8_t kUtf8String = 0x0c;
+constexpr std::uint8_t kSequence = 0x30;
+constexpr std::uint8_t kSet = 0x31;
+constexpr int kMaxDepth = 32;  // nesting deeper than this in a CSR attribute value is an attack, not data
+
+Error invalid(std::string message) { return make_error(ErrorCode::invalid_input, std::move(message)); }
+
+std::string tag_name(std::uint8_t tag) {
+  switch (tag) {
+    case 0x01: return "BOOLEAN";
+    case kInteger: return "INTEGER";
+    case 0x03: return "BIT STRING";
+    case kOctetString: return "OCTET STRING";
+    case 0x05: return "NULL";
+    case kOid: return "OBJECT IDENTIFIER";
+    case kUtf8String: return "UTF8String";
+    case 0x13: return "PrintableString";
+    case 0x16: return "IA5String";
+    case kSequence: return "SEQUENCE";
+    case kSet: return "SET";
+    default: break;
+  }
+  if ((tag & 0xc0) == 0x80) return "[" + std::to_string(tag & 0x1f) + "]";
+  return "tag 0x" + to_hex(ByteView(&tag, 1));
+}
+
+struct Tlv {
+  std::uint8_t tag = 0;
+  ByteView content;
+  ByteView whole;
+};
+
+// Consecutive DER elements of one buffer. der_element_length rejects indefinite, non-minimal and
+// overlong lengths and multi-byte tags, so nothing here can read past the buffer.
+class DerReader {
+ public:
+  explicit DerReader(ByteView data) : rest_(data) {}
+  bool empty() const { return rest_.empty(); }
+  std::size_t remaining() const { return rest_.size(); }
+
+  Result<Tlv> next(const std::string& what) {
+    if (rest_.empty()) return invalid(what + " is missing");
+    auto length = der_element_length(rest_);
+    if (!length.ok()) return length.error().within(what);
+    std::size_t header = rest_[1] < 0x80 ? 2 : 2 + (rest_[1] & 0x7f);
+    Tlv tlv{rest_[0], rest_.subspan(header, *length - header), rest_.first(*length)};
+    rest_ = rest_.subspan(*length);
+    return tlv;
+  }
+
+  Result<Tlv> expect(std::uint8_t tag, const std::string& what) {
+    auto tlv = next(what);
+    if (!tlv.ok()) return tlv;
+    if (tlv->tag != tag) return invalid(what + ": " + tag_name(tlv->tag) + " where " + tag_name(tag) + " was expected");
+    return tlv;
+  }
+
+ private:
+  ByteView rest_;
+};
+
+// A whole value is well-formed DER all the way down (constructed elements are walked).
+Result<void> check_der_tree(ByteView data, int depth = 0) {
+  if (depth > kMaxDepth) return invalid("DER nesting deeper than " + std::to_string(kMaxDepth));
+  DerReader reader(data);
+  while (!reader.empty()) {
+    auto tlv = reader.next("DER element");
+    if (!tlv.ok()) return tlv.error();
+    if ((tlv->tag & 0x20) != 0) {
+      auto inner = check_der_tree(tlv->content, depth + 1);
+      if (!inner.ok()) return inner;
+    }
+  }
+  return {};
+}
+
+// Exactly one well-formed DER element.
+Result<void> check_one_element(ByteView data) {
+  if (data.empty()) return invalid("empty value");
+  auto length = der_element_length(data);
+  if (!length.ok()) return length.error();
+  if (*length != data.size()) return invalid(std::to_string(data.size() - *length) + " bytes after the DER element");
+  return check_der_tree(data);
+}
+
+Result<std::string> decode_oid(const Tlv& tlv, const std::string& what) {
+  if (tlv.tag != kOid) return invalid(what + ": " + tag_name(tlv.tag) + " where OBJECT IDENTIFIER was expected");
+  ossl::ErrorQueueGuard guard;
+  const unsigned char* p = tlv.whole.data();
+  ossl::Asn1Object obj(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(tlv.whole.size())));
+  if (!obj || p != tlv.whole.data() + tlv.whole.size()) return invalid(what + ": malformed OBJECT IDENTIFIER");
+  int needed = OBJ_obj2txt(nullptr, 0, obj.get(), 1);
+  if (needed <= 0) return invalid(what + ": malformed OBJECT IDENTIFIER");
+  std::string text(static_cast<std::size_t>(needed) + 1, '\0');
+  OBJ_obj2txt(text.data(), needed + 1, obj.get(), 1);
+  text.resize(static_cast<std::size_t>(needed));
+  return text;
+}
+
+Bytes tlv(std::uint8_t tag, ByteView content) {
+  Bytes out{tag};
+  std::size_t n = content.size();
+  if (n < 0x80) {
+    out.push_back(static_cast<std::uint8_t>(n));
+  } else {
+    Bytes length;
+    for (; n > 0; n >>= 8) length.insert(length.begin(), static_cast<std::uint8_t>(n & 0xff));
+    out.push_back(static_cast<std::uint8_t>(0x80 | length.size()));
+    out.insert(out.end(), length.begin(), length.end());
+  }
+  out.insert(out.end(), content.begin(), content.end());
+  return out;
+}
+
+void append(Bytes& out, ByteView part) { out.insert(out.end(), part.begin(), part.end()); }
+
+// "1.2.840": two or more arcs, the first 0..2, digits without leading zeros. OpenSSL's parser
+// is looser ("1..2" passes), so the syntax is checked first.
+bool is_dotted_oid(std::string_view text) {
+  std::size_t arcs = 0;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t end = text.find('.', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view arc = text.substr(pos, end - pos);
+    if (arc.empty() || arc.size() > 20 || (arc.size() > 1 && arc[0] == '0')) return false;
+    if (!std::all_of(arc.begin(), arc.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
+    if (arcs == 0 && (arc.size() > 1 || arc[0] > '2')) return false;
+    ++arcs;
+    pos = end + 1;
+  }
+  return arcs >= 2;
+}
+
+// DER of a dotted OID; empty when it is not one.
+Bytes encode_oid(std::string_view dotted) {
+  if (!is_dotted_oid(dotted)) return {};
+  ossl::ErrorQueueGuard guard;
+  ossl::Asn1Object obj(OBJ_txt2obj(std::string(dotted).c_str(), 1));
+  if (!obj) return {};
+  return ossl::i2d_bytes(i2d_ASN1_OBJECT, obj.get());
+}
+
+Bytes encode_integer(std::int64_t value) {
+  Bytes content;
+  // Two's complement, big-endian, minimal: drop leading bytes that only repeat the sign.
+  for (int shift = 56; shift >= 0; shift -= 8) content.push_back(static_cast<std::uint8_t>((value >> shift) & 0xff));
+  std::size_t skip = 0;
+  while (skip + 1 < content.size() &&
+         ((content[skip] == 0x00 && content[skip + 1] < 0x80) || (content[skip] == 0xff && content[skip + 1] >= 0x80))) {
+    ++skip;
+  }
+  return tlv(kInteger, ByteView(content).subspan(skip));
+}
+
+std::optional<std::int64_t> decode_integer(const Tlv& tlv) {
+  if (tlv.tag != kInteger || tlv.content.empty() || tlv.content.size() > 8) return std::nullopt;
+  if (tlv.content.size() > 1 && ((tlv.content[0] == 0x00 && tlv.content[1] < 0x80) ||
+                                 (tlv.content[0] == 0xff && tlv.content[1] >= 0x80))) {
+    return std::nullopt;  // not minimal: not DER
+  }
+  std::uint64_t value = (tlv.content[0] & 0x80) != 0 ? ~std::uint64_t{0} : 0;
+  for (std::uint8_t b : tlv.content) value = (value << 8) | b;
+  return static_cast<std::int64_t>(value);
+}
+
+// DER orders SET OF elements by their encodings (X.690 11.6), the shorter padded with zeros.
+bool der_set_less(const Bytes& a, const Bytes& b) {
+  std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint8_t x = i < a.size() ? a[i] : 0;
+    std::uint8_t y = i < b.size() ? b[i] : 0;
+    if (x != y) return x < y;
+  }
+  return false;
+}
+
+Bytes encode_set(std::vector<Bytes> elements) {
+  std::stable_sort(elements.begin(), elements.end(), der_set_less);
+  Bytes content;
+  for (const auto& e : elements) append(content, e);
+  return tlv(kSet, content);
+}
+
+// --- names
+
+// Names the spec syntax knows beyond OpenSSL's.
+struct Alias {
+  std::string_view name;
+  std::string_view dotted;
+};
+// OpenSSL calls extensionRequest "extReq" / "Extension Request"; the RFCs' name reads better.
+constexpr Alias kAliases[] = {{"macAddress", oid::mac_address}, {"extensionRequest", oid::extension_request}};
+
+// Dotted form of a name or dotted OID; empty when unknown.
+std::string resolve_oid(std::string_view name_or_oid) {
+  for (const auto& alias : kAliases) {
+    if (alias.name == name_or_oid) return std::string(alias.dotted);
+  }
+  if (name_or_oid.empty()) return {};
+  if (std::all_of(name_or_oid.begin(), name_or_oid.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; })) {
+    return encode_oid(name_or_oid).empty() ? std::string{} : std::string(name_or_oid);
+  }
+  return oid::to_dotted(name_or_oid);
+}
+
+bool is_token_char(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+}
+
+// The name to print for an OID: a short name only if it reads back as the same OID in the spec
+// syntax, else the dotted form.
+std::string oid_token(const std::string& dotted) {
+  for (const auto& alias : kAliases) {
+    if (alias.dotted == dotted) return std::string(alias.name);
+  }
+  std::string name = oid::short_name(dotted);
+  if (name == dotted || name.empty()) return dotted;
+  if (!std::all_of(name.begin(), name.end(), is_token_char) || resolve_oid(name) != dotted) return dotted;
+  return name;
+}
+
+// --- values in the spec syntax
+
+// extensions with empty extnValue and no critical flag: "ext(a b)"; nullopt when not that shape.
+std::optional<std::string> extension_templates_text(ByteView content) {
+  DerReader reader(content);
+  std::string out;
+  while (!reader.empty()) {
+    auto ext = reader.expect(kSequence, "Extension");
+    if (!ext.ok()) return std::nullopt;
+    DerReader fields(ext->content);
+    auto id = fields.next("extnID");
+    if (!id.ok()) return std::nullopt;
+    auto dotted = decode_oid(*id, "extnID");
+    auto value = fields.expect(kOctetString, "extnValue");
+    if (!dotted.ok() || !value.ok() || !value->content.empty() || !fields.empty()) return std::nullopt;
+    out += (out.empty() ? "" : " ") + oid_token(*dotted);
+  }
+  if (out.empty()) return std::nullopt;
+  return "ext(" + out + ")";
+}
+
+std::string value_text(ByteView der) {
+  DerReader reader(der);
+  auto value = reader.next("value");
+  if (value.ok() && reader.empty()) {
+    if (value->tag == kOid) {
+      auto dotted = decode_oid(*value, "value");
+      if (dotted.ok()) return oid_token(*dotted);
+    } else if (value->tag == kInteger) {
+      if (auto n = decode_integer(*value)) return std::to_string(*n);
+    } else if (value->tag == kUtf8String) {
+      std::string_view text = as_chars(value->content);
+      // Printable ASCII only: anything else goes out as der: so the text form stays one line.
+      if (std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
+        std::string out = "\"";
+        for (char c : text) {
+          if (c == '"' || c == '\\') out += '\\';
+          out += c;
+        }
+        return out + "\"";
+      }
+    } else if (value->tag == kSequence) {
+      if (auto ext = extension_templates_text(value->content)) return *ext;
+    }
+  }
+  return "der:" + to_hex(der);
+}
+
+std::string entry_text(const CsrAttrEntry& entry) {
+  std::string out = oid_token(entry.oid);
+  if (!entry.values) return out;
+  out += "=";
+  for (std::size_t i = 0; i < entry.values->size(); ++i) out += (i == 0 ? "" : "+") + value_text((*entry.values)[i]);
+  return out;
+}
+
+Bytes encode_entries(const std::vector<CsrAttrEntry>& entries) {
+  Bytes content;
+  for (const auto& entry : entries) {
+    Bytes oid = encode_oid(entry.oid);
+    if (!entry.values) {
+      append(content, oid);
+      continue;
+    }
+    Bytes attribute = oid;
+    append(attribute, encode_set(*entry.values));
+    append(content, tlv(kSequence, attribute));
+  }
+  return tlv(kSequence, content);
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// Splits at `separator` outside double quotes and parentheses.
+Result<std::vector<std::string_view>> split_top(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  bool quoted = false;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '\\') ++i;
+      else if (c == '"') quoted = false;
+      continue;
+    }
+    if (c == '"') quoted = true;
+    else if (c == '(') ++depth;
+    else if (c == ')' && --depth < 0) return invalid("')' without '('");
+    else if (c == separator && depth == 0) {
+      parts.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (quoted) return invalid("unterminated quoted string");
+  if (depth != 0) return invalid("'(' without ')'");
+  parts.push_back(text.substr(start));
+  return parts;
+}
+
+Result<Bytes> parse_value(std::string_view text) {
+  if (text.empty()) return invalid("empty value");
+  if (text.front() == '"') {
+    if (text.size() < 2 || text.back() != '"') return invalid("quoted string must end with '\"'");
+    std::string out;
+    std::string_view inner = text.substr(1, text.size() - 2);
+    for (std::size_t i = 0; i < inner.size(); ++i) {
+      if (inner[i] == '\\') {
+        if (++i == inner.size()) return invalid("'\\' at the end of a quoted string");
+      } else if (inner[i] == '"') {
+        return invalid("unescaped '\"' inside a quoted string");
+      }
+      out += inner[i];
+    }
+    return tlv(kUtf8String, as_bytes(out));
+  }
+  if (text.starts_with("der:")) {
+    auto der = from_hex(text.substr(4));
+    if (!der.ok()) return der.error();
+    auto checked = check_one_element(*der);
+    if (!checked.ok()) return checked.error().within("der:");
+    return der;
+  }
+  if (text.starts_with("ext(")) {
+    if (text.back() != ')') return invalid("ext( must end with ')'");
+    std::string_view inner = text.substr(4, text.size() - 5);
+    Bytes extensions;
+    std::size_t pos = 0;
+    while (pos < inner.size()) {
+      std::size_t end = inner.find_first_of(" \t", pos);
+      if (end == std::string_view::npos) end = inner.size();
+      std::string_view name = inner.substr(pos, end - pos);
+      pos = end + 1;
+      if (name.empty()) continue;
+      std::string dotted = resolve_oid(name);
+      if (dotted.empty()) return invalid("unknown extension OID or name \"" + std::string(name) + "\"");
+      Bytes extension = encode_oid(dotted);
+      append(extension, tlv(kOctetString, {}));
+      append(extensions, tlv(kSequence, extension));
+    }
+    if (extensions.empty()) return invalid("ext() names no extension");
+    return tlv(kSequence, extensions);
+  }
+  std::string_view digits = text.front() == '-' ? text.substr(1) : text;
+  if (!digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc{} || end != text.data() + text.size()) return invalid("integer out of range");
+    return encode_integer(n);
+  }
+  std::string dotted = resolve_oid(text);
+  if (dotted.empty()) return invalid("unknown OID or name \"" + std::string(text) + "\"");
+  return encode_oid(dotted);
+}
+
+// A rendered item name for errors: "item 3 (\"foo=bar\")".
+std::string item_label(std::size_t index, std::string_view item) {
+  return "item " + std::to_string(index) + " \"" + std::string(item) + "\"";
+}
+
+}  // namespace
+
+// --- CsrAttrs
+
+Result<CsrAttrs> CsrAttrs::from_der(ByteView der) {
+  const std::string what = "CSR attributes";
+  DerReader top(der);
+  auto outer = top.expect(kSequence, what);
+  if (!outer.ok()) return outer.error();
+  if (!top.empty()) return invalid(what + ": " + std::to_string(top.remaining()) + " trailing bytes after the SEQUENCE");
+
+  CsrAttrs attrs;
+  DerReader items(outer->content);
+  for (std::size_t index = 1; !items.empty(); ++index) {
+    const std::string entry_what = what + ": entry " + std::to_string(index);
+    auto item = items.next(entry_what);
+    if (!item.ok()) return item.error();
+    if (item->tag == kOid) {
+      auto dotted = decode_oid(*item, entry_what);
+      if (!dotted.ok()) return dotted.error();
+      attrs.entries_.push_back({std::move(dotted).value(), std::nullopt});
+      continue;
+    }
+    if (item->tag != kSequence) {
+      return invalid(entry_what + ": " + tag_name(item->tag) + " is neither an OBJECT IDENTIFIER nor an Attribute SEQUENCE");
+    }
+    DerReader fields(item->content);
+    auto type = fields.next(entry_what + " type");
+    if (!type.ok()) return type.error();
+    auto dotted = decode_oid(*type, entry_what + " type");
+    if (!dotted.ok()) return dotted.error();
+    const std::string named = entry_what + " (" + oid_token(*dotted) + ")";
+    auto set = fields.expect(kSet, named + " values");
+    if (!set.ok()) return set.error();
+    if (!fields.empty()) return invalid(named + ": unexpected element after the values SET");
+    std::vector<Bytes> values;
+    DerReader elements(set->content);
+    while (!elements.empty()) {
+      auto value = elements.next(named + " value " + std::to_string(values.size() + 1));
+      if (!value.ok()) return value.error();
+      if ((value->tag & 0x20) != 0) {
+        auto checked = check_der_tree(value->content);
+        if (!checked.ok()) return checked.error().within(named + " value " + std::to_string(values.size() + 1));
+      }
+      values.emplace_back(value->whole.begin(), value->whole.end());
+    }
+    // RFC 7030 4.5.2: values SET SIZE (1..MAX); an empty SET has no meaning.
+    if (values.empty()) return invalid(named + ": the values SET is empty (SIZE (1..MAX))");
+    attrs.entries_.push_back({std::move(dotted).value(), std::move(values)});
+  }
+  // Kept as received: a conformance report shows what the server sent, even an unsorted SET.
+  attrs.der_.assign(der.begin(), der.end());
+  return attrs;
+}
+
+Result<CsrAttrs> CsrAttrs::parse(ByteView data) {
+  auto der = to_der(data, {"CSR ATTRIBUTES"}, "CSR attributes");
+  if (!der.ok()) return der.error();
+  return from_der(*der);
+}
+
+bool CsrAttrs::contains_oid(std::string_view oid_or_name) const {
+  std::string dotted = resolve_oid(oid_or_name);
+  return std::any_of(entries_.begin(), entries_.end(), [&](const CsrAttrEntry& e) { return e.oid == dotted; });
+}
+
+const CsrAttrEntry* CsrAttrs::find_attribute(std::string_view oid_or_name) const {
+  std::string dotted = resolve_oid(oid_or_name);
+  for (const auto& entry : entries_) {
+    if (entry.is_attribute() && entry.oid == dotted) return &entry;
+  }
+  return nullptr;
+}
+
+std::optional<std::string> CsrAttrs::required_ec_curve() const {
+  const CsrAttrEntry* entry = find_attribute(oid::id_ec_public_key);
+  if (entry == nullptr) return std::nullopt;
+  DerReader reader(entry->values->front());
+  auto value = reader.next("curve");
+  if (!value.ok()) return std::nullopt;
+  auto dotted = decode_oid(*value, "curve");
+  if (!dotted.ok()) return std::nullopt;
+  return std::move(dotted).value();
+}
+
+std::optional<int> CsrAttrs::required_rsa_bits() const {
+  const CsrAttrEntry* entry = find_attribute(oid::rsa_encryption);
+  if (entry == nullptr) return std::nullopt;
+  DerReader reader(entry->values->front());
+  auto value = reader.next("size");
+  if (!value.ok()) return std::nullopt;
+  auto bits = decode_integer(*value);
+  if (!bits || *bits <= 0 || *bits > std::numeric_limits<int>::max()) return std::nullopt;
+  return static_cast<int>(*bits);
+}
+
+std::vector<std::string> CsrAttrs::extension_request_oids() const {
+  std::vector<std::string> out;
+  for (const auto& entry : entries_) {
+    if (!entry.is_attribute() || entry.oid != oid::extension_request) continue;
+    for (const auto& value_der : *entry.values) {
+      DerReader reader(value_der);
+      auto value = reader.next("value");
+      if (!value.ok()) continue;
+      if (value->tag == kOid) {
+        if (auto dotted = decode_oid(*value, "value"); dotted.ok()) out.push_back(std::move(dotted).value());
+        continue;
+      }
+      if (value->tag != kSequence) continue;
+      DerReader extensions(value->content);
+      while (!extensions.empty()) {
+        auto ext = extensions.expect(kSequence, "Extension");
+        if (!ext.ok()) break;
+        DerReader fields(ext->content);
+        auto id = fields.next("extnID");
+        if (!id.ok()) break;
+        if (auto dotted = decode_oid(*id, "extnID"); dotted.ok()) out.push_back(std::move(dotted).value());
+      }
+    }
+  }
+  return out;
+}
+
+std::string CsrAttrs::to_text() const {
+  std::string out;
+  for (const auto& entry : entries_) out += entry_text(entry) + "\n";
+  return out;
+}
+
+std::string CsrAttrs::to_spec() const {
+  std::string out;
+  for (const auto& entry : entries_) out += (out.empty() ? "" : ", ") + entry_text(entry);
+  return out;
+}
+
+// --- CsrAttrsBuilder
+
+void CsrAttrsBuilder::fail(std::string message) {
+  if (!error_) error_ = invalid("CSR attributes: entry " + std::to_string(entries_.size() + 1) + ": " + std::move(message));
+}
+
+CsrAttrsBuilder& CsrAttrsBuilder::add_oid(std::string_view oid_or_name) {
+  std::string dotted = resolve_oid(oid_or_name);
+  if (dotted.empty()) fail("unknown OID or name \"" + std::string(oid_or_name) + "\"");
+  entries_.push_back({std::move(dotted), std::nullopt});
+  return *this;
+}
+
+CsrAttrsBuilder& CsrAttrsBuilder::add_attribute(std::string_view oid_or_name, std::vector<Bytes> values_der) {
+  std::string dotted = resolve_oid(oid_or_name);
+  if (dotted.empty()) fail("unknown OID or name \"" + std::string(oid_or_name) + "\"");
+  if (values_der.empty()) fail("an Attribute needs at least one value");
+  for (std::size_t i = 0; i < values_der.size(); ++i) {
+    auto checked = check_one_element(values_der[i]);
+    if (!checked.ok()) fail("value " + std::to_string(i + 1) + ": " + checked.error().message);
+  }
+  entries_.push_back({std::move(dotted), std::move(values_der)});
+  return *this;
+}
+
+CsrAttrsBuilder& CsrAttrsBuilder::require_ec_curve(std::string_view curve) {
+  std::string dotted = resolve_oid(curve);
+  if (dotted.empty()) {
+    fail("unknown curve \"" + std::string(curve) + "\"");
+    entries_.push_back({std::string(oid::id_ec_public_key), std::vector<Bytes>{}});
+    return *this;
+  }
+  return add_attribute(oid::id_ec_public_key, {encode_oid(dotted)});
+}
+
+CsrAttrsBuilder& CsrAttrsBuilder::require_rsa_bits(int bits) {
+  if (bits <= 0) fail("RSA key size " + std::to_string(bits) + " is not positive");
+  return add_attribute(oid::rsa_encryption, {encode_integer(bits)});
+}
+
+CsrAttrsBuilder& CsrAttrsBuilder::add_extension_request(const std::vector<RawExtension>& extensions) {
+  Bytes content;
+  for (const auto& ext : extensions) {
+    std::string dotted = resolve_oid(ext.oid);
+    if (dotted.empty()) {
+      fail("unknown extension OID or name \"" + ext.oid + "\"");
+      continue;
+    }
+    Bytes extension = encode_oid(dotted);
+    if (ext.critical) append(extension, Bytes{0x01, 0x01, 0xff});  // DEFAULT FALSE: only TRUE is encoded
+    append(extension, tlv(kOctetString, ext.value_der));
+    append(content, tlv(kSequence, extension));
+  }
+  if (extensions.empty()) fail("extensionRequest needs at least one extension");
+  return add_attribute(oid::extension_request, {tlv(kSequence, content)});
+}
+
+Result<CsrAttrs> CsrAttrsBuilder::build() const {
+  if (error_) return *error_;
+  CsrAttrs attrs;
+  attrs.entries_ = entries_;
+  // Values as DER sorts them, so entries() matches what from_der(der()) gives back.
+  for (auto& entry : attrs.entries_) {
+    if (entry.values) std::stable_sort(entry.values->begin(), entry.values->end(), der_set_less);
+  }
+  attrs.der_ = encode_entries(attrs.entries_);
+  return attrs;
+}
+
+// --- the spec syntax
+
+Result<CsrAttrs> parse_csrattrs_spec(std::string_view spec) {
+  const std::string what = "CSR attributes spec";
+  CsrAttrsBuilder builder;
+  if (trim(spec).empty()) return builder.build();
+  auto items = split_top(spec, ',');
+  if (!items.ok()) return items.error().within(what);
+  for (std::size_t index = 1; index <= items->size(); ++index) {
+    std::string_view item = trim((*items)[index - 1]);
+    const std::string label = what + ": " + item_label(index, item);
+    if (item.empty()) return invalid(what + ": item " + std::to_string(index) + " is empty");
+    std::size_t eq = item.find('=');
+    std::string_view name = trim(item.substr(0, eq));
+    std::string dotted = resolve_oid(name);
+    if (dotted.empty()) return invalid(label + ": unknown OID or name \"" + std::string(name) + "\"");
+    if (eq == std::string_view::npos) {
+      builder.add_oid(dotted);
+      continue;
+    }
+    auto parts = split_top(item.substr(eq + 1), '+');
+    if (!parts.ok()) return parts.error().within(label);
+    std::vector<Bytes> values;
+    for (std::string_view part : *parts) {
+      auto value = parse_value(trim(part));
+      if (!value.ok()) return value.error().within(label);
+      values.push_back(std::move(value).value());
+    }
+    builder.add_attribute(dotted, std::move(values));
+  }
+  return builder.build();
+}
+
+}  // namespace estlab
