@@ -17,5 +17,6 @@ using Action = std::function<int()>;
 void register_fixtures(CLI::App& app, Action& action);
 void register_ca(CLI::App& app, Action& action);
 void register_run(CLI::App& app, Action& action);
+void register_gateway(CLI::App& app, Action& action);
 
 }  // namespace estlab::cli

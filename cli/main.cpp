@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   estlab::cli::register_run(app, action);
   estlab::cli::register_fixtures(app, action);
   estlab::cli::register_ca(app, action);
+  estlab::cli::register_gateway(app, action);
 
   // CLI11 would only say "A subcommand is required"; name the unknown command instead.
   auto known = app.get_subcommands([](const CLI::App*) { return true; });
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_known(argv[1])) {
-    std::cerr << "estlab: unknown command '" << argv[1] << "' (commands: run, fixtures, ca; see estlab --help)\n";
+    std::cerr << "estlab: unknown command '" << argv[1] << "' (commands: run, fixtures, ca, gateway; see estlab --help)\n";
     return estlab::cli::kExitUsage;
   }
   try {

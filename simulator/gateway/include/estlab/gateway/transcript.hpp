@@ -1,0 +1,40 @@
+// --transcript DIR: one YAML file per exchange (request and response as sent, with the DER parts
+// decoded to text), numbered in arrival order, so a field bug can be read and replayed.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+#include "estlab/core/result.hpp"
+#include "estlab/gateway/service.hpp"
+
+namespace estlab::gateway {
+
+class TranscriptWriter {
+ public:
+  // Creates the directory; an error names it when that fails.
+  static Result<std::unique_ptr<TranscriptWriter>> open(const std::filesystem::path& dir);
+
+  // Returns the file written; errors are reported, never thrown (the exchange already happened).
+  Result<std::filesystem::path> record(const EstRequest& request, const EstResponse& response, const Decision& decision,
+                                       std::chrono::microseconds elapsed);
+
+  explicit TranscriptWriter(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+ private:
+  std::filesystem::path dir_;
+  std::atomic<std::uint64_t> sequence_{0};
+};
+
+// Text for an EST body: CSRs, certs-only bags, csrattrs, multipart parts and CMC, decoded;
+// anything else described by size. Used by transcripts and failure evidence.
+std::string describe_est_body(std::string_view content_type, std::string_view body);
+
+// "time=... conn=... op=... status=..." for one handled request.
+std::string log_line(const EstRequest& request, const Decision& decision, std::string_view profile,
+                     std::chrono::microseconds elapsed);
+
+}  // namespace estlab::gateway

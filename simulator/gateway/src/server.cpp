@@ -1,0 +1,461 @@
+#include "estlab/gateway/server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <future>
+#include <optional>
+#include <thread>
+
+#include "estlab/core/net_error.hpp"
+#include "estlab/gateway/transcript.hpp"
+
+namespace estlab::gateway {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+LogSink stderr_log_sink() {
+  auto mutex = std::make_shared<std::mutex>();
+  return [mutex](const std::string& line) {
+    std::lock_guard lock(*mutex);
+    std::cerr << line << '\n';
+  };
+}
+
+namespace {
+
+class Session;
+
+// Client certificates are judged by the EST service (so a refusal is an HTTP answer naming the
+// rule), not by the handshake: accept whatever chain the client presents.
+int accept_any_client_certificate(int, X509_STORE_CTX*) { return 1; }
+
+}  // namespace
+
+struct GatewayServer::Impl {
+  // Declared before io: handlers destroyed with io still reach these (a Session's destructor
+  // forgets itself; its stream uses the SSL context).
+  std::shared_ptr<EstService> service;
+  LogSink log;
+  std::unique_ptr<TranscriptWriter> transcript;
+  std::mutex sessions_mutex;
+  std::map<std::uint64_t, std::weak_ptr<Session>> sessions;
+  asio::ssl::context ssl_context{asio::ssl::context::tls_server};
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+  std::uint16_t port = 0;
+
+  std::atomic<std::uint64_t> next_id{1};
+  std::atomic<std::uint64_t> connections{0}, handshake_failures{0}, requests{0}, refused{0};
+  std::atomic<bool> stopping{false};
+
+  const GatewayConfig& config() const { return service->config(); }
+  void do_accept();
+  void forget(std::uint64_t id) {
+    std::lock_guard lock(sessions_mutex);
+    sessions.erase(id);
+  }
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(GatewayServer::Impl& server, tcp::socket socket, std::uint64_t id)
+      : server_(server), stream_(beast::tcp_stream(std::move(socket)), server.ssl_context), id_(id) {
+    beast::error_code ec;
+    const auto endpoint = tcp().socket().remote_endpoint(ec);
+    if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  }
+
+  void start() {
+    asio::dispatch(tcp().get_executor(), beast::bind_front_handler(&Session::detect, shared_from_this()));
+  }
+
+  // Called from stop(): ends whatever is pending.
+  void cancel() {
+    asio::post(tcp().get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->tcp().close();
+    });
+  }
+
+  ~Session() { server_.forget(id_); }
+
+ private:
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+  const GatewayConfig& config() const { return server_.config(); }
+
+  void detect() {
+    tcp().expires_after(config().timeouts.handshake);
+    beast::async_detect_ssl(tcp(), buffer_, beast::bind_front_handler(&Session::on_detect, shared_from_this()));
+  }
+
+  void on_detect(beast::error_code ec, bool is_tls) {
+    if (ec) return log_connection("no request before the handshake deadline or the peer left: " + describe_network_error(ec));
+    if (!is_tls) {
+      // RFC 7030 3.3: EST is served only over HTTPS; say so instead of failing the handshake.
+      tls_ = false;
+      return read_request();
+    }
+    tcp().expires_after(config().timeouts.handshake);
+    stream_.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
+                            beast::bind_front_handler(&Session::on_handshake, shared_from_this()));
+  }
+
+  void on_handshake(beast::error_code ec, std::size_t used) {
+    if (ec) {
+      ++server_.handshake_failures;
+      return log_connection("TLS handshake failed: " + describe_network_error(ec));
+    }
+    buffer_.consume(used);
+    const auto info = describe_tls_connection(stream_.native_handle(), true);
+    client_.over_tls = true;
+    client_.tls_version = info.version;
+    client_.peer_chain = info.peer_chain;
+    client_.bindings = info.bindings;
+    read_request();
+  }
+
+  template <typename Op>
+  void with_stream(Op&& op) {
+    if (tls_) op(stream_);
+    else op(tcp());
+  }
+
+  void read_request() {
+    client_.remote = remote_;
+    client_.connection_id = id_;
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(config().limits.max_header_bytes));
+    parser_->body_limit(config().limits.max_body_bytes);
+    tcp().expires_after(config().timeouts.read);
+    with_stream([&](auto& s) {
+      http::async_read_header(s, buffer_, *parser_, beast::bind_front_handler(&Session::on_header, shared_from_this()));
+    });
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    started_ = std::chrono::steady_clock::now();
+    auto& header = parser_->get();
+    if (header[http::field::expect] == "100-continue" && !parser_->is_done()) {
+      // curl waits a second for this before sending a larger body.
+      continue_ = std::make_shared<http::response<http::empty_body>>(http::status::continue_, header.version());
+      tcp().expires_after(config().timeouts.write);
+      with_stream([&](auto& s) {
+        http::async_write(s, *continue_, [self = shared_from_this()](beast::error_code e, std::size_t) {
+          if (e) return self->on_read_error(e);
+          self->read_body();
+        });
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    tcp().expires_after(config().timeouts.read);
+    with_stream([&](auto& s) {
+      http::async_read(s, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    });
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset)
+      return close();
+    if (ec == beast::error::timeout) {
+      if (requests_ == 0 || parser_->got_some()) log_connection("request not complete before the read deadline");
+      return close();
+    }
+    // Malformed or oversized requests get an answer that names the problem, then the connection ends.
+    int status = 400;
+    std::string reason = "malformed HTTP request: " + ec.message();
+    if (ec == http::error::body_limit) {
+      status = 413;
+      reason = "request body larger than the limit of " + std::to_string(config().limits.max_body_bytes) + " bytes";
+    } else if (ec == http::error::header_limit) {
+      status = 431;
+      reason = "request header larger than the limit of " + std::to_string(config().limits.max_header_bytes) + " bytes";
+    }
+    EstRequest request;
+    request.client = client_;
+    Decision decision;
+    decision.rule = "http";
+    decision.reason = reason;
+    decision.status = status;
+    EstResponse response;
+    response.status = status;
+    response.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+    response.body = reason + "\n";
+    keep_alive_ = false;
+    finish(request, response, decision);
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return on_read_error(ec);
+    ++requests_;
+    ++server_.requests;
+    auto message = parser_->release();
+    EstRequest request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    for (const auto& field : message) request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    request.body = std::move(message.body());
+    request.client = client_;
+    keep_alive_ = message.keep_alive() && requests_ < config().limits.max_requests_per_connection;
+    version_ = message.version();
+
+    if (!tls_) {
+      client_.over_tls = false;
+      Decision decision;
+      decision.rule = "7030-3.3-a";
+      decision.reason = "EST is served only over HTTPS";
+      decision.status = 400;
+      EstResponse response;
+      response.status = 400;
+      response.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+      response.body = "EST is served only over HTTPS (RFC 7030 3.3); this port speaks TLS\n";
+      keep_alive_ = false;
+      return finish(request, response, decision);
+    }
+    Handled handled = server_.service->handle(request);
+    if (handled.response.stall) {
+      // Fault stall-response: read nothing more and answer nothing until the peer gives up or
+      // the read deadline closes the connection.
+      log_request(request, handled.decision);
+      tcp().expires_after(config().timeouts.read);
+      parser_.emplace();
+      with_stream([&](auto& s) {
+        http::async_read(s, buffer_, *parser_, [self = shared_from_this()](beast::error_code, std::size_t) { self->close(); });
+      });
+      return;
+    }
+    finish(request, handled.response, handled.decision);
+  }
+
+  void log_request(const EstRequest& request, const Decision& decision) {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
+    if (server_.log) server_.log(log_line(request, decision, to_string(config().profile), elapsed));
+  }
+
+  void finish(const EstRequest& request, const EstResponse& response, const Decision& decision) {
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
+    if (server_.log) server_.log(log_line(request, decision, to_string(config().profile), elapsed));
+    if (server_.transcript) {
+      if (auto r = server_.transcript->record(request, response, decision, elapsed); !r.ok() && server_.log)
+        server_.log("transcript: " + r.error().message);
+    }
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(version_ == 10 ? 10 : 11);
+    res->result(static_cast<unsigned>(response.status));
+    for (const auto& [k, v] : response.headers) res->insert(k, v);
+    res->set(http::field::server, "estlab-gateway");
+    res->body() = response.body;
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    response_ = res;
+    tcp().expires_after(config().timeouts.write);
+    with_stream([&](auto& s) {
+      http::async_write(s, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this()));
+    });
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    response_.reset();
+    if (ec) return close();
+    if (!keep_alive_) return close();
+    read_request();
+  }
+
+  void close() {
+    if (closing_) return;
+    closing_ = true;
+    if (tls_ && handshaken()) {
+      tcp().expires_after(config().timeouts.shutdown);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        beast::error_code ignored;
+        self->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        self->tcp().close();
+      });
+      return;
+    }
+    beast::error_code ignored;
+    tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp().close();
+  }
+
+  bool handshaken() { return SSL_is_init_finished(stream_.native_handle()) == 1; }
+
+  void log_connection(const std::string& what) {
+    if (!server_.log) return;
+    server_.log("conn=" + std::to_string(id_) + " peer=" + remote_ + " event=\"" + what + "\"");
+  }
+
+  GatewayServer::Impl& server_;
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+  std::shared_ptr<http::response<http::empty_body>> continue_;
+  std::uint64_t id_;
+  std::string remote_;
+  ClientContext client_;
+  bool tls_ = true;
+  bool keep_alive_ = true;
+  bool closing_ = false;
+  unsigned version_ = 11;
+  std::size_t requests_ = 0;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+void GatewayServer::Impl::do_accept() {
+  acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopping) return;
+      if (log) log("event=\"accept failed: " + ec.message() + "\"");
+      return do_accept();
+    }
+    const std::uint64_t id = next_id++;
+    {
+      std::lock_guard lock(sessions_mutex);
+      if (sessions.size() >= config().limits.max_connections) {
+        ++refused;
+        if (log) log("conn=" + std::to_string(id) + " event=\"refused: connection limit " +
+                     std::to_string(config().limits.max_connections) + " reached\"");
+        beast::error_code ignored;
+        socket.close(ignored);
+        return do_accept();
+      }
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);  // small request/response pairs: no Nagle wait
+    ++connections;
+    auto session = std::make_shared<Session>(*this, std::move(socket), id);
+    {
+      std::lock_guard lock(sessions_mutex);
+      sessions[id] = session;
+    }
+    session->start();
+    do_accept();
+  });
+}
+
+GatewayServer::GatewayServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+GatewayServer::~GatewayServer() { stop(); }
+
+Result<std::unique_ptr<GatewayServer>> GatewayServer::start(std::shared_ptr<EstService> service, std::size_t threads,
+                                                             LogSink log) {
+  auto impl = std::make_unique<Impl>();
+  impl->service = std::move(service);
+  impl->log = std::move(log);
+  const GatewayConfig& config = impl->config();
+
+  if (config.tls_certificate.empty() || config.tls_key.empty())
+    return make_error(ErrorCode::invalid_input, "the gateway needs a TLS certificate and key (estlab.tls.certificate, estlab.tls.key)");
+  auto identity = TlsIdentity::load(config.tls_certificate, config.tls_key);
+  if (!identity.ok()) return identity.error().within("gateway TLS identity");
+  SSL_CTX* ctx = impl->ssl_context.native_handle();
+  const bool old_tls = config.faults.count(Fault::allow_tls1_1) != 0;
+  if (auto r = set_tls_versions(ctx, old_tls ? TlsVersion::tls1_0 : config.min_tls, config.max_tls); !r.ok()) return r.error();
+  if (auto r = use_tls_identity(ctx, *identity); !r.ok()) return r.error();
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_client_certificate);
+  static constexpr unsigned char kSessionContext[] = "estlab-gateway";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  // RFC 5929 3.1 / RFC 7030 3.5: no renegotiation while linking is in progress; none at all here.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (auto r = enable_tls_keylog(ctx, config.keylog_file); !r.ok()) return r.error();
+  impl->service->set_ra_identity(*identity);
+
+  if (!config.transcript_dir.empty()) {
+    auto transcript = TranscriptWriter::open(config.transcript_dir);
+    if (!transcript.ok()) return transcript.error();
+    impl->transcript = std::move(transcript).value();
+  }
+
+  beast::error_code ec;
+  const auto address = asio::ip::make_address(config.listen_host, ec);
+  if (ec) return make_error(ErrorCode::invalid_input, "listen address '" + config.listen_host + "' is not an IP address");
+  const tcp::endpoint endpoint(address, config.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(ErrorCode::io, "cannot listen on " + config.listen_host + ":" + std::to_string(config.port) + ": " + ec.message());
+  impl->port = impl->acceptor.local_endpoint().port();
+  impl->do_accept();
+  Impl* raw = impl.get();
+  for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i) raw->threads.emplace_back([raw] { raw->io.run(); });
+  return std::unique_ptr<GatewayServer>(new GatewayServer(std::move(impl)));  // private constructor
+}
+
+std::uint16_t GatewayServer::port() const { return impl_->port; }
+
+std::string GatewayServer::base_url() const {
+  const std::string& host = impl_->config().listen_host;
+  const bool v6 = host.find(':') != std::string::npos;
+  return "https://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->port);
+}
+
+ServerStats GatewayServer::stats() const {
+  return {impl_->connections.load(), impl_->handshake_failures.load(), impl_->requests.load(), impl_->refused.load()};
+}
+
+EstService& GatewayServer::service() { return *impl_->service; }
+
+void GatewayServer::stop() {
+  if (!impl_ || impl_->stopping.exchange(true)) return;
+  // Close the acceptor on the loop (it is not thread-safe) and wait for that, so no connection
+  // is accepted after stop() returns.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto closed_future = closed->get_future();
+  asio::post(impl_->io, [impl = impl_.get(), closed] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    closed->set_value();
+  });
+  closed_future.wait_for(impl_->config().timeouts.shutdown);
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(impl_->sessions_mutex);
+    for (auto& [_, weak] : impl_->sessions)
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+  }
+  for (auto& session : live) session->cancel();
+  live.clear();
+  // Bounded wait for the sessions to end by themselves, then stop the loop regardless.
+  const auto deadline = std::chrono::steady_clock::now() + impl_->config().timeouts.shutdown;
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(impl_->sessions_mutex);
+      if (impl_->sessions.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  impl_->io.stop();
+  for (auto& thread : impl_->threads)
+    if (thread.joinable()) thread.join();
+  beast::error_code ignored;
+  impl_->acceptor.close(ignored);  // in case the loop was too busy to run the close above
+}
+
+}  // namespace estlab::gateway

@@ -1,0 +1,707 @@
+#include "estlab/gateway/service.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "estlab/core/base64.hpp"
+#include "estlab/core/certs_only.hpp"
+#include "estlab/core/cmc.hpp"
+#include "estlab/core/csrattrs.hpp"
+#include "estlab/core/est.hpp"
+#include "estlab/core/oids.hpp"
+#include "estlab/core/verify.hpp"
+
+namespace estlab::gateway {
+
+namespace {
+
+constexpr std::string_view kDecryptKeyId = "1.2.840.113549.1.9.16.2.37";            // RFC 4108
+constexpr std::string_view kAsymmetricDecryptKeyId = "1.2.840.113549.1.9.16.2.54";  // RFC 7030 4.4.1.2
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string hex_sha256(ByteView data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  return to_hex(ByteView(digest, length));
+}
+
+std::string escape_dn_value(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == ',' || c == '+' || c == '=' || c == '/' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+// A refusal or an answer, with the rule that decided it.
+struct Outcome {
+  int status = 200;
+  std::string rule = "ok";
+  std::string reason;
+  HttpHeaders headers;
+  std::string body;
+  std::string issued_serial;
+  bool stall = false;
+};
+
+Outcome refuse(int status, std::string rule, std::string reason) {
+  Outcome o;
+  o.status = status;
+  o.rule = std::move(rule);
+  o.reason = std::move(reason);
+  o.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+  o.body = o.reason + " [" + o.rule + "]\n";
+  return o;
+}
+
+// The client as authenticated: who, and with what.
+struct Authenticated {
+  std::optional<Certificate> certificate;  // valid, trusted, not revoked
+  bool officer = false;                    // PG-AUTH-3
+  const PreregisteredDevice* basic_device = nullptr;  // matched HTTP Basic credentials
+};
+
+}  // namespace
+
+struct EstService::Impl {
+  EstService& s;
+  std::optional<CsrAttrs> csrattrs;
+
+  explicit Impl(EstService& service) : s(service) {}
+
+  bool fault(Fault f) const { return s.config_.faults.count(f) != 0; }
+
+  // --- Encoding (RFC 8951) -------------------------------------------------------------------
+  void set_body(Outcome& o, std::string_view content_type, ByteView der) const {
+    o.status = 200;
+    if (fault(Fault::no_base64)) {
+      o.headers = {{"Content-Type", std::string(content_type)}};
+      o.body.assign(der.begin(), der.end());
+    } else {
+      o.headers = {{"Content-Type", std::string(content_type)}, {"Content-Transfer-Encoding", "base64"}};
+      o.body = encode_est_body(der);
+    }
+  }
+
+  void set_certs_only(Outcome& o, std::vector<Certificate> certs) const {
+    auto bag = CertsOnly::make(std::move(certs));
+    if (!bag.ok()) {
+      o = refuse(500, "internal", "building certs-only: " + bag.error().message);
+      return;
+    }
+    set_body(o, fault(Fault::wrong_media_type) ? "application/octet-stream" : media_types::certs_only, bag->der());
+  }
+
+  // --- Authentication ------------------------------------------------------------------------
+  // Validates the client's TLS certificate: chain to the trust anchors, time, revocation, EKU.
+  // Returns nullopt when it passes, else the refusal.
+  std::optional<Outcome> check_client_certificate(const EstRequest& request, Authenticated& who) {
+    const auto& chain = request.client.peer_chain;
+    if (chain.empty()) return std::nullopt;
+    const Certificate& leaf = chain.front();
+    const bool product = s.config_.product_rules();
+
+    PathValidation validation;
+    validation.trust_anchors = s.trust_anchors_;
+    validation.intermediates.assign(chain.begin() + 1, chain.end());
+    if (auto cas = s.ca_->list(); cas.ok()) {
+      for (const auto& info : *cas)
+        if (!info.parent_label.empty() && info.role != "rollover-link") validation.intermediates.push_back(info.certificate);
+    }
+    validation.at = s.ca_->clock().now();
+    if (s.config_.revocation == RevocationSource::published_crl && !fault(Fault::accept_revoked)) {
+      if (auto cas = s.ca_->list(); cas.ok()) {
+        for (const auto& info : *cas)
+          if (auto crl = s.ca_->latest_crl(info.label); crl.ok() && crl->has_value()) validation.crls.push_back(**crl);
+      }
+      validation.revocation = RevocationCheck::leaf;
+    }
+    if (!fault(Fault::accept_unknown_ca)) {
+      auto verdict = validate_path(leaf, validation);
+      if (!verdict.ok()) return refuse(500, "internal", "validating the client certificate: " + verdict.error().message);
+      if (!verdict->valid) {
+        const bool revoked = verdict->openssl_code == X509_V_ERR_CERT_REVOKED;
+        return refuse(403, revoked ? (product ? "PG-ENR-3" : "7030-3.3.2-b") : "7030-3.3.2-b",
+                      "client certificate " + leaf.subject().to_string() + " refused: " + verdict->reason);
+      }
+    }
+    if (s.config_.revocation == RevocationSource::ca_database && !fault(Fault::accept_revoked)) {
+      auto issued = s.ca_->find_issued(leaf.serial_hex());
+      if (issued.ok() && issued->has_value() && (*issued)->revoked_at &&
+          (*issued)->certificate.issuer() == leaf.issuer())
+        return refuse(403, product ? "PG-ENR-3" : "7030-3.3.2-b",
+                      "client certificate " + leaf.subject().to_string() + " (serial " + leaf.serial_hex() + ") is revoked");
+    }
+    if (!fault(Fault::skip_eku_check)) {
+      const auto ekus = leaf.extended_key_usages();
+      const bool has_client_auth = leaf.has_extended_key_usage(oid::client_auth);
+      const bool cmc_ra_only = !has_client_auth && leaf.has_extended_key_usage(oid::cmc_ra);
+      if (product && !has_client_auth)  // PG-ENR-2: an absent EKU extension is not enough either
+        return refuse(403, cmc_ra_only ? "PG-RA-1" : "PG-ENR-2",
+                      cmc_ra_only ? "client certificate carries id-kp-cmcRA but not clientAuth; id-kp-cmcRA gives no rights"
+                                  : "client certificate lacks the clientAuth extended key usage");
+      if (!product && !ekus.empty() && !has_client_auth)  // RFC 5280 4.2.1.12 purpose check
+        return refuse(403, "7030-3.3.2-b", "client certificate's extended key usage does not allow TLS client authentication");
+    }
+    who.certificate = leaf;
+    const auto policies = leaf.certificate_policies();
+    who.officer = std::find(policies.begin(), policies.end(), s.config_.officer_policy) != policies.end();
+    return std::nullopt;
+  }
+
+  std::optional<Outcome> unauthorized(const std::string& rule, const std::string& reason) const {
+    Outcome o = refuse(401, rule, reason);
+    if (!fault(Fault::no_auth_challenge)) o.headers.emplace_back("WWW-Authenticate", make_basic_challenge(s.config_.realm));
+    return o;
+  }
+
+  // Authenticates an enrollment request; nullopt = go on.
+  std::optional<Outcome> authenticate(const EstRequest& request, EstOperation op, Authenticated& who) {
+    if (auto refused = check_client_certificate(request, who)) return refused;
+    const bool product = s.config_.product_rules();
+
+    std::optional<BasicCredentials> credentials;
+    if (auto header = request.header("Authorization")) {
+      credentials = parse_basic_authorization(*header);
+      if (!credentials) return unauthorized(product ? "PG-AUTH-2" : "7030-3.2.3-a", "Authorization header is not HTTP Basic");
+    }
+    if (credentials) {
+      for (const auto& device : s.config_.preregistered) {
+        if (!device.user.empty() && device.user == credentials->user && device.password == credentials->password) {
+          who.basic_device = &device;
+          break;
+        }
+      }
+      if (!who.basic_device)
+        return unauthorized(product ? "PG-AUTH-2" : "7030-3.2.3-a",
+                            "HTTP Basic credentials for '" + credentials->user + "' do not match a preregistered device");
+    }
+
+    if (op == EstOperation::simplereenroll) {
+      if (!who.certificate)
+        return refuse(403, "7030-4.2.2-c", "re-enrollment needs the client certificate being renewed");
+      return std::nullopt;
+    }
+    if (product) {
+      if (!who.certificate)  // PG-AUTH-1: even with Basic, no certificate without a client certificate
+        return refuse(403, "PG-AUTH-1", "a valid client TLS certificate is required (HTTP authentication alone is not enough)");
+      if (s.config_.mandatory_password && !who.basic_device)
+        return unauthorized("PG-AUTH-2", "this endpoint requires HTTP Basic credentials of a preregistered device");
+      return std::nullopt;
+    }
+    if (!who.certificate && !who.basic_device)
+      return unauthorized("7030-4.2-b", "authentication required: a client certificate or HTTP Basic credentials");
+    return std::nullopt;
+  }
+
+  // --- CSR policy ----------------------------------------------------------------------------
+  // The subject and SANs the certificate gets (PG-SAN-1, PG-SAN-2 under the product rules).
+  struct Effective {
+    DistinguishedName subject;
+    std::vector<SubjectAltName> sans;
+  };
+
+  Result<Effective> effective_identity(const Csr& csr) const {
+    Effective e{csr.subject(), csr.subject_alt_names()};
+    if (!s.config_.product_rules()) return e;
+    const bool has_dns_or_ip = std::any_of(e.sans.begin(), e.sans.end(), [](const SubjectAltName& san) {
+      return san.kind == SubjectAltName::Kind::dns || san.kind == SubjectAltName::Kind::ip;
+    });
+    if (!has_dns_or_ip && !fault(Fault::no_san_copy)) {
+      // PG-SAN-1: dNSName from unstructuredName, else commonName; iPAddress from unstructuredAddress.
+      if (auto name = csr.unstructured_name(); name && !name->empty()) e.sans.push_back(SubjectAltName::dns(*name));
+      else if (auto cn = e.subject.common_name(); cn && !cn->empty()) e.sans.push_back(SubjectAltName::dns(*cn));
+      if (auto address = csr.unstructured_address(); address && !address->empty()) {
+        ASN1_OCTET_STRING* ip = a2i_IPADDRESS(address->c_str());
+        ERR_clear_error();
+        if (ip != nullptr) {
+          ASN1_OCTET_STRING_free(ip);
+          e.sans.push_back(SubjectAltName::ip(*address));
+        }
+      }
+    }
+    if (!e.subject.common_name()) {
+      // PG-SAN-2: commonName from the first dNSName.
+      for (const auto& san : e.sans) {
+        if (san.kind != SubjectAltName::Kind::dns) continue;
+        std::string text = e.subject.to_string();
+        text += (text.empty() ? "" : ",") + std::string("CN=") + escape_dn_value(san.value);
+        auto with_cn = DistinguishedName::parse(text);
+        if (!with_cn.ok()) return with_cn.error().within("copying dNSName into commonName");
+        e.subject = *with_cn;
+        break;
+      }
+    }
+    return e;
+  }
+
+  static std::string base64_of(const Bytes& bytes) { return base64_encode(bytes); }
+
+  // RFC 7030 3.5 linking, PG-PWD-1.
+  std::optional<Outcome> check_challenge_password(const EstRequest& request, const Csr& csr) const {
+    const auto password = csr.challenge_password();
+    const bool product = s.config_.product_rules();
+    if (!password) {
+      if (s.config_.linking_required)
+        return refuse(403, "7030-3.5-c", "identity linking is required: the CSR must carry the tls-unique value in challengePassword");
+      return std::nullopt;
+    }
+    if (s.config_.challenge_password == ChallengePasswordPolicy::deny && !fault(Fault::accept_challenge_password))
+      return refuse(403, "PG-PWD-1", "requests that contain a challengePassword are denied");
+    if (s.config_.challenge_password == ChallengePasswordPolicy::deny) return std::nullopt;  // the fault: taken as is
+    if (fault(Fault::ignore_tls_unique)) return std::nullopt;
+    const auto& bindings = request.client.bindings;
+    std::string expected;
+    std::string what;
+    if (request.client.tls_version >= TlsVersion::tls1_3) {
+      if (s.config_.tls13_linking == Tls13Linking::deny || !bindings.tls_exporter)
+        return refuse(403, "9266-2-a", "identity linking over TLS 1.3 is not accepted by this gateway (estlab.linking.tls13=deny)");
+      expected = base64_of(*bindings.tls_exporter);
+      what = "tls-exporter (RFC 9266)";
+    } else {
+      if (!bindings.tls_unique) return refuse(403, "7030-3.5-b", "no tls-unique value on this connection");
+      expected = base64_of(*bindings.tls_unique);
+      what = "tls-unique";
+    }
+    if (*password != expected)
+      return refuse(403, "7030-3.5-b",
+                    "challengePassword does not equal this connection's " + what +
+                        " value: identity linking (RFC 7030 3.5) failed");
+    (void)product;
+    return std::nullopt;
+  }
+
+  // Who may ask for which subject (simpleenroll / serverkeygen / fullcmc).
+  std::optional<Outcome> authorize_enroll(const Authenticated& who, const Effective& e) const {
+    const auto cn = e.subject.common_name().value_or("");
+    if (who.basic_device && !who.basic_device->common_name.empty() && who.basic_device->common_name != cn)
+      return refuse(403, "PG-AUTH-2",
+                    "preregistered device '" + who.basic_device->common_name + "' may not enroll commonName '" + cn + "'");
+    if (!s.config_.product_rules()) return std::nullopt;
+    if (s.config_.use_authentication_cert) {
+      // PG-PRE-1: the client certificate is a preregistered factory certificate for this commonName.
+      const auto fingerprint = who.certificate->sha256_fingerprint();
+      const PreregisteredDevice* device = nullptr;
+      for (const auto& candidate : s.config_.preregistered)
+        if (iequals(candidate.factory_certificate_fingerprint, fingerprint)) device = &candidate;
+      if (!device)
+        return refuse(403, "PG-PRE-1", "client certificate " + who.certificate->subject().to_string() +
+                                           " is not a preregistered authentication (factory) certificate");
+      if (s.config_.check_subject_values && device->common_name != cn)
+        return refuse(403, "PG-PRE-1", "the factory certificate is registered for '" + device->common_name +
+                                           "', the request asks for commonName '" + cn + "'");
+      return std::nullopt;
+    }
+    if (who.officer) return std::nullopt;  // PG-AUTH-3: an officer enrolls on behalf of devices
+    if (!fault(Fault::ignore_subject_mismatch) && !(e.subject == who.certificate->subject()))
+      return refuse(403, "PG-ENR-1",
+                    "CSR subject '" + e.subject.to_string() + "' differs from the client certificate's subject '" +
+                        who.certificate->subject().to_string() + "'");
+    return std::nullopt;
+  }
+
+  static bool same_sans(std::vector<SubjectAltName> a, std::vector<SubjectAltName> b) {
+    auto key = [](const SubjectAltName& x) { return x.to_string(); };
+    auto less = [&](const SubjectAltName& x, const SubjectAltName& y) { return key(x) < key(y); };
+    std::sort(a.begin(), a.end(), less);
+    std::sort(b.begin(), b.end(), less);
+    return a == b;
+  }
+
+  // RFC 7030 4.2.2 compares the CSR with the certificate being renewed. Under the product rules
+  // the copied values (PG-SAN-1/2) count too: a certificate the gateway issued with a copied SAN
+  // is renewed by the same SAN-less CSR that got it.
+  std::optional<Outcome> authorize_reenroll(const Authenticated& who, const Csr& csr, const Effective& e) const {
+    const Certificate& current = *who.certificate;
+    if (!fault(Fault::ignore_subject_mismatch)) {
+      const bool subject_matches = csr.subject() == current.subject() || e.subject == current.subject();
+      const auto current_sans = current.subject_alt_names();
+      const bool sans_match = same_sans(csr.subject_alt_names(), current_sans) || same_sans(e.sans, current_sans);
+      if (!subject_matches)
+        return refuse(403, s.config_.product_rules() ? "PG-ENR-1" : "7030-4.2.2-a",
+                      "re-enroll CSR subject '" + e.subject.to_string() + "' differs from the certificate being renewed ('" +
+                          current.subject().to_string() + "')");
+      if (!sans_match)
+        return refuse(403, "7030-4.2.2-a", "re-enroll CSR subjectAltName differs from the certificate being renewed");
+    }
+    if (s.config_.product_rules() && s.config_.renewal_requires_last_issued() && !fault(Fault::ignore_renewal_rule)) {
+      auto last = s.ca_->last_issued_for_subject(current.subject());
+      if (!last.ok()) return refuse(503, "internal", "CA database: " + last.error().message);
+      if (last->has_value() && (*last)->certificate.serial_hex() != current.serial_hex())
+        return refuse(403, "PG-ENR-4",
+                      "the client certificate (serial " + current.serial_hex() +
+                          ") is not the last certificate issued for its subject (serial " +
+                          (*last)->certificate.serial_hex() + "); allowRenewalWithOldCertificates=" +
+                          (s.config_.allow_renewal_with_old_certificates ? "true" : "false") + " read as " +
+                          (s.config_.renewal_rule_polarity == RenewalRulePolarity::documented ? "documented" : "inverted"));
+    }
+    return std::nullopt;
+  }
+
+  ca::CertificateProfile certificate_profile() const {
+    if (s.config_.certificate_profile == "no-eku") return ca::CertificateProfile::no_eku();
+    if (s.config_.certificate_profile == "officer") return ca::CertificateProfile::officer();
+    return ca::CertificateProfile::device();
+  }
+
+  // --- Request decoding ----------------------------------------------------------------------
+  std::optional<Outcome> check_content_type(const EstRequest& request, std::string_view expected_type) const {
+    auto header = request.header("Content-Type");
+    if (!header) return refuse(415, "7030-4.2.1-c", "missing Content-Type; expected " + std::string(expected_type));
+    auto type = MediaType::parse(*header);
+    if (!type.ok() || !type->same_type(expected_type))
+      return refuse(415, "7030-4.2.1-c", "Content-Type '" + *header + "' is not " + std::string(expected_type));
+    return std::nullopt;
+  }
+
+  Result<Bytes> request_der(const EstRequest& request) const {
+    return decode_est_body(request.body, request.header("Content-Transfer-Encoding"));
+  }
+
+  // --- Operations ----------------------------------------------------------------------------
+  Outcome cacerts(const std::string& label) {
+    auto certs = s.ca_->ca_certificates(label);
+    if (!certs.ok()) return refuse(503, "internal", "CA: " + certs.error().message);
+    if (!s.config_.cacerts_include_rollover || fault(Fault::cacerts_without_rollover)) {
+      auto chain = s.ca_->chain(label);
+      if (!chain.ok()) return refuse(503, "internal", "CA: " + chain.error().message);
+      certs = std::move(chain);
+    }
+    Outcome o;
+    set_certs_only(o, std::move(*certs));
+    return o;
+  }
+
+  Outcome csrattrs_op() {
+    if (!csrattrs || csrattrs->entries().empty()) {
+      switch (s.config_.csrattrs_when_empty) {
+        case CsrAttrsWhenEmpty::no_content: {
+          Outcome o;
+          o.status = 204;
+          o.reason = "no CSR attributes configured";
+          return o;
+        }
+        case CsrAttrsWhenEmpty::not_found: return refuse(404, "7030-4.5.2-a", "no CSR attributes configured");
+        case CsrAttrsWhenEmpty::empty_sequence: break;
+      }
+    }
+    Outcome o;
+    const Bytes der = csrattrs ? csrattrs->der() : Bytes{0x30, 0x00};
+    set_body(o, media_types::csrattrs, der);
+    return o;
+  }
+
+  Result<Csr> parse_csr(const EstRequest& request, Csr::SignatureCheck check, Outcome& refusal) const {
+    auto der = request_der(request);
+    if (!der.ok()) {
+      refusal = refuse(400, "8951-3-a", "request body: " + der.error().message);
+      return der.error();
+    }
+    auto csr = Csr::from_der(*der, check);
+    if (!csr.ok() && check == Csr::SignatureCheck::required && fault(Fault::accept_bad_csr_signature))
+      csr = Csr::from_der(*der, Csr::SignatureCheck::skip);
+    if (!csr.ok()) {
+      const bool bad_signature = csr.error().code == ErrorCode::verify_failed;
+      refusal = refuse(400, bad_signature ? "7030-4.2.1-b" : "7030-4.2.1-a", "PKCS#10 request: " + csr.error().message);
+      return csr.error();
+    }
+    return csr;
+  }
+
+  Outcome issue(const std::string& label, const Csr& csr, const Effective& e, const ApprovalRequest* approval_request) {
+    ca::IssueOverrides overrides;
+    overrides.subject = e.subject;
+    overrides.subject_alt_names = e.sans;
+    auto cert = s.ca_->issue(label, csr, certificate_profile(), overrides);
+    if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
+    if (approval_request && s.approval_) s.approval_->record_issued(approval_request->id, *cert);
+    return issued_answer(label, *cert);
+  }
+
+  Outcome issued_answer(const std::string& label, const Certificate& cert) {
+    std::vector<Certificate> certs{cert};
+    if (fault(Fault::extra_certs_in_enroll)) {
+      if (auto chain = s.ca_->chain(label); chain.ok()) certs.insert(certs.end(), chain->begin(), chain->end());
+    }
+    Outcome o;
+    set_certs_only(o, std::move(certs));
+    o.issued_serial = cert.serial_hex();
+    o.reason = "issued " + cert.subject().to_string();
+    return o;
+  }
+
+  Outcome enroll(const EstRequest& request, const std::string& label, EstOperation op) {
+    if (auto refused = check_content_type(request, media_types::pkcs10)) return *refused;
+    Authenticated who;
+    if (auto refused = authenticate(request, op, who)) return *refused;
+    Outcome refusal;
+    auto csr = parse_csr(request, Csr::SignatureCheck::required, refusal);
+    if (!csr.ok()) return refusal;
+    if (fault(Fault::stall_response)) {
+      Outcome o;
+      o.stall = true;
+      o.rule = "fault:stall-response";
+      return o;
+    }
+    if (auto refused = check_challenge_password(request, *csr)) return *refused;
+    auto e = effective_identity(*csr);
+    if (!e.ok()) return refuse(400, "7030-4.2.1-a", e.error().message);
+    if (op == EstOperation::simplereenroll) {
+      if (auto refused = authorize_reenroll(who, *csr, *e)) return *refused;
+      return issue(label, *csr, *e, nullptr);
+    }
+    if (auto refused = authorize_enroll(who, *e)) return *refused;
+    if (s.config_.approval == ApprovalMode::manual && s.approval_) {
+      ApprovalRequest ar;
+      ar.id = hex_sha256(csr->der());
+      ar.subject = e->subject.to_string();
+      ar.client_subject = who.certificate ? who.certificate->subject().to_string() : "";
+      ar.operation = "simpleenroll";
+      if (auto already = s.approval_->issued_for(ar.id)) return issued_answer(label, *already);  // 7030-4.2.3-f
+      switch (s.approval_->check(ar)) {
+        case ApprovalState::pending: {
+          Outcome o;
+          o.status = 202;
+          o.rule = "PG-IDM-1";
+          o.reason = "waiting for an operator to approve request " + ar.id.substr(0, 16);
+          o.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+          if (!fault(Fault::drop_retry_after)) o.headers.emplace_back("Retry-After", std::to_string(s.config_.retry_after.count()));
+          o.body = o.reason + "\n";
+          return o;
+        }
+        case ApprovalState::rejected: return refuse(403, "PG-IDM-1", "an operator rejected request " + ar.id.substr(0, 16));
+        case ApprovalState::approved: return issue(label, *csr, *e, &ar);
+      }
+    }
+    return issue(label, *csr, *e, nullptr);
+  }
+
+  Outcome serverkeygen(const EstRequest& request, const std::string& label) {
+    if (!s.config_.serverkeygen_enabled)
+      return refuse(501, "7030-4.4-a", "server-side key generation is not enabled (estlab.serverkeygen.enabled)");
+    if (auto refused = check_content_type(request, media_types::pkcs10)) return *refused;
+    Authenticated who;
+    if (auto refused = authenticate(request, EstOperation::serverkeygen, who)) return *refused;
+    Outcome refusal;
+    // RFC 7030 4.4.1: the CSR's key and signature are ignored.
+    auto csr = parse_csr(request, Csr::SignatureCheck::skip, refusal);
+    if (!csr.ok()) return refusal;
+    const auto attributes = csr->attribute_oids();
+    for (auto oid : {kDecryptKeyId, kAsymmetricDecryptKeyId}) {
+      if (std::find(attributes.begin(), attributes.end(), oid) != attributes.end())
+        return refuse(501, "7030-4.4.2-c",
+                      "encrypted key delivery (RFC 7030 4.4.2, " + std::string(oid) +
+                          ") is not implemented by this gateway; omit the key-identifier attribute to get an unencrypted PKCS#8 key over TLS");
+    }
+    if (auto refused = check_challenge_password(request, *csr)) return *refused;
+    auto e = effective_identity(*csr);
+    if (!e.ok()) return refuse(400, "7030-4.2.1-a", e.error().message);
+    if (auto refused = authorize_enroll(who, *e)) return *refused;
+    auto key = PrivateKey::generate(s.config_.serverkeygen_key_type);
+    if (!key.ok()) return refuse(500, "internal", "generating the key: " + key.error().message);
+    ca::IssueOverrides overrides;
+    overrides.subject = e->subject;
+    overrides.subject_alt_names = e->sans;
+    auto cert = s.ca_->issue_for_key(label, e->subject, key->public_key(), e->sans, certificate_profile(), overrides,
+                                     csr->requested_extended_key_usages());
+    if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
+    Bytes key_der = key->pkcs8_der();
+    if (fault(Fault::serverkeygen_key_mismatch)) {
+      if (auto other = PrivateKey::generate(s.config_.serverkeygen_key_type); other.ok()) key_der = other->pkcs8_der();
+    }
+    auto bag = CertsOnly::make({*cert});
+    if (!bag.ok()) return refuse(500, "internal", bag.error().message);
+    std::array<std::uint8_t, 16> random{};
+    RAND_bytes(random.data(), static_cast<int>(random.size()));
+    const std::string boundary = make_boundary(random);
+    const std::vector<MimePart> parts{make_est_part(media_types::pkcs8, key_der), make_est_part(media_types::certs_only, bag->der())};
+    Outcome o;
+    o.headers = {{"Content-Type", "multipart/mixed; boundary=" + boundary}};
+    o.body = make_multipart(parts, boundary);
+    o.issued_serial = cert->serial_hex();
+    o.reason = "issued " + cert->subject().to_string() + " with a server-generated key";
+    return o;
+  }
+
+  Outcome cmc_answer(int status, const std::string& rule, const std::string& reason, CmcStatus cmc,
+                     const std::vector<Certificate>& certs) {
+    if (!s.ra_identity_) return refuse(status == 200 ? 500 : status, rule, reason + " (no RA identity to sign a CMC response)");
+    auto der = make_full_pki_response(cmc, certs, s.ra_identity_->key, s.ra_identity_->certificate);
+    if (!der.ok()) return refuse(500, "internal", "building the CMC response: " + der.error().message);
+    Outcome o;
+    set_body(o, media_types::cmc_response, *der);
+    o.status = status;
+    o.rule = rule;
+    o.reason = reason;
+    return o;
+  }
+
+  Outcome cmc_failure(int status, const std::string& rule, const std::string& reason, CmcFailInfo info,
+                      std::vector<std::uint32_t> body_parts) {
+    CmcStatus cmc;
+    cmc.status = CmcStatusCode::failed;
+    cmc.body_parts = std::move(body_parts);
+    cmc.text = reason;
+    cmc.fail_info = info;
+    return cmc_answer(status, rule, reason, cmc, {});
+  }
+
+  Outcome fullcmc(const EstRequest& request, const std::string& label) {
+    {
+      auto header = request.header("Content-Type");
+      auto type = header ? MediaType::parse(*header) : Result<MediaType>(make_error(ErrorCode::invalid_input, "missing"));
+      // smime-type may be left out by older clients; another smime-type is a different message.
+      const auto smime = type.ok() ? type->param("smime-type") : std::nullopt;
+      if (!type.ok() || !type->same_type(media_types::pkcs7_mime) || (smime && !media_type_matches(*type, media_types::cmc_request)))
+        return refuse(415, "7030-4.3.1-a",
+                      "Content-Type '" + header.value_or("") + "' is not application/pkcs7-mime; smime-type=CMC-request");
+    }
+    Authenticated who;
+    if (auto refused = authenticate(request, EstOperation::fullcmc, who)) return *refused;
+    auto der = request_der(request);
+    if (!der.ok()) return refuse(400, "8951-3-a", "request body: " + der.error().message);
+    auto pki = parse_full_pki_request(*der);
+    if (!pki.ok()) return refuse(400, "7030-4.3.1-a", "not a Full PKI Request: " + pki.error().message);
+    std::vector<std::uint32_t> parts;
+    for (const auto& r : pki->requests) parts.push_back(r.body_part_id);
+    // Controls that only identify the transaction are harmless; anything else is unsupported.
+    static const std::vector<std::string> harmless = {"1.3.6.1.5.5.7.7.5", "1.3.6.1.5.5.7.7.6", "1.3.6.1.5.5.7.7.7"};
+    for (const auto& control : pki->controls) {
+      if (std::find(harmless.begin(), harmless.end(), control.oid) == harmless.end())
+        return cmc_failure(400, "7030-4.3.1-a", "unsupported CMC control " + control.oid, CmcFailInfo::bad_request,
+                           {control.body_part_id});
+    }
+    if (pki->requests.size() != 1 || pki->crmf_requests != 0 || pki->other_requests != 0 ||
+        pki->unknown_requests != 0)
+      return cmc_failure(400, "7030-4.3.1-a", "this gateway answers exactly one PKCS#10 request per PKIData",
+                         CmcFailInfo::bad_request, parts);
+    auto csr = Csr::from_der(pki->requests.front().pkcs10_der,
+                             fault(Fault::accept_bad_csr_signature) ? Csr::SignatureCheck::skip : Csr::SignatureCheck::required);
+    if (!csr.ok())
+      return cmc_failure(400, "7030-4.2.1-b", "PKCS#10 request: " + csr.error().message,
+                         csr.error().code == ErrorCode::verify_failed ? CmcFailInfo::pop_failed : CmcFailInfo::bad_request, parts);
+    if (auto refused = check_challenge_password(request, *csr))
+      return cmc_failure(refused->status, refused->rule, refused->reason,
+                         refused->rule == "PG-PWD-1" ? CmcFailInfo::bad_request : CmcFailInfo::pop_failed, parts);
+    auto e = effective_identity(*csr);
+    if (!e.ok()) return cmc_failure(400, "7030-4.2.1-a", e.error().message, CmcFailInfo::bad_request, parts);
+    if (auto refused = authorize_enroll(who, *e))
+      return cmc_failure(refused->status, refused->rule, refused->reason, CmcFailInfo::bad_identity, parts);
+    ca::IssueOverrides overrides;
+    overrides.subject = e->subject;
+    overrides.subject_alt_names = e->sans;
+    auto cert = s.ca_->issue(label, *csr, certificate_profile(), overrides);
+    if (!cert.ok()) return cmc_failure(503, "internal", "the CA refused to issue: " + cert.error().message, CmcFailInfo::internal_ca_error, parts);
+    std::vector<Certificate> certs{*cert};
+    if (auto chain = s.ca_->chain(label); chain.ok()) certs.insert(certs.end(), chain->begin(), chain->end());
+    CmcStatus ok;
+    ok.status = CmcStatusCode::success;
+    ok.body_parts = parts;
+    ok.text = "issued";
+    Outcome o = cmc_answer(200, "ok", "issued " + cert->subject().to_string(), ok, certs);
+    o.issued_serial = cert->serial_hex();
+    return o;
+  }
+
+  Outcome dispatch(const EstRequest& request, Decision& decision) {
+    auto path = parse_est_path(request.target);
+    if (!path.ok()) return refuse(404, "7030-3.2.2-g", path.error().message);
+    decision.operation = std::string(to_string(path->operation));
+    std::string label = path->label.empty() ? s.config_.default_ca : path->label;
+    if (std::find(s.labels_.begin(), s.labels_.end(), label) == s.labels_.end()) {
+      if (!fault(Fault::unknown_label_served)) return refuse(404, "7030-3.2.2-g", "unknown CA label '" + path->label + "'");
+      label = s.config_.default_ca;
+    }
+    decision.label = label;
+    const std::string expected(http_method(path->operation));
+    if (request.method != expected) {
+      Outcome o = refuse(405, "7030-3.2.2-h", request.method + " is not allowed on /" + decision.operation + "; use " + expected);
+      o.headers.emplace_back("Allow", expected);
+      return o;
+    }
+    switch (path->operation) {
+      case EstOperation::cacerts: return cacerts(label);
+      case EstOperation::csrattrs: return csrattrs_op();
+      case EstOperation::simpleenroll:
+      case EstOperation::simplereenroll: return enroll(request, label, path->operation);
+      case EstOperation::serverkeygen: return serverkeygen(request, label);
+      case EstOperation::fullcmc: return fullcmc(request, label);
+    }
+    return refuse(404, "7030-3.2.2-g", "unknown operation");
+  }
+};
+
+std::optional<std::string> EstRequest::header(std::string_view name) const {
+  for (const auto& [key, value] : headers)
+    if (iequals(key, name)) return value;
+  return std::nullopt;
+}
+
+EstService::EstService(GatewayConfig config, std::shared_ptr<ca::SimulatedCa> ca, std::shared_ptr<ApprovalGate> approval)
+    : config_(std::move(config)), ca_(std::move(ca)), approval_(std::move(approval)), impl_(std::make_unique<Impl>(*this)) {
+  if (!ca_) throw ConfigError("the gateway needs a CA");
+  if (config_.approval == ApprovalMode::manual && !approval_) approval_ = std::make_shared<OperatorQueue>();
+  auto cas = value_or_throw(ca_->list(), "CA store");
+  if (config_.ca_labels.empty()) {
+    for (const auto& info : cas)
+      if (info.open) labels_.push_back(info.label);
+  } else {
+    labels_ = config_.ca_labels;
+  }
+  for (const auto& label : labels_) {
+    auto info = ca_->find(label);
+    if (!info.ok()) throw ConfigError("estlab.ca.labels: CA '" + label + "' is not in the CA store");
+    if (!is_valid_est_label(label))
+      throw ConfigError("estlab.ca.labels: '" + label +
+                        "' cannot be a CA label (1-64 of A-Z a-z 0-9 . _ -, not spelled like an EST operation, RFC 7030 3.2.2)");
+  }
+  if (std::find(labels_.begin(), labels_.end(), config_.default_ca) == labels_.end())
+    throw ConfigError("estlab.ca.default: CA '" + config_.default_ca + "' is not among the served labels");
+  if (!config_.trust_anchors.empty()) {
+    auto bytes = read_file_bytes(config_.trust_anchors.string());
+    if (!bytes.ok()) throw ConfigError("estlab.trust-anchors: " + bytes.error().message);
+    trust_anchors_ = value_or_throw(Certificate::parse_all(*bytes), "estlab.trust-anchors: " + config_.trust_anchors.string());
+  } else {
+    for (const auto& info : cas)
+      if (info.parent_label.empty() && info.open) trust_anchors_.push_back(info.certificate);
+  }
+  std::string spec = config_.csrattrs;
+  if (config_.linking_required) {
+    // RFC 7030 4.5.2: a server that requires linking lists the challengePassword OID.
+    auto configured = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
+    if (!configured.contains_oid(oid::challenge_password)) spec += std::string(spec.empty() ? "" : ", ") + "challengePassword";
+  }
+  if (!spec.empty()) impl_->csrattrs = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
+}
+
+EstService::~EstService() = default;
+
+Handled EstService::handle(const EstRequest& request) {
+  Handled handled;
+  Decision& decision = handled.decision;
+  if (!request.client.peer_chain.empty()) decision.client_subject = request.client.peer_chain.front().subject().to_string();
+  Outcome outcome = impl_->dispatch(request, decision);
+  if (impl_->fault(Fault::errors_as_200) && outcome.status >= 400 && outcome.status != 401) outcome.status = 200;
+  decision.rule = outcome.rule;
+  decision.reason = outcome.reason;
+  decision.status = outcome.status;
+  decision.issued_serial = outcome.issued_serial;
+  handled.response.status = outcome.status;
+  handled.response.headers = std::move(outcome.headers);
+  handled.response.body = std::move(outcome.body);
+  handled.response.stall = outcome.stall;
+  return handled;
+}
+
+}  // namespace estlab::gateway

@@ -1,0 +1,226 @@
+#include "estlab/gateway/transcript.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include "estlab/core/certs_only.hpp"
+#include "estlab/core/cmc.hpp"
+#include "estlab/core/csr.hpp"
+#include "estlab/core/csrattrs.hpp"
+#include "estlab/core/est.hpp"
+
+namespace estlab::gateway {
+
+namespace {
+
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buffer;
+}
+
+// logfmt value: bare when safe, else quoted with \" and \\ escaped.
+std::string logfmt(std::string_view value) {
+  const bool bare = !value.empty() && value.find_first_of(" \"=\\\t\n") == std::string_view::npos;
+  if (bare) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+bool printable(std::string_view text) {
+  for (unsigned char c : text)
+    if (c < 0x20 && c != '\r' && c != '\n' && c != '\t') return false;
+  return true;
+}
+
+std::string describe_der(const MediaType& type, ByteView der) {
+  if (type.same_type("application/pkcs10")) {
+    auto csr = Csr::from_der(der, Csr::SignatureCheck::skip);
+    if (csr.ok()) return csr->to_text() + (csr->signature_valid() ? "" : "\n(signature does NOT verify)");
+    return "undecodable PKCS#10: " + csr.error().message;
+  }
+  if (type.same_type("application/pkcs7-mime")) {
+    const auto smime = type.param("smime-type").value_or("");
+    if (smime == "CMC-request") {
+      auto pki = parse_full_pki_request(der);
+      if (!pki.ok()) return "undecodable Full PKI Request: " + pki.error().message;
+      std::string text = "Full PKI Request: " + std::to_string(pki->requests.size()) + " PKCS#10 request(s), " +
+                         std::to_string(pki->controls.size()) + " control(s)";
+      for (const auto& control : pki->controls) text += "\n  control " + control.oid;
+      for (const auto& request : pki->requests) {
+        auto csr = Csr::from_der(request.pkcs10_der, Csr::SignatureCheck::skip);
+        text += "\n  body part " + std::to_string(request.body_part_id) + ": " + (csr.ok() ? csr->to_text() : csr.error().message);
+      }
+      return text;
+    }
+    if (smime == "CMC-response") {
+      auto response = parse_full_pki_response(der);
+      if (!response.ok()) return "undecodable Full PKI Response: " + response.error().message;
+      std::string text = "Full PKI Response:";
+      for (const auto& status : response->statuses) {
+        text += "\n  status " + std::string(to_string(status.status)) + " " + status.text;
+        if (status.fail_info) text += " failInfo=" + std::string(to_string(*status.fail_info));
+      }
+      for (const auto& cert : response->certificates) text += "\n  certificate " + cert.subject().to_string();
+      return text;
+    }
+    auto bag = CertsOnly::from_der(der);
+    if (bag.ok()) {
+      std::string text;
+      for (const auto& cert : bag->certificates()) text += cert.to_text() + "\n";
+      return text;
+    }
+    return "undecodable certs-only: " + bag.error().message;
+  }
+  if (type.same_type("application/csrattrs")) {
+    auto attrs = CsrAttrs::from_der(der);
+    return attrs.ok() ? attrs->to_text() : "undecodable csrattrs: " + attrs.error().message;
+  }
+  if (type.same_type("application/pkcs8")) return "PKCS#8 private key, " + std::to_string(der.size()) + " bytes (not shown)";
+  return std::to_string(der.size()) + " bytes";
+}
+
+void emit_headers(YAML::Emitter& out, const HttpHeaders& headers) {
+  out << YAML::Key << "headers" << YAML::Value << YAML::BeginSeq;
+  for (const auto& [k, v] : headers) out << YAML::Flow << YAML::BeginSeq << k << v << YAML::EndSeq;
+  out << YAML::EndSeq;
+}
+
+void emit_body(YAML::Emitter& out, std::string_view content_type, const std::string& body) {
+  if (body.empty()) return;
+  if (printable(body)) out << YAML::Key << "body" << YAML::Value << YAML::Literal << body;
+  else out << YAML::Key << "body_hex" << YAML::Value << to_hex(ByteView(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
+  const std::string decoded = describe_est_body(content_type, body);
+  if (!decoded.empty()) out << YAML::Key << "decoded" << YAML::Value << YAML::Literal << decoded;
+}
+
+std::string header_of(const HttpHeaders& headers, std::string_view name) {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        }))
+      return v;
+  return "";
+}
+
+}  // namespace
+
+std::string describe_est_body(std::string_view content_type, std::string_view body) {
+  if (content_type.empty() || body.empty()) return "";
+  auto type = MediaType::parse(content_type);
+  if (!type.ok()) return "";
+  if (type->same_type("text/plain")) return "";
+  if (type->same_type("multipart/mixed")) {
+    auto boundary = type->param("boundary");
+    if (!boundary) return "multipart/mixed without a boundary parameter";
+    auto parts = parse_multipart(body, *boundary);
+    if (!parts.ok()) return "undecodable multipart: " + parts.error().message;
+    std::string text;
+    for (const auto& part : *parts) {
+      const auto part_type = part.header("Content-Type").value_or("");
+      text += "--- part " + part_type + "\n" + describe_est_body(part_type, part.body) + "\n";
+    }
+    return text;
+  }
+  auto der = decode_est_body(body, std::nullopt);
+  if (!der.ok()) {
+    // Maybe raw DER (a gateway that ignores RFC 8951).
+    if (!body.empty() && static_cast<unsigned char>(body[0]) == 0x30)
+      return "(raw DER, not base64)\n" + describe_der(*type, ByteView(reinterpret_cast<const std::uint8_t*>(body.data()), body.size()));
+    return "body is not base64: " + der.error().message;
+  }
+  return describe_der(*type, *der);
+}
+
+std::string log_line(const EstRequest& request, const Decision& decision, std::string_view profile,
+                     std::chrono::microseconds elapsed) {
+  std::ostringstream out;
+  out << "time=" << utc_now() << " conn=" << request.client.connection_id << " peer=" << logfmt(request.client.remote)
+      << " tls=" << (request.client.over_tls ? to_string(request.client.tls_version) : "none") << " method="
+      << logfmt(request.method.empty() ? "-" : request.method) << " op=" << logfmt(decision.operation.empty() ? "-" : decision.operation)
+      << " label=" << logfmt(decision.label.empty() ? "-" : decision.label) << " client="
+      << logfmt(decision.client_subject.empty() ? "-" : decision.client_subject) << " profile=" << profile
+      << " rule=" << logfmt(decision.rule) << " status=" << decision.status;
+  if (!decision.issued_serial.empty()) out << " serial=" << decision.issued_serial;
+  out << " ms=" << std::fixed << std::setprecision(2) << static_cast<double>(elapsed.count()) / 1000.0;
+  if (!decision.reason.empty()) out << " reason=" << logfmt(decision.reason);
+  return out.str();
+}
+
+Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::open(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    return make_error(ErrorCode::io, "transcript directory " + dir.string() + ": " + (ec ? ec.message() : "not a directory"));
+  return std::make_unique<TranscriptWriter>(dir);
+}
+
+Result<std::filesystem::path> TranscriptWriter::record(const EstRequest& request, const EstResponse& response,
+                                                       const Decision& decision, std::chrono::microseconds elapsed) {
+  const std::uint64_t number = ++sequence_;
+  YAML::Emitter out;
+  out << YAML::Comment("estlab gateway transcript: one exchange; `estlab replay` turns it into a scenario");
+  out << YAML::BeginMap;
+  out << YAML::Key << "estlab_transcript" << YAML::Value << 1;
+  out << YAML::Key << "sequence" << YAML::Value << number;
+  out << YAML::Key << "time" << YAML::Value << YAML::DoubleQuoted << utc_now();
+  out << YAML::Key << "elapsed_ms" << YAML::Value << static_cast<double>(elapsed.count()) / 1000.0;
+  out << YAML::Key << "connection" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "id" << YAML::Value << request.client.connection_id;
+  out << YAML::Key << "peer" << YAML::Value << request.client.remote;
+  out << YAML::Key << "tls" << YAML::Value << (request.client.over_tls ? to_string(request.client.tls_version) : "none");
+  if (!request.client.peer_chain.empty()) {
+    out << YAML::Key << "client_certificate" << YAML::Value << YAML::Literal << request.client.peer_chain.front().pem();
+    out << YAML::Key << "client_subject" << YAML::Value << YAML::DoubleQuoted << request.client.peer_chain.front().subject().to_string();
+  }
+  out << YAML::EndMap;
+  out << YAML::Key << "request" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "method" << YAML::Value << request.method;
+  out << YAML::Key << "target" << YAML::Value << YAML::DoubleQuoted << request.target;
+  emit_headers(out, request.headers);
+  emit_body(out, header_of(request.headers, "Content-Type"), request.body);
+  out << YAML::EndMap;
+  out << YAML::Key << "response" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "status" << YAML::Value << response.status;
+  emit_headers(out, response.headers);
+  emit_body(out, header_of(response.headers, "Content-Type"), response.body);
+  out << YAML::EndMap;
+  out << YAML::Key << "decision" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "operation" << YAML::Value << decision.operation;
+  out << YAML::Key << "label" << YAML::Value << decision.label;
+  out << YAML::Key << "rule" << YAML::Value << decision.rule;
+  out << YAML::Key << "reason" << YAML::Value << YAML::DoubleQuoted << decision.reason;
+  if (!decision.issued_serial.empty()) out << YAML::Key << "issued_serial" << YAML::Value << YAML::DoubleQuoted << decision.issued_serial;
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+
+  char name[64];
+  std::snprintf(name, sizeof(name), "%06llu-%s.yaml", static_cast<unsigned long long>(number),
+                decision.operation.empty() ? "request" : decision.operation.c_str());
+  const auto path = dir_ / name;
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << out.c_str() << '\n';
+  file.close();
+  if (!file) return make_error(ErrorCode::io, "writing transcript " + path.string());
+  return path;
+}
+
+}  // namespace estlab::gateway

@@ -1,0 +1,361 @@
+// The gateway's HTTPS server on loopback, driven by core's HttpsConnection: TLS versions, client
+// certificates, keep-alive, limits, deadlines, plain HTTP, transcripts, key log, shutdown.
+#include "estlab/gateway/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "estlab/core/base64.hpp"
+#include "estlab/core/certs_only.hpp"
+#include "estlab/core/csr.hpp"
+#include "estlab/core/est.hpp"
+#include "estlab/core/https_client.hpp"
+#include "lab_support.hpp"
+
+namespace estlab::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using test::TestLab;
+
+class GatewayServerTest : public ::testing::Test {
+ protected:
+  GatewayConfig config(Profile profile = Profile::protocol_gateway) {
+    GatewayConfig c = GatewayConfig::load(lab.est_properties(), profile);
+    c.port = 0;
+    return c;
+  }
+
+  void start(GatewayConfig c) {
+    auto service = std::make_shared<EstService>(std::move(c), lab.open_ca());
+    auto started = GatewayServer::start(service, 2, [this](const std::string& line) {
+      std::lock_guard lock(log_mutex);
+      log.push_back(line);
+    });
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    server = std::move(started).value();
+  }
+
+  HttpsClientOptions client(const std::string& identity = "", TlsVersion version = TlsVersion::tls1_3) {
+    HttpsClientOptions o;
+    o.host = "127.0.0.1";
+    o.port = server->port();
+    o.server_name = "localhost";
+    o.trust_anchors = lab.trust_anchors();
+    o.min_version = o.max_version = version;
+    o.io_timeout = 5s;
+    if (!identity.empty()) o.identity = lab.identity(identity);
+    return o;
+  }
+
+  static HttpRequest enroll_request(const Csr& csr, const std::string& op = "simpleenroll") {
+    HttpRequest r;
+    r.method = "POST";
+    r.target = "/.well-known/est/" + op;
+    r.headers = {{"Content-Type", "application/pkcs10"}};
+    r.body = encode_est_body(csr.der());
+    return r;
+  }
+
+  static HttpRequest get(const std::string& op) {
+    HttpRequest r;
+    r.target = "/.well-known/est/" + op;
+    return r;
+  }
+
+  Csr csr_for(const std::string& subject, const PrivateKey& key, std::optional<std::string> password = std::nullopt) {
+    CsrBuilder builder;
+    builder.subject(DistinguishedName::parse(subject).value());
+    if (password) builder.challenge_password(*password);
+    auto csr = builder.sign(key);
+    EXPECT_TRUE(csr.ok());
+    return std::move(csr).value();
+  }
+
+  std::string log_text() {
+    std::lock_guard lock(log_mutex);
+    std::string all;
+    for (const auto& line : log) all += line + "\n";
+    return all;
+  }
+
+  TestLab lab;
+  std::unique_ptr<GatewayServer> server;
+  std::mutex log_mutex;
+  std::vector<std::string> log;
+  PrivateKey key = PrivateKey::generate(KeyType::ec_p256).value();
+};
+
+TEST_F(GatewayServerTest, CacertsOverTls12AndTls13) {
+  start(config());
+  for (auto version : {TlsVersion::tls1_2, TlsVersion::tls1_3}) {
+    auto connection = HttpsConnection::connect(client("", version));
+    ASSERT_TRUE(connection.ok()) << connection.error().message;
+    EXPECT_EQ(connection->tls().version, version);
+    auto response = connection->send(get("cacerts"));
+    ASSERT_TRUE(response.ok()) << response.error().message;
+    EXPECT_EQ(response->status, 200);
+    auto type = MediaType::parse(response->header("Content-Type").value_or(""));
+    ASSERT_TRUE(type.ok());
+    EXPECT_TRUE(media_type_matches(*type, media_types::certs_only)) << type->to_string();
+    auto bag = CertsOnly::parse(as_bytes(response->body));
+    ASSERT_TRUE(bag.ok()) << bag.error().message;
+    std::vector<std::string> subjects;
+    for (const auto& cert : bag->certificates()) subjects.push_back(cert.subject().to_string());
+    EXPECT_NE(std::find(subjects.begin(), subjects.end(), "C=SE,O=estlab lab,CN=estlab Issuing CA"), subjects.end());
+    EXPECT_NE(std::find(subjects.begin(), subjects.end(), "C=SE,O=estlab lab,CN=estlab Root CA"), subjects.end());
+  }
+}
+
+TEST_F(GatewayServerTest, Tls11IsRefusedUnlessTheFaultAllowsIt) {
+  start(config());
+  auto refused = HttpsConnection::connect(client("", TlsVersion::tls1_1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("TLS handshake"), std::string::npos) << refused.error().message;
+  server->stop();
+
+  GatewayConfig faulty = config();
+  faulty.faults.insert(Fault::allow_tls1_1);
+  start(faulty);
+  auto accepted = HttpsConnection::connect(client("", TlsVersion::tls1_1));
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+  EXPECT_EQ(accepted->tls().version, TlsVersion::tls1_1);
+}
+
+TEST_F(GatewayServerTest, DeviceEnrollsWithItsClientCertificateAndGetsOnlyItsCertificate) {
+  start(config());
+  const auto device = lab.certificate("device-factory");
+  auto connection = HttpsConnection::connect(client("device-factory"));
+  ASSERT_TRUE(connection.ok()) << connection.error().message;
+  auto response = connection->send(enroll_request(csr_for(device.subject().to_string(), key)));
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  ASSERT_EQ(response->status, 200) << response->body;
+  auto bag = CertsOnly::parse(as_bytes(response->body));
+  ASSERT_TRUE(bag.ok());
+  ASSERT_EQ(bag->certificates().size(), 1u);
+  const auto& issued = bag->certificates().front();
+  EXPECT_TRUE(issued.public_key() == key.public_key());
+  EXPECT_EQ(issued.subject(), device.subject());
+  EXPECT_EQ(issued.issuer().to_string(), "C=SE,O=estlab lab,CN=estlab Issuing CA");
+  EXPECT_NE(log_text().find("op=simpleenroll"), std::string::npos);
+  EXPECT_NE(log_text().find("status=200"), std::string::npos);
+  EXPECT_NE(log_text().find("client=\"C=SE,O=estlab lab devices,CN=device-0001\""), std::string::npos) << log_text();
+}
+
+TEST_F(GatewayServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
+  start(config());
+  auto connection = HttpsConnection::connect(client());
+  ASSERT_TRUE(connection.ok());
+  for (int i = 0; i < 3; ++i) {
+    auto response = connection->send(get("cacerts"));
+    ASSERT_TRUE(response.ok()) << response.error().message;
+    EXPECT_EQ(response->status, 200);
+  }
+  EXPECT_EQ(server->stats().connections, 1u);
+  EXPECT_EQ(server->stats().requests, 3u);
+}
+
+TEST_F(GatewayServerTest, OversizedBodyGets413AndOversizedHeader431) {
+  GatewayConfig c = config();
+  c.limits.max_body_bytes = 4096;
+  c.limits.max_header_bytes = 2048;
+  start(c);
+  {
+    auto connection = HttpsConnection::connect(client("device-factory"));
+    ASSERT_TRUE(connection.ok());
+    HttpRequest big = enroll_request(csr_for("CN=x", key));
+    big.body = std::string(5000, 'A');
+    auto response = connection->send(big);
+    ASSERT_TRUE(response.ok()) << response.error().message;
+    EXPECT_EQ(response->status, 413);
+    EXPECT_NE(response->body.find("4096"), std::string::npos) << response->body;
+  }
+  {
+    auto connection = HttpsConnection::connect(client());
+    ASSERT_TRUE(connection.ok());
+    HttpRequest request = get("cacerts");
+    request.headers.emplace_back("X-Padding", std::string(3000, 'p'));
+    auto response = connection->send(request);
+    ASSERT_TRUE(response.ok()) << response.error().message;
+    EXPECT_EQ(response->status, 431);
+  }
+}
+
+TEST_F(GatewayServerTest, GarbageOverTlsGets400AndTheServerKeepsServing) {
+  start(config());
+  {
+    auto connection = HttpsConnection::connect(client());
+    ASSERT_TRUE(connection.ok());
+    auto response = connection->send_raw("\x01\x02 NOT HTTP\r\n\r\n");
+    ASSERT_TRUE(response.ok()) << response.error().message;
+    EXPECT_EQ(response->status, 400);
+  }
+  auto again = https_request(client(), get("cacerts"));
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->status, 200);
+}
+
+TEST_F(GatewayServerTest, PlainHttpIsToldToUseHttps) {
+  start(config());
+  HttpsClientOptions plain = client();
+  plain.use_tls = false;
+  auto response = https_request(plain, get("cacerts"));
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->status, 400);
+  EXPECT_NE(response->body.find("HTTPS"), std::string::npos);
+  EXPECT_NE(log_text().find("rule=7030-3.3-a"), std::string::npos);
+}
+
+TEST_F(GatewayServerTest, IncompleteRequestIsClosedAtTheReadDeadline) {
+  GatewayConfig c = config();
+  c.timeouts.read = 1s;
+  start(c);
+  auto connection = HttpsConnection::connect(client());
+  ASSERT_TRUE(connection.ok());
+  const auto started = std::chrono::steady_clock::now();
+  auto response = connection->send_raw("POST /.well-known/est/simpleenroll HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(response.ok());
+  EXPECT_NE(response.error().message.find("closed"), std::string::npos) << response.error().message;
+  EXPECT_LT(waited, 4s);
+  EXPECT_GE(waited, 900ms);
+}
+
+TEST_F(GatewayServerTest, StallFaultMakesTheClientDeadlineFire) {
+  GatewayConfig c = config();
+  c.faults.insert(Fault::stall_response);
+  start(c);
+  HttpsClientOptions o = client("device-factory");
+  o.io_timeout = 700ms;
+  auto connection = HttpsConnection::connect(o);
+  ASSERT_TRUE(connection.ok());
+  auto response = connection->send(enroll_request(csr_for(lab.certificate("device-factory").subject().to_string(), key)));
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.error().code, ErrorCode::timeout) << response.error().message;
+}
+
+TEST_F(GatewayServerTest, TlsUniqueLinkingUnderTls12AndExporterUnderTls13) {
+  start(config(Profile::rfc7030));
+  const auto subject = lab.certificate("device-factory").subject().to_string();
+  for (auto version : {TlsVersion::tls1_2, TlsVersion::tls1_3}) {
+    auto connection = HttpsConnection::connect(client("device-factory", version));
+    ASSERT_TRUE(connection.ok());
+    const auto& bindings = connection->tls().bindings;
+    const Bytes binding = version == TlsVersion::tls1_2 ? bindings.tls_unique.value() : bindings.tls_exporter.value();
+    EXPECT_EQ(binding.size(), version == TlsVersion::tls1_2 ? 12u : 32u);
+    auto good = connection->send(enroll_request(csr_for(subject, key, base64_encode(binding))));
+    ASSERT_TRUE(good.ok()) << good.error().message;
+    EXPECT_EQ(good->status, 200) << to_string(version) << ": " << good->body;
+    auto bad = connection->send(enroll_request(csr_for(subject, key, "AAAAAAAAAAAAAAAAAAAAAA==")));
+    ASSERT_TRUE(bad.ok()) << bad.error().message;
+    EXPECT_EQ(bad->status, 403) << to_string(version);
+    EXPECT_NE(bad->body.find("7030-3.5-b"), std::string::npos) << bad->body;
+  }
+}
+
+TEST_F(GatewayServerTest, ConnectionsOverTheLimitAreRefused) {
+  GatewayConfig c = config();
+  c.limits.max_connections = 1;
+  start(c);
+  auto first = HttpsConnection::connect(client());
+  ASSERT_TRUE(first.ok());
+  HttpsClientOptions o = client();
+  o.handshake_timeout = 2s;
+  auto second = HttpsConnection::connect(o);
+  EXPECT_FALSE(second.ok());
+  EXPECT_EQ(server->stats().refused_connections, 1u);
+  auto still = first->send(get("cacerts"));
+  ASSERT_TRUE(still.ok());
+  EXPECT_EQ(still->status, 200);
+}
+
+TEST_F(GatewayServerTest, TranscriptRecordsEachExchangeWithDecodedParts) {
+  GatewayConfig c = config();
+  c.transcript_dir = lab.path("transcript");
+  start(c);
+  auto connection = HttpsConnection::connect(client("device-factory"));
+  ASSERT_TRUE(connection.ok());
+  ASSERT_TRUE(connection->send(get("cacerts")).ok());
+  auto enrolled = connection->send(enroll_request(csr_for(lab.certificate("device-factory").subject().to_string(), key)));
+  ASSERT_TRUE(enrolled.ok());
+  ASSERT_EQ(enrolled->status, 200);
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(lab.path("transcript"))) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(files[0].filename().string(), "000001-cacerts.yaml");
+  EXPECT_EQ(files[1].filename().string(), "000002-simpleenroll.yaml");
+  std::ifstream in(files[1]);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("Certificate Request"), std::string::npos) << text.str();  // the CSR decoded
+  EXPECT_NE(text.str().find("client_certificate"), std::string::npos);
+  EXPECT_NE(text.str().find("BEGIN CERTIFICATE"), std::string::npos);
+}
+
+TEST_F(GatewayServerTest, KeyLogFileGetsTheSecretsOfEachHandshake) {
+  GatewayConfig c = config();
+  c.keylog_file = lab.path("keys.log");
+  start(c);
+  ASSERT_TRUE(https_request(client("", TlsVersion::tls1_3), get("cacerts")).ok());
+  ASSERT_TRUE(https_request(client("", TlsVersion::tls1_2), get("cacerts")).ok());
+  std::ifstream in(lab.path("keys.log"));
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("CLIENT_HANDSHAKE_TRAFFIC_SECRET"), std::string::npos);  // TLS 1.3
+  EXPECT_NE(text.str().find("CLIENT_RANDOM"), std::string::npos);                     // TLS 1.2
+}
+
+TEST_F(GatewayServerTest, ClientRefusesAWrongNameOrAnUntrustedServer) {
+  start(config());
+  HttpsClientOptions wrong_name = client();
+  wrong_name.server_name = "not-the-gateway.example";
+  auto refused = HttpsConnection::connect(wrong_name);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::verify_failed);
+  EXPECT_NE(refused.error().message.find("hostname mismatch"), std::string::npos) << refused.error().message;
+
+  HttpsClientOptions untrusted = client();
+  untrusted.trust_anchors = {lab.certificate("unknown-root-ca")};
+  auto refused_again = HttpsConnection::connect(untrusted);
+  ASSERT_FALSE(refused_again.ok());
+  EXPECT_NE(refused_again.error().message.find("unable to get local issuer certificate"), std::string::npos)
+      << refused_again.error().message;
+
+  HttpsClientOptions by_address = client();
+  by_address.server_name = "127.0.0.1";  // the certificate's iPAddress SAN
+  EXPECT_TRUE(HttpsConnection::connect(by_address).ok());
+}
+
+TEST_F(GatewayServerTest, ConnectToAClosedPortFailsFastWithTheAddress) {
+  start(config());
+  HttpsClientOptions o = client();
+  const auto port = server->port();
+  server->stop();
+  o.port = port;
+  const auto started = std::chrono::steady_clock::now();
+  auto refused = HttpsConnection::connect(o);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);  // refused, not a connect timeout
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << refused.error().message;
+}
+
+TEST_F(GatewayServerTest, StopEndsIdleConnectionsPromptly) {
+  GatewayConfig c = config();
+  c.timeouts.read = 60s;
+  start(c);
+  auto idle = HttpsConnection::connect(client());
+  ASSERT_TRUE(idle.ok());
+  const auto started = std::chrono::steady_clock::now();
+  server->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  auto after = idle->send(get("cacerts"));
+  EXPECT_FALSE(after.ok());
+}
+
+}  // namespace
+}  // namespace estlab::gateway
