@@ -16,7 +16,7 @@ const std::vector<FaultInfo>& all_faults() {
       {Fault::accept_challenge_password, "accept-challenge-password", "CSRs with a challengePassword are accepted under protocol-gateway", "PG-PWD-1"},
       {Fault::ignore_tls_unique, "ignore-tls-unique", "any challengePassword value passes the tls-unique check", "7030-3.5-b"},
       {Fault::extra_certs_in_enroll, "extra-certs-in-enroll", "enroll answers carry the CA chain besides the new certificate", "7030-4.2.3-a"},
-      {Fault::cacerts_without_rollover, "cacerts-without-rollover", "/cacerts omits the root rollover certificates", "7030-4.1.3-a"},
+      {Fault::cacerts_without_rollover, "cacerts-without-rollover", "/cacerts omits the root rollover certificates", "7030-4.1.3-e"},
       {Fault::allow_tls1_1, "allow-tls1.1", "TLS 1.0 and 1.1 are negotiated", "8996-1.1-a"},
       {Fault::unknown_label_served, "unknown-label-served", "an unknown CA label is served by the default CA instead of 404", "7030-3.2.2-g"},
       {Fault::no_auth_challenge, "no-auth-challenge", "401 is sent without a WWW-Authenticate challenge", "7030-3.2.3-a"},
@@ -25,7 +25,7 @@ const std::vector<FaultInfo>& all_faults() {
       {Fault::no_san_copy, "no-san-copy", "dNSName is not copied from unstructuredName/commonName", "PG-SAN-1"},
       {Fault::errors_as_200, "errors-as-200", "refusals are answered 200 with a text body", "7030-4.2.3-b"},
       {Fault::serverkeygen_key_mismatch, "serverkeygen-key-mismatch", "/serverkeygen returns a private key that does not match the certificate", "7030-4.4.2-b"},
-      {Fault::stall_response, "stall-response", "enroll requests are read but never answered (until the connection times out)", "7030-4.2.3-b"},
+      {Fault::stall_response, "stall-response", "enroll requests are read but never answered (until the connection times out)", "7030-4.2-a"},
   };
   return faults;
 }

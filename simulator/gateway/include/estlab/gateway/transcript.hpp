@@ -29,10 +29,6 @@ class TranscriptWriter {
   std::atomic<std::uint64_t> sequence_{0};
 };
 
-// Text for an EST body: CSRs, certs-only bags, csrattrs, multipart parts and CMC, decoded;
-// anything else described by size. Used by transcripts and failure evidence.
-std::string describe_est_body(std::string_view content_type, std::string_view body);
-
 // "time=... conn=... op=... status=..." for one handled request.
 std::string log_line(const EstRequest& request, const Decision& decision, std::string_view profile,
                      std::chrono::microseconds elapsed);

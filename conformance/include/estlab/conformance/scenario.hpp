@@ -1,0 +1,120 @@
+// The scenario language (conformance/README.md): a YAML file per scenario, loaded into these
+// values. Loading checks everything it can (step kinds, keys, types, variable syntax) so a broken
+// file fails at load time with "file:line: what is wrong", never halfway through a run.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "estlab/core/result.hpp"
+
+namespace estlab::conformance {
+
+// What a CSR built by a step looks like. Strings may hold {{variables}}.
+struct CsrTemplate {
+  std::string subject;                       // "C=SE,O=x,CN=y"; "" = empty subject
+  std::vector<std::string> subject_alt_names;  // "DNS:x", "IP:1.2.3.4"
+  std::string key = "new";                   // "new", or the name of a key made by an earlier step
+  std::string key_type;                      // "" = the lab's key type
+  std::string challenge_password;            // "", "tls-unique", "tls-exporter", or a literal
+  std::string unstructured_name;
+  std::string unstructured_address;
+  std::vector<std::string> extended_key_usages;  // requested, dotted or short names
+  bool corrupt_signature = false;
+  std::string file;                          // a CSR file (PEM/DER/base64) instead of building one
+  std::vector<std::pair<std::string, std::string>> attributes;  // oid -> DER hex (e.g. DecryptKeyIdentifier)
+};
+
+// Expectations on a response. Every field is optional; each one present is a check.
+struct Expectation {
+  std::vector<int> status;                 // any of these
+  std::optional<char> status_class;        // '2', '4', '5': any status of that class
+  std::map<std::string, std::string> headers;  // name -> "present" | "absent" | exact value | "~substring"
+  std::string media_type;                  // "certs-only", "csrattrs", "multipart", "cmc-response", "text", or a full type
+  std::optional<int> certificate_count;    // certificates in the certs-only body
+  std::string issued_subject;              // the issued certificate's subject (canonical text)
+  std::string issued_common_name;
+  std::string issued_issuer;
+  std::string issued_serial;               // lower-case hex, usually a captured {{variable}}
+  std::vector<std::string> issued_san;     // exact set
+  std::vector<std::string> issued_san_contains;
+  std::vector<std::string> issued_eku;     // each must be present
+  std::string issued_public_key;           // "csr" (equals the CSR's) or "not-csr" (serverkeygen)
+  std::optional<bool> server_key_matches;  // serverkeygen: the private key part matches the certificate
+  std::vector<std::string> csrattrs_contains;  // OIDs or names
+  std::string cmc_status;                  // "success", "failed", ...
+  std::string cmc_fail_info;               // "popFailed", ...
+  std::string body_contains;               // substring of the (raw) body
+  bool connection_fails = false;           // connect steps: the handshake must fail
+  std::string severity = "fail";           // "warn": a failed check is reported as a warning, not a failure
+};
+
+struct Step {
+  enum class Kind { connect, send, raw, control, wait, note };
+  Kind kind = Kind::send;
+  int line = 0;
+
+  // connect
+  std::string as;           // identity role or captured identity; "" = no client certificate
+  std::string tls = "any";  // "1.0".."1.3" or "any"
+  bool plain_http = false;  // no TLS at all (RFC 7030 3.3 refusal tests)
+
+  // send
+  std::string operation;    // "cacerts", "simpleenroll", ...
+  std::string label;        // CA label; "" = the target's default
+  std::string method;       // "" = the operation's method
+  std::string path;         // overrides operation/label: a raw request target
+  std::optional<CsrTemplate> csr;
+  bool full_cmc = false;    // wrap the CSR in a Full PKI Request
+  std::optional<std::string> body;  // a raw body instead of a CSR
+  std::string content_type; // "" = the operation's
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
+  bool new_connection = false;  // reconnect (same identity and TLS version) before sending
+  bool resend = false;          // send the previous send step's body again (a retry after 202)
+
+  // raw: bytes written as they are on the current connection
+  std::string raw_text;     // C-style escapes (\r \n \x01) are decoded at load time
+
+  // control: revoke, publish-crl, approve, reject, restart
+  std::string control;
+  std::map<std::string, std::string> arguments;
+
+  double wait_seconds = 0;
+  std::string note;
+
+  std::optional<Expectation> expect;
+  std::map<std::string, std::string> capture;  // variable -> what: "issued.serial", "issued.identity", "header.Retry-After"...
+  std::optional<double> timeout_seconds;       // per-step network deadline
+};
+
+struct Scenario {
+  std::string id;
+  std::string title;
+  std::string description;
+  std::filesystem::path file;
+  int line = 1;
+  std::vector<std::string> requirements;
+  std::vector<std::string> profiles;     // rfc7030, protocol-gateway
+  std::string transport = "https";
+  std::string spec;                      // JUnit suite: "RFC 7030", "protocol-gateway", ...
+  std::string section;
+  std::vector<std::string> needs_roles;  // identities the target must provide
+  std::vector<std::string> needs_controls;  // revoke, publish-crl, approve, reject, restart
+  std::vector<std::string> needs_features;  // serverkeygen, fullcmc, manual-approval, tls1.2, ...
+  std::vector<Step> steps;
+};
+
+// One scenario file. Throws ConfigError "file:line: what" for anything wrong.
+Scenario load_scenario_file(const std::filesystem::path& file);
+// Every *.yaml under dir (recursively, sorted); ids must be unique across files.
+std::vector<Scenario> load_scenarios(const std::filesystem::path& dir);
+
+// "PG-ENR-3" -> ("protocol-gateway", "PG-ENR"); "7030-4.2.1-a" -> ("RFC 7030", "4.2");
+// "9148-4.1-a" -> ("RFC 9148", "4.1").
+std::pair<std::string, std::string> spec_and_section(const std::string& requirement);
+
+}  // namespace estlab::conformance

@@ -1,0 +1,187 @@
+#include "estlab/conformance/lab.hpp"
+
+#include <mutex>
+
+#include "estlab/ca/ca.hpp"
+#include "estlab/fixtures/fixture_set.hpp"
+#include "estlab/gateway/approval.hpp"
+#include "estlab/gateway/server.hpp"
+
+namespace estlab::conformance {
+
+struct EmbeddedLab::Impl {
+  struct Instance {
+    std::string name;
+    gateway::GatewayConfig config;
+    std::shared_ptr<gateway::EstService> service;
+    std::unique_ptr<gateway::GatewayServer> server;
+    std::shared_ptr<gateway::OperatorQueue> queue;
+    Target target;
+    std::mutex restart_mutex;
+  };
+
+  LabOptions options;
+  std::shared_ptr<ca::SimulatedCa> ca;
+  std::vector<std::unique_ptr<Instance>> instances;
+  mutable std::mutex log_mutex;
+  std::vector<std::string> log_lines;
+
+  gateway::LogSink sink() {
+    return [this](const std::string& line) {
+      std::lock_guard lock(log_mutex);
+      if (log_lines.size() < 100000) log_lines.push_back(line);
+    };
+  }
+
+  void start_server(Instance& instance) {
+    instance.service = std::make_shared<gateway::EstService>(instance.config, ca, instance.queue);
+    auto server = gateway::GatewayServer::start(instance.service, options.io_threads, sink());
+    if (!server.ok()) throw ConfigError("starting the " + instance.name + " gateway: " + server.error().message);
+    instance.server = std::move(server).value();
+    instance.config.port = instance.server->port();  // a restart binds the same port again
+  }
+
+  Result<std::string> control(Instance& instance, const std::string& name, const ControlArguments& args) {
+    auto arg = [&](const std::string& key, const std::string& fallback) {
+      auto it = args.find(key);
+      return it == args.end() ? fallback : it->second;
+    };
+    if (name == "revoke") {
+      auto reason = parse_revocation_reason(arg("reason", "unspecified"));
+      if (!reason.ok()) return reason.error();
+      auto revoked = ca->revoke(arg("serial", ""), *reason);
+      if (!revoked.ok()) return revoked.error();
+      return "revoked " + arg("serial", "") + " (" + revoked->certificate.subject().to_string() + ")";
+    }
+    if (name == "publish-crl") {
+      const std::string label = arg("ca", arg("value", instance.config.default_ca));
+      auto crl = ca->publish_crl(label);
+      if (!crl.ok()) return crl.error();
+      return "published a CRL for " + label;
+    }
+    if (name == "approve" || name == "reject") {
+      if (!instance.queue) return make_error(ErrorCode::unsupported, "this gateway has no operator queue");
+      std::size_t count = 0;
+      for (const auto& entry : instance.queue->list()) {
+        if (entry.state != gateway::ApprovalState::pending) continue;
+        if (name == "approve") instance.queue->approve(entry.request.id);
+        else instance.queue->reject(entry.request.id);
+        ++count;
+      }
+      if (count == 0) return make_error(ErrorCode::not_found, "no pending request to " + name);
+      return name + "d " + std::to_string(count) + " pending request(s)";
+    }
+    if (name == "restart") {
+      std::lock_guard lock(instance.restart_mutex);
+      instance.server->stop();
+      instance.server.reset();
+      start_server(instance);
+      return "restarted the " + instance.name + " gateway on port " + std::to_string(instance.config.port);
+    }
+    return make_error(ErrorCode::unsupported, "unknown control " + name);
+  }
+};
+
+EmbeddedLab::EmbeddedLab(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+EmbeddedLab::~EmbeddedLab() {
+  for (auto& instance : impl_->instances)
+    if (instance->server) instance->server->stop();
+}
+
+std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  fixtures::GenerateOptions generate;
+  generate.dir = options.dir;
+  generate.key_type = options.key_type;
+  generate.force = true;
+  auto set = fixtures::generate(generate);
+  if (!set.ok()) throw ConfigError("building the embedded lab: " + set.error().message);
+  auto ca = ca::SimulatedCa::open({options.dir / "lab.db"});
+  if (!ca.ok()) throw ConfigError("opening the lab's CA: " + ca.error().message);
+  impl->ca = std::shared_ptr<ca::SimulatedCa>(std::move(ca).value());
+
+  std::map<std::string, TlsIdentity> identities;
+  for (const auto& item : set->items) {
+    if (item.key.empty() || item.chain.empty()) continue;
+    auto identity = TlsIdentity::load(options.dir / item.chain, options.dir / item.key);
+    if (identity.ok()) identities.emplace(item.name, std::move(identity).value());
+  }
+  auto anchors_bytes = read_file_bytes((options.dir / "trust" / "anchors.pem").string());
+  if (!anchors_bytes.ok()) throw ConfigError(anchors_bytes.error().message);
+  auto anchors = value_or_throw(Certificate::parse_all(*anchors_bytes), "lab trust anchors");
+
+  struct Variant {
+    std::string name;
+    gateway::Profile profile;
+    bool manual;
+  };
+  for (const Variant& v : {Variant{"rfc7030", gateway::Profile::rfc7030, false},
+                           Variant{"protocol-gateway", gateway::Profile::protocol_gateway, false},
+                           Variant{"protocol-gateway-manual-approval", gateway::Profile::protocol_gateway, true}}) {
+    auto instance = std::make_unique<Impl::Instance>();
+    instance->name = v.name;
+    instance->config = gateway::GatewayConfig::load(options.dir / "config" / "est.properties", v.profile);
+    instance->config.port = 0;
+    instance->config.faults = options.faults;
+    if (options.transcripts) instance->config.transcript_dir = options.dir / "transcripts" / v.name;
+    if (v.manual) {
+      instance->config.approval = gateway::ApprovalMode::manual;
+      instance->queue = std::make_shared<gateway::OperatorQueue>();
+    }
+    impl->start_server(*instance);
+
+    Target& t = instance->target;
+    t.name = "embedded " + v.name;
+    t.profile = gateway::to_string(v.profile);
+    t.host = "127.0.0.1";
+    t.port = instance->server->port();
+    t.server_name = "localhost";
+    t.trust_anchors = anchors;
+    t.identities = identities;
+    t.key_type = options.key_type;
+    t.features = {"tls1.2", "tls1.3", "fullcmc", "csrattrs", "basic-auth", "labels", "rollover"};
+    if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
+    if (v.manual) t.features.insert("manual-approval");
+    t.controls = {"revoke", "publish-crl", "restart"};
+    if (v.manual) {
+      t.controls.insert("approve");
+      t.controls.insert("reject");
+    }
+    Impl* raw_impl = impl.get();
+    Impl::Instance* raw_instance = instance.get();
+    t.control_hook = [raw_impl, raw_instance](const std::string& name, const ControlArguments& args) {
+      return raw_impl->control(*raw_instance, name, args);
+    };
+    if (v.profile == gateway::Profile::protocol_gateway) {
+      t.readings.emplace_back("PG-ENR-4 allowRenewalWithOldCertificates",
+                              std::string(instance->config.allow_renewal_with_old_certificates ? "true" : "false") + " read as " +
+                                  (instance->config.renewal_rule_polarity == gateway::RenewalRulePolarity::documented
+                                       ? "documented (true = the rule is on)"
+                                       : "inverted (true = the rule is off)"));
+      t.readings.emplace_back("PG-ENR-3 revocation", instance->config.revocation == gateway::RevocationSource::published_crl
+                                                         ? "seen once on a published CRL"
+                                                         : "seen at once (before any CRL is published)");
+      t.readings.emplace_back("PG-EP-2 csrattrs/serverkeygen", "RFC 7030 semantics (the product table swaps the two descriptions)");
+    } else {
+      t.readings.emplace_back("9266-2-a identity linking over TLS 1.3",
+                              instance->config.tls13_linking == gateway::Tls13Linking::exporter ? "tls-exporter (RFC 9266)" : "refused");
+    }
+    impl->instances.push_back(std::move(instance));
+  }
+  return std::unique_ptr<EmbeddedLab>(new EmbeddedLab(std::move(impl)));
+}
+
+std::vector<const Target*> EmbeddedLab::targets() const {
+  std::vector<const Target*> out;
+  for (const auto& instance : impl_->instances) out.push_back(&instance->target);
+  return out;
+}
+
+std::vector<std::string> EmbeddedLab::log() const {
+  std::lock_guard lock(impl_->log_mutex);
+  return impl_->log_lines;
+}
+
+}  // namespace estlab::conformance

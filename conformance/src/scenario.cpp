@@ -1,0 +1,429 @@
+#include "estlab/conformance/scenario.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace estlab::conformance {
+
+namespace {
+
+class Loader {
+ public:
+  explicit Loader(std::filesystem::path file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
+    const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+    throw ConfigError(file_.string() + ":" + std::to_string(line) + ": " + what);
+  }
+  [[noreturn]] void fail_at(int line, const std::string& what) const {
+    throw ConfigError(file_.string() + ":" + std::to_string(line) + ": " + what);
+  }
+
+  static int line_of(const YAML::Node& node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+
+  void only_keys(const YAML::Node& map, const std::string& where, const std::vector<std::string>& allowed) const {
+    if (!map.IsMap()) fail(map, where + " must be a mapping");
+    for (const auto& entry : map) {
+      const auto key = entry.first.as<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      fail(entry.first, "unknown key '" + key + "' in " + where + " (known: " + list + ")");
+    }
+  }
+
+  std::string text(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsScalar()) fail(node, what + " must be a string");
+    return node.as<std::string>();
+  }
+
+  std::vector<std::string> strings(const YAML::Node& node, const std::string& what) const {
+    std::vector<std::string> out;
+    if (node.IsScalar()) {
+      out.push_back(node.as<std::string>());
+      return out;
+    }
+    if (!node.IsSequence()) fail(node, what + " must be a list of strings");
+    for (const auto& item : node) out.push_back(text(item, what));
+    return out;
+  }
+
+  int integer(const YAML::Node& node, const std::string& what, int min, int max) const {
+    if (!node.IsScalar()) fail(node, what + " must be a number");
+    try {
+      std::size_t used = 0;
+      const std::string t = node.as<std::string>();
+      const int value = std::stoi(t, &used);
+      if (used != t.size() || value < min || value > max) throw std::out_of_range("range");
+      return value;
+    } catch (const std::exception&) {
+      fail(node, what + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", not '" +
+                     node.as<std::string>() + "'");
+    }
+  }
+
+  double number(const YAML::Node& node, const std::string& what, double max) const {
+    if (!node.IsScalar()) fail(node, what + " must be a number");
+    try {
+      std::size_t used = 0;
+      const std::string t = node.as<std::string>();
+      const double value = std::stod(t, &used);
+      if (used != t.size() || value < 0 || value > max) throw std::out_of_range("range");
+      return value;
+    } catch (const std::exception&) {
+      fail(node, what + " must be a number from 0 to " + std::to_string(static_cast<int>(max)) + ", not '" + node.as<std::string>() + "'");
+    }
+  }
+
+  bool boolean(const YAML::Node& node, const std::string& what) const {
+    if (!node.IsScalar()) fail(node, what + " must be true or false");
+    const auto t = node.as<std::string>();
+    if (t == "true") return true;
+    if (t == "false") return false;
+    fail(node, what + " must be true or false, not '" + t + "'");
+  }
+
+  // "{{name}}" references: checked for shape here, resolved at run time.
+  void check_variables(const YAML::Node& node, const std::string& value) const {
+    static const std::regex open_close(R"(\{\{([^{}]*)\}\})");
+    static const std::regex name(R"(^\s*[A-Za-z_][A-Za-z0-9_.\-]*\s*$)");
+    for (auto it = std::sregex_iterator(value.begin(), value.end(), open_close); it != std::sregex_iterator(); ++it) {
+      if (!std::regex_match((*it)[1].str(), name)) fail(node, "bad variable reference '" + it->str() + "'");
+    }
+    const std::string stripped = std::regex_replace(value, open_close, "");
+    if (stripped.find("{{") != std::string::npos || stripped.find("}}") != std::string::npos)
+      fail(node, "unbalanced {{ }} in '" + value + "'");
+  }
+
+  static std::string unescape(const std::string& in) {
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      if (in[i] != '\\' || i + 1 == in.size()) {
+        out.push_back(in[i]);
+        continue;
+      }
+      const char c = in[++i];
+      if (c == 'r') out.push_back('\r');
+      else if (c == 'n') out.push_back('\n');
+      else if (c == 't') out.push_back('\t');
+      else if (c == '0') out.push_back('\0');
+      else if (c == 'x' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+        out.push_back(static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16)));
+        i += 2;
+      } else out.push_back(c);
+    }
+    return out;
+  }
+
+  CsrTemplate csr(const YAML::Node& node) const {
+    only_keys(node, "csr", {"subject", "san", "key", "key_type", "challenge_password", "unstructured_name",
+                            "unstructured_address", "eku", "corrupt_signature", "file", "attributes"});
+    CsrTemplate t;
+    if (node["subject"]) {
+      t.subject = text(node["subject"], "csr.subject");
+      check_variables(node["subject"], t.subject);
+    }
+    if (node["san"]) t.subject_alt_names = strings(node["san"], "csr.san");
+    for (const auto& san : t.subject_alt_names)
+      if (san.find(':') == std::string::npos) fail(node["san"], "csr.san entry '" + san + "' must be DNS:..., IP:..., email:... or URI:...");
+    if (node["key"]) t.key = text(node["key"], "csr.key");
+    if (node["key_type"]) t.key_type = text(node["key_type"], "csr.key_type");
+    if (node["challenge_password"]) t.challenge_password = text(node["challenge_password"], "csr.challenge_password");
+    if (node["unstructured_name"]) t.unstructured_name = text(node["unstructured_name"], "csr.unstructured_name");
+    if (node["unstructured_address"]) t.unstructured_address = text(node["unstructured_address"], "csr.unstructured_address");
+    if (node["eku"]) t.extended_key_usages = strings(node["eku"], "csr.eku");
+    if (node["corrupt_signature"]) t.corrupt_signature = boolean(node["corrupt_signature"], "csr.corrupt_signature");
+    if (node["file"]) t.file = text(node["file"], "csr.file");
+    if (const auto& attrs = node["attributes"]) {
+      if (!attrs.IsMap()) fail(attrs, "csr.attributes must map attribute OIDs to the DER of their value, in hex");
+      static const std::regex hex(R"(^([0-9a-fA-F]{2})+$)");
+      for (const auto& entry : attrs) {
+        const auto value = text(entry.second, "csr.attributes value");
+        if (!std::regex_match(value, hex)) fail(entry.second, "csr.attributes value '" + value + "' is not hex DER");
+        t.attributes.emplace_back(entry.first.as<std::string>(), value);
+      }
+    }
+    return t;
+  }
+
+  Expectation expectation(const YAML::Node& node) const {
+    only_keys(node, "expect",
+              {"status", "headers", "media_type", "certificates", "issued", "server_key_matches", "csrattrs_contains", "cmc",
+               "body_contains", "connection_fails", "severity"});
+    Expectation e;
+    if (const auto& s = node["status"]) {
+      if (s.IsScalar()) {
+        const auto t = s.as<std::string>();
+        if (t.size() == 3 && t[1] == 'x' && t[2] == 'x' && (t[0] >= '1' && t[0] <= '5')) e.status_class = t[0];
+        else e.status.push_back(integer(s, "expect.status", 100, 599));
+      } else if (s.IsSequence()) {
+        for (const auto& item : s) e.status.push_back(integer(item, "expect.status", 100, 599));
+      } else {
+        fail(s, "expect.status must be a status code, a list of them, or 4xx-style class");
+      }
+    }
+    if (const auto& h = node["headers"]) {
+      if (!h.IsMap()) fail(h, "expect.headers must map header names to present, absent, a value or ~substring");
+      for (const auto& entry : h) e.headers[entry.first.as<std::string>()] = text(entry.second, "expect.headers value");
+    }
+    if (node["media_type"]) e.media_type = text(node["media_type"], "expect.media_type");
+    if (node["certificates"]) e.certificate_count = integer(node["certificates"], "expect.certificates", 0, 1000);
+    if (const auto& issued = node["issued"]) {
+      only_keys(issued, "expect.issued", {"subject", "cn", "issuer", "serial", "san", "san_contains", "eku", "public_key"});
+      if (issued["serial"]) e.issued_serial = text(issued["serial"], "expect.issued.serial");
+      if (issued["subject"]) e.issued_subject = text(issued["subject"], "expect.issued.subject");
+      if (issued["cn"]) e.issued_common_name = text(issued["cn"], "expect.issued.cn");
+      if (issued["issuer"]) e.issued_issuer = text(issued["issuer"], "expect.issued.issuer");
+      if (issued["san"]) e.issued_san = strings(issued["san"], "expect.issued.san");
+      if (issued["san_contains"]) e.issued_san_contains = strings(issued["san_contains"], "expect.issued.san_contains");
+      if (issued["eku"]) e.issued_eku = strings(issued["eku"], "expect.issued.eku");
+      if (issued["public_key"]) {
+        e.issued_public_key = text(issued["public_key"], "expect.issued.public_key");
+        if (e.issued_public_key != "csr" && e.issued_public_key != "not-csr")
+          fail(issued["public_key"], "expect.issued.public_key must be csr or not-csr");
+      }
+    }
+    if (node["server_key_matches"]) e.server_key_matches = boolean(node["server_key_matches"], "expect.server_key_matches");
+    if (node["csrattrs_contains"]) e.csrattrs_contains = strings(node["csrattrs_contains"], "expect.csrattrs_contains");
+    if (const auto& cmc = node["cmc"]) {
+      only_keys(cmc, "expect.cmc", {"status", "fail_info"});
+      if (cmc["status"]) e.cmc_status = text(cmc["status"], "expect.cmc.status");
+      if (cmc["fail_info"]) e.cmc_fail_info = text(cmc["fail_info"], "expect.cmc.fail_info");
+    }
+    if (node["body_contains"]) e.body_contains = text(node["body_contains"], "expect.body_contains");
+    if (node["connection_fails"]) e.connection_fails = boolean(node["connection_fails"], "expect.connection_fails");
+    if (node["severity"]) {
+      e.severity = text(node["severity"], "expect.severity");
+      if (e.severity != "fail" && e.severity != "warn") fail(node["severity"], "expect.severity must be fail or warn");
+    }
+    return e;
+  }
+
+  Step step(const YAML::Node& node, std::size_t index) const {
+    if (!node.IsMap()) fail(node, "step " + std::to_string(index + 1) + " must be a mapping with one of connect, send, raw, control, wait, note");
+    Step s;
+    s.line = line_of(node);
+    static const std::vector<std::string> kinds = {"connect", "send", "raw", "control", "wait", "note"};
+    int found = 0;
+    for (const auto& kind : kinds)
+      if (node[kind]) ++found;
+    if (found != 1)
+      fail(node, "step " + std::to_string(index + 1) + " needs exactly one of connect, send, raw, control, wait, note");
+
+    if (const auto& c = node["connect"]) {
+      only_keys(node, "a connect step", {"connect", "expect", "timeout"});
+      s.kind = Step::Kind::connect;
+      if (c.IsScalar()) {
+        s.as = c.as<std::string>() == "anonymous" ? "" : c.as<std::string>();
+      } else {
+        only_keys(c, "connect", {"as", "tls", "plain_http"});
+        if (c["as"]) s.as = text(c["as"], "connect.as") == "anonymous" ? "" : text(c["as"], "connect.as");
+        if (c["tls"]) {
+          s.tls = text(c["tls"], "connect.tls");
+          static const std::set<std::string> versions = {"1.0", "1.1", "1.2", "1.3", "any"};
+          if (!versions.count(s.tls)) fail(c["tls"], "connect.tls must be 1.0, 1.1, 1.2, 1.3 or any, not '" + s.tls + "'");
+        }
+        if (c["plain_http"]) s.plain_http = boolean(c["plain_http"], "connect.plain_http");
+      }
+    } else if (const auto& r = node["send"]) {
+      only_keys(node, "a send step", {"send", "expect", "capture", "timeout"});
+      s.kind = Step::Kind::send;
+      only_keys(r, "send", {"op", "label", "method", "path", "csr", "full_cmc", "body", "content_type", "headers", "auth",
+                            "new_connection", "resend"});
+      if (r["op"]) s.operation = text(r["op"], "send.op");
+      static const std::set<std::string> ops = {"cacerts", "simpleenroll", "simplereenroll", "fullcmc", "csrattrs", "serverkeygen"};
+      if (!s.operation.empty() && !ops.count(s.operation))
+        fail(r["op"], "send.op '" + s.operation + "' is not an EST operation (cacerts, simpleenroll, simplereenroll, fullcmc, csrattrs, serverkeygen)");
+      if (r["label"]) s.label = text(r["label"], "send.label");
+      if (r["method"]) s.method = text(r["method"], "send.method");
+      if (r["path"]) s.path = text(r["path"], "send.path");
+      if (s.operation.empty() && s.path.empty()) fail(r, "send needs op (an EST operation) or path");
+      if (r["csr"]) s.csr = csr(r["csr"]);
+      if (r["full_cmc"]) s.full_cmc = boolean(r["full_cmc"], "send.full_cmc");
+      if (r["body"]) s.body = unescape(text(r["body"], "send.body"));
+      if (s.csr && s.body) fail(r, "send has both csr and body; give one");
+      if (r["content_type"]) s.content_type = text(r["content_type"], "send.content_type");
+      if (const auto& h = r["headers"]) {
+        if (!h.IsMap()) fail(h, "send.headers must be a mapping");
+        for (const auto& entry : h) s.headers.emplace_back(entry.first.as<std::string>(), text(entry.second, "send.headers value"));
+      }
+      if (const auto& a = r["auth"]) {
+        only_keys(a, "send.auth", {"user", "password"});
+        s.basic_auth = std::make_pair(a["user"] ? text(a["user"], "auth.user") : "", a["password"] ? text(a["password"], "auth.password") : "");
+      }
+      if (r["new_connection"]) s.new_connection = boolean(r["new_connection"], "send.new_connection");
+      if (r["resend"]) s.resend = boolean(r["resend"], "send.resend");
+      if (s.resend && (s.csr || s.body)) fail(r, "send.resend repeats the previous body; it cannot have csr or body too");
+    } else if (const auto& raw = node["raw"]) {
+      only_keys(node, "a raw step", {"raw", "expect", "timeout"});
+      s.kind = Step::Kind::raw;
+      s.raw_text = unescape(text(raw, "raw"));
+      if (s.raw_text.empty()) fail(raw, "raw needs the bytes to send");
+    } else if (const auto& c = node["control"]) {
+      only_keys(node, "a control step", {"control", "timeout"});
+      s.kind = Step::Kind::control;
+      if (c.IsScalar()) {
+        s.control = c.as<std::string>();
+      } else {
+        if (!c.IsMap() || c.size() != 1) fail(c, "control must be one of revoke, publish-crl, approve, reject, restart with its arguments");
+        const auto entry = *c.begin();
+        s.control = entry.first.as<std::string>();
+        if (entry.second.IsMap()) {
+          for (const auto& arg : entry.second) {
+            s.arguments[arg.first.as<std::string>()] = text(arg.second, "control argument");
+            check_variables(arg.second, s.arguments[arg.first.as<std::string>()]);
+          }
+        } else if (entry.second.IsScalar()) {
+          s.arguments["value"] = entry.second.as<std::string>();
+        }
+      }
+      static const std::set<std::string> controls = {"revoke", "publish-crl", "approve", "reject", "restart"};
+      if (!controls.count(s.control)) fail(c, "unknown control '" + s.control + "' (revoke, publish-crl, approve, reject, restart)");
+      if (s.control == "revoke" && !s.arguments.count("serial")) fail(c, "control revoke needs serial");
+    } else if (const auto& w = node["wait"]) {
+      only_keys(node, "a wait step", {"wait"});
+      s.kind = Step::Kind::wait;
+      s.wait_seconds = number(w, "wait", 600);
+    } else if (const auto& n = node["note"]) {
+      s.kind = Step::Kind::note;
+      s.note = text(n, "note");
+    }
+    if (node["expect"]) s.expect = expectation(node["expect"]);
+    if (const auto& cap = node["capture"]) {
+      if (!cap.IsMap()) fail(cap, "capture must map variable names to issued.serial, issued.identity, issued.subject, header.<Name> or status");
+      for (const auto& entry : cap) {
+        const auto what = text(entry.second, "capture value");
+        if (what != "issued.serial" && what != "issued.identity" && what != "issued.subject" && what != "status" &&
+            what.rfind("header.", 0) != 0 && what != "server_key.identity")
+          fail(entry.second, "capture '" + what + "' is not one of issued.serial, issued.identity, issued.subject, server_key.identity, status, header.<Name>");
+        s.capture[entry.first.as<std::string>()] = what;
+      }
+    }
+    if (node["timeout"]) s.timeout_seconds = number(node["timeout"], "timeout", 600);
+    if (s.kind == Step::Kind::connect && s.expect &&
+        (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty()))
+      fail(node["expect"], "a connect step can only expect connection_fails");
+    return s;
+  }
+
+  Scenario scenario(const YAML::Node& root) const {
+    if (!root.IsMap()) fail(root, "a scenario file holds one mapping (id, title, requirements, profiles, steps)");
+    only_keys(root, "the scenario", {"id", "title", "description", "requirements", "profiles", "transport", "spec", "section", "needs", "steps"});
+    Scenario s;
+    s.file = file_;
+    s.line = line_of(root);
+    if (!root["id"]) fail(root, "missing id");
+    s.id = text(root["id"], "id");
+    static const std::regex id_shape(R"(^[a-z0-9][a-z0-9.\-]*$)");
+    if (!std::regex_match(s.id, id_shape)) fail(root["id"], "id '" + s.id + "' must be lower-case letters, digits, '.' and '-'");
+    if (!root["title"]) fail(root, "missing title");
+    s.title = text(root["title"], "title");
+    if (root["description"]) s.description = text(root["description"], "description");
+    if (!root["requirements"]) fail(root, "missing requirements (IDs from the catalog or the protocol-gateway profile)");
+    s.requirements = strings(root["requirements"], "requirements");
+    static const std::regex requirement_shape(R"(^(PG-[A-Z]+-\d+|\d{4}-[0-9A-Za-z.]+-[a-z]|csrattrs-[0-9.]+-[a-z])$)");
+    for (const auto& r : s.requirements)
+      if (!std::regex_match(r, requirement_shape)) fail(root["requirements"], "requirement '" + r + "' is not an ID like 7030-4.2.1-a or PG-ENR-1");
+    if (s.requirements.empty()) fail(root["requirements"], "requirements must not be empty");
+    s.profiles = root["profiles"] ? strings(root["profiles"], "profiles") : std::vector<std::string>{"rfc7030", "protocol-gateway"};
+    for (const auto& p : s.profiles)
+      if (p != "rfc7030" && p != "protocol-gateway") fail(root["profiles"], "profile '" + p + "' is not rfc7030 or protocol-gateway");
+    if (root["transport"]) {
+      s.transport = text(root["transport"], "transport");
+      if (s.transport != "https" && s.transport != "coaps") fail(root["transport"], "transport must be https or coaps");
+    }
+    auto [spec, section] = spec_and_section(s.requirements.front());
+    s.spec = root["spec"] ? text(root["spec"], "spec") : spec;
+    s.section = root["section"] ? text(root["section"], "section") : section;
+    if (const auto& needs = root["needs"]) {
+      only_keys(needs, "needs", {"roles", "controls", "features"});
+      if (needs["roles"]) s.needs_roles = strings(needs["roles"], "needs.roles");
+      if (needs["controls"]) s.needs_controls = strings(needs["controls"], "needs.controls");
+      if (needs["features"]) s.needs_features = strings(needs["features"], "needs.features");
+    }
+    if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0) fail(root, "steps must be a non-empty list");
+    std::size_t index = 0;
+    for (const auto& node : root["steps"]) s.steps.push_back(step(node, index++));
+    // Derived needs: controls used by steps.
+    for (const auto& st : s.steps) {
+      if (st.kind == Step::Kind::control &&
+          std::find(s.needs_controls.begin(), s.needs_controls.end(), st.control) == s.needs_controls.end())
+        s.needs_controls.push_back(st.control);
+      if (st.kind == Step::Kind::connect && !st.as.empty() && st.as.find("{{") == std::string::npos) {
+        // Roles named directly are needs unless a capture of the same scenario makes them.
+        bool captured = false;
+        for (const auto& other : s.steps)
+          for (const auto& [var, what] : other.capture) captured |= (var == st.as);
+        if (!captured && std::find(s.needs_roles.begin(), s.needs_roles.end(), st.as) == s.needs_roles.end())
+          s.needs_roles.push_back(st.as);
+      }
+    }
+    return s;
+  }
+
+ private:
+  std::filesystem::path file_;
+};
+
+}  // namespace
+
+std::pair<std::string, std::string> spec_and_section(const std::string& requirement) {
+  if (requirement.rfind("PG-", 0) == 0) {
+    const auto last = requirement.rfind('-');
+    return {"protocol-gateway", requirement.substr(0, last)};
+  }
+  if (requirement.rfind("csrattrs-", 0) == 0) return {"RFC 9908", requirement.substr(9, requirement.rfind('-') - 9)};
+  const auto dash = requirement.find('-');
+  const auto last = requirement.rfind('-');
+  std::string section = requirement.substr(dash + 1, last - dash - 1);
+  // "4.2.1" -> "4.2": the report groups by two levels.
+  if (auto first_dot = section.find('.'); first_dot != std::string::npos) {
+    if (auto second_dot = section.find('.', first_dot + 1); second_dot != std::string::npos) section = section.substr(0, second_dot);
+  }
+  return {"RFC " + requirement.substr(0, dash), section};
+}
+
+Scenario load_scenario_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(file.string() + ": cannot read the scenario file");
+  YAML::Node root;
+  try {
+    root = YAML::Load(in);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
+  }
+  try {
+    return Loader(file).scenario(root);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+std::vector<Scenario> load_scenarios(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) throw ConfigError(dir.string() + ": not a directory of scenario files");
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
+    if (entry.is_regular_file() && (entry.path().extension() == ".yaml" || entry.path().extension() == ".yml"))
+      files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  std::vector<Scenario> scenarios;
+  std::map<std::string, std::string> seen;
+  for (const auto& file : files) {
+    auto scenario = load_scenario_file(file);
+    if (auto it = seen.find(scenario.id); it != seen.end())
+      throw ConfigError(file.string() + ":" + std::to_string(scenario.line) + ": id '" + scenario.id + "' is also used by " + it->second);
+    seen[scenario.id] = file.string();
+    scenarios.push_back(std::move(scenario));
+  }
+  return scenarios;
+}
+
+}  // namespace estlab::conformance

@@ -1,0 +1,201 @@
+// The conformance engine: the scenario loader's errors, the built-in scenarios against the embedded
+// lab (all must pass), and testing the tester: every gateway fault makes at least one scenario fail,
+// and one that checks the requirement the fault breaks.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "estlab/conformance/lab.hpp"
+#include "estlab/conformance/runner.hpp"
+#include "estlab/conformance/scenario.hpp"
+
+namespace estlab::gateway {
+void PrintTo(Fault fault, std::ostream* out) { *out << to_string(fault); }
+}  // namespace estlab::gateway
+
+namespace estlab::conformance {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kScenarios = fs::path(ESTLAB_SOURCE_DIR) / "conformance" / "scenarios";
+
+fs::path temp_dir(const std::string& name) {
+  static int counter = 0;
+  auto dir = fs::temp_directory_path() / ("estlab-engine-" + std::to_string(::getpid()) + "-" + name + "-" + std::to_string(counter++));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string load_error(const std::string& yaml) {
+  const auto dir = temp_dir("broken");
+  const auto file = dir / "broken.yaml";
+  std::ofstream(file) << yaml;
+  try {
+    load_scenario_file(file);
+  } catch (const ConfigError& e) {
+    fs::remove_all(dir);
+    return e.what();
+  }
+  fs::remove_all(dir);
+  return "";
+}
+
+const char* kValidHead = "id: x\ntitle: t\nrequirements: [7030-4.2-a]\n";
+
+TEST(ScenarioLoader, BuiltInScenariosLoadAndHaveUniqueIds) {
+  const auto scenarios = load_scenarios(kScenarios);
+  ASSERT_GE(scenarios.size(), 25u);
+  std::set<std::string> ids;
+  for (const auto& s : scenarios) {
+    EXPECT_TRUE(ids.insert(s.id).second) << s.id;
+    EXPECT_FALSE(s.requirements.empty()) << s.id;
+    EXPECT_FALSE(s.steps.empty()) << s.id;
+  }
+}
+
+TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
+  struct Case {
+    std::string yaml;
+    std::string line;     // ":N:" expected in the message
+    std::string message;  // substring expected
+  };
+  const std::vector<Case> cases = {
+      {"id: x\ntitle: [unclosed\n", ":", "YAML syntax"},
+      {"title: t\nrequirements: [7030-4.2-a]\nsteps:\n  - wait: 1\n", ":1:", "missing id"},
+      {std::string(kValidHead) + "steps:\n  - sned: {op: cacerts}\n", ":5:", "needs exactly one of connect, send"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: enrol}\n", ":5:", "'enrol' is not an EST operation"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {status: 2000}\n", ":6:", "expect.status must be a whole number"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {stauts: 200}\n", ":6:", "unknown key 'stauts'"},
+      {"id: x\ntitle: t\nrequirements: [RFC-7030]\nsteps:\n  - wait: 1\n", ":3:", "not an ID like"},
+      {std::string(kValidHead) + "profiles: [rfc9999]\nsteps:\n  - wait: 1\n", ":4:", "profile 'rfc9999'"},
+      {std::string(kValidHead) + "steps:\n  - control: {revoke: {reason: x}}\n", ":5:", "revoke needs serial"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {subject: \"CN={{bad name}}\"}}\n", ":5:", "bad variable reference"},
+      {std::string(kValidHead) + "steps: []\n", ":1:", "steps must be a non-empty list"},
+      {std::string(kValidHead) + "steps:\n  - connect: {tls: \"1.4\"}\n", ":5:", "connect.tls must be"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    capture: {x: issued.nothing}\n", ":6:", "capture 'issued.nothing'"},
+  };
+  for (const auto& c : cases) {
+    const auto message = load_error(c.yaml);
+    EXPECT_NE(message.find("broken.yaml" + c.line), std::string::npos) << "got: " << message << "\nfor:\n" << c.yaml;
+    EXPECT_NE(message.find(c.message), std::string::npos) << "got: " << message << "\nfor:\n" << c.yaml;
+  }
+}
+
+TEST(ScenarioLoader, DuplicateIdsAcrossFilesAreRefused) {
+  const auto dir = temp_dir("dupes");
+  for (const char* name : {"a.yaml", "b.yaml"}) std::ofstream(dir / name) << kValidHead << "steps:\n  - wait: 0\n";
+  try {
+    load_scenarios(dir);
+    ADD_FAILURE() << "duplicate ids were accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("also used by"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Selection, KeywordIdProfileAndTransport) {
+  Scenario s;
+  s.id = "pg-enr-1-subject";
+  s.title = "Subject must match";
+  s.requirements = {"PG-ENR-1"};
+  s.transport = "https";
+  Selection sel;
+  sel.keyword = "subject";
+  EXPECT_TRUE(sel.matches(s));
+  sel.keyword = "not subject";
+  EXPECT_FALSE(sel.matches(s));
+  sel.keyword = "nothing or enr";
+  EXPECT_TRUE(sel.matches(s));
+  sel.keyword = "";
+  sel.requirements = {"PG-ENR"};
+  EXPECT_TRUE(sel.matches(s));
+  sel.requirements = {"7030-4.2.1-a"};
+  EXPECT_FALSE(sel.matches(s));
+  sel.requirements.clear();
+  sel.transports = {"coaps"};
+  EXPECT_FALSE(sel.matches(s));
+}
+
+std::string failures_text(const std::vector<ScenarioResult>& results) {
+  std::string text;
+  for (const auto& r : results) {
+    if (r.verdict == Verdict::pass || r.verdict == Verdict::skip) continue;
+    text += r.id + " [" + r.profile + "] " + to_string(r.verdict) + ": " + r.message + "\n";
+    for (const auto& step : r.steps) {
+      if (step.verdict == Verdict::pass) continue;
+      for (const auto& check : step.checks) text += "    " + check + "\n";
+      if (step.exchange) text += "    request:\n" + step.exchange->request.substr(0, 800) + "\n    response:\n" + step.exchange->response.substr(0, 800) + "\n";
+    }
+  }
+  return text;
+}
+
+struct LabRun {
+  std::vector<ScenarioResult> results;
+};
+
+LabRun run_lab(const std::set<gateway::Fault>& faults, std::chrono::milliseconds step_timeout) {
+  const auto scenarios = load_scenarios(kScenarios);
+  LabOptions options;
+  options.dir = temp_dir("lab");
+  options.faults = faults;
+  auto lab = EmbeddedLab::start(options);
+  RunOptions run;
+  run.jobs = 2;
+  run.step_timeout = step_timeout;
+  const auto planned = plan(scenarios, lab->targets(), Selection{}, run);
+  LabRun out{run_plan(planned, run)};
+  lab.reset();
+  fs::remove_all(options.dir);
+  return out;
+}
+
+TEST(EmbeddedLab, EveryBuiltInScenarioPassesAgainstThePlainGateway) {
+  const auto run = run_lab({}, std::chrono::milliseconds(10'000));
+  std::size_t passed = 0, skipped = 0;
+  std::set<std::string> profiles;
+  for (const auto& r : run.results) {
+    passed += r.verdict == Verdict::pass;
+    skipped += r.verdict == Verdict::skip;
+    profiles.insert(r.profile);
+  }
+  EXPECT_EQ(passed + skipped, run.results.size()) << failures_text(run.results);
+  EXPECT_EQ(skipped, 0u) << "the embedded lab offers every feature and control the built-in scenarios need";
+  EXPECT_EQ(profiles, (std::set<std::string>{"rfc7030", "protocol-gateway"}));
+  EXPECT_GE(passed, 40u);
+}
+
+class FaultMatrix : public ::testing::TestWithParam<gateway::Fault> {};
+
+TEST_P(FaultMatrix, TheFaultMakesAScenarioOfItsRequirementFail) {
+  const auto& fault = gateway::info(GetParam());
+  const auto run = run_lab({GetParam()}, std::chrono::milliseconds(1'000));
+  std::vector<std::string> failed;
+  bool requirement_caught = false;
+  for (const auto& r : run.results) {
+    if (r.verdict != Verdict::fail && r.verdict != Verdict::error) continue;
+    failed.push_back(r.id + " [" + r.profile + "]");
+    for (const auto& req : r.requirements) requirement_caught |= (req == fault.requirement);
+  }
+  EXPECT_FALSE(failed.empty()) << "fault " << fault.name << " went unnoticed by every scenario";
+  EXPECT_TRUE(requirement_caught) << "fault " << fault.name << " breaks " << fault.requirement
+                                  << " but no failing scenario names that requirement; failed: " << ::testing::PrintToString(failed);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFaults, FaultMatrix, ::testing::ValuesIn([] {
+                           std::vector<gateway::Fault> faults;
+                           for (const auto& f : gateway::all_faults()) faults.push_back(f.fault);
+                           return faults;
+                         }()),
+                         [](const ::testing::TestParamInfo<gateway::Fault>& info) {
+                           std::string name(gateway::to_string(info.param));
+                           for (auto& c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace estlab::conformance
