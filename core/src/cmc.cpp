@@ -1,109 +1,23 @@
 #include "estlab/core/cmc.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <utility>
 
-#include "estlab/core/encoding.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/oids.hpp"
 #include "estlab/core/ossl.hpp"
 
 namespace estlab {
 namespace {
 
-// --- strict DER, just what PKIData and PKIResponse need (csrattrs.cpp has the same small reader)
-
-constexpr std::uint8_t kInteger = 0x02;
-constexpr std::uint8_t kOctetString = 0x04;
-constexpr std::uint8_t kOid = 0x06;
-constexpr std::uint8_t kUtf8String = 0x0c;
-constexpr std::uint8_t kSequence = 0x30;
-constexpr std::uint8_t kSet = 0x31;
-constexpr std::uint8_t kTcr = 0xa0;  // TaggedRequest tcr [0], IMPLICIT (RFC 5272's module is IMPLICIT TAGS)
+// TaggedRequest choices, IMPLICIT (RFC 5272's module is IMPLICIT TAGS): tcr [0], crm [1], orm [2].
+constexpr std::uint8_t kTcr = 0xa0;
 constexpr std::uint8_t kCrm = 0xa1;
 constexpr std::uint8_t kOrm = 0xa2;
-constexpr int kMaxDepth = 32;  // deeper nesting in a control value is an attack, not data
 
 Error invalid(std::string message) { return make_error(ErrorCode::invalid_input, std::move(message)); }
-
-std::string tag_name(std::uint8_t tag) {
-  switch (tag) {
-    case 0x01: return "BOOLEAN";
-    case kInteger: return "INTEGER";
-    case 0x03: return "BIT STRING";
-    case kOctetString: return "OCTET STRING";
-    case 0x05: return "NULL";
-    case kOid: return "OBJECT IDENTIFIER";
-    case kUtf8String: return "UTF8String";
-    case kSequence: return "SEQUENCE";
-    case kSet: return "SET";
-    default: break;
-  }
-  if ((tag & 0xc0) == 0x80) return "[" + std::to_string(tag & 0x1f) + "]";
-  return "tag 0x" + to_hex(ByteView(&tag, 1));
-}
-
-struct Tlv {
-  std::uint8_t tag = 0;
-  ByteView content;
-  ByteView whole;
-};
-
-// Consecutive DER elements of one buffer. der_element_length rejects indefinite, non-minimal and
-// overlong lengths and multi-byte tags, so nothing here can read past the buffer.
-class DerReader {
- public:
-  explicit DerReader(ByteView data) : rest_(data) {}
-  bool empty() const { return rest_.empty(); }
-  std::size_t remaining() const { return rest_.size(); }
-  std::optional<std::uint8_t> peek_tag() const {
-    if (rest_.empty()) return std::nullopt;
-    return rest_[0];
-  }
-
-  Result<Tlv> next(const std::string& what) {
-    if (rest_.empty()) return invalid(what + " is missing");
-    auto length = der_element_length(rest_);
-    if (!length.ok()) return length.error().within(what);
-    std::size_t header = rest_[1] < 0x80 ? 2 : 2 + (rest_[1] & 0x7f);
-    Tlv tlv{rest_[0], rest_.subspan(header, *length - header), rest_.first(*length)};
-    rest_ = rest_.subspan(*length);
-    return tlv;
-  }
-
-  Result<Tlv> expect(std::uint8_t tag, const std::string& what) {
-    auto tlv = next(what);
-    if (!tlv.ok()) return tlv;
-    if (tlv->tag != tag) return invalid(what + ": " + tag_name(tlv->tag) + " where " + tag_name(tag) + " was expected");
-    return tlv;
-  }
-
- private:
-  ByteView rest_;
-};
-
-// Well-formed DER all the way down (constructed elements are walked).
-Result<void> check_der_tree(ByteView data, int depth = 0) {
-  if (depth > kMaxDepth) return invalid("DER nesting deeper than " + std::to_string(kMaxDepth));
-  DerReader reader(data);
-  while (!reader.empty()) {
-    auto tlv = reader.next("DER element");
-    if (!tlv.ok()) return tlv.error();
-    if ((tlv->tag & 0x20) != 0) {
-      auto inner = check_der_tree(tlv->content, depth + 1);
-      if (!inner.ok()) return inner;
-    }
-  }
-  return {};
-}
-
-Result<void> check_one_element(ByteView data) {
-  if (data.empty()) return invalid("empty value");
-  auto length = der_element_length(data);
-  if (!length.ok()) return length.error();
-  if (*length != data.size()) return invalid(std::to_string(data.size() - *length) + " bytes after the DER element");
-  return check_der_tree(data);
-}
 
 std::string dotted_of(const ASN1_OBJECT* obj) {
   int needed = OBJ_obj2txt(nullptr, 0, obj, 1);
@@ -114,118 +28,23 @@ std::string dotted_of(const ASN1_OBJECT* obj) {
   return text;
 }
 
-Result<std::string> decode_oid(const Tlv& tlv, const std::string& what) {
-  if (tlv.tag != kOid) return invalid(what + ": " + tag_name(tlv.tag) + " where OBJECT IDENTIFIER was expected");
-  ossl::ErrorQueueGuard guard;
-  const unsigned char* p = tlv.whole.data();
-  ossl::Asn1Object obj(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(tlv.whole.size())));
-  if (!obj || p != tlv.whole.data() + tlv.whole.size()) return invalid(what + ": malformed OBJECT IDENTIFIER");
-  std::string text = dotted_of(obj.get());
-  if (text.empty()) return invalid(what + ": malformed OBJECT IDENTIFIER");
-  return text;
-}
-
-std::optional<std::int64_t> decode_integer(const Tlv& tlv) {
-  if (tlv.tag != kInteger || tlv.content.empty() || tlv.content.size() > 8) return std::nullopt;
-  if (tlv.content.size() > 1 && ((tlv.content[0] == 0x00 && tlv.content[1] < 0x80) ||
-                                 (tlv.content[0] == 0xff && tlv.content[1] >= 0x80))) {
-    return std::nullopt;  // not minimal: not DER
-  }
-  std::uint64_t value = (tlv.content[0] & 0x80) != 0 ? ~std::uint64_t{0} : 0;
-  for (std::uint8_t b : tlv.content) value = (value << 8) | b;
-  return static_cast<std::int64_t>(value);
-}
-
 // BodyPartID ::= INTEGER (0..4294967295)
-Result<std::uint32_t> decode_body_part_id(DerReader& reader, const std::string& what) {
-  auto tlv = reader.expect(kInteger, what);
-  if (!tlv.ok()) return tlv.error();
-  auto value = decode_integer(*tlv);
+Result<std::uint32_t> decode_body_part_id(der::Reader& reader, const std::string& what) {
+  auto element = reader.expect(der::kInteger, what);
+  if (!element.ok()) return element.error();
+  auto value = der::decode_integer(*element);
   if (!value || *value < 0 || *value > std::numeric_limits<std::uint32_t>::max()) {
     return invalid(what + ": not a DER INTEGER in 0..4294967295");
   }
   return static_cast<std::uint32_t>(*value);
 }
 
-Result<int> decode_small_integer(const Tlv& tlv, const std::string& what) {
-  auto value = decode_integer(tlv);
+Result<int> decode_small_integer(const der::Element& element, const std::string& what) {
+  auto value = der::decode_integer(element);
   if (!value || *value < std::numeric_limits<int>::min() || *value > std::numeric_limits<int>::max()) {
     return invalid(what + ": not a DER INTEGER in range");
   }
   return static_cast<int>(*value);
-}
-
-Bytes tlv(std::uint8_t tag, ByteView content) {
-  Bytes out{tag};
-  std::size_t n = content.size();
-  if (n < 0x80) {
-    out.push_back(static_cast<std::uint8_t>(n));
-  } else {
-    Bytes length;
-    for (; n > 0; n >>= 8) length.insert(length.begin(), static_cast<std::uint8_t>(n & 0xff));
-    out.push_back(static_cast<std::uint8_t>(0x80 | length.size()));
-    out.insert(out.end(), length.begin(), length.end());
-  }
-  out.insert(out.end(), content.begin(), content.end());
-  return out;
-}
-
-void append(Bytes& out, ByteView part) { out.insert(out.end(), part.begin(), part.end()); }
-
-// "1.2.840": two or more arcs, the first 0..2, digits without leading zeros. OpenSSL's parser
-// is looser ("1..2" passes), so the syntax is checked first.
-bool is_dotted_oid(std::string_view text) {
-  std::size_t arcs = 0;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    std::size_t end = text.find('.', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view arc = text.substr(pos, end - pos);
-    if (arc.empty() || arc.size() > 20 || (arc.size() > 1 && arc[0] == '0')) return false;
-    if (!std::all_of(arc.begin(), arc.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
-    if (arcs == 0 && (arc.size() > 1 || arc[0] > '2')) return false;
-    ++arcs;
-    pos = end + 1;
-  }
-  return arcs >= 2;
-}
-
-// DER of a dotted OID; empty when it is not one.
-Bytes encode_oid(std::string_view dotted) {
-  if (!is_dotted_oid(dotted)) return {};
-  ossl::ErrorQueueGuard guard;
-  ossl::Asn1Object obj(OBJ_txt2obj(std::string(dotted).c_str(), 1));
-  if (!obj) return {};
-  return ossl::i2d_bytes(i2d_ASN1_OBJECT, obj.get());
-}
-
-Bytes encode_integer(std::int64_t value) {
-  Bytes content;
-  for (int shift = 56; shift >= 0; shift -= 8) content.push_back(static_cast<std::uint8_t>((value >> shift) & 0xff));
-  std::size_t skip = 0;
-  while (skip + 1 < content.size() &&
-         ((content[skip] == 0x00 && content[skip + 1] < 0x80) || (content[skip] == 0xff && content[skip + 1] >= 0x80))) {
-    ++skip;
-  }
-  return tlv(kInteger, ByteView(content).subspan(skip));
-}
-
-// DER orders SET OF elements by their encodings (X.690 11.6), the shorter padded with zeros.
-bool der_set_less(const Bytes& a, const Bytes& b) {
-  std::size_t n = std::max(a.size(), b.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint8_t x = i < a.size() ? a[i] : 0;
-    std::uint8_t y = i < b.size() ? b[i] : 0;
-    if (x != y) return x < y;
-  }
-  return false;
-}
-
-Bytes encode_set(std::vector<Bytes> elements) {
-  std::stable_sort(elements.begin(), elements.end(), der_set_less);
-  Bytes content;
-  for (const auto& e : elements) append(content, e);
-  return tlv(kSet, content);
 }
 
 std::string oid_label(const std::string& dotted) {
@@ -285,32 +104,32 @@ Result<Enum> value_of(std::string_view text, const std::pair<Enum, std::string_v
 // SEQUENCE OF TaggedAttribute { bodyPartID, attrType, attrValues SET OF ANY }
 Result<std::vector<CmcControl>> decode_controls(ByteView content, const std::string& what) {
   std::vector<CmcControl> controls;
-  DerReader reader(content);
+  der::Reader reader(content);
   while (!reader.empty()) {
     const std::string item = what + " element " + std::to_string(controls.size() + 1);
-    auto attribute = reader.expect(kSequence, item);
+    auto attribute = reader.expect(der::kSequence, item);
     if (!attribute.ok()) return attribute.error();
-    DerReader fields(attribute->content);
+    der::Reader fields(attribute->content);
     CmcControl control;
     auto id = decode_body_part_id(fields, item + " bodyPartID");
     if (!id.ok()) return id.error();
     control.body_part_id = *id;
     auto type = fields.next(item + " attrType");
     if (!type.ok()) return type.error();
-    auto dotted = decode_oid(*type, item + " attrType");
+    auto dotted = der::decode_oid(*type, item + " attrType");
     if (!dotted.ok()) return dotted.error();
     control.oid = std::move(dotted).value();
     const std::string named = item + " (" + oid_label(control.oid) + ")";
-    auto values = fields.expect(kSet, named + " attrValues");
+    auto values = fields.expect(der::kSet, named + " attrValues");
     if (!values.ok()) return values.error();
     if (!fields.empty()) return invalid(named + ": unexpected element after attrValues");
-    DerReader elements(values->content);
+    der::Reader elements(values->content);
     while (!elements.empty()) {
       const std::string value_what = named + " value " + std::to_string(control.values_der.size() + 1);
       auto value = elements.next(value_what);
       if (!value.ok()) return value.error();
-      if ((value->tag & 0x20) != 0) {
-        if (auto checked = check_der_tree(value->content); !checked.ok()) return checked.error().within(value_what);
+      if (der::is_constructed(value->tag)) {
+        if (auto checked = der::check_tree(value->content); !checked.ok()) return checked.error().within(value_what);
       }
       control.values_der.emplace_back(value->whole.begin(), value->whole.end());
     }
@@ -321,13 +140,13 @@ Result<std::vector<CmcControl>> decode_controls(ByteView content, const std::str
 
 // SEQUENCE OF TaggedContentInfo / OtherMsg: counted, each checked to be a well-formed SEQUENCE.
 Result<std::size_t> count_sequence_elements(ByteView content, const std::string& what) {
-  DerReader reader(content);
+  der::Reader reader(content);
   std::size_t count = 0;
   while (!reader.empty()) {
     const std::string item = what + " element " + std::to_string(count + 1);
-    auto element = reader.expect(kSequence, item);
+    auto element = reader.expect(der::kSequence, item);
     if (!element.ok()) return element.error();
-    auto checked = check_der_tree(element->content);
+    auto checked = der::check_tree(element->content);
     if (!checked.ok()) return checked.error().within(item);
     ++count;
   }
@@ -336,18 +155,16 @@ Result<std::size_t> count_sequence_elements(ByteView content, const std::string&
 
 Result<PkiData> decode_pki_data(ByteView der) {
   const std::string what = "PKIData";
-  DerReader top(der);
-  auto outer = top.expect(kSequence, what);
+  auto outer = der::read_single(der, der::kSequence, what);
   if (!outer.ok()) return outer.error();
-  if (!top.empty()) return invalid(what + ": " + std::to_string(top.remaining()) + " trailing bytes after the SEQUENCE");
-  DerReader fields(outer->content);
-  auto control_seq = fields.expect(kSequence, what + " controlSequence");
+  der::Reader fields(outer->content);
+  auto control_seq = fields.expect(der::kSequence, what + " controlSequence");
   if (!control_seq.ok()) return control_seq.error();
-  auto req_seq = fields.expect(kSequence, what + " reqSequence");
+  auto req_seq = fields.expect(der::kSequence, what + " reqSequence");
   if (!req_seq.ok()) return req_seq.error();
-  auto cms_seq = fields.expect(kSequence, what + " cmsSequence");
+  auto cms_seq = fields.expect(der::kSequence, what + " cmsSequence");
   if (!cms_seq.ok()) return cms_seq.error();
-  auto other_seq = fields.expect(kSequence, what + " otherMsgSequence");
+  auto other_seq = fields.expect(der::kSequence, what + " otherMsgSequence");
   if (!other_seq.ok()) return other_seq.error();
   if (!fields.empty()) return invalid(what + ": unexpected element after otherMsgSequence");
 
@@ -356,29 +173,30 @@ Result<PkiData> decode_pki_data(ByteView der) {
   if (!controls.ok()) return controls.error();
   data.controls = std::move(controls).value();
 
-  DerReader requests(req_seq->content);
+  der::Reader requests(req_seq->content);
   for (std::size_t index = 1; !requests.empty(); ++index) {
     const std::string item = what + " reqSequence element " + std::to_string(index);
     auto request = requests.next(item);
     if (!request.ok()) return request.error();
     if (request->tag == kTcr) {
-      DerReader tcr(request->content);
+      der::Reader tcr(request->content);
       auto id = decode_body_part_id(tcr, item + " (tcr) bodyPartID");
       if (!id.ok()) return id.error();
-      auto pkcs10 = tcr.expect(kSequence, item + " (tcr) certificationRequest");
+      auto pkcs10 = tcr.expect(der::kSequence, item + " (tcr) certificationRequest");
       if (!pkcs10.ok()) return pkcs10.error();
       if (!tcr.empty()) return invalid(item + " (tcr): unexpected element after certificationRequest");
-      if (auto checked = check_der_tree(pkcs10->content); !checked.ok()) {
+      if (auto checked = der::check_tree(pkcs10->content); !checked.ok()) {
         return checked.error().within(item + " (tcr) certificationRequest");
       }
       data.requests.push_back({*id, Bytes(pkcs10->whole.begin(), pkcs10->whole.end())});
       continue;
     }
     if ((request->tag & 0xc0) != 0x80) {
-      return invalid(item + ": " + tag_name(request->tag) + " is not a TaggedRequest choice ([0] tcr, [1] crm, [2] orm)");
+      return invalid(item + ": " + der::tag_name(request->tag) +
+                     " is not a TaggedRequest choice ([0] tcr, [1] crm, [2] orm)");
     }
-    if ((request->tag & 0x20) != 0) {
-      if (auto checked = check_der_tree(request->content); !checked.ok()) return checked.error().within(item);
+    if (der::is_constructed(request->tag)) {
+      if (auto checked = der::check_tree(request->content); !checked.ok()) return checked.error().within(item);
     }
     if (request->tag == kCrm) {
       ++data.crmf_requests;
@@ -400,28 +218,28 @@ Result<PkiData> decode_pki_data(ByteView der) {
 
 // CMCStatusInfoV2 (v2) or CMCStatusInfo (v1), one attrValue.
 Result<CmcStatus> decode_status(ByteView value_der, bool v2, const std::string& what) {
-  DerReader top(value_der);
-  auto outer = top.expect(kSequence, what);
+  der::Reader top(value_der);
+  auto outer = top.expect(der::kSequence, what);
   if (!outer.ok()) return outer.error();
   if (!top.empty()) return invalid(what + ": trailing bytes after the SEQUENCE");
-  DerReader fields(outer->content);
+  der::Reader fields(outer->content);
   CmcStatus status;
-  auto code = fields.expect(kInteger, what + " cMCStatus");
+  auto code = fields.expect(der::kInteger, what + " cMCStatus");
   if (!code.ok()) return code.error();
   auto code_value = decode_small_integer(*code, what + " cMCStatus");
   if (!code_value.ok()) return code_value.error();
   status.status = static_cast<CmcStatusCode>(*code_value);
 
-  auto body_list = fields.expect(kSequence, what + " bodyList");
+  auto body_list = fields.expect(der::kSequence, what + " bodyList");
   if (!body_list.ok()) return body_list.error();
-  DerReader references(body_list->content);
+  der::Reader references(body_list->content);
   while (!references.empty()) {
     const std::string item = what + " bodyList element " + std::to_string(status.body_parts.size() + 1);
-    if (v2 && references.peek_tag() == kSequence) {
+    if (v2 && references.peek_tag() == der::kSequence) {
       // bodyPartPath: the path down to a nested body part; its last element names that part.
       auto path = references.next(item);
       if (!path.ok()) return path.error();
-      DerReader ids(path->content);
+      der::Reader ids(path->content);
       std::optional<std::uint32_t> last;
       while (!ids.empty()) {
         auto id = decode_body_part_id(ids, item + " bodyPartPath");
@@ -438,7 +256,7 @@ Result<CmcStatus> decode_status(ByteView value_der, bool v2, const std::string& 
   }
   if (status.body_parts.empty()) return invalid(what + ": bodyList is empty (SIZE (1..MAX))");
 
-  if (fields.peek_tag() == kUtf8String) {
+  if (fields.peek_tag() == der::kUtf8String) {
     auto text = fields.next(what + " statusString");
     if (!text.ok()) return text.error();
     status.text = std::string(as_chars(text->content));
@@ -446,14 +264,14 @@ Result<CmcStatus> decode_status(ByteView value_der, bool v2, const std::string& 
   if (!fields.empty()) {
     auto other = fields.next(what + " otherInfo");
     if (!other.ok()) return other.error();
-    if (other->tag == kInteger) {
+    if (other->tag == der::kInteger) {
       auto info = decode_small_integer(*other, what + " failInfo");
       if (!info.ok()) return info.error();
       status.fail_info = static_cast<CmcFailInfo>(*info);
-    } else if (other->tag == kSequence) {
-      if (auto checked = check_der_tree(other->content); !checked.ok()) return checked.error().within(what + " otherInfo");
+    } else if (other->tag == der::kSequence) {
+      if (auto checked = der::check_tree(other->content); !checked.ok()) return checked.error().within(what + " otherInfo");
     } else {
-      return invalid(what + " otherInfo: " + tag_name(other->tag) + " is not failInfo, pendInfo or extendedFailInfo");
+      return invalid(what + " otherInfo: " + der::tag_name(other->tag) + " is not failInfo, pendInfo or extendedFailInfo");
     }
   }
   if (!fields.empty()) return invalid(what + ": unexpected element after otherInfo");
@@ -462,16 +280,14 @@ Result<CmcStatus> decode_status(ByteView value_der, bool v2, const std::string& 
 
 Result<PkiResponse> decode_pki_response(ByteView der) {
   const std::string what = "PKIResponse";
-  DerReader top(der);
-  auto outer = top.expect(kSequence, what);
+  auto outer = der::read_single(der, der::kSequence, what);
   if (!outer.ok()) return outer.error();
-  if (!top.empty()) return invalid(what + ": " + std::to_string(top.remaining()) + " trailing bytes after the SEQUENCE");
-  DerReader fields(outer->content);
-  auto control_seq = fields.expect(kSequence, what + " controlSequence");
+  der::Reader fields(outer->content);
+  auto control_seq = fields.expect(der::kSequence, what + " controlSequence");
   if (!control_seq.ok()) return control_seq.error();
-  auto cms_seq = fields.expect(kSequence, what + " cmsSequence");
+  auto cms_seq = fields.expect(der::kSequence, what + " cmsSequence");
   if (!cms_seq.ok()) return cms_seq.error();
-  auto other_seq = fields.expect(kSequence, what + " otherMsgSequence");
+  auto other_seq = fields.expect(der::kSequence, what + " otherMsgSequence");
   if (!other_seq.ok()) return other_seq.error();
   if (!fields.empty()) return invalid(what + ": unexpected element after otherMsgSequence");
 
@@ -504,27 +320,27 @@ Result<PkiResponse> decode_pki_response(ByteView der) {
 
 Result<Bytes> encode_control(const CmcControl& control, std::size_t index) {
   const std::string what = "control " + std::to_string(index);
-  Bytes oid = encode_oid(control.oid);
+  Bytes oid = der::encode_oid(control.oid);
   if (oid.empty()) return invalid(what + ": \"" + control.oid + "\" is not a dotted OID");
   for (std::size_t i = 0; i < control.values_der.size(); ++i) {
-    auto checked = check_one_element(control.values_der[i]);
+    auto checked = der::check_one_element(control.values_der[i]);
     if (!checked.ok()) return checked.error().within(what + " value " + std::to_string(i + 1));
   }
-  Bytes content = encode_integer(control.body_part_id);
-  append(content, oid);
-  append(content, encode_set(control.values_der));
-  return tlv(kSequence, content);
+  Bytes content = der::encode_integer(control.body_part_id);
+  der::append(content, oid);
+  der::append(content, der::encode_set_of(control.values_der));
+  return der::encode_sequence(content);
 }
 
 Result<Bytes> encode_status_v2(const CmcStatus& status) {
   if (status.body_parts.empty()) return invalid("CMC status: bodyList is empty (SIZE (1..MAX))");
-  Bytes content = encode_integer(static_cast<int>(status.status));
+  Bytes content = der::encode_integer(static_cast<int>(status.status));
   Bytes body_list;
-  for (auto id : status.body_parts) append(body_list, encode_integer(id));
-  append(content, tlv(kSequence, body_list));
-  if (!status.text.empty()) append(content, tlv(kUtf8String, as_bytes(status.text)));
-  if (status.fail_info) append(content, encode_integer(static_cast<int>(*status.fail_info)));
-  return tlv(kSequence, content);
+  for (auto id : status.body_parts) der::append(body_list, der::encode_integer(id));
+  der::append(content, der::encode_sequence(body_list));
+  if (!status.text.empty()) der::append(content, der::encode_utf8_string(status.text));
+  if (status.fail_info) der::append(content, der::encode_integer(static_cast<int>(*status.fail_info)));
+  return der::encode_sequence(content);
 }
 
 // --- CMS
@@ -716,15 +532,15 @@ Result<Bytes> make_full_pki_request(const Csr& csr, const PrivateKey& signer_key
     ids.push_back(extra_controls[i].body_part_id);
     auto control = encode_control(extra_controls[i], i + 1);
     if (!control.ok()) return control.error().within(what);
-    append(controls, *control);
+    der::append(controls, *control);
   }
-  Bytes tcr = encode_integer(kRequestBodyPart);
-  append(tcr, csr.der());
-  Bytes content = tlv(kSequence, controls);
-  append(content, tlv(kSequence, tlv(kTcr, tcr)));
-  append(content, tlv(kSequence, {}));
-  append(content, tlv(kSequence, {}));
-  Bytes pki_data = tlv(kSequence, content);
+  Bytes tcr = der::encode_integer(kRequestBodyPart);
+  der::append(tcr, csr.der());
+  Bytes content = der::encode_sequence(controls);
+  der::append(content, der::encode_sequence(der::encode_tlv(kTcr, tcr)));
+  der::append(content, der::encode_sequence({}));
+  der::append(content, der::encode_sequence({}));
+  Bytes pki_data = der::encode_sequence(content);
 
   if (signer_cert != nullptr) {
     return sign_cms(pki_data, oid::cct_pki_data, signer_key, signer_cert->native(), false, {*signer_cert}, what);
@@ -758,7 +574,11 @@ Result<PkiData> parse_full_pki_request(ByteView der) {
     if (!generated.ok()) return generated.error().within(what);
     throwaway = std::move(generated).value();
   }
+  // Each request key costs a signature or two below; a body is bounded in size, not in requests.
+  constexpr std::size_t kMaxRequestsForSignerLookup = 16;
+  std::size_t looked_up = 0;
   for (const auto& request : data->requests) {
+    if (++looked_up > kMaxRequestsForSignerLookup) break;
     auto csr = Csr::from_der(request.pkcs10_der, Csr::SignatureCheck::skip);
     if (!csr.ok()) continue;  // the gateway reports a bad CSR; here it just cannot name a signer
     PublicKey public_key = csr->public_key();
@@ -808,13 +628,13 @@ Result<Bytes> make_full_pki_response(const std::vector<CmcStatus>& statuses,
     if (!encoded.ok()) return encoded.error().within(what);
     controls = std::move(encoded).value();
   }
-  Bytes content = tlv(kSequence, controls);
-  append(content, tlv(kSequence, {}));
-  append(content, tlv(kSequence, {}));
+  Bytes content = der::encode_sequence(controls);
+  der::append(content, der::encode_sequence({}));
+  der::append(content, der::encode_sequence({}));
   std::vector<Certificate> certificates = issued_and_chain;
   certificates.push_back(signer_cert);  // skipped by sign_cms when already among them
-  return sign_cms(tlv(kSequence, content), oid::cct_pki_response, signer_key, signer_cert.native(), false, certificates,
-                  what);
+  return sign_cms(der::encode_sequence(content), oid::cct_pki_response, signer_key, signer_cert.native(), false,
+                  certificates, what);
 }
 
 Result<PkiResponse> parse_full_pki_response(ByteView der) {
@@ -832,7 +652,19 @@ std::string to_text(const CmcStatus& status) {
   std::string out = to_string(status.status) + " bodyList=";
   for (std::size_t i = 0; i < status.body_parts.size(); ++i) out += (i == 0 ? "" : ",") + std::to_string(status.body_parts[i]);
   if (status.fail_info) out += " failInfo=" + to_string(*status.fail_info);
-  if (!status.text.empty()) out += " statusString=\"" + status.text + "\"";
+  if (!status.text.empty()) {
+    // The peer chose this text: escape it so it cannot forge lines of a report.
+    std::string text;
+    for (unsigned char c : status.text) {
+      if (c == '"' || c == '\\') text += '\\', text += static_cast<char>(c);
+      else if (c < 0x20 || c == 0x7f) {
+        char hex[8];
+        std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+        text += hex;
+      } else text += static_cast<char>(c);
+    }
+    out += " statusString=\"" + text + "\"";
+  }
   return out;
 }
 

@@ -4,201 +4,14 @@
 #include <charconv>
 #include <limits>
 
+#include "estlab/core/der.hpp"
 #include "estlab/core/encoding.hpp"
 #include "estlab/core/oids.hpp"
-#include "estlab/core/ossl.hpp"
 
 namespace estlab {
 namespace {
 
-// --- strict DER, just what CsrAttrs needs (cmc.cpp has the same small reader)
-
-constexpr std::uint8_t kInteger = 0x02;
-constexpr std::uint8_t kOctetString = 0x04;
-constexpr std::uint8_t kOid = 0x06;
-constexpr std::uint8_t kUtf8String = 0x0c;
-constexpr std::uint8_t kSequence = 0x30;
-constexpr std::uint8_t kSet = 0x31;
-constexpr int kMaxDepth = 32;  // nesting deeper than this in a CSR attribute value is an attack, not data
-
 Error invalid(std::string message) { return make_error(ErrorCode::invalid_input, std::move(message)); }
-
-std::string tag_name(std::uint8_t tag) {
-  switch (tag) {
-    case 0x01: return "BOOLEAN";
-    case kInteger: return "INTEGER";
-    case 0x03: return "BIT STRING";
-    case kOctetString: return "OCTET STRING";
-    case 0x05: return "NULL";
-    case kOid: return "OBJECT IDENTIFIER";
-    case kUtf8String: return "UTF8String";
-    case 0x13: return "PrintableString";
-    case 0x16: return "IA5String";
-    case kSequence: return "SEQUENCE";
-    case kSet: return "SET";
-    default: break;
-  }
-  if ((tag & 0xc0) == 0x80) return "[" + std::to_string(tag & 0x1f) + "]";
-  return "tag 0x" + to_hex(ByteView(&tag, 1));
-}
-
-struct Tlv {
-  std::uint8_t tag = 0;
-  ByteView content;
-  ByteView whole;
-};
-
-// Consecutive DER elements of one buffer. der_element_length rejects indefinite, non-minimal and
-// overlong lengths and multi-byte tags, so nothing here can read past the buffer.
-class DerReader {
- public:
-  explicit DerReader(ByteView data) : rest_(data) {}
-  bool empty() const { return rest_.empty(); }
-  std::size_t remaining() const { return rest_.size(); }
-
-  Result<Tlv> next(const std::string& what) {
-    if (rest_.empty()) return invalid(what + " is missing");
-    auto length = der_element_length(rest_);
-    if (!length.ok()) return length.error().within(what);
-    std::size_t header = rest_[1] < 0x80 ? 2 : 2 + (rest_[1] & 0x7f);
-    Tlv tlv{rest_[0], rest_.subspan(header, *length - header), rest_.first(*length)};
-    rest_ = rest_.subspan(*length);
-    return tlv;
-  }
-
-  Result<Tlv> expect(std::uint8_t tag, const std::string& what) {
-    auto tlv = next(what);
-    if (!tlv.ok()) return tlv;
-    if (tlv->tag != tag) return invalid(what + ": " + tag_name(tlv->tag) + " where " + tag_name(tag) + " was expected");
-    return tlv;
-  }
-
- private:
-  ByteView rest_;
-};
-
-// A whole value is well-formed DER all the way down (constructed elements are walked).
-Result<void> check_der_tree(ByteView data, int depth = 0) {
-  if (depth > kMaxDepth) return invalid("DER nesting deeper than " + std::to_string(kMaxDepth));
-  DerReader reader(data);
-  while (!reader.empty()) {
-    auto tlv = reader.next("DER element");
-    if (!tlv.ok()) return tlv.error();
-    if ((tlv->tag & 0x20) != 0) {
-      auto inner = check_der_tree(tlv->content, depth + 1);
-      if (!inner.ok()) return inner;
-    }
-  }
-  return {};
-}
-
-// Exactly one well-formed DER element.
-Result<void> check_one_element(ByteView data) {
-  if (data.empty()) return invalid("empty value");
-  auto length = der_element_length(data);
-  if (!length.ok()) return length.error();
-  if (*length != data.size()) return invalid(std::to_string(data.size() - *length) + " bytes after the DER element");
-  return check_der_tree(data);
-}
-
-Result<std::string> decode_oid(const Tlv& tlv, const std::string& what) {
-  if (tlv.tag != kOid) return invalid(what + ": " + tag_name(tlv.tag) + " where OBJECT IDENTIFIER was expected");
-  ossl::ErrorQueueGuard guard;
-  const unsigned char* p = tlv.whole.data();
-  ossl::Asn1Object obj(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(tlv.whole.size())));
-  if (!obj || p != tlv.whole.data() + tlv.whole.size()) return invalid(what + ": malformed OBJECT IDENTIFIER");
-  int needed = OBJ_obj2txt(nullptr, 0, obj.get(), 1);
-  if (needed <= 0) return invalid(what + ": malformed OBJECT IDENTIFIER");
-  std::string text(static_cast<std::size_t>(needed) + 1, '\0');
-  OBJ_obj2txt(text.data(), needed + 1, obj.get(), 1);
-  text.resize(static_cast<std::size_t>(needed));
-  return text;
-}
-
-Bytes tlv(std::uint8_t tag, ByteView content) {
-  Bytes out{tag};
-  std::size_t n = content.size();
-  if (n < 0x80) {
-    out.push_back(static_cast<std::uint8_t>(n));
-  } else {
-    Bytes length;
-    for (; n > 0; n >>= 8) length.insert(length.begin(), static_cast<std::uint8_t>(n & 0xff));
-    out.push_back(static_cast<std::uint8_t>(0x80 | length.size()));
-    out.insert(out.end(), length.begin(), length.end());
-  }
-  out.insert(out.end(), content.begin(), content.end());
-  return out;
-}
-
-void append(Bytes& out, ByteView part) { out.insert(out.end(), part.begin(), part.end()); }
-
-// "1.2.840": two or more arcs, the first 0..2, digits without leading zeros. OpenSSL's parser
-// is looser ("1..2" passes), so the syntax is checked first.
-bool is_dotted_oid(std::string_view text) {
-  std::size_t arcs = 0;
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    std::size_t end = text.find('.', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view arc = text.substr(pos, end - pos);
-    if (arc.empty() || arc.size() > 20 || (arc.size() > 1 && arc[0] == '0')) return false;
-    if (!std::all_of(arc.begin(), arc.end(), [](char c) { return c >= '0' && c <= '9'; })) return false;
-    if (arcs == 0 && (arc.size() > 1 || arc[0] > '2')) return false;
-    ++arcs;
-    pos = end + 1;
-  }
-  return arcs >= 2;
-}
-
-// DER of a dotted OID; empty when it is not one.
-Bytes encode_oid(std::string_view dotted) {
-  if (!is_dotted_oid(dotted)) return {};
-  ossl::ErrorQueueGuard guard;
-  ossl::Asn1Object obj(OBJ_txt2obj(std::string(dotted).c_str(), 1));
-  if (!obj) return {};
-  return ossl::i2d_bytes(i2d_ASN1_OBJECT, obj.get());
-}
-
-Bytes encode_integer(std::int64_t value) {
-  Bytes content;
-  // Two's complement, big-endian, minimal: drop leading bytes that only repeat the sign.
-  for (int shift = 56; shift >= 0; shift -= 8) content.push_back(static_cast<std::uint8_t>((value >> shift) & 0xff));
-  std::size_t skip = 0;
-  while (skip + 1 < content.size() &&
-         ((content[skip] == 0x00 && content[skip + 1] < 0x80) || (content[skip] == 0xff && content[skip + 1] >= 0x80))) {
-    ++skip;
-  }
-  return tlv(kInteger, ByteView(content).subspan(skip));
-}
-
-std::optional<std::int64_t> decode_integer(const Tlv& tlv) {
-  if (tlv.tag != kInteger || tlv.content.empty() || tlv.content.size() > 8) return std::nullopt;
-  if (tlv.content.size() > 1 && ((tlv.content[0] == 0x00 && tlv.content[1] < 0x80) ||
-                                 (tlv.content[0] == 0xff && tlv.content[1] >= 0x80))) {
-    return std::nullopt;  // not minimal: not DER
-  }
-  std::uint64_t value = (tlv.content[0] & 0x80) != 0 ? ~std::uint64_t{0} : 0;
-  for (std::uint8_t b : tlv.content) value = (value << 8) | b;
-  return static_cast<std::int64_t>(value);
-}
-
-// DER orders SET OF elements by their encodings (X.690 11.6), the shorter padded with zeros.
-bool der_set_less(const Bytes& a, const Bytes& b) {
-  std::size_t n = std::max(a.size(), b.size());
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint8_t x = i < a.size() ? a[i] : 0;
-    std::uint8_t y = i < b.size() ? b[i] : 0;
-    if (x != y) return x < y;
-  }
-  return false;
-}
-
-Bytes encode_set(std::vector<Bytes> elements) {
-  std::stable_sort(elements.begin(), elements.end(), der_set_less);
-  Bytes content;
-  for (const auto& e : elements) append(content, e);
-  return tlv(kSet, content);
-}
 
 // --- names
 
@@ -217,7 +30,7 @@ std::string resolve_oid(std::string_view name_or_oid) {
   }
   if (name_or_oid.empty()) return {};
   if (std::all_of(name_or_oid.begin(), name_or_oid.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; })) {
-    return encode_oid(name_or_oid).empty() ? std::string{} : std::string(name_or_oid);
+    return der::encode_oid(name_or_oid).empty() ? std::string{} : std::string(name_or_oid);
   }
   return oid::to_dotted(name_or_oid);
 }
@@ -242,16 +55,16 @@ std::string oid_token(const std::string& dotted) {
 
 // extensions with empty extnValue and no critical flag: "ext(a b)"; nullopt when not that shape.
 std::optional<std::string> extension_templates_text(ByteView content) {
-  DerReader reader(content);
+  der::Reader reader(content);
   std::string out;
   while (!reader.empty()) {
-    auto ext = reader.expect(kSequence, "Extension");
+    auto ext = reader.expect(der::kSequence, "Extension");
     if (!ext.ok()) return std::nullopt;
-    DerReader fields(ext->content);
+    der::Reader fields(ext->content);
     auto id = fields.next("extnID");
     if (!id.ok()) return std::nullopt;
-    auto dotted = decode_oid(*id, "extnID");
-    auto value = fields.expect(kOctetString, "extnValue");
+    auto dotted = der::decode_oid(*id, "extnID");
+    auto value = fields.expect(der::kOctetString, "extnValue");
     if (!dotted.ok() || !value.ok() || !value->content.empty() || !fields.empty()) return std::nullopt;
     out += (out.empty() ? "" : " ") + oid_token(*dotted);
   }
@@ -260,15 +73,15 @@ std::optional<std::string> extension_templates_text(ByteView content) {
 }
 
 std::string value_text(ByteView der) {
-  DerReader reader(der);
+  der::Reader reader(der);
   auto value = reader.next("value");
   if (value.ok() && reader.empty()) {
-    if (value->tag == kOid) {
-      auto dotted = decode_oid(*value, "value");
+    if (value->tag == der::kOid) {
+      auto dotted = der::decode_oid(*value, "value");
       if (dotted.ok()) return oid_token(*dotted);
-    } else if (value->tag == kInteger) {
-      if (auto n = decode_integer(*value)) return std::to_string(*n);
-    } else if (value->tag == kUtf8String) {
+    } else if (value->tag == der::kInteger) {
+      if (auto n = der::decode_integer(*value)) return std::to_string(*n);
+    } else if (value->tag == der::kUtf8String) {
       std::string_view text = as_chars(value->content);
       // Printable ASCII only: anything else goes out as der: so the text form stays one line.
       if (std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7f; })) {
@@ -279,7 +92,7 @@ std::string value_text(ByteView der) {
         }
         return out + "\"";
       }
-    } else if (value->tag == kSequence) {
+    } else if (value->tag == der::kSequence) {
       if (auto ext = extension_templates_text(value->content)) return *ext;
     }
   }
@@ -297,16 +110,16 @@ std::string entry_text(const CsrAttrEntry& entry) {
 Bytes encode_entries(const std::vector<CsrAttrEntry>& entries) {
   Bytes content;
   for (const auto& entry : entries) {
-    Bytes oid = encode_oid(entry.oid);
+    Bytes oid = der::encode_oid(entry.oid);
     if (!entry.values) {
-      append(content, oid);
+      der::append(content, oid);
       continue;
     }
     Bytes attribute = oid;
-    append(attribute, encode_set(*entry.values));
-    append(content, tlv(kSequence, attribute));
+    der::append(attribute, der::encode_set_of(*entry.values));
+    der::append(content, der::encode_sequence(attribute));
   }
-  return tlv(kSequence, content);
+  return der::encode_sequence(content);
 }
 
 std::string_view trim(std::string_view s) {
@@ -356,12 +169,12 @@ Result<Bytes> parse_value(std::string_view text) {
       }
       out += inner[i];
     }
-    return tlv(kUtf8String, as_bytes(out));
+    return der::encode_utf8_string(out);
   }
   if (text.starts_with("der:")) {
     auto der = from_hex(text.substr(4));
     if (!der.ok()) return der.error();
-    auto checked = check_one_element(*der);
+    auto checked = der::check_one_element(*der);
     if (!checked.ok()) return checked.error().within("der:");
     return der;
   }
@@ -378,23 +191,23 @@ Result<Bytes> parse_value(std::string_view text) {
       if (name.empty()) continue;
       std::string dotted = resolve_oid(name);
       if (dotted.empty()) return invalid("unknown extension OID or name \"" + std::string(name) + "\"");
-      Bytes extension = encode_oid(dotted);
-      append(extension, tlv(kOctetString, {}));
-      append(extensions, tlv(kSequence, extension));
+      Bytes extension = der::encode_oid(dotted);
+      der::append(extension, der::encode_octet_string({}));
+      der::append(extensions, der::encode_sequence(extension));
     }
     if (extensions.empty()) return invalid("ext() names no extension");
-    return tlv(kSequence, extensions);
+    return der::encode_sequence(extensions);
   }
   std::string_view digits = text.front() == '-' ? text.substr(1) : text;
   if (!digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     std::int64_t n = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
     if (ec != std::errc{} || end != text.data() + text.size()) return invalid("integer out of range");
-    return encode_integer(n);
+    return der::encode_integer(n);
   }
   std::string dotted = resolve_oid(text);
   if (dotted.empty()) return invalid("unknown OID or name \"" + std::string(text) + "\"");
-  return encode_oid(dotted);
+  return der::encode_oid(dotted);
 }
 
 // A rendered item name for errors: "item 3 (\"foo=bar\")".
@@ -408,42 +221,41 @@ std::string item_label(std::size_t index, std::string_view item) {
 
 Result<CsrAttrs> CsrAttrs::from_der(ByteView der) {
   const std::string what = "CSR attributes";
-  DerReader top(der);
-  auto outer = top.expect(kSequence, what);
+  auto outer = der::read_single(der, der::kSequence, what);
   if (!outer.ok()) return outer.error();
-  if (!top.empty()) return invalid(what + ": " + std::to_string(top.remaining()) + " trailing bytes after the SEQUENCE");
 
   CsrAttrs attrs;
-  DerReader items(outer->content);
+  der::Reader items(outer->content);
   for (std::size_t index = 1; !items.empty(); ++index) {
     const std::string entry_what = what + ": entry " + std::to_string(index);
     auto item = items.next(entry_what);
     if (!item.ok()) return item.error();
-    if (item->tag == kOid) {
-      auto dotted = decode_oid(*item, entry_what);
+    if (item->tag == der::kOid) {
+      auto dotted = der::decode_oid(*item, entry_what);
       if (!dotted.ok()) return dotted.error();
       attrs.entries_.push_back({std::move(dotted).value(), std::nullopt});
       continue;
     }
-    if (item->tag != kSequence) {
-      return invalid(entry_what + ": " + tag_name(item->tag) + " is neither an OBJECT IDENTIFIER nor an Attribute SEQUENCE");
+    if (item->tag != der::kSequence) {
+      return invalid(entry_what + ": " + der::tag_name(item->tag) +
+                     " is neither an OBJECT IDENTIFIER nor an Attribute SEQUENCE");
     }
-    DerReader fields(item->content);
+    der::Reader fields(item->content);
     auto type = fields.next(entry_what + " type");
     if (!type.ok()) return type.error();
-    auto dotted = decode_oid(*type, entry_what + " type");
+    auto dotted = der::decode_oid(*type, entry_what + " type");
     if (!dotted.ok()) return dotted.error();
     const std::string named = entry_what + " (" + oid_token(*dotted) + ")";
-    auto set = fields.expect(kSet, named + " values");
+    auto set = fields.expect(der::kSet, named + " values");
     if (!set.ok()) return set.error();
     if (!fields.empty()) return invalid(named + ": unexpected element after the values SET");
     std::vector<Bytes> values;
-    DerReader elements(set->content);
+    der::Reader elements(set->content);
     while (!elements.empty()) {
       auto value = elements.next(named + " value " + std::to_string(values.size() + 1));
       if (!value.ok()) return value.error();
-      if ((value->tag & 0x20) != 0) {
-        auto checked = check_der_tree(value->content);
+      if (der::is_constructed(value->tag)) {
+        auto checked = der::check_tree(value->content);
         if (!checked.ok()) return checked.error().within(named + " value " + std::to_string(values.size() + 1));
       }
       values.emplace_back(value->whole.begin(), value->whole.end());
@@ -479,10 +291,10 @@ const CsrAttrEntry* CsrAttrs::find_attribute(std::string_view oid_or_name) const
 std::optional<std::string> CsrAttrs::required_ec_curve() const {
   const CsrAttrEntry* entry = find_attribute(oid::id_ec_public_key);
   if (entry == nullptr) return std::nullopt;
-  DerReader reader(entry->values->front());
+  der::Reader reader(entry->values->front());
   auto value = reader.next("curve");
   if (!value.ok()) return std::nullopt;
-  auto dotted = decode_oid(*value, "curve");
+  auto dotted = der::decode_oid(*value, "curve");
   if (!dotted.ok()) return std::nullopt;
   return std::move(dotted).value();
 }
@@ -490,10 +302,10 @@ std::optional<std::string> CsrAttrs::required_ec_curve() const {
 std::optional<int> CsrAttrs::required_rsa_bits() const {
   const CsrAttrEntry* entry = find_attribute(oid::rsa_encryption);
   if (entry == nullptr) return std::nullopt;
-  DerReader reader(entry->values->front());
+  der::Reader reader(entry->values->front());
   auto value = reader.next("size");
   if (!value.ok()) return std::nullopt;
-  auto bits = decode_integer(*value);
+  auto bits = der::decode_integer(*value);
   if (!bits || *bits <= 0 || *bits > std::numeric_limits<int>::max()) return std::nullopt;
   return static_cast<int>(*bits);
 }
@@ -503,22 +315,22 @@ std::vector<std::string> CsrAttrs::extension_request_oids() const {
   for (const auto& entry : entries_) {
     if (!entry.is_attribute() || entry.oid != oid::extension_request) continue;
     for (const auto& value_der : *entry.values) {
-      DerReader reader(value_der);
+      der::Reader reader(value_der);
       auto value = reader.next("value");
       if (!value.ok()) continue;
-      if (value->tag == kOid) {
-        if (auto dotted = decode_oid(*value, "value"); dotted.ok()) out.push_back(std::move(dotted).value());
+      if (value->tag == der::kOid) {
+        if (auto dotted = der::decode_oid(*value, "value"); dotted.ok()) out.push_back(std::move(dotted).value());
         continue;
       }
-      if (value->tag != kSequence) continue;
-      DerReader extensions(value->content);
+      if (value->tag != der::kSequence) continue;
+      der::Reader extensions(value->content);
       while (!extensions.empty()) {
-        auto ext = extensions.expect(kSequence, "Extension");
+        auto ext = extensions.expect(der::kSequence, "Extension");
         if (!ext.ok()) break;
-        DerReader fields(ext->content);
+        der::Reader fields(ext->content);
         auto id = fields.next("extnID");
         if (!id.ok()) break;
-        if (auto dotted = decode_oid(*id, "extnID"); dotted.ok()) out.push_back(std::move(dotted).value());
+        if (auto dotted = der::decode_oid(*id, "extnID"); dotted.ok()) out.push_back(std::move(dotted).value());
       }
     }
   }
@@ -555,7 +367,7 @@ CsrAttrsBuilder& CsrAttrsBuilder::add_attribute(std::string_view oid_or_name, st
   if (dotted.empty()) fail("unknown OID or name \"" + std::string(oid_or_name) + "\"");
   if (values_der.empty()) fail("an Attribute needs at least one value");
   for (std::size_t i = 0; i < values_der.size(); ++i) {
-    auto checked = check_one_element(values_der[i]);
+    auto checked = der::check_one_element(values_der[i]);
     if (!checked.ok()) fail("value " + std::to_string(i + 1) + ": " + checked.error().message);
   }
   entries_.push_back({std::move(dotted), std::move(values_der)});
@@ -569,12 +381,12 @@ CsrAttrsBuilder& CsrAttrsBuilder::require_ec_curve(std::string_view curve) {
     entries_.push_back({std::string(oid::id_ec_public_key), std::vector<Bytes>{}});
     return *this;
   }
-  return add_attribute(oid::id_ec_public_key, {encode_oid(dotted)});
+  return add_attribute(oid::id_ec_public_key, {der::encode_oid(dotted)});
 }
 
 CsrAttrsBuilder& CsrAttrsBuilder::require_rsa_bits(int bits) {
   if (bits <= 0) fail("RSA key size " + std::to_string(bits) + " is not positive");
-  return add_attribute(oid::rsa_encryption, {encode_integer(bits)});
+  return add_attribute(oid::rsa_encryption, {der::encode_integer(bits)});
 }
 
 CsrAttrsBuilder& CsrAttrsBuilder::add_extension_request(const std::vector<RawExtension>& extensions) {
@@ -585,13 +397,13 @@ CsrAttrsBuilder& CsrAttrsBuilder::add_extension_request(const std::vector<RawExt
       fail("unknown extension OID or name \"" + ext.oid + "\"");
       continue;
     }
-    Bytes extension = encode_oid(dotted);
-    if (ext.critical) append(extension, Bytes{0x01, 0x01, 0xff});  // DEFAULT FALSE: only TRUE is encoded
-    append(extension, tlv(kOctetString, ext.value_der));
-    append(content, tlv(kSequence, extension));
+    Bytes extension = der::encode_oid(dotted);
+    if (ext.critical) der::append(extension, Bytes{0x01, 0x01, 0xff});  // DEFAULT FALSE: only TRUE is encoded
+    der::append(extension, der::encode_octet_string(ext.value_der));
+    der::append(content, der::encode_sequence(extension));
   }
   if (extensions.empty()) fail("extensionRequest needs at least one extension");
-  return add_attribute(oid::extension_request, {tlv(kSequence, content)});
+  return add_attribute(oid::extension_request, {der::encode_sequence(content)});
 }
 
 Result<CsrAttrs> CsrAttrsBuilder::build() const {
@@ -600,7 +412,7 @@ Result<CsrAttrs> CsrAttrsBuilder::build() const {
   attrs.entries_ = entries_;
   // Values as DER sorts them, so entries() matches what from_der(der()) gives back.
   for (auto& entry : attrs.entries_) {
-    if (entry.values) std::stable_sort(entry.values->begin(), entry.values->end(), der_set_less);
+    if (entry.values) der::sort_set_of(*entry.values);
   }
   attrs.der_ = encode_entries(attrs.entries_);
   return attrs;
