@@ -314,12 +314,23 @@ Result<CaInfo> SimulatedCa::find(const std::string& label) {
                 ca->stored.role};
 }
 
+Result<Certificate> SimulatedCa::parse_cached(const Bytes& der) {
+  constexpr std::size_t kParsedCacheLimit = 4096;
+  std::lock_guard lock(parsed_mutex_);
+  if (auto it = parsed_.find(der); it != parsed_.end()) return it->second;
+  auto cert = Certificate::from_der(der);
+  if (!cert.ok()) return cert;
+  if (parsed_.size() >= kParsedCacheLimit) parsed_.clear();
+  parsed_.emplace(der, *cert);
+  return cert;
+}
+
 Result<std::vector<CaInfo>> SimulatedCa::list() {
   auto all = store_->list_cas();
   if (!all.ok()) return all.error();
   std::vector<CaInfo> out;
   for (const auto& stored : *all) {
-    auto cert = Certificate::from_der(stored.cert_der);
+    auto cert = parse_cached(stored.cert_der);
     if (!cert.ok()) return cert.error().within("simulated CA: CA '" + stored.label + "'");
     out.push_back(CaInfo{stored.label, *cert, stored.parent_label, stored.open, stored.generation, stored.role});
   }
@@ -425,7 +436,7 @@ Result<Certificate> SimulatedCa::issue_for_key(const std::string& ca_label, cons
 }
 
 Result<IssuedInfo> SimulatedCa::to_info(const IssuedCertificate& record) {
-  auto cert = Certificate::from_der(record.cert_der);
+  auto cert = parse_cached(record.cert_der);
   if (!cert.ok()) return cert.error().within("simulated CA: issued certificate " + record.serial_hex);
   IssuedInfo info{*cert, record.ca_label, record.profile, from_unix(record.issued_at), std::nullopt, std::nullopt};
   if (record.revoked_at) info.revoked_at = from_unix(*record.revoked_at);

@@ -238,6 +238,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (handled.response.stall) {
       // Fault stall-response: read nothing more and answer nothing until the peer gives up or
       // the read deadline closes the connection.
+      handled.decision.status = 0;  // nothing was answered
       log_request(request, handled.decision);
       tcp().expires_after(config().timeouts.read);
       parser_.emplace();

@@ -44,6 +44,23 @@ std::string escape_dn_value(std::string_view value) {
   return out;
 }
 
+// A preferred-name-syntax host name (letters, digits, '-', dots between labels; '*' first label allowed).
+bool is_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253 || name.front() == '.' || name.back() == '.') return false;
+  std::size_t label = 0;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '*' && i == 0);
+    if (!ok || ++label > 63) return false;
+  }
+  return true;
+}
+
 // A refusal or an answer, with the rule that decided it.
 struct Outcome {
   int status = 200;
@@ -138,7 +155,9 @@ struct EstService::Impl {
     }
     if (s.config_.revocation == RevocationSource::ca_database && !fault(Fault::accept_revoked)) {
       auto issued = s.ca_->find_issued(leaf.serial_hex());
-      if (issued.ok() && issued->has_value() && (*issued)->revoked_at &&
+      // Fail closed: a revocation status that cannot be read is not "not revoked".
+      if (!issued.ok()) return refuse(503, "internal", "CA database: cannot read revocation status: " + issued.error().message);
+      if (issued->has_value() && (*issued)->revoked_at &&
           (*issued)->certificate.issuer() == leaf.issuer())
         return refuse(403, product ? "PG-ENR-3" : "7030-3.3.2-b",
                       "client certificate " + leaf.subject().to_string() + " (serial " + leaf.serial_hex() + ") is revoked");
@@ -220,8 +239,9 @@ struct EstService::Impl {
     });
     if (!has_dns_or_ip && !fault(Fault::no_san_copy)) {
       // PG-SAN-1: dNSName from unstructuredName, else commonName; iPAddress from unstructuredAddress.
-      if (auto name = csr.unstructured_name(); name && !name->empty()) e.sans.push_back(SubjectAltName::dns(*name));
-      else if (auto cn = e.subject.common_name(); cn && !cn->empty()) e.sans.push_back(SubjectAltName::dns(*cn));
+      // Only values that can be a dNSName (RFC 5280 4.2.1.6) are copied; "device 0001" is not.
+      if (auto name = csr.unstructured_name(); name && is_dns_name(*name)) e.sans.push_back(SubjectAltName::dns(*name));
+      else if (auto cn = e.subject.common_name(); cn && is_dns_name(*cn)) e.sans.push_back(SubjectAltName::dns(*cn));
       if (auto address = csr.unstructured_address(); address && !address->empty()) {
         ASN1_OCTET_STRING* ip = a2i_IPADDRESS(address->c_str());
         ERR_clear_error();
@@ -286,7 +306,7 @@ struct EstService::Impl {
   std::optional<Outcome> authorize_enroll(const Authenticated& who, const Effective& e) const {
     const auto cn = e.subject.common_name().value_or("");
     if (who.basic_device && !who.basic_device->common_name.empty() && who.basic_device->common_name != cn)
-      return refuse(403, "PG-AUTH-2",
+      return refuse(403, s.config_.product_rules() ? "PG-AUTH-2" : "7030-3.7-a",
                     "preregistered device '" + who.basic_device->common_name + "' may not enroll commonName '" + cn + "'");
     if (!s.config_.product_rules()) return std::nullopt;
     if (s.config_.use_authentication_cert) {

@@ -331,6 +331,12 @@ TEST_F(ServiceTest, PgSan1CopiesCommonNameOrUnstructuredNameAndAddress) {
   EXPECT_EQ(kept.subject_alt_names(), (std::vector<SubjectAltName>{SubjectAltName::dns("own.example")}));
 }
 
+TEST_F(ServiceTest, PgSan1CopiesOnlyValuesThatCanBeADnsName) {
+  service();
+  auto cert = issued(post("simpleenroll", csr("C=SE,O=estlab lab devices,CN=device 0001 x"), as("ra-officer")));
+  EXPECT_TRUE(cert.subject_alt_names().empty());
+}
+
 TEST_F(ServiceTest, PgSan2CopiesDnsNameIntoAMissingCommonName) {
   service();
   auto cert = issued(post("simpleenroll", csr("C=SE,O=estlab lab devices", [](CsrBuilder& b) { b.add_subject_alt_name(SubjectAltName::dns("device-0042.example")); }),
