@@ -62,8 +62,10 @@ struct EmbeddedLab::Impl {
     if (name == "approve" || name == "reject") {
       if (!instance.queue) return make_error(ErrorCode::unsupported, "this gateway has no operator queue");
       std::size_t count = 0;
+      const std::string only = arg("request", "");
       for (const auto& entry : instance.queue->list()) {
         if (entry.state != gateway::ApprovalState::pending) continue;
+        if (!only.empty() && entry.request.id != only) continue;
         if (name == "approve") instance.queue->approve(entry.request.id);
         else instance.queue->reject(entry.request.id);
         ++count;

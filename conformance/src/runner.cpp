@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include <openssl/evp.h>
+
 #include "estlab/core/base64.hpp"
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/cmc.hpp"
@@ -431,6 +433,14 @@ class ScenarioRun {
     r.kind = "control";
     ControlArguments arguments;
     for (const auto& [k, v] : step.arguments) arguments[k] = substitute(v);
+    // approve/reject act on this scenario's own pending request (the SHA-256 of its last CSR), so
+    // parallel scenarios never decide each other's requests.
+    if ((step.control == "approve" || step.control == "reject") && !arguments.count("request") && last_csr_) {
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int length = 0;
+      EVP_Digest(last_csr_->der().data(), last_csr_->der().size(), digest, &length, EVP_sha256(), nullptr);
+      arguments["request"] = to_hex(ByteView(digest, length));
+    }
     std::string args_text;
     for (const auto& [k, v] : arguments) args_text += " " + k + "=" + v;
     r.summary = "control " + step.control + args_text;

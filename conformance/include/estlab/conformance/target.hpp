@@ -20,7 +20,8 @@ namespace estlab::conformance {
 
 using ControlArguments = std::map<std::string, std::string>;
 // Runs a control ("revoke", "publish-crl", "approve", "reject", "restart"); the result says
-// what happened, for the evidence.
+// what happened, for the evidence. approve and reject get "request": the SHA-256 (hex) of the
+// scenario's last CSR, which is how the reference gateway names a pending request.
 using ControlHook = std::function<Result<std::string>(const std::string& control, const ControlArguments& arguments)>;
 
 struct Target {
