@@ -1,0 +1,77 @@
+// Text as every report needs it: evidence comes from the target's bytes (a vendor gateway may send
+// anything), so it is made printable before any writer sees it, and ordered the way people read
+// requirement IDs.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "estlab/conformance/result.hpp"
+#include "estlab/core/result.hpp"
+
+namespace estlab::reports {
+
+// text with every byte that is not part of well-formed UTF-8 (RFC 3629: no overlongs, no
+// surrogates) replaced by U+FFFD; everything else unchanged.
+std::string valid_utf8(std::string_view text);
+
+// Valid UTF-8 with nothing a terminal, XML 1.0 or HTML would act on: invalid bytes become U+FFFD,
+// CRLF becomes LF, and control characters other than tab and newline (C0, DEL, C1) and the
+// non-characters U+FFFE/U+FFFF are shown as "\x01", "\u{FFFE}".
+std::string printable(std::string_view text);
+
+// A request or response as a person can read it: when the body (after the first blank line; the
+// whole text if there is none) is raw binary - DER, a CoAP payload: a NUL, or more than 1 in 10
+// bytes control characters - it is shown as a hex dump ("0000  30 82 02 21 ...  |0..!...|") under
+// a line saying how many bytes it has. Text, including text whose control bytes were already
+// escaped, is returned unchanged.
+std::string readable_message(std::string_view message);
+
+// At most max_lines lines (0 = no limit), each cut at max_line_chars bytes (0 = no limit, never
+// inside a UTF-8 sequence), with "... N more lines" / "... (+N bytes)" saying what was left out.
+std::string truncate_lines(std::string_view text, std::size_t max_lines, std::size_t max_line_chars);
+
+// Each line of text with prefix in front; a trailing newline adds no empty line.
+std::string indent_lines(std::string_view text, std::string_view prefix);
+
+// "7030-4.2.1-a" < "7030-4.10-a": runs of digits compare as numbers, the rest byte-wise.
+bool natural_less(std::string_view a, std::string_view b);
+
+// How bad a verdict is when several are shown as one (a matrix cell): pass < skip < error < fail.
+// A finding that the target is wrong outranks not being able to tell.
+int severity(conformance::Verdict verdict);
+
+// The run's profiles in the run's order, then any a scenario ran under that the run did not list.
+std::vector<std::string> run_profiles(const conformance::RunResult& run);
+
+// The scenario's spec ("RFC 7030"), or "unspecified" when it has none.
+std::string spec_name(const conformance::ScenarioResult& scenario);
+
+// Milliseconds as seconds with three decimals ("1.250"); negative or not finite gives "0.000".
+std::string seconds_text(double elapsed_ms);
+
+// A duration for people: "1.5 ms" under 10 ms, "12 ms" under 10 s, then "12.345 s".
+std::string milliseconds_text(double elapsed_ms);
+
+// Limits for evidence printed from one step.
+struct EvidenceLimits {
+  std::size_t max_lines = 0;       // per request, response and decoded part; 0 = no limit
+  std::size_t max_line_chars = 0;  // 0 = no limit
+  bool decoded = true;             // include the decoded CSRs/certificates/CMC text
+};
+
+// A failing (or erroring) step as readable text: what it did, why it failed, its checks, then the
+// request and the response (and the decoded parts), each indented under a heading. Printable.
+std::string step_evidence(const conformance::StepResult& step, const EvidenceLimits& limits = {});
+
+// The steps whose verdict is fail or error, in order.
+std::vector<const conformance::StepResult*> failing_steps(const conformance::ScenarioResult& scenario);
+
+// Writes content to path through a temporary file in the same directory and a rename, so a reader
+// (a CI server, a browser) never sees half a report. Creates missing parent directories.
+Result<void> write_text_file(const std::filesystem::path& path, std::string_view content);
+
+}  // namespace estlab::reports

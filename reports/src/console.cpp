@@ -1,0 +1,312 @@
+#include "estlab/reports/console.hpp"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <set>
+#include <vector>
+
+#include "estlab/reports/text.hpp"
+
+namespace estlab::reports {
+
+using conformance::RunResult;
+using conformance::ScenarioResult;
+using conformance::Verdict;
+
+namespace {
+
+constexpr const char* kRed = "1;31";
+constexpr const char* kGreen = "32";
+constexpr const char* kYellow = "33";
+constexpr const char* kMagenta = "1;35";
+constexpr const char* kBold = "1";
+constexpr const char* kDim = "2";
+
+const char* verdict_colour(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::pass: return kGreen;
+    case Verdict::fail: return kRed;
+    case Verdict::skip: return kYellow;
+    case Verdict::error: return kMagenta;
+  }
+  return kBold;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out.append(separator);
+    out += item;
+  }
+  return out;
+}
+
+// Display width of printable UTF-8: one column per code point (ids and names are ASCII in practice).
+std::size_t columns(std::string_view text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::string pad_right(std::string text, std::size_t width) {
+  const std::size_t have = columns(text);
+  if (have < width) text.append(width - have, ' ');
+  return text;
+}
+
+std::string pad_left(std::string text, std::size_t width) {
+  const std::size_t have = columns(text);
+  if (have < width) text.insert(0, width - have, ' ');
+  return text;
+}
+
+// The first `width` columns of printable UTF-8.
+std::string first_columns(std::string_view text, std::size_t width) {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+      if (seen == width) return std::string(text.substr(0, i));
+      ++seen;
+    }
+  }
+  return std::string(text);
+}
+
+}  // namespace
+
+ConsoleReporter::Options ConsoleReporter::detect(const std::ostream& out) {
+  Options options;
+  int fd = -1;
+  if (&out == &std::cout) fd = STDOUT_FILENO;
+  if (&out == &std::cerr || &out == &std::clog) fd = STDERR_FILENO;
+  options.tty = fd >= 0 && ::isatty(fd) == 1;
+  if (options.tty) {
+    winsize size{};
+    if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col >= 20) options.width = size.ws_col;
+  }
+  const char* no_color = std::getenv("NO_COLOR");
+  const char* term = std::getenv("TERM");
+  options.color = options.tty && (no_color == nullptr || *no_color == '\0') &&
+                  !(term != nullptr && std::strcmp(term, "dumb") == 0);
+  return options;
+}
+
+ConsoleReporter::ConsoleReporter(std::ostream& out) : ConsoleReporter(out, detect(out)) {}
+
+ConsoleReporter::ConsoleReporter(std::ostream& out, Options options) : out_(out), options_(options) {
+  if (options_.width < 20) options_.width = 20;
+}
+
+std::string ConsoleReporter::paint(std::string_view text, const char* sgr) const {
+  if (!options_.color) return std::string(text);
+  return "\033[" + std::string(sgr) + "m" + std::string(text) + "\033[0m";
+}
+
+std::string ConsoleReporter::verdict_word(Verdict verdict) const {
+  std::string word = to_string(verdict);
+  std::transform(word.begin(), word.end(), word.begin(), [](char c) { return static_cast<char>(c - 'a' + 'A'); });
+  return paint(pad_right(word, 5), verdict_colour(verdict));
+}
+
+void ConsoleReporter::clear_bar_locked() {
+  if (!bar_shown_) return;
+  out_ << "\r\033[K";
+  bar_shown_ = false;
+}
+
+// "[########............] 12/40  2 failed  enroll-revoked-refused", never wider than the terminal
+// (a wrapped line could not be redrawn with \r).
+void ConsoleReporter::draw_bar_locked(std::string_view label) {
+  const std::size_t bar = std::min<std::size_t>(30, options_.width / 3);
+  const std::size_t filled = total_ == 0 ? 0 : std::min(bar, bar * done_ / total_);
+  std::string plain_counts = " " + std::to_string(done_) + "/" + std::to_string(total_);
+  std::string failed_text = failed_ == 0 ? "" : "  " + std::to_string(failed_) + " failed";
+  const std::size_t used = bar + 2 + plain_counts.size() + failed_text.size() + 2;
+  std::string name = printable(label);
+  const std::size_t room = options_.width > used + 1 ? options_.width - used - 1 : 0;
+  if (columns(name) > room) name = room > 3 ? first_columns(name, room - 3) + "..." : "";
+
+  std::string line = "\r[" + paint(std::string(filled, '#'), failed_ == 0 ? kGreen : kRed) +
+                     std::string(bar - filled, '.') + "]" + plain_counts;
+  if (!failed_text.empty()) line += paint(failed_text, kRed);
+  line += "  " + paint(name, kDim) + "\033[K";
+  out_ << line << std::flush;
+  bar_shown_ = true;
+}
+
+void ConsoleReporter::scenario_started(std::string_view id, std::size_t total) {
+  std::lock_guard lock(mutex_);
+  total_ = std::max(total_, total);
+  ++running_[std::string(id)];
+  if (options_.tty) draw_bar_locked(id);
+}
+
+void ConsoleReporter::scenario_finished(const ScenarioResult& result, std::size_t done, std::size_t total) {
+  std::lock_guard lock(mutex_);
+  // Results may arrive out of order from parallel workers: the bar never goes backwards.
+  done_ = std::max(done_, done);
+  total_ = std::max(total_, total);
+  if (auto it = running_.find(result.id); it != running_.end() && --it->second == 0) running_.erase(it);
+  const bool failed = result.verdict == Verdict::fail || result.verdict == Verdict::error;
+  if (failed) ++failed_;
+
+  if (options_.tty) {
+    if (failed) {
+      clear_bar_locked();
+      print_failure_locked(result);
+    }
+    draw_bar_locked(running_.empty() ? result.id : running_.begin()->first);
+    return;
+  }
+
+  const std::string width = std::to_string(total_);
+  std::string line = "[" + pad_left(std::to_string(done), width.size()) + "/" + width + "] " +
+                     verdict_word(result.verdict) + " " + printable(result.id);
+  if (result.repetition > 0) line += " [rep " + std::to_string(result.repetition) + "]";
+  line += " (" + printable(result.profile);
+  if (!result.transport.empty()) line += ", " + printable(result.transport);
+  line += ", " + milliseconds_text(result.elapsed_ms) + ")";
+  if (result.verdict == Verdict::skip && !result.message.empty()) line += ": " + printable(result.message);
+  out_ << line << "\n";
+  if (failed) print_failure_locked(result);
+  out_ << std::flush;
+}
+
+// The evidence a person needs to see why, at once: what the scenario is, then each failing step's
+// checks, request and response, cut at options_.evidence_lines lines each.
+void ConsoleReporter::print_failure_locked(const ScenarioResult& result) {
+  std::string block = verdict_word(result.verdict) + " " + paint(printable(result.id), kBold);
+  if (result.repetition > 0) block += " [rep " + std::to_string(result.repetition) + "]";
+  block += "  [" + printable(result.profile);
+  if (!result.transport.empty()) block += ", " + printable(result.transport);
+  block += "]";
+  if (!result.requirements.empty()) block += "  " + printable(join(result.requirements, ", "));
+  block += "\n";
+  if (!result.title.empty()) block += "  " + printable(result.title) + "\n";
+  if (!result.file.empty()) {
+    block += "  at " + printable(result.file);
+    if (result.line > 0) block += ":" + std::to_string(result.line);
+    block += "\n";
+  }
+  if (!result.message.empty()) block += "  " + paint(printable(result.message), verdict_colour(result.verdict)) + "\n";
+  EvidenceLimits limits;
+  limits.max_lines = options_.evidence_lines;
+  limits.max_line_chars = options_.evidence_line_chars;
+  limits.decoded = false;  // certificates as text are long; the HTML and JSON reports have them
+  for (const auto* step : failing_steps(result)) block += indent_lines(step_evidence(*step, limits), "  ");
+  out_ << block << "\n";
+}
+
+void ConsoleReporter::summary(const RunResult& run) {
+  std::lock_guard lock(mutex_);
+  clear_bar_locked();
+
+  const auto profiles = run_profiles(run);
+  // (spec, section) rows in natural order; per profile the counts of each verdict.
+  struct Row {
+    std::string spec, section;
+    std::map<std::string, std::array<std::size_t, 4>> counts;  // profile -> pass, fail, skip, error
+  };
+  const auto slot = [](Verdict verdict) -> std::size_t {
+    switch (verdict) {
+      case Verdict::pass: return 0;
+      case Verdict::fail: return 1;
+      case Verdict::skip: return 2;
+      case Verdict::error: return 3;
+    }
+    return 3;
+  };
+  std::vector<Row> rows;
+  std::map<std::string, std::array<std::size_t, 4>> totals;
+  for (const auto& scenario : run.scenarios) {
+    const std::string spec = spec_name(scenario);
+    auto it = std::find_if(rows.begin(), rows.end(),
+                           [&](const Row& row) { return row.spec == spec && row.section == scenario.section; });
+    if (it == rows.end()) it = rows.insert(rows.end(), Row{spec, scenario.section, {}});
+    ++it->counts[scenario.profile][slot(scenario.verdict)];
+    ++totals[scenario.profile][slot(scenario.verdict)];
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    if (a.spec != b.spec) return natural_less(a.spec, b.spec);
+    return natural_less(a.section, b.section);
+  });
+
+  static constexpr const char* kHeads[] = {"pass", "fail", "skip", "error"};
+  constexpr std::size_t kCell = 6;  // each count column
+  std::size_t label_width = 14;
+  std::vector<std::string> labels;
+  for (const auto& row : rows) {
+    labels.push_back(printable(row.section.empty() ? row.spec : row.spec + " " + row.section));
+    label_width = std::max(label_width, columns(labels.back()));
+  }
+  const std::size_t group = 4 * kCell;
+
+  std::string out = paint("Results by spec section and profile", kBold) + "\n";
+  std::string line = pad_right("", label_width);
+  for (const auto& profile : profiles) line += "  " + pad_left(first_columns(printable(profile), group), group);
+  out += line + "\n";
+  line = pad_right("spec / section", label_width);
+  for (std::size_t p = 0; p < profiles.size(); ++p) {
+    line += "  ";
+    for (const char* head : kHeads) line += pad_left(head, kCell);
+  }
+  out += line + "\n";
+  const auto counts_text = [&](const std::array<std::size_t, 4>* counts) {
+    std::string text = "  ";
+    for (std::size_t v = 0; v < 4; ++v) {
+      const std::size_t n = counts == nullptr ? 0 : (*counts)[v];
+      std::string cell = pad_left(n == 0 ? "-" : std::to_string(n), kCell);
+      if (n != 0 && v == 1) cell = paint(cell, kRed);
+      if (n != 0 && v == 3) cell = paint(cell, kMagenta);
+      text += cell;
+    }
+    return text;
+  };
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    line = pad_right(labels[r], label_width);
+    for (const auto& profile : profiles) {
+      const auto it = rows[r].counts.find(profile);
+      line += counts_text(it == rows[r].counts.end() ? nullptr : &it->second);
+    }
+    out += line + "\n";
+  }
+  line = pad_right("total", label_width);
+  for (const auto& profile : profiles) {
+    const auto it = totals.find(profile);
+    line += counts_text(it == totals.end() ? nullptr : &it->second);
+  }
+  out += line + "\n\n";
+
+  const std::size_t failures = run.count(Verdict::fail), errors = run.count(Verdict::error);
+  out += std::to_string(run.scenarios.size()) + " scenarios: " + std::to_string(run.count(Verdict::pass)) +
+         " passed, " + std::to_string(failures) + " failed, " + std::to_string(run.count(Verdict::skip)) +
+         " skipped, " + std::to_string(errors) + (errors == 1 ? " error" : " errors") + " in " +
+         seconds_text(run.elapsed_ms) + " s  " +
+         (run.all_passed() ? paint("PASSED", "1;32") : paint("FAILED", kRed)) + "\n";
+  if (failures + errors != 0) {
+    std::set<std::string> seen;
+    std::vector<std::string> names;
+    for (const auto& scenario : run.scenarios) {
+      if (scenario.verdict != Verdict::fail && scenario.verdict != Verdict::error) continue;
+      std::string name = printable(scenario.id) + " [" + printable(scenario.profile) + "]";
+      if (seen.insert(name).second) names.push_back(name);
+    }
+    out += "failed: " + join(names, ", ") + "\n";
+  }
+  out += "target: " + printable(run.target.empty() ? "(unnamed)" : run.target);
+  if (!run.estlab_version.empty()) out += ", estlab " + printable(run.estlab_version);
+  if (!run.started_at.empty()) out += ", started " + printable(run.started_at);
+  out += "\n";
+  if (!run.readings.empty()) {
+    out += "readings:\n";
+    for (const auto& [name, value] : run.readings) out += "  " + printable(name) + ": " + printable(value) + "\n";
+  }
+  out_ << out << std::flush;
+}
+
+}  // namespace estlab::reports

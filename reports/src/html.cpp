@@ -1,0 +1,441 @@
+#include "estlab/reports/html.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "estlab/reports/text.hpp"
+
+namespace estlab::reports {
+
+using conformance::RunResult;
+using conformance::ScenarioResult;
+using conformance::StepResult;
+using conformance::Verdict;
+
+namespace {
+
+constexpr Verdict kVerdicts[] = {Verdict::pass, Verdict::fail, Verdict::skip, Verdict::error};
+constexpr const char* kNoRequirement = "(no requirement)";
+
+const char* kStyle = R"css(
+:root { --pass: #1e7b34; --pass-bg: #e3f4e6; --fail: #b3261e; --fail-bg: #fde7e5;
+        --skip: #6b6b6b; --skip-bg: #efefef; --error: #a35200; --error-bg: #fff0dc; --line: #d0d4da; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 1rem 1.5rem;
+       max-width: 1400px; color: #1b1f24; }
+h1 { font-size: 1.4rem; margin: 0 0 .3rem; }
+h2 { font-size: 1.1rem; margin: 1.6rem 0 .5rem; }
+code, pre, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 12.5px; }
+pre { background: #f6f8fa; border: 1px solid var(--line); padding: .5rem .7rem; overflow-x: auto;
+      white-space: pre-wrap; word-break: break-all; margin: .2rem 0 .6rem; }
+.meta { color: #555; margin: 0 0 .6rem; }
+.counts { display: flex; gap: .5rem; flex-wrap: wrap; margin: .4rem 0; }
+.count { padding: .25rem .7rem; border-radius: 1rem; font-weight: 600; }
+.overall { font-weight: 700; padding: .25rem .7rem; border-radius: .3rem; }
+.verdict-pass.count, .verdict-pass.overall, .badge.verdict-pass, td.verdict-pass { background: var(--pass-bg); color: var(--pass); }
+.verdict-fail.count, .verdict-fail.overall, .badge.verdict-fail, td.verdict-fail { background: var(--fail-bg); color: var(--fail); }
+.verdict-skip.count, .badge.verdict-skip, td.verdict-skip { background: var(--skip-bg); color: var(--skip); }
+.verdict-error.count, .badge.verdict-error, td.verdict-error { background: var(--error-bg); color: var(--error); }
+.count.total { background: #e8ecf1; }
+table { border-collapse: collapse; }
+th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f0f2f5; }
+#matrix td.cell a { color: inherit; margin-right: .4rem; white-space: nowrap; }
+#matrix td.verdict-none { color: #aaa; }
+#readings td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; }
+#filters { position: sticky; top: 0; background: #fff; padding: .5rem 0; border-bottom: 1px solid var(--line);
+           display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; z-index: 1; }
+#filter-text { width: 22rem; padding: .25rem .4rem; }
+#filter-count { color: #555; }
+section.scenario { border: 1px solid var(--line); border-left-width: 5px; border-radius: .3rem; margin: .4rem 0; }
+section.scenario.verdict-pass { border-left-color: var(--pass); }
+section.scenario.verdict-fail { border-left-color: var(--fail); }
+section.scenario.verdict-skip { border-left-color: var(--skip); }
+section.scenario.verdict-error { border-left-color: var(--error); }
+section.scenario > details > summary { cursor: pointer; padding: .35rem .6rem; }
+section.scenario > details > div { padding: 0 .8rem .6rem; }
+.badge { display: inline-block; min-width: 3.4rem; text-align: center; border-radius: .25rem; font-weight: 700;
+         font-size: 12px; padding: 0 .3rem; margin-right: .4rem; text-transform: uppercase; }
+.title { color: #444; margin-left: .4rem; }
+.tags { color: #666; font-size: 12px; margin-left: .4rem; }
+.message { font-weight: 600; }
+ol.steps { padding-left: 1.4rem; }
+ol.steps > li { margin: .3rem 0; }
+li.step.verdict-fail > .step-head, li.step.verdict-error > .step-head { font-weight: 600; }
+ul.checks { margin: .2rem 0; padding-left: 1.2rem; }
+)css";
+
+// Filters by verdict (checkboxes) and by text (every word must occur in a scenario's id, title,
+// requirements, profile or section); the matrix rows follow the text filter. Following a link to
+// a scenario shows and opens it even when the filters hide it.
+const char* kScript = R"js(
+(function () {
+  'use strict';
+  var boxes = Array.prototype.slice.call(document.querySelectorAll('input.filter-verdict'));
+  var text = document.getElementById('filter-text');
+  var count = document.getElementById('filter-count');
+  var sections = Array.prototype.slice.call(document.querySelectorAll('section.scenario'));
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#matrix tbody tr'));
+  function words() {
+    return text.value.toLowerCase().split(/\s+/).filter(function (w) { return w.length > 0; });
+  }
+  function matches(haystack, terms) {
+    var lowered = haystack.toLowerCase();  // the writer lowers ASCII only
+    return terms.every(function (w) { return lowered.indexOf(w) >= 0; });
+  }
+  function apply() {
+    var wanted = {};
+    boxes.forEach(function (b) { wanted[b.value] = b.checked; });
+    var terms = words();
+    var shown = 0;
+    sections.forEach(function (s) {
+      var ok = wanted[s.getAttribute('data-verdict')] === true && matches(s.getAttribute('data-search') || '', terms);
+      s.style.display = ok ? '' : 'none';
+      if (ok) shown++;
+    });
+    rows.forEach(function (r) {
+      r.style.display = matches(r.getAttribute('data-search') || '', terms) ? '' : 'none';
+    });
+    count.textContent = shown + ' of ' + sections.length + ' scenarios shown';
+  }
+  function reveal() {
+    var id;
+    try { id = decodeURIComponent(location.hash.replace(/^#/, '')); } catch (e) { return; }
+    var target = id ? document.getElementById(id) : null;
+    if (target && target.classList.contains('scenario')) {
+      target.style.display = '';
+      var details = target.querySelector('details');
+      if (details) details.open = true;
+      target.scrollIntoView();
+    }
+  }
+  boxes.forEach(function (b) { b.addEventListener('change', apply); });
+  text.addEventListener('input', apply);
+  window.addEventListener('hashchange', reveal);
+  apply();
+  reveal();
+})();
+)js";
+
+std::string anchor_part(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const bool keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                      c == '_' || c == '-';
+    out += keep ? c : '_';
+  }
+  return out.empty() ? "_" : out;
+}
+
+std::string lower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out.append(separator);
+    out += item;
+  }
+  return out;
+}
+
+// Stable, unique element ids: "scenario-ID", with "--PROFILE" when the ID ran under several
+// profiles and "--rep-N" when it was repeated; a numeric suffix only if that still collides.
+std::vector<std::string> scenario_anchors(const RunResult& run) {
+  std::map<std::string, std::set<std::string>> profiles_of_id;
+  std::map<std::pair<std::string, std::string>, std::size_t> runs_of_id_profile;
+  for (const auto& scenario : run.scenarios) {
+    profiles_of_id[scenario.id].insert(scenario.profile);
+    ++runs_of_id_profile[{scenario.id, scenario.profile}];
+  }
+  std::vector<std::string> anchors;
+  std::set<std::string> used;
+  for (const auto& scenario : run.scenarios) {
+    std::string anchor = "scenario-" + anchor_part(scenario.id);
+    if (profiles_of_id[scenario.id].size() > 1) anchor += "--" + anchor_part(scenario.profile);
+    if (runs_of_id_profile[{scenario.id, scenario.profile}] > 1) {
+      anchor += "--rep-" + std::to_string(scenario.repetition);
+    }
+    std::string unique = anchor;
+    for (std::size_t n = 2; used.count(unique) != 0; ++n) unique = anchor + "-" + std::to_string(n);
+    used.insert(unique);
+    anchors.push_back(unique);
+  }
+  return anchors;
+}
+
+class Html {
+ public:
+  Html& raw(std::string_view markup) {
+    out_.append(markup);
+    return *this;
+  }
+  Html& text(std::string_view content) {
+    out_ += html_escape(content);
+    return *this;
+  }
+  std::string take() && { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string verdict_class(Verdict verdict) { return std::string("verdict-") + to_string(verdict); }
+
+void write_header(Html& html, const RunResult& run) {
+  html.raw("<header id=\"summary\">\n<h1>estlab conformance report</h1>\n<p class=\"meta\">target <strong>")
+      .text(run.target.empty() ? "(unnamed)" : run.target)
+      .raw("</strong> &middot; profiles ")
+      .text(join(run_profiles(run), ", "))
+      .raw(" &middot; started ")
+      .text(run.started_at)
+      .raw(" &middot; ")
+      .text(seconds_text(run.elapsed_ms))
+      .raw(" s &middot; estlab ")
+      .text(run.estlab_version)
+      .raw("</p>\n<div class=\"counts\">");
+  const bool passed = run.all_passed();
+  html.raw("<span class=\"overall ")
+      .raw(passed ? "verdict-pass" : "verdict-fail")
+      .raw("\" id=\"overall\">")
+      .raw(passed ? "PASSED" : "FAILED")
+      .raw("</span><span class=\"count total\" id=\"count-total\">")
+      .text(std::to_string(run.scenarios.size()))
+      .raw(" scenarios</span>");
+  for (const Verdict verdict : kVerdicts) {
+    html.raw("<span class=\"count ")
+        .raw(verdict_class(verdict))
+        .raw("\" id=\"count-")
+        .raw(to_string(verdict))
+        .raw("\">")
+        .text(std::to_string(run.count(verdict)))
+        .raw(" ")
+        .raw(to_string(verdict))
+        .raw("</span>");
+  }
+  html.raw("</div>\n</header>\n");
+
+  if (!run.readings.empty()) {
+    html.raw("<h2>Readings</h2>\n<p class=\"meta\">Where the specifications leave a choice, this run read them so:</p>\n"
+             "<table id=\"readings\"><thead><tr><th>question</th><th>reading</th></tr></thead><tbody>\n");
+    for (const auto& [name, value] : run.readings) {
+      html.raw("<tr><td>").text(name).raw("</td><td>").text(value).raw("</td></tr>\n");
+    }
+    html.raw("</tbody></table>\n");
+  }
+}
+
+void write_matrix(Html& html, const RunResult& run, const std::vector<std::string>& anchors) {
+  const auto profiles = run_profiles(run);
+  // requirement -> indexes of the scenario results that check it
+  std::map<std::string, std::vector<std::size_t>> by_requirement;
+  for (std::size_t i = 0; i < run.scenarios.size(); ++i) {
+    const auto& requirements = run.scenarios[i].requirements;
+    if (requirements.empty()) by_requirement[kNoRequirement].push_back(i);
+    for (const auto& requirement : requirements) {
+      auto& list = by_requirement[requirement];
+      if (std::find(list.begin(), list.end(), i) == list.end()) list.push_back(i);
+    }
+  }
+  std::vector<std::string> requirements;
+  for (const auto& entry : by_requirement) {
+    if (entry.first != kNoRequirement) requirements.push_back(entry.first);
+  }
+  std::sort(requirements.begin(), requirements.end(),
+            [](const std::string& a, const std::string& b) { return natural_less(a, b); });
+  if (by_requirement.count(kNoRequirement) != 0) requirements.push_back(kNoRequirement);
+
+  html.raw("<h2>Requirements by profile</h2>\n<table id=\"matrix\">\n<thead><tr><th>requirement</th>");
+  for (const auto& profile : profiles) html.raw("<th>").text(profile).raw("</th>");
+  html.raw("</tr></thead>\n<tbody>\n");
+  for (const auto& requirement : requirements) {
+    const auto& indexes = by_requirement[requirement];
+    std::string search = lower(requirement);
+    for (const auto i : indexes) search += " " + lower(run.scenarios[i].id) + " " + lower(run.scenarios[i].title);
+    html.raw("<tr class=\"requirement\" id=\"requirement-")
+        .text(anchor_part(requirement))
+        .raw("\" data-requirement=\"")
+        .text(requirement)
+        .raw("\" data-search=\"")
+        .text(search)
+        .raw("\"><th class=\"mono\">")
+        .text(requirement)
+        .raw("</th>");
+    for (const auto& profile : profiles) {
+      std::vector<std::size_t> here;
+      for (const auto i : indexes) {
+        if (run.scenarios[i].profile == profile) here.push_back(i);
+      }
+      if (here.empty()) {
+        html.raw("<td class=\"cell verdict-none\" data-profile=\"").text(profile).raw("\">&ndash;</td>");
+        continue;
+      }
+      Verdict worst = Verdict::pass;
+      for (const auto i : here) {
+        if (severity(run.scenarios[i].verdict) > severity(worst)) worst = run.scenarios[i].verdict;
+      }
+      html.raw("<td class=\"cell ").raw(verdict_class(worst)).raw("\" data-profile=\"").text(profile).raw("\">");
+      for (const auto i : here) {
+        const auto& scenario = run.scenarios[i];
+        std::string label = scenario.id;
+        if (scenario.repetition > 0) label += " [rep " + std::to_string(scenario.repetition) + "]";
+        html.raw("<a class=\"scenario-link ")
+            .raw(verdict_class(scenario.verdict))
+            .raw("\" href=\"#")
+            .text(anchors[i])
+            .raw("\" title=\"")
+            .text(std::string(to_string(scenario.verdict)) + ": " + scenario.title)
+            .raw("\">")
+            .text(label)
+            .raw("</a> ");
+      }
+      html.raw("</td>");
+    }
+    html.raw("</tr>\n");
+  }
+  html.raw("</tbody>\n</table>\n");
+}
+
+void write_filters(Html& html) {
+  html.raw("<h2>Scenarios</h2>\n<div id=\"filters\">\n");
+  for (const Verdict verdict : kVerdicts) {
+    html.raw("<label><input type=\"checkbox\" class=\"filter-verdict\" value=\"")
+        .raw(to_string(verdict))
+        .raw("\" checked> ")
+        .raw(to_string(verdict))
+        .raw("</label>\n");
+  }
+  html.raw("<input type=\"search\" id=\"filter-text\" placeholder=\"filter by id, title, requirement\" "
+           "aria-label=\"filter scenarios by text\">\n<span id=\"filter-count\"></span>\n</div>\n");
+}
+
+void write_exchange_part(Html& html, const char* name, std::string_view heading, std::string_view content) {
+  html.raw("<div class=\"evidence-label\">").text(heading).raw("</div><pre class=\"").raw(name).raw("\">");
+  html.text(content).raw("</pre>\n");
+}
+
+void write_step(Html& html, const StepResult& step) {
+  const bool failed = step.verdict == Verdict::fail || step.verdict == Verdict::error;
+  html.raw("<li class=\"step ").raw(verdict_class(step.verdict)).raw("\"><div class=\"step-head\">");
+  html.raw("<span class=\"badge ").raw(verdict_class(step.verdict)).raw("\">").raw(to_string(step.verdict)).raw("</span>");
+  html.raw("<span class=\"mono\">").text(step.kind).raw("</span> ").text(step.summary);
+  html.raw(" <span class=\"tags\">");
+  if (step.line > 0) html.text("line " + std::to_string(step.line) + " · ");
+  html.text(milliseconds_text(step.elapsed_ms)).raw("</span></div>\n");
+  if (!step.message.empty()) html.raw("<div class=\"message\">").text(step.message).raw("</div>\n");
+  if (!step.checks.empty()) {
+    html.raw("<ul class=\"checks\">");
+    for (const auto& check : step.checks) html.raw("<li class=\"mono\">").text(check).raw("</li>");
+    html.raw("</ul>\n");
+  }
+  if (step.exchange) {
+    const auto& exchange = *step.exchange;
+    // Failures show their evidence at once; the exchanges of passing steps are one click away.
+    html.raw(failed ? "<details class=\"exchange\" open>" : "<details class=\"exchange\">");
+    html.raw("<summary>exchange");
+    if (!exchange.transport.empty()) html.text(" (" + exchange.transport + ")");
+    html.text(", " + milliseconds_text(exchange.elapsed_ms)).raw("</summary>\n");
+    write_exchange_part(html, "request", "request", readable_message(exchange.request));
+    write_exchange_part(html, "response", "response",
+                        exchange.response.empty() ? "(no response)" : readable_message(exchange.response));
+    if (!exchange.decoded.empty()) write_exchange_part(html, "decoded", "decoded", exchange.decoded);
+    html.raw("</details>\n");
+  }
+  html.raw("</li>\n");
+}
+
+void write_scenario(Html& html, const ScenarioResult& scenario, const std::string& anchor) {
+  const std::string verdict = to_string(scenario.verdict);
+  std::string search = lower(scenario.id + " " + scenario.title + " " + join(scenario.requirements, " ") + " " +
+                             scenario.profile + " " + scenario.spec + " " + scenario.section + " " + verdict);
+  html.raw("<section class=\"scenario ")
+      .raw(verdict_class(scenario.verdict))
+      .raw("\" id=\"")
+      .text(anchor)
+      .raw("\" data-verdict=\"")
+      .raw(verdict)
+      .raw("\" data-requirements=\"")
+      .text(join(scenario.requirements, " "))
+      .raw("\" data-profile=\"")
+      .text(scenario.profile)
+      .raw("\" data-search=\"")
+      .text(search)
+      .raw("\">\n");
+  const bool failed = scenario.verdict == Verdict::fail || scenario.verdict == Verdict::error;
+  html.raw(failed ? "<details open>" : "<details>");
+  html.raw("<summary><span class=\"badge ").raw(verdict_class(scenario.verdict)).raw("\">").raw(verdict).raw("</span>");
+  html.raw("<strong class=\"mono\">").text(scenario.id).raw("</strong>");
+  if (scenario.repetition > 0) html.text(" [rep " + std::to_string(scenario.repetition) + "]");
+  html.raw("<span class=\"title\">").text(scenario.title).raw("</span>");
+  html.raw("<span class=\"tags\">").text(scenario.profile + " · " + scenario.transport + " · " + spec_name(scenario));
+  if (!scenario.section.empty()) html.text(" " + scenario.section);
+  html.text(" · " + milliseconds_text(scenario.elapsed_ms)).raw("</span></summary>\n<div>\n");
+
+  html.raw("<p class=\"meta\">requirements <span class=\"mono\">")
+      .text(scenario.requirements.empty() ? "none" : join(scenario.requirements, ", "))
+      .raw("</span>");
+  if (!scenario.file.empty()) {
+    html.raw(" &middot; <span class=\"mono\">").text(scenario.file);
+    if (scenario.line > 0) html.text(":" + std::to_string(scenario.line));
+    html.raw("</span>");
+  }
+  html.raw("</p>\n");
+  if (!scenario.message.empty()) html.raw("<p class=\"message\">").text(scenario.message).raw("</p>\n");
+  if (!scenario.steps.empty()) {
+    html.raw("<ol class=\"steps\">\n");
+    for (const auto& step : scenario.steps) write_step(html, step);
+    html.raw("</ol>\n");
+  }
+  html.raw("</div>\n</details>\n</section>\n");
+}
+
+}  // namespace
+
+std::string html_escape(std::string_view text) {
+  const std::string clean = printable(text);
+  std::string out;
+  out.reserve(clean.size() + clean.size() / 8);
+  for (const char c : clean) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string html_report(const RunResult& run) {
+  const auto anchors = scenario_anchors(run);
+  Html html;
+  html.raw("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>estlab: ")
+      .text(run.target.empty() ? "conformance report" : run.target)
+      .raw(run.all_passed() ? " (passed)" : " (failed)")
+      .raw("</title>\n<style>")
+      .raw(kStyle)
+      .raw("</style>\n</head>\n<body>\n");
+  write_header(html, run);
+  write_matrix(html, run, anchors);
+  write_filters(html);
+  html.raw("<div id=\"scenarios\">\n");
+  for (std::size_t i = 0; i < run.scenarios.size(); ++i) write_scenario(html, run.scenarios[i], anchors[i]);
+  html.raw("</div>\n<script>").raw(kScript).raw("</script>\n</body>\n</html>\n");
+  return std::move(html).take();
+}
+
+Result<void> write_html(const RunResult& run, const std::filesystem::path& path) {
+  return write_text_file(path, html_report(run));
+}
+
+}  // namespace estlab::reports
