@@ -1,115 +1,254 @@
-// `estlab run`: the main job. It builds the embedded lab (fresh fixtures and CA store) and runs
-// every check that exists. Until the conformance engine lands (issue 4) the checks are the lab's
-// self-checks: every fixture judged by the lab's own path validation against its manifest.
+// `estlab run`: the main job. Without --target it builds the embedded lab (fresh fixtures, the CA,
+// one reference gateway per profile on ephemeral loopback ports), checks the lab's fixtures, then
+// runs every selected scenario and writes console, JUnit, HTML and JSON reports. With --target it
+// runs the scenarios against a vendor's gateway described by a target file.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 
 #include "commands.hpp"
+#include "estlab/conformance/lab.hpp"
+#include "estlab/conformance/runner.hpp"
+#include "estlab/conformance/scenario.hpp"
 #include "estlab/fixtures/check.hpp"
 #include "estlab/fixtures/fixture_set.hpp"
+#include "estlab/reports/console.hpp"
+#include "estlab/reports/html.hpp"
+#include "estlab/reports/json.hpp"
+#include "estlab/reports/junit.hpp"
+
+#ifndef ESTLAB_SCENARIO_DIR
+#define ESTLAB_SCENARIO_DIR "conformance/scenarios"
+#endif
 
 namespace estlab::cli {
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
+struct RunOptions {
+  std::string out = "estlab-out";
+  std::string key_type = "ec-p256";
+  std::string target;
+  std::string scenarios;
+  bool list = false;
+  std::string keyword;
+  std::vector<std::string> requirement_ids;
+  std::vector<std::string> profiles;
+  std::vector<std::string> transports;
+  std::size_t jobs = 2;
+  bool fail_fast = false;
+  int repeat = 1;
+  double step_timeout = 15;
+  std::vector<std::string> gateway_faults;
+  bool transcripts = false;
+  bool skip_lab_check = false;
+};
+
+std::string iso_now() {
+  const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof(buffer), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
 }
 
-void progress(std::size_t done, std::size_t total, const std::string& label, bool tty) {
-  if (!tty) return;
-  constexpr int width = 30;
-  int filled = total == 0 ? width : static_cast<int>(width * done / total);
-  std::cerr << "\r[" << std::string(static_cast<std::size_t>(filled), '#')
-            << std::string(static_cast<std::size_t>(width - filled), '-') << "] " << done << "/" << total << " "
-            << std::left << std::setw(32) << label.substr(0, 32) << std::flush;
-  if (done == total) std::cerr << "\r" << std::string(80, ' ') << "\r";
+std::filesystem::path scenario_dir(const RunOptions& o) {
+  if (!o.scenarios.empty()) return o.scenarios;
+  if (const char* env = std::getenv("ESTLAB_SCENARIOS"); env != nullptr && *env != '\0') return env;
+  return ESTLAB_SCENARIO_DIR;
+}
+
+// The fixtures judged by the lab's own path validation against the manifest: a lab that fails
+// this would make every scenario's verdict meaningless.
+int check_lab(const std::filesystem::path& lab_dir, const std::filesystem::path& out) {
+  auto set = fixtures::load(lab_dir);
+  if (!set.ok()) {
+    std::cerr << "estlab run: " << set.error().message << "\n";
+    return kExitUsage;
+  }
+  const TimePoint now = std::chrono::system_clock::now();
+  std::size_t passed = 0, total = 0;
+  std::ofstream json(out / "lab-check.json");
+  json << "{\n  \"suite\": \"lab-self-check\",\n  \"results\": [\n";
+  bool first = true;
+  for (const auto& item : set->items) {
+    if (!item.verify) continue;
+    const auto r = fixtures::check_item(*set, item, now);
+    ++total;
+    passed += r.passed ? 1 : 0;
+    if (!r.passed) std::cout << "FAIL lab fixture " << r.name << ": expected " << r.expected << ", got " << r.actual << "\n";
+    json << (first ? "" : ",\n") << "    {\"name\": \"" << r.name << "\", \"verdict\": \"" << (r.passed ? "pass" : "fail") << "\"}";
+    first = false;
+  }
+  json << "\n  ],\n  \"passed\": " << passed << ",\n  \"failed\": " << total - passed << "\n}\n";
+  json.close();
+  if (!json) {
+    std::cerr << "estlab run: cannot write " << (out / "lab-check.json").string() << "\n";
+    return kExitUsage;
+  }
+  std::cout << "lab self-check: " << passed << " passed, " << total - passed << " failed\n";
+  return passed == total ? kExitOk : kExitFailed;
+}
+
+int run(const RunOptions& o) {
+  auto key_type = parse_key_type(o.key_type);
+  if (!key_type.ok()) {
+    std::cerr << "estlab run: " << key_type.error().message << "\n";
+    return kExitUsage;
+  }
+  std::set<gateway::Fault> faults;
+  for (const auto& name : o.gateway_faults) {
+    auto fault = gateway::parse_fault(name);
+    if (!fault) {
+      std::cerr << "estlab run: unknown gateway fault '" << name << "' (estlab gateway --fault list shows them)\n";
+      return kExitUsage;
+    }
+    faults.insert(*fault);
+  }
+  if (!o.target.empty() && !faults.empty()) {
+    std::cerr << "estlab run: --gateway-fault applies to the embedded lab only, not to --target\n";
+    return kExitUsage;
+  }
+  const auto scenarios = conformance::load_scenarios(scenario_dir(o));  // ConfigError -> exit 2
+  conformance::Selection selection;
+  selection.keyword = o.keyword;
+  selection.requirements = o.requirement_ids;
+  selection.profiles = o.profiles;
+  selection.transports = o.transports;
+  for (const auto& p : o.profiles)
+    if (p != "rfc7030" && p != "protocol-gateway") {
+      std::cerr << "estlab run: --profile must be rfc7030 or protocol-gateway, not '" << p << "'\n";
+      return kExitUsage;
+    }
+
+  if (o.list) {
+    std::size_t shown = 0;
+    for (const auto& s : scenarios) {
+      if (!selection.matches(s)) continue;
+      std::string profiles, requirements;
+      for (const auto& p : s.profiles)
+        if (selection.profiles.empty() || std::find(selection.profiles.begin(), selection.profiles.end(), p) != selection.profiles.end())
+          profiles += (profiles.empty() ? "" : ",") + p;
+      if (profiles.empty()) continue;
+      for (const auto& r : s.requirements) requirements += (requirements.empty() ? "" : ",") + r;
+      std::cout << std::left << std::setw(44) << s.id << " " << std::setw(26) << profiles << " " << std::setw(6) << s.transport << " "
+                << requirements << "  " << s.title << "\n";
+      ++shown;
+    }
+    std::cout << shown << " scenario(s)\n";
+    return kExitOk;
+  }
+
+  const std::filesystem::path out = o.out;
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec || !std::filesystem::is_directory(out)) {
+    std::cerr << "estlab run: cannot create the output directory " << out.string() << (ec ? ": " + ec.message() : "") << "\n";
+    return kExitUsage;
+  }
+
+  std::unique_ptr<conformance::EmbeddedLab> lab;
+  std::optional<conformance::Target> external;
+  std::vector<const conformance::Target*> targets;
+  std::string target_name;
+  if (o.target.empty()) {
+    std::cout << "estlab run: building the embedded lab in " << (out / "lab").string() << "\n";
+    conformance::LabOptions lab_options;
+    lab_options.dir = out / "lab";
+    lab_options.key_type = *key_type;
+    lab_options.faults = faults;
+    lab_options.transcripts = o.transcripts;
+    lab = conformance::EmbeddedLab::start(lab_options);
+    if (!o.skip_lab_check) {
+      if (int rc = check_lab(out / "lab", out); rc != kExitOk) return rc;
+    }
+    targets = lab->targets();
+    target_name = "embedded lab";
+    if (!faults.empty()) {
+      target_name += " with gateway fault(s)";
+      for (auto f : faults) target_name += " " + std::string(gateway::to_string(f));
+    }
+  } else {
+    external = conformance::load_target_file(o.target);
+    targets = {&*external};
+    target_name = external->name + " (" + o.target + ")";
+  }
+
+  conformance::RunOptions run_options;
+  run_options.jobs = o.jobs;
+  run_options.fail_fast = o.fail_fast;
+  run_options.repeat = o.repeat;
+  run_options.step_timeout = std::chrono::milliseconds(static_cast<long long>(o.step_timeout * 1000));
+  const auto planned = conformance::plan(scenarios, targets, selection, run_options);
+  if (planned.empty()) {
+    std::cerr << "estlab run: no scenario matches the selection\n";
+    return kExitUsage;
+  }
+  std::cout << "estlab run: " << planned.size() << " scenario run(s) against " << target_name << "\n";
+
+  conformance::RunResult result;
+  result.estlab_version = "0.1.0";
+  result.target = target_name;
+  result.started_at = iso_now();
+  for (const auto* t : targets) {
+    if (std::find(result.profiles.begin(), result.profiles.end(), t->profile) == result.profiles.end()) result.profiles.push_back(t->profile);
+    for (const auto& reading : t->readings)
+      if (std::find(result.readings.begin(), result.readings.end(), reading) == result.readings.end()) result.readings.push_back(reading);
+  }
+  reports::ConsoleReporter console(std::cout);
+  const auto started = std::chrono::steady_clock::now();
+  result.scenarios = conformance::run_plan(planned, run_options, [&](const conformance::ScenarioResult& r, std::size_t done, std::size_t total) {
+    console.scenario_finished(r, done, total);
+  });
+  result.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  console.summary(result);
+
+  bool written = true;
+  auto report = [&](const char* name, Result<void> r) {
+    if (!r.ok()) {
+      std::cerr << "estlab run: cannot write " << (out / name).string() << ": " << r.error().message << "\n";
+      written = false;
+    }
+  };
+  report("junit.xml", reports::write_junit(result, out / "junit.xml"));
+  report("report.html", reports::write_html(result, out / "report.html"));
+  report("results.json", reports::write_json(result, out / "results.json"));
+  if (lab) {
+    std::ofstream log(out / "gateway.log");
+    for (const auto& line : lab->log()) log << line << "\n";
+  }
+  std::cout << "reports: " << (out / "junit.xml").string() << ", " << (out / "report.html").string() << ", "
+            << (out / "results.json").string() << "\n";
+  if (!written) return kExitUsage;
+  return result.all_passed() ? kExitOk : kExitFailed;
 }
 
 }  // namespace
 
 void register_run(CLI::App& app, Action& action) {
-  struct Options {
-    std::string out = "estlab-out";
-    std::string key_type = "ec-p256";
-  };
-  auto o = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand("run", "Run the suite against the embedded lab and write reports");
-  cmd->add_option("--out", o->out, "Directory for the lab and the reports")->capture_default_str();
-  cmd->add_option("--key-type", o->key_type, "Key type of the lab's PKI")->capture_default_str();
-  cmd->callback([o, &action] {
-    action = [o] {
-      auto key_type = parse_key_type(o->key_type);
-      if (!key_type.ok()) {
-        std::cerr << "estlab run: " << key_type.error().message << "\n";
-        return kExitUsage;
-      }
-      const bool tty = isatty(STDERR_FILENO) != 0;
-      const std::filesystem::path out = o->out;
-      std::cout << "estlab run: building the embedded lab in " << (out / "lab").string() << "\n";
-      fixtures::GenerateOptions generate;
-      generate.dir = out / "lab";
-      generate.key_type = *key_type;
-      generate.force = true;
-      auto set = fixtures::generate(generate);
-      if (!set.ok()) {
-        std::cerr << "estlab run: " << set.error().message << "\n";
-        return kExitUsage;
-      }
-
-      const TimePoint now = std::chrono::system_clock::now();
-      std::vector<fixtures::ItemCheck> results;
-      std::size_t total = 0;
-      for (const auto& item : set->items) total += item.verify ? 1 : 0;
-      for (const auto& item : set->items) {
-        if (!item.verify) continue;
-        results.push_back(fixtures::check_item(*set, item, now));
-        progress(results.size(), total, item.name, tty);
-      }
-
-      std::size_t passed = 0;
-      std::ofstream json(out / "results.json");
-      json << "{\n  \"suite\": \"lab-self-check\",\n  \"results\": [\n";
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        const auto& r = results[i];
-        passed += r.passed ? 1 : 0;
-        std::cout << (r.passed ? "PASS " : "FAIL ") << std::left << std::setw(28) << r.name << " expected " << r.expected;
-        if (!r.passed) std::cout << ", got " << r.actual;
-        std::cout << "\n";
-        json << "    {\"name\": \"" << json_escape(r.name) << "\", \"verdict\": \"" << (r.passed ? "pass" : "fail")
-             << "\", \"expected\": \"" << json_escape(r.expected) << "\", \"actual\": \"" << json_escape(r.actual) << "\"}"
-             << (i + 1 < results.size() ? "," : "") << "\n";
-      }
-      json << "  ],\n  \"passed\": " << passed << ",\n  \"failed\": " << results.size() - passed << "\n}\n";
-      json.close();
-      if (!json) {
-        std::cerr << "estlab run: cannot write " << (out / "results.json").string() << "\n";
-        return kExitUsage;
-      }
-      std::cout << "\nlab self-check: " << passed << " passed, " << results.size() - passed << " failed\n"
-                << "conformance scenarios: none yet (the engine is issue 4)\n"
-                << "results: " << (out / "results.json").string() << "\n";
-      return passed == results.size() ? kExitOk : kExitFailed;
-    };
-  });
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand("run", "Run the conformance scenarios (embedded lab, or --target) and write reports");
+  cmd->add_option("--out", o->out, "Directory for the lab and the reports (junit.xml, report.html, results.json)")->capture_default_str();
+  cmd->add_option("--key-type", o->key_type, "Key type of the embedded lab's PKI")->capture_default_str();
+  cmd->add_option("--target", o->target, "Target file describing an external EST gateway (see conformance/README.md)");
+  cmd->add_option("--scenarios", o->scenarios, "Scenario directory (default: $ESTLAB_SCENARIOS, else the built-in set)");
+  cmd->add_flag("--list", o->list, "List the selected scenarios and exit");
+  cmd->add_option("-k", o->keyword, "Select scenarios whose id, title or file contains this (\"a or b\", \"not c\")");
+  cmd->add_option("--id", o->requirement_ids, "Select scenarios tied to this requirement ID (or prefix, e.g. PG-ENR); repeatable");
+  cmd->add_option("--profile", o->profiles, "rfc7030 or protocol-gateway; repeatable (default: both)");
+  cmd->add_option("--transport", o->transports, "https or coaps; repeatable");
+  cmd->add_option("-j,--jobs", o->jobs, "Scenarios run in parallel")->capture_default_str()->check(CLI::Range(1, 64));
+  cmd->add_flag("--fail-fast", o->fail_fast, "Stop starting scenarios after the first failure");
+  cmd->add_option("--repeat", o->repeat, "Run each scenario N times")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--step-timeout", o->step_timeout, "Seconds each network step may take")->capture_default_str()->check(CLI::Range(0.1, 600.0));
+  cmd->add_option("--gateway-fault", o->gateway_faults, "Make the embedded gateways wrong in one named way (testing the tester); repeatable");
+  cmd->add_flag("--transcripts", o->transcripts, "Record the embedded gateways' exchanges under OUT/lab/transcripts");
+  cmd->add_flag("--skip-lab-check", o->skip_lab_check, "Do not judge the embedded lab's fixtures first");
+  cmd->footer("Exit codes: 0 every scenario passed or was skipped, 1 a scenario failed, 2 usage or configuration error.");
+  cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }
 
 }  // namespace estlab::cli

@@ -184,17 +184,20 @@ def test_run_writes_a_passing_report(estlab, tmp_path):
     lab = FixtureSet(out / "lab")
     verify_names = [item["name"] for item in lab.verify_items]
     assert passed == len(verify_names) > 0
+    check = json.loads((out / "lab-check.json").read_text())
+    assert [e["name"] for e in check["results"]] == verify_names
+    assert {e["verdict"] for e in check["results"]} == {"pass"}, check
 
+    # The conformance run: every scenario passed against the embedded lab, in both profiles.
     report = json.loads((out / "results.json").read_text())
-    assert [e["name"] for e in report["results"]] == verify_names
-    assert {e["verdict"] for e in report["results"]} == {"pass"}, report
-    assert report["passed"] == passed and report["failed"] == 0
-    for entry in report["results"]:
-        expected = lab.item(entry["name"])["verify"]
-        want = "ok" if expected["expect"] == "ok" else f"fail: {expected['error']}"
-        assert entry["expected"] == want and entry["actual"] == want, entry
-    for name in verify_names:
-        assert re.search(rf"^PASS {re.escape(name)}\s", r.out, re.M), f"no PASS line for {name}"
+    assert report["format"] == "estlab-conformance" and report["all_passed"] is True
+    verdicts = {(s["id"], s["profile"]): s["verdict"] for s in report["scenarios"]}
+    assert len(verdicts) >= 40 and set(verdicts.values()) == {"pass"}, verdicts
+    assert {p for (_, p) in verdicts} == {"rfc7030", "protocol-gateway"}
+    m = re.search(r"^(\d+) scenarios: (\d+) passed, 0 failed", r.out, re.M)
+    assert m and m.group(1) == m.group(2) == str(len(report["scenarios"])), r.out
+    for name in ("junit.xml", "report.html", "gateway.log"):
+        assert (out / name).stat().st_size > 0, name
 
 
 def test_run_twice_rebuilds_the_lab(estlab, openssl, tmp_path):
