@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <sstream>
 
 #include "estlab/core/base64.hpp"
 #include "estlab/core/certs_only.hpp"
@@ -707,10 +708,45 @@ EstService::EstService(GatewayConfig config, std::shared_ptr<ca::SimulatedCa> ca
 
 EstService::~EstService() = default;
 
-Handled EstService::handle(const EstRequest& request) {
+Handled EstService::handle(const EstRequest& original) {
   Handled handled;
   Decision& decision = handled.decision;
+  // PG-COAP-2: the CoAP proxy authenticates as an officer and forwards the device's certificate;
+  // the device is then authorized as if it had connected itself.
+  std::optional<EstRequest> forwarded;
+  if (auto header = original.header(kForwardedClientCertHeader)) {
+    Authenticated proxy;
+    std::optional<Outcome> refused = impl_->check_client_certificate(original, proxy);
+    if (!refused && (!proxy.certificate || !proxy.officer))
+      refused = refuse(403, "PG-COAP-2", "only an officer-role client may forward a client certificate");
+    std::vector<Certificate> chain;
+    if (!refused) {
+      std::string item;
+      std::istringstream items(*header);
+      while (!refused && std::getline(items, item, ',')) {
+        auto der = base64_decode(item);
+        auto cert = der.ok() ? Certificate::from_der(*der) : Result<Certificate>(der.error());
+        if (!cert.ok()) refused = refuse(400, "PG-COAP-2", std::string(kForwardedClientCertHeader) + ": " + cert.error().message);
+        else chain.push_back(*cert);
+      }
+      if (!refused && chain.empty()) refused = refuse(400, "PG-COAP-2", std::string(kForwardedClientCertHeader) + " is empty");
+    }
+    if (refused) {
+      decision.client_subject = original.client.peer_chain.empty() ? "" : original.client.peer_chain.front().subject().to_string();
+      decision.rule = refused->rule;
+      decision.reason = refused->reason;
+      decision.status = refused->status;
+      handled.response = {refused->status, refused->headers, refused->body, false};
+      return handled;
+    }
+    forwarded = original;
+    forwarded->client.peer_chain = std::move(chain);
+    // The binding values belong to the proxy's TLS connection, not to the device.
+    forwarded->client.bindings = {};
+  }
+  const EstRequest& request = forwarded ? *forwarded : original;
   if (!request.client.peer_chain.empty()) decision.client_subject = request.client.peer_chain.front().subject().to_string();
+  if (forwarded) decision.client_subject += " (forwarded by " + original.client.peer_chain.front().subject().to_string() + ")";
   Outcome outcome = impl_->dispatch(request, decision);
   if (impl_->fault(Fault::errors_as_200) && outcome.status >= 400 && outcome.status != 401) outcome.status = 200;
   decision.rule = outcome.rule;

@@ -495,6 +495,36 @@ TEST_F(ServiceTest, FaultUnknownLabelServed) {
   EXPECT_EQ(get("/.well-known/est/nosuchlabel/cacerts").response.status, 200);
 }
 
+// --- PG-COAP-2: a certificate forwarded by the officer-authenticated CoAP proxy ---------------
+
+std::string forwarded(const TestLab& lab, const std::string& item) {
+  auto identity = lab.identity(item);
+  std::string value = base64_encode(identity.certificate.der());
+  for (const auto& c : identity.chain) value += "," + base64_encode(c.der());
+  return value;
+}
+
+TEST_F(ServiceTest, PgCoap2TheOfficerForwardsTheDevicesCertificateAndTheDeviceIsAuthorized) {
+  service();
+  // The device's own certificate decides: its subject may re-enroll, another's may not.
+  auto own = post("simplereenroll", csr(kDevice6), as("ra-officer"), {{kForwardedClientCertHeader, forwarded(lab, "device-current")}});
+  issued(own);
+  EXPECT_NE(own.decision.client_subject.find("forwarded by"), std::string::npos);
+  expect_refused(post("simplereenroll", csr(kDevice6), as("ra-officer"), {{kForwardedClientCertHeader, forwarded(lab, "device-superseded")}}),
+                 403, "PG-ENR-4");
+  expect_refused(post("simpleenroll", csr("C=SE,O=estlab lab devices,CN=device-0004"), as("ra-officer"),
+                      {{kForwardedClientCertHeader, forwarded(lab, "device-revoked")}}),
+                 403, "PG-ENR-3");
+}
+
+TEST_F(ServiceTest, PgCoap2OnlyAnOfficerMayForwardAndTheHeaderMustParse) {
+  service();
+  expect_refused(post("simpleenroll", csr(kDevice6), as("device-factory"), {{kForwardedClientCertHeader, forwarded(lab, "device-current")}}),
+                 403, "PG-COAP-2");
+  expect_refused(post("simpleenroll", csr(kDevice6), as("ra-officer"), {{kForwardedClientCertHeader, "not base64 at all!"}}), 400,
+                 "PG-COAP-2");
+}
+
 // --- 202 + Retry-After ---------------------------------------------------------------------------
 
 TEST_F(ServiceTest, ManualApprovalAnswers202ThenTheSameCertificateAfterApproval) {

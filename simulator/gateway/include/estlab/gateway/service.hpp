@@ -15,6 +15,10 @@
 
 namespace estlab::gateway {
 
+// PG-COAP-2: the header an officer-authenticated proxy (the CoAP proxy) uses to forward the
+// device's certificate chain: comma-separated base64 DER, leaf first.
+inline constexpr const char* kForwardedClientCertHeader = "X-Estlab-Forwarded-Client-Cert";
+
 // What the transport knows about the peer.
 struct ClientContext {
   bool over_tls = true;
