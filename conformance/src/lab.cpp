@@ -114,14 +114,18 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   if (!anchors_bytes.ok()) throw ConfigError(anchors_bytes.error().message);
   auto anchors = value_or_throw(Certificate::parse_all(*anchors_bytes), "lab trust anchors");
 
+  // Scenarios that change a gateway for everyone (manual approval, restarts) get their own, so
+  // parallel scenarios on the shared ones never notice.
   struct Variant {
     std::string name;
     gateway::Profile profile;
     bool manual;
+    bool restartable;
   };
-  for (const Variant& v : {Variant{"rfc7030", gateway::Profile::rfc7030, false},
-                           Variant{"protocol-gateway", gateway::Profile::protocol_gateway, false},
-                           Variant{"protocol-gateway-manual-approval", gateway::Profile::protocol_gateway, true}}) {
+  for (const Variant& v : {Variant{"rfc7030", gateway::Profile::rfc7030, false, false},
+                           Variant{"protocol-gateway", gateway::Profile::protocol_gateway, false, false},
+                           Variant{"protocol-gateway-manual-approval", gateway::Profile::protocol_gateway, true, false},
+                           Variant{"protocol-gateway-restartable", gateway::Profile::protocol_gateway, false, true}}) {
     auto instance = std::make_unique<Impl::Instance>();
     instance->name = v.name;
     instance->config = gateway::GatewayConfig::load(options.dir / "config" / "est.properties", v.profile);
@@ -146,7 +150,8 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
     t.features = {"tls1.2", "tls1.3", "fullcmc", "csrattrs", "basic-auth", "labels", "rollover"};
     if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
     if (v.manual) t.features.insert("manual-approval");
-    t.controls = {"revoke", "publish-crl", "restart"};
+    t.controls = {"revoke", "publish-crl"};
+    if (v.restartable) t.controls.insert("restart");
     if (v.manual) {
       t.controls.insert("approve");
       t.controls.insert("reject");

@@ -43,21 +43,6 @@ std::string clip(const std::string& text, std::size_t max = 6000) {
          text.substr(text.size() - max / 2);
 }
 
-std::string printable_text(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c == '\r') continue;
-    if (c < 0x20 && c != '\n' && c != '\t') {
-      char hex[8];
-      std::snprintf(hex, sizeof(hex), "\\x%02x", c);
-      out += hex;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out;
-}
-
 std::string eku_oid(const std::string& name) {
   if (name == "clientAuth") return std::string(oid::client_auth);
   if (name == "serverAuth") return std::string(oid::server_auth);
@@ -372,7 +357,7 @@ class ScenarioRun {
     auto response = connection_->send(request);
     Exchange exchange;
     exchange.transport = describe_connection();
-    exchange.request = clip(printable_text(request.to_text()));
+    exchange.request = clip(request.to_text());
     exchange.elapsed_ms = ms_since(started);
     if (csr) exchange.decoded = "request CSR:\n" + csr->to_text() + "\n";
     if (!response.ok()) {
@@ -381,7 +366,7 @@ class ScenarioRun {
       r.message = "no response: " + response.error().message;
       return;
     }
-    exchange.response = clip(printable_text(response->to_text()));
+    exchange.response = clip(response->to_text());
     const auto decoded = describe_est_body(response->header("Content-Type").value_or(""), response->body);
     if (!decoded.empty()) exchange.decoded += "response:\n" + clip(decoded);
     r.exchange = exchange;
@@ -412,7 +397,7 @@ class ScenarioRun {
     auto response = connection_->send_raw(step.raw_text);
     Exchange exchange;
     exchange.transport = describe_connection();
-    exchange.request = clip(printable_text(step.raw_text));
+    exchange.request = clip(step.raw_text);
     if (!response.ok()) {
       r.exchange = exchange;
       // A closed connection is a fine answer to garbage unless the step expects a status.
@@ -424,7 +409,7 @@ class ScenarioRun {
       }
       return;
     }
-    exchange.response = clip(printable_text(response->to_text()));
+    exchange.response = clip(response->to_text());
     r.exchange = exchange;
     check(step, *response, std::nullopt, r);
   }
@@ -745,7 +730,9 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
       for (const auto* t : targets) {
         if (t->profile != profile) continue;
         const bool offers_all = std::all_of(scenario.needs_features.begin(), scenario.needs_features.end(),
-                                            [&](const std::string& f) { return t->features.count(f) != 0; });
+                                            [&](const std::string& f) { return t->features.count(f) != 0; }) &&
+                                std::all_of(scenario.needs_controls.begin(), scenario.needs_controls.end(),
+                                            [&](const std::string& c) { return t->controls.count(c) != 0; });
         if (offers_all) {
           target = t;
           break;

@@ -1,5 +1,6 @@
 // The embedded lab: fresh fixtures, the simulated CA and one reference gateway per profile on
-// ephemeral loopback ports (plus a protocol-gateway with manual approval for 202 scenarios),
+// ephemeral loopback ports (plus protocol-gateways of their own for manual approval and for
+// restarts, so those scenarios never disturb parallel ones),
 // offered to the runner as Targets whose controls act on the CA and the operator queue directly.
 #pragma once
 
