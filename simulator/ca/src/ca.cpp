@@ -317,11 +317,12 @@ Result<CaInfo> SimulatedCa::find(const std::string& label) {
 Result<Certificate> SimulatedCa::parse_cached(const Bytes& der) {
   constexpr std::size_t kParsedCacheLimit = 4096;
   std::lock_guard lock(parsed_mutex_);
-  if (auto it = parsed_.find(der); it != parsed_.end()) return it->second;
+  const std::string key(der.begin(), der.end());
+  if (auto it = parsed_.find(key); it != parsed_.end()) return it->second;
   auto cert = Certificate::from_der(der);
   if (!cert.ok()) return cert;
   if (parsed_.size() >= kParsedCacheLimit) parsed_.clear();
-  parsed_.emplace(der, *cert);
+  parsed_.emplace(key, *cert);
   return cert;
 }
 

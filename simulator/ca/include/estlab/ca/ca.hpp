@@ -140,7 +140,7 @@ class SimulatedCa {
   std::mutex mutex_;  // guards cache_ and serialises issuance's read-modify-write on the store
   std::map<std::string, LoadedCa> cache_;
   std::mutex parsed_mutex_;
-  std::map<Bytes, Certificate> parsed_;  // bounded: cleared when it grows past kParsedCacheLimit
+  std::map<std::string, Certificate> parsed_;  // DER as the key (GCC 12 warns falsely on vector keys); bounded: cleared when it grows past kParsedCacheLimit
 };
 
 }  // namespace estlab::ca
