@@ -38,14 +38,6 @@ const char* verdict_colour(Verdict verdict) {
   return kBold;
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out.append(separator);
-    out += item;
-  }
-  return out;
-}
 
 // Display width of printable UTF-8: one column per code point (ids and names are ASCII in practice).
 std::size_t columns(std::string_view text) {

@@ -137,14 +137,6 @@ std::string lower(std::string text) {
   return text;
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out.append(separator);
-    out += item;
-  }
-  return out;
-}
 
 // Stable, unique element ids: "scenario-ID", with "--PROFILE" when the ID ran under several
 // profiles and "--rep-N" when it was repeated; a numeric suffix only if that still collides.

@@ -1,5 +1,7 @@
 #include "estlab/reports/text.hpp"
 
+#include "estlab/core/utf8.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -51,23 +53,6 @@ char32_t decode(std::string_view text, std::size_t pos, std::size_t& length) {
   return cp;
 }
 
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 constexpr char32_t kReplacement = 0xFFFD;
 
@@ -344,6 +329,15 @@ Result<void> write_text_file(const std::filesystem::path& path, std::string_view
     return make_error(ErrorCode::io, path.string() + ": " + ec.message());
   }
   return {};
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out.append(separator);
+    out += item;
+  }
+  return out;
 }
 
 }  // namespace estlab::reports

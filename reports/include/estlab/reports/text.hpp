@@ -74,4 +74,7 @@ std::vector<const conformance::StepResult*> failing_steps(const conformance::Sce
 // (a CI server, a browser) never sees half a report. Creates missing parent directories.
 Result<void> write_text_file(const std::filesystem::path& path, std::string_view content);
 
+// Items joined with `separator` between them.
+std::string join(const std::vector<std::string>& items, std::string_view separator);
+
 }  // namespace estlab::reports
