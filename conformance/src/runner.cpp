@@ -740,14 +740,17 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
         if (target == nullptr) target = t;
       }
       if (target == nullptr) continue;  // the target does not implement this profile
-      std::string skip;
-      for (const auto& role : scenario.needs_roles)
-        if (!target->identities.count(role)) skip = "the target maps no identity to role '" + role + "'";
-      for (const auto& control : scenario.needs_controls)
-        if (skip.empty() && !target->controls.count(control)) skip = "the target has no '" + control + "' control";
+      // Every unmet need is named, so one fix to the target file is not followed by another skip.
+      std::vector<std::string> missing;
+      if (scenario.transport != "https") missing.push_back("transport " + scenario.transport + " is not available yet (issue 5)");
       for (const auto& feature : scenario.needs_features)
-        if (skip.empty() && !target->features.count(feature)) skip = "the target does not offer '" + feature + "'";
-      if (skip.empty() && scenario.transport != "https") skip = "transport " + scenario.transport + " is not available yet (issue 5)";
+        if (!target->features.count(feature)) missing.push_back("feature '" + feature + "'");
+      for (const auto& control : scenario.needs_controls)
+        if (!target->controls.count(control)) missing.push_back("control '" + control + "'");
+      for (const auto& role : scenario.needs_roles)
+        if (!target->identities.count(role)) missing.push_back("an identity for role '" + role + "'");
+      std::string skip;
+      for (const auto& m : missing) skip += (skip.empty() ? "the target lacks " : ", ") + m;
       for (int rep = 0; rep < std::max(1, options.repeat); ++rep) runs.push_back({&scenario, target, profile, skip, rep});
     }
   }

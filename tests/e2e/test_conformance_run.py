@@ -1,0 +1,647 @@
+"""`estlab run` and `estlab replay` end to end: the conformance engine against the embedded lab and
+against a separately started `estlab gateway` (target mode), its reports judged by independent
+readers (xmllint against the JUnit XSD Jenkins reads, headless Chromium for the HTML report, Python's
+json and ElementTree), its selection options and exit codes, and replay turning a recorded refusal
+into a scenario that reproduces it.
+
+What the verdicts must be is taken from the scenario files themselves (conformance/scenarios/),
+never from estlab's own listing, so a run that drops, duplicates or invents scenarios is caught.
+Every subprocess runs with a timeout (conftest.run); gateways stop on SIGTERM with exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, Estlab, FixtureSet, Ran, run
+from gateway_support import PKCS10, Gateway, device_subject, make_csr, openssl_ok
+
+SCENARIO_DIR = REPO_ROOT / "conformance" / "scenarios"
+PROFILES = ("rfc7030", "protocol-gateway")
+JUNIT_XSD = Path("/work/shared/junit/junit.xsd")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+EXIT_FAILED, EXIT_USAGE = 1, 2
+RUN_TIMEOUT_S = 60  # one whole `estlab run` (it takes about a second on the embedded lab)
+
+FAULT = "skip-eku-check"  # breaks PG-ENR-2 and nothing else
+FAULT_SCENARIO = "pg-enr-2-client-auth-eku-required"
+TARGET_FEATURES = ["serverkeygen", "fullcmc", "csrattrs", "basic-auth", "labels", "rollover", "tls1.2", "tls1.3"]
+ENROLL_PATH = "/.well-known/est/simpleenroll"
+
+
+# ---------------------------------------------------------------------------------------------
+# The scenario files, read independently of estlab
+# ---------------------------------------------------------------------------------------------
+
+
+def load_scenario_files(directory: Path = SCENARIO_DIR) -> dict[str, dict]:
+    """id -> {file, title, requirements, profiles, features, controls} of every scenario file."""
+    out = {}
+    for path in sorted(directory.rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        needs = doc.get("needs") or {}
+        assert doc["id"] not in out, f"{path}: id {doc['id']} is also in {out.get(doc['id'], {}).get('file')}"
+        out[doc["id"]] = {
+            "file": path,
+            "title": doc["title"],
+            "requirements": list(doc["requirements"]),
+            "profiles": list(doc.get("profiles") or PROFILES),
+            "features": list(needs.get("features") or []),
+            "controls": list(needs.get("controls") or []),
+        }
+    assert out, f"no scenario files under {directory}"
+    return out
+
+
+SCENARIOS = load_scenario_files()
+
+
+def expected_runs(ids, profiles=PROFILES) -> set[tuple[str, str]]:
+    return {(i, p) for i in ids for p in SCENARIOS[i]["profiles"] if p in profiles}
+
+
+def by_keyword(word: str) -> set[str]:
+    return {i for i, s in SCENARIOS.items() if word in i or word in s["title"] or word in str(s["file"])}
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs and their reports
+# ---------------------------------------------------------------------------------------------
+
+
+class RunOut:
+    """One finished `estlab run`: the command's result and the reports in its --out directory."""
+
+    def __init__(self, ran, out: Path):
+        self.ran, self.out = ran, out
+
+    @property
+    def results(self) -> dict:
+        path = self.out / "results.json"
+        assert path.is_file(), f"no results.json\n{self.ran}"
+        return json.loads(path.read_text())
+
+    @property
+    def scenarios(self) -> list[dict]:
+        return self.results["scenarios"]
+
+    def verdicts(self, profile: str | None = None) -> dict[tuple[str, str], str]:
+        got = {}
+        for s in self.scenarios:
+            if profile and s["profile"] != profile:
+                continue
+            key = (s["id"], s["profile"])
+            assert key not in got, f"{key} reported twice"
+            got[key] = s["verdict"]
+        return got
+
+    def scenario(self, scenario_id: str, profile: str = "protocol-gateway") -> dict:
+        found = [s for s in self.scenarios if s["id"] == scenario_id and s["profile"] == profile]
+        assert len(found) == 1, f"{scenario_id} ({profile}) reported {len(found)} times"
+        return found[0]
+
+    @property
+    def junit(self) -> ET.Element:
+        return ET.parse(self.out / "junit.xml").getroot()
+
+    @property
+    def html(self) -> Path:
+        return self.out / "report.html"
+
+
+def estlab_run(estlab: Estlab, *args, cwd=None) -> Ran:
+    return run([estlab.binary, "run", *args], cwd=cwd, timeout=RUN_TIMEOUT_S)
+
+
+def run_into(estlab: Estlab, out: Path, *args) -> RunOut:
+    return RunOut(estlab_run(estlab, "--out", out, *args), out)
+
+
+@pytest.fixture(scope="module")
+def embedded(estlab, tmp_path_factory) -> RunOut:
+    """The whole suite against the embedded lab, both profiles, two jobs."""
+    r = run_into(estlab, tmp_path_factory.mktemp("embedded") / "out", "-j", "2")
+    assert r.ran.rc == 0, str(r.ran)
+    return r
+
+
+@pytest.fixture(scope="module")
+def faulty(estlab, tmp_path_factory) -> RunOut:
+    """The whole suite against embedded gateways that accept clients without the clientAuth EKU."""
+    r = run_into(estlab, tmp_path_factory.mktemp("faulty") / "out", "-j", "2", "--gateway-fault", FAULT)
+    assert r.ran.rc == EXIT_FAILED, f"a failing scenario must exit {EXIT_FAILED}\n{r.ran}"
+    return r
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. The embedded run: results.json and JUnit
+# ---------------------------------------------------------------------------------------------
+
+
+def test_embedded_run_passes_every_scenario_in_both_profiles(embedded):
+    res = embedded.results
+    assert res["all_passed"] is True
+    assert sorted(res["profiles"]) == sorted(PROFILES)
+    assert embedded.verdicts() == {key: "pass" for key in expected_runs(SCENARIOS)}, \
+        "every scenario file must run once per profile it names, and pass"
+    assert res["counts"] == {"total": len(embedded.scenarios), "pass": len(embedded.scenarios), "fail": 0, "skip": 0,
+                             "error": 0}
+    for s in embedded.scenarios:
+        assert s["requirements"] == SCENARIOS[s["id"]]["requirements"], s["id"]
+        assert Path(s["file"]).resolve() == SCENARIOS[s["id"]]["file"].resolve(), s["id"]
+        assert s["steps"] and all(step["verdict"] == "pass" for step in s["steps"]), s["id"]
+
+
+def junit_cases(root: ET.Element) -> dict[tuple[str, str], tuple[str, ET.Element]]:
+    """(testcase name, profile property) -> (suite name, testcase element)."""
+    cases = {}
+    for suite in root.iter("testsuite"):
+        for case in suite.iter("testcase"):
+            profiles = [p.get("value") for p in case.iter("property") if p.get("name") == "profile"]
+            assert len(profiles) == 1, ET.tostring(case, encoding="unicode")[:500]
+            key = (case.get("name"), profiles[0])
+            assert key not in cases, f"testcase {key} appears twice"
+            cases[key] = (suite.get("name"), case)
+    return cases
+
+
+def test_junit_has_one_suite_per_spec_and_requirement_properties(embedded):
+    root = embedded.junit
+    assert root.tag == "testsuites"
+    suites = [s.get("name") for s in root.iter("testsuite")]
+    assert len(suites) == len(set(suites)), f"a spec has several testsuites: {suites}"
+    specs = {s["spec"] for s in embedded.scenarios}
+    assert {"RFC 7030", "protocol-gateway"} <= specs
+    assert set(suites) == specs
+
+    cases = junit_cases(root)
+    assert set(cases) == set(embedded.verdicts()), "JUnit and results.json must report the same scenario runs"
+    for s in embedded.scenarios:
+        suite, case = cases[(s["id"], s["profile"])]
+        assert suite == s["spec"], f"{s['id']} is in suite {suite}, its spec is {s['spec']}"
+        requirements = [p.get("value") for p in case.iter("property") if p.get("name") == "requirement"]
+        assert requirements == SCENARIOS[s["id"]]["requirements"], s["id"]
+        assert case.find("failure") is None and case.find("error") is None and case.find("skipped") is None, s["id"]
+    assert int(root.get("tests")) == len(cases) and int(root.get("failures")) == 0
+
+
+@pytest.mark.parametrize("which", ["embedded", "faulty"])
+def test_junit_validates_against_the_jenkins_schema(request, which):
+    if not JUNIT_XSD.is_file():
+        pytest.skip(f"{JUNIT_XSD} is missing (../shared is not checked out here), so there is no copy of the schema")
+    if not shutil.which("xmllint"):
+        pytest.skip("xmllint is not installed (apt-get install libxml2-utils)")
+    report = request.getfixturevalue(which)
+    r = run(["xmllint", "--noout", "--schema", JUNIT_XSD, report.out / "junit.xml"])
+    assert r.rc == 0, str(r)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. The HTML report in a real browser, and a run with a gateway fault
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="python3-selenium is not installed")
+    if not CHROMEDRIVER.is_file():
+        pytest.skip(f"{CHROMEDRIVER} is not installed (apt-get install chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    if Path("/usr/bin/chromium").is_file():
+        options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def by_css(driver, selector):
+    from selenium.webdriver.common.by import By
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def visible_scenarios(driver) -> list[tuple[str, str, str]]:
+    """(id text, profile, verdict) of every displayed scenario section."""
+    return [(s.get_attribute("data-search").split()[0], s.get_attribute("data-profile"), s.get_attribute("data-verdict"))
+            for s in by_css(driver, "section.scenario") if s.is_displayed()]
+
+
+def test_html_matrix_and_filters(browser, embedded):
+    browser.get(embedded.html.resolve().as_uri())
+    assert by_css(browser, "#overall")[0].text == "PASSED"
+
+    # One matrix row per requirement ID in results.json; each cell links exactly the scenario
+    # runs of that requirement and profile.
+    requirements = {r for s in embedded.scenarios for r in s["requirements"]}
+    rows = browser.execute_script("""
+        return Array.from(document.querySelectorAll('table#matrix tbody tr')).map(function (tr) {
+          return {req: tr.getAttribute('data-requirement'),
+                  cells: Array.from(tr.querySelectorAll('td.cell')).map(function (td) {
+                    return {profile: td.getAttribute('data-profile'),
+                            links: Array.from(td.querySelectorAll('a.scenario-link')).map(function (a) {
+                              return a.textContent.trim(); })}; })}; });""")
+    row_ids = [row["req"] for row in rows]
+    assert len(row_ids) == len(set(row_ids)), f"a requirement has several rows: {row_ids}"
+    assert set(row_ids) == requirements
+    for row in rows:
+        assert sorted(c["profile"] for c in row["cells"]) == sorted(PROFILES), row
+        for cell in row["cells"]:
+            want = sorted(s["id"] for s in embedded.scenarios
+                          if row["req"] in s["requirements"] and s["profile"] == cell["profile"])
+            assert sorted(cell["links"]) == want, f"{row['req']} / {cell['profile']}"
+
+    sections = by_css(browser, "section.scenario")
+    assert len(sections) == len(embedded.scenarios)
+    assert all(s.is_displayed() for s in sections)
+
+    # The text filter: a scenario id leaves that scenario only (and its requirement's row).
+    chosen = "pg-enr-4-last-issued-only"
+    assert chosen in SCENARIOS
+    text = by_css(browser, "#filter-text")[0]
+    text.send_keys(chosen)
+    assert visible_scenarios(browser) == [(chosen, "protocol-gateway", "pass")]
+    shown_rows = [tr.get_attribute("data-requirement") for tr in by_css(browser, "#matrix tbody tr") if tr.is_displayed()]
+    assert shown_rows == ["PG-ENR-4"]
+    assert by_css(browser, "#filter-count")[0].text == f"1 of {len(sections)} scenarios shown"
+    text.clear()
+    browser.execute_script("arguments[0].dispatchEvent(new Event('input'))", text)
+    assert len(visible_scenarios(browser)) == len(sections)
+
+    # The verdict filter: without "pass", no passing scenario is shown (here: none at all).
+    box = by_css(browser, "input.filter-verdict[value=pass]")[0]
+    assert box.is_selected()
+    box.click()
+    assert not box.is_selected()
+    assert visible_scenarios(browser) == []
+    box.click()
+    assert len(visible_scenarios(browser)) == len(sections)
+
+
+def test_fault_run_html_shows_the_failure_with_its_evidence(browser, faulty):
+    browser.get(faulty.html.resolve().as_uri())
+    assert by_css(browser, "#overall")[0].text == "FAILED"
+    assert by_css(browser, "#count-fail")[0].text == "1 fail"
+
+    section = by_css(browser, f"section.scenario#scenario-{FAULT_SCENARIO}")
+    assert len(section) == 1, "the failing scenario has one section"
+    section = section[0]
+    assert section.get_attribute("data-verdict") == "fail"
+    outer = section.find_element("css selector", "details")
+    if outer.get_attribute("open") is None:
+        outer.find_element("css selector", "summary").click()
+    failing_steps = section.find_elements("css selector", "li.step.verdict-fail")
+    assert failing_steps, "the failing step is marked"
+    exchange = failing_steps[0].find_element("css selector", "details.exchange")
+    if exchange.get_attribute("open") is None:
+        exchange.find_element("css selector", "summary").click()
+    request = exchange.find_element("css selector", "pre.request")
+    response = exchange.find_element("css selector", "pre.response")
+    assert request.is_displayed() and response.is_displayed()
+    assert f"POST {ENROLL_PATH}" in request.text
+    assert response.text.startswith("HTTP/1.1 200"), "the evidence is the gateway's wrong 200"
+
+    # Unchecking "pass" leaves exactly the failing scenario.
+    box = by_css(browser, "input.filter-verdict[value=pass]")[0]
+    box.click()
+    assert visible_scenarios(browser) == [(FAULT_SCENARIO, "protocol-gateway", "fail")]
+
+
+def test_fault_run_results_and_junit_name_the_failing_scenario(faulty):
+    verdicts = faulty.verdicts()
+    want = {key: "pass" for key in expected_runs(SCENARIOS)}
+    want[(FAULT_SCENARIO, "protocol-gateway")] = "fail"
+    assert verdicts == want
+    assert faulty.results["all_passed"] is False
+    failed = faulty.scenario(FAULT_SCENARIO)
+    assert "PG-ENR-2" in failed["requirements"]
+    assert any(step["verdict"] == "fail" and ENROLL_PATH in (step["exchange"] or {}).get("request", "")
+               for step in failed["steps"])
+
+    cases = junit_cases(faulty.junit)
+    failures = {key for key, (_, case) in cases.items() if case.find("failure") is not None}
+    assert failures == {(FAULT_SCENARIO, "protocol-gateway")}
+    failure = cases[(FAULT_SCENARIO, "protocol-gateway")][1].find("failure")
+    assert f"POST {ENROLL_PATH}" in failure.text and "200" in failure.text
+    assert int(faulty.junit.get("failures")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Selection, exit codes, broken scenario files, --fail-fast, --repeat
+# ---------------------------------------------------------------------------------------------
+
+
+def test_list_prints_every_scenario_without_building_a_lab(estlab, tmp_path):
+    r = estlab_run(estlab, "--list", "--out", tmp_path / "out", cwd=tmp_path)
+    assert r.rc == 0, str(r)
+    lines = r.out.splitlines()
+    assert lines[-1] == f"{len(SCENARIOS)} scenario(s)", r.out
+    assert sorted(line.split()[0] for line in lines[:-1]) == sorted(SCENARIOS)
+    assert list(tmp_path.iterdir()) == [], "--list must not build a lab or write anything"
+
+
+def test_keyword_selects_matching_scenarios_only(estlab, tmp_path):
+    r = run_into(estlab, tmp_path / "out", "-k", "tls-versions")
+    assert r.ran.rc == 0, str(r.ran)
+    assert by_keyword("tls-versions")
+    assert set(r.verdicts()) == expected_runs(by_keyword("tls-versions"))
+    assert set(r.verdicts().values()) == {"pass"}
+
+
+def test_requirement_and_profile_select_exactly_one_run(estlab, tmp_path):
+    r = run_into(estlab, tmp_path / "out", "--id", "PG-ENR-4", "--profile", "protocol-gateway")
+    assert r.ran.rc == 0, str(r.ran)
+    tied = {i for i, s in SCENARIOS.items() if any(req.startswith("PG-ENR-4") for req in s["requirements"])}
+    assert "pg-enr-4-last-issued-only" in tied
+    # Each scenario tied to PG-ENR-4, once, under protocol-gateway only, and passing.
+    assert sorted((s["id"], s["profile"], s["repetition"], s["verdict"]) for s in r.scenarios) == \
+        sorted((i, "protocol-gateway", 0, "pass") for i, _ in expected_runs(tied, ("protocol-gateway",)))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-k", "no-scenario-is-called-this"], "no scenario matches"),
+    (["--id", "PG-NOPE-9"], "no scenario matches"),
+    (["--profile", "nope"], "nope"),
+], ids=["keyword", "requirement", "profile"])
+def test_bad_selection_exits_2(estlab, tmp_path, args, message):
+    r = estlab_run(estlab, "--out", tmp_path / "out", *args)
+    assert r.rc == EXIT_USAGE, str(r)
+    assert message in r.err, str(r)
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize("breakage", ["unknown-key", "bad-status"])
+def test_broken_scenario_file_exits_2_naming_file_and_line(estlab, tmp_path, breakage):
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    shutil.copy(SCENARIOS["cacerts-anonymous"]["file"], scenarios / "good.yaml")
+    text = SCENARIOS[FAULT_SCENARIO]["file"].read_text()
+    if breakage == "unknown-key":
+        text = text.replace("profiles:", "colour: red\nprofiles:", 1)
+        needle = "colour: red"
+    else:
+        text = text.replace("expect: {status: 403}", "expect: {status: 4O3}", 1)
+        needle = "4O3"
+    broken = scenarios / "broken.yaml"
+    broken.write_text(text)
+    line = line_of(text, needle)
+    for extra in (["--list"], ["--out", tmp_path / "out"]):
+        r = estlab_run(estlab, "--scenarios", scenarios, *extra)
+        assert r.rc == EXIT_USAGE, str(r)
+        assert f"{broken}:{line}:" in r.err, f"stderr must name {broken}:{line}\n{r}"
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_fail_fast_stops_after_the_first_failure(estlab, tmp_path):
+    r = run_into(estlab, tmp_path / "out", "-j", "1", "--fail-fast", "--gateway-fault", FAULT)
+    assert r.ran.rc == EXIT_FAILED, str(r.ran)
+    verdicts = [s["verdict"] for s in r.scenarios]
+    assert len(r.scenarios) == len(expected_runs(SCENARIOS)), "skipped runs are still reported"
+    assert verdicts.count("fail") == 1, verdicts
+    first = verdicts.index("fail")
+    assert r.scenarios[first]["id"] == FAULT_SCENARIO
+    assert set(verdicts[:first]) <= {"pass"}
+    after = r.scenarios[first + 1:]
+    assert after, "the failing scenario must not be the last one for this test to mean anything"
+    for s in after:
+        assert s["verdict"] == "skip" and "fail-fast" in s["message"], s
+    assert r.results["counts"]["skip"] == len(after)
+
+
+def test_repeat_runs_each_scenario_n_times_per_profile(estlab, tmp_path):
+    r = run_into(estlab, tmp_path / "out", "--repeat", "2", "-k", "cacerts-anonymous")
+    assert r.ran.rc == 0, str(r.ran)
+    runs = sorted((s["id"], s["profile"], s["repetition"], s["verdict"]) for s in r.scenarios)
+    assert runs == sorted((i, p, rep, "pass") for (i, p) in expected_runs(by_keyword("cacerts-anonymous"))
+                          for rep in (0, 1))
+    assert len(runs) == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Target mode against `estlab gateway`, and 5. bad target files
+# ---------------------------------------------------------------------------------------------
+
+
+def write_target(path: Path, lab: FixtureSet, estlab: Estlab, port: int, *, revoke: bool = True) -> Path:
+    identities = {item["name"]: {"certificate": str(lab.path(item["chain"])), "key": str(lab.path(item["key"]))}
+                  for item in lab.items if item.get("key") and item.get("chain")}
+    assert {"device-factory", "ra-officer", "device-no-clientauth"} <= set(identities)
+    target = {
+        "name": "estlab gateway as a vendor",
+        "profile": "protocol-gateway",
+        "base_url": f"https://127.0.0.1:{port}",
+        "server_name": "localhost",
+        "trust_anchors": str(lab.path("trust/anchors.pem")),
+        "features": TARGET_FEATURES,
+        "identities": identities,
+    }
+    if revoke:
+        target["controls"] = {
+            "revoke": f"{estlab.binary} ca --store {lab.path('lab.db')} revoke --serial {{serial}} --reason {{reason}}"}
+    path.write_text(yaml.safe_dump(target, sort_keys=False))
+    return path
+
+
+def test_target_mode_gives_the_embedded_verdicts(estlab, embedded, tmp_path):
+    # The hook passes the scenario's reason through: `ca revoke` must take that spelling.
+    assert "keyCompromise" in run([estlab.binary, "ca", "revoke", "--help"]).out
+    lab = estlab.generate(tmp_path / "lab")
+    gateway = Gateway(estlab.binary, lab, tmp_path / "gw", profile="protocol-gateway", args=("--quiet",)).start()
+    try:
+        with_revoke = run_into(estlab, tmp_path / "out", "--target",
+                               write_target(tmp_path / "t.yaml", lab, estlab, gateway.port))
+        without_revoke = run_into(estlab, tmp_path / "out-norevoke", "--target",
+                                  write_target(tmp_path / "t-norevoke.yaml", lab, estlab, gateway.port, revoke=False))
+        assert gateway.alive(), f"the gateway died during the runs\n{gateway.stderr()[-3000:]}"
+    finally:
+        rc = gateway.stop()
+    assert rc == 0, f"estlab gateway must exit 0 on SIGTERM, got {rc}\n{gateway.stderr()[-3000:]}"
+
+    assert with_revoke.ran.rc == 0, str(with_revoke.ran)
+    assert with_revoke.results["profiles"] == ["protocol-gateway"]
+    embedded_pg = embedded.verdicts("protocol-gateway")
+    target_pg = with_revoke.verdicts()
+    assert set(target_pg) == set(embedded_pg), "the target runs the protocol-gateway scenarios, all of them"
+    # Only scenarios that need what this target file does not offer may differ: the manual-approval
+    # ones (no manual-approval feature, no approve/reject control) and any needing another control.
+    manual = {i for i, s in SCENARIOS.items() if "manual-approval" in s["features"] and "protocol-gateway" in s["profiles"]}
+    assert manual, "the suite has scenarios that need manual approval"
+    lacking = {i: [f for f in s["features"] if f not in TARGET_FEATURES] + [c for c in s["controls"] if c != "revoke"]
+               for i, s in SCENARIOS.items() if "protocol-gateway" in s["profiles"]}
+    unmet = {i for i, missing in lacking.items() if missing}
+    assert manual <= unmet
+    differing = {i for (i, _), v in target_pg.items() if v != embedded_pg[(i, "protocol-gateway")]}
+    assert differing == unmet, "only the scenarios needing manual approval (or a control the target lacks) may differ"
+    for scenario_id in unmet:
+        s = with_revoke.scenario(scenario_id)
+        assert s["verdict"] == "skip" and s["steps"] == [], s
+        if scenario_id not in manual:
+            assert any(f"'{m}'" in s["message"] for m in lacking[scenario_id]), s
+
+    # The revoke control ran the hook command against the gateway's CA store.
+    revoked = with_revoke.scenario("revoked-at-ca-then-refused")
+    assert revoked["verdict"] == "pass"
+    control = [step for step in revoked["steps"] if step["kind"] == "control"]
+    assert len(control) == 1 and control[0]["verdict"] == "pass", control
+    evidence = "\n".join(control[0]["checks"]) + control[0]["message"]
+    assert f"ran: {estlab.binary} ca --store" in evidence and "(keyCompromise)" in evidence, evidence
+    serial = re.search(r"serial=([0-9a-f]+)", control[0]["summary"]).group(1)
+    assert f"revoked {serial} (keyCompromise)" in evidence, evidence
+    crl = tmp_path / "issuing.crl.pem"
+    r = run([estlab.binary, "ca", "--store", lab.path("lab.db"), "crl", "--out", crl])
+    assert r.rc == 0, str(r)
+    crl_text = openssl_ok("crl", "-in", crl, "-noout", "-text").decode()
+    assert f"Serial Number: {serial.upper()}" in crl_text and "Key Compromise" in crl_text, crl_text
+
+    # Without the revoke control the revoke scenario is skipped, naming the control; nothing else changes.
+    assert without_revoke.ran.rc == 0, str(without_revoke.ran)
+    skipped = without_revoke.scenario("revoked-at-ca-then-refused")
+    assert skipped["verdict"] == "skip" and "'revoke'" in skipped["message"] and "control" in skipped["message"], skipped
+    needs_revoke = {i for i, s in SCENARIOS.items() if "revoke" in s["controls"] and i not in manual}
+    others = {k: v for k, v in without_revoke.verdicts().items() if k[0] not in needs_revoke}
+    assert others == {k: v for k, v in target_pg.items() if k[0] not in needs_revoke}
+
+    # Last, so that everything above is checked first: the manual-approval scenarios are skipped
+    # with a reason that says they need manual approval.
+    for scenario_id in sorted(manual):
+        message = with_revoke.scenario(scenario_id)["message"]
+        assert "manual-approval" in message, \
+            f"{scenario_id} is skipped with the reason {message!r}, which does not mention manual-approval"
+
+
+GOOD_TARGET = """\
+name: broken on purpose
+profile: protocol-gateway
+base_url: https://127.0.0.1:8443
+server_name: localhost
+trust_anchors: anchors.pem
+features: [tls1.2, tls1.3]
+"""
+
+
+@pytest.mark.parametrize("change,needle", [
+    (("features:", "flavour: vanilla\nfeatures:"), "flavour"),
+    (("base_url: https://127.0.0.1:8443", "base_url: http://127.0.0.1:8443"), "base_url"),
+    (("trust_anchors: anchors.pem", "trust_anchors: no-such-anchors.pem"), "trust_anchors"),
+], ids=["unknown-key", "base-url-not-https", "missing-trust-anchors"])
+def test_bad_target_file_exits_2_naming_file_and_line(estlab, fixture_set, tmp_path, change, needle):
+    shutil.copy(fixture_set.path("trust/anchors.pem"), tmp_path / "anchors.pem")
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD_TARGET)
+    # The unbroken file loads: with nothing listening it fails scenarios, but it is not a usage error.
+    r = estlab_run(estlab, "--target", good, "--out", tmp_path / "good-out", "-k", "cacerts-anonymous",
+                   "--step-timeout", "2")
+    assert r.rc != EXIT_USAGE, f"the unbroken target file must load\n{r}"
+
+    text = GOOD_TARGET.replace(*change)
+    assert text != GOOD_TARGET
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    r = estlab_run(estlab, "--target", bad, "--out", tmp_path / "out")
+    assert r.rc == EXIT_USAGE, str(r)
+    assert f"{bad}:{line_of(text, needle)}:" in r.err, f"stderr must name {bad}:{line_of(text, needle)}\n{r}"
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. estlab replay
+# ---------------------------------------------------------------------------------------------
+
+
+def replay(estlab: Estlab, *args) -> Ran:
+    return run([estlab.binary, "replay", *args])
+
+
+def written_scenario(directory: Path) -> tuple[Path, dict]:
+    files = sorted(p for p in directory.glob("*.yaml"))
+    assert len(files) == 1, f"expected one scenario file in {directory}: {files}"
+    return files[0], yaml.safe_load(files[0].read_text())
+
+
+def test_replay_turns_a_recorded_refusal_into_a_scenario(estlab, lab_copy, tmp_path):
+    transcripts = tmp_path / "transcripts"
+    gateway = Gateway(estlab.binary, lab_copy, tmp_path / "gw", profile="protocol-gateway",
+                      args=("--transcript", transcripts)).start()
+    try:
+        factory_cn = lab_copy.item("device-factory")["subject"].split("CN=")[-1]
+        csr = make_csr(tmp_path / "csr", "other", device_subject(f"not-{factory_cn}"))
+        answer = gateway.request("simpleenroll", identity="device-factory", data=csr.body(), content_type=PKCS10)
+        assert answer.status == 403, str(answer)
+    finally:
+        rc = gateway.stop()
+    assert rc == 0, gateway.stderr()[-3000:]
+    recorded = transcripts / "000001-simpleenroll.yaml"
+    assert recorded.is_file(), sorted(p.name for p in transcripts.iterdir()) if transcripts.exists() else "no dir"
+
+    # As recorded: role "client", which no lab identity is called.
+    rdir = tmp_path / "replayed"
+    r = replay(estlab, "--out", rdir, recorded)
+    assert r.rc == 0, str(r)
+    path, doc = written_scenario(rdir)
+    assert str(path) in r.out
+    assert doc["steps"][1]["expect"]["status"] == 403, "the recorded status is the expectation"
+    assert doc["needs"]["roles"] == ["client"]
+    listed = estlab_run(estlab, "--scenarios", rdir, "--list")
+    assert listed.rc == 0, str(listed)
+    assert [line.split()[0] for line in listed.out.splitlines()[:-1]] == [doc["id"]]
+
+    as_client = run_into(estlab, tmp_path / "out-client", "--scenarios", rdir, "--profile", "protocol-gateway")
+    assert as_client.ran.rc == 0, str(as_client.ran)
+    s = as_client.scenario(doc["id"])
+    assert s["verdict"] == "skip" and "'client'" in s["message"], s
+
+    # Mapped to device-factory it runs in the embedded lab and reproduces the refusal.
+    rdir2 = tmp_path / "replayed-factory"
+    r = replay(estlab, "--role", "device-factory", "--out", rdir2, recorded)
+    assert r.rc == 0, str(r)
+    _, doc2 = written_scenario(rdir2)
+    assert doc2["needs"]["roles"] == ["device-factory"]
+    as_factory = run_into(estlab, tmp_path / "out-factory", "--scenarios", rdir2, "--profile", "protocol-gateway")
+    assert as_factory.ran.rc == 0, str(as_factory.ran)
+    s = as_factory.scenario(doc2["id"])
+    assert s["verdict"] == "pass", json.dumps(s, indent=1)[:3000]
+    sends = [step for step in s["steps"] if step["kind"] == "send"]
+    assert len(sends) == 1
+    assert sends[0]["exchange"]["request"].startswith(f"POST {ENROLL_PATH}")
+    assert sends[0]["exchange"]["response"].startswith("HTTP/1.1 403"), sends[0]["exchange"]["response"][:500]
+    replayed_csr = rdir2 / doc2["steps"][1]["send"]["csr"]["file"]
+    assert openssl_ok("req", "-in", replayed_csr, "-outform", "DER") == csr.der_bytes, "the recorded CSR is replayed"
+
+
+def test_replay_of_a_csr_file(estlab, tmp_path):
+    key, csr_pem = tmp_path / "field.key", tmp_path / "field.csr.pem"
+    openssl_ok("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+               "-subj", device_subject("field-device-7"), "-out", csr_pem)
+    out = tmp_path / "d"
+    r = replay(estlab, "--csr", csr_pem, "--out", out)
+    assert r.rc == 0, str(r)
+    _, doc = written_scenario(out)
+    send = doc["steps"][1]["send"]
+    assert send["op"] == "simpleenroll"
+    copied = out / send["csr"]["file"]
+    want = openssl_ok("req", "-in", csr_pem, "-outform", "DER")
+    assert openssl_ok("req", "-in", copied, "-outform", "DER") == want, "the scenario carries the CSR as given"
+    listed = estlab_run(estlab, "--scenarios", out, "--list")
+    assert listed.rc == 0 and listed.out.split()[0] == doc["id"], str(listed)
+
+
+def test_replay_without_input_exits_2(estlab, tmp_path):
+    r = replay(estlab, "--out", tmp_path / "d")
+    assert r.rc == EXIT_USAGE, str(r)
+    assert "--csr" in r.err
+    assert not (tmp_path / "d").exists()
