@@ -100,6 +100,10 @@ bool media_type_matches(const MediaType& actual, std::string_view expected);
 // media_type_matches with the exact constant instead.
 bool is_acceptable_response_type(EstOperation operation, const MediaType& actual);
 
+// PG-COAP-2: the header an officer-authenticated proxy (estlab's CoAP proxy) uses to forward the
+// device's certificate chain to the gateway: comma-separated base64 DER, leaf first.
+inline constexpr const char* kForwardedClientCertHeader = "X-Estlab-Forwarded-Client-Cert";
+
 // ---- Paths (RFC 7030 3.2.2) -------------------------------------------------------------------
 
 inline constexpr std::string_view est_path_prefix = "/.well-known/est/";

@@ -1,0 +1,36 @@
+// Every libcoap handle the project owns, declared once (as ossl.hpp does for OpenSSL): unique_ptr
+// aliases with their free function. libcoap 3 is not thread-safe: each owner keeps its context,
+// its sessions and its PDUs on one thread.
+#pragma once
+
+#include <coap3/coap.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "estlab/core/result.hpp"
+
+namespace estlab::coap {
+
+template <auto FreeFn>
+struct Deleter {
+  template <typename T>
+  void operator()(T* p) const noexcept { FreeFn(p); }
+};
+
+// The context frees every endpoint, resource and server session it holds.
+using Context = std::unique_ptr<coap_context_t, Deleter<coap_free_context>>;
+// A client session: a reference released before its context is freed.
+using Session = std::unique_ptr<coap_session_t, Deleter<coap_session_release>>;
+// A PDU not yet handed to coap_send() (which takes ownership, even on failure).
+using Pdu = std::unique_ptr<coap_pdu_t, Deleter<coap_delete_pdu>>;
+using OptList = std::unique_ptr<coap_optlist_t, Deleter<coap_delete_optlist>>;
+
+// coap_startup() once per process (thread-safe); libcoap is never cleaned up before exit.
+void ensure_started();
+
+// A host name or literal and a port as a UDP address (the first getaddrinfo answer).
+Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
+
+}  // namespace estlab::coap

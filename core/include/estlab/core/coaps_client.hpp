@@ -1,0 +1,148 @@
+// EST-coaps (RFC 9148): the codec shared by the client and the proxy (short paths, Content-Formats,
+// resource types, application/multipart-core) and a blocking coaps client on libcoap 3 with its
+// OpenSSL DTLS backend: DTLS 1.2 with certificates, a deadline on the handshake and on every
+// request, Block1/Block2 through libcoap's block helpers. Bodies are binary DER (RFC 9148 4.3).
+// Each connection owns its own libcoap context, so connections on different threads share nothing.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "estlab/core/bytes.hpp"
+#include "estlab/core/certificate.hpp"
+#include "estlab/core/est.hpp"
+#include "estlab/core/result.hpp"
+#include "estlab/core/tls.hpp"
+
+namespace estlab {
+
+// ---- Content-Formats (RFC 9148 8.1, RFC 7252 12.3) --------------------------------------------
+
+namespace coap_formats {
+inline constexpr std::uint16_t text_plain = 0;
+inline constexpr std::uint16_t link_format = 40;
+inline constexpr std::uint16_t multipart_core = 62;            // RFC 8710
+inline constexpr std::uint16_t server_generated_key = 280;     // pkcs7-mime; smime-type=server-generated-key
+inline constexpr std::uint16_t certs_only = 281;               // pkcs7-mime; smime-type=certs-only
+inline constexpr std::uint16_t pkcs8 = 284;
+inline constexpr std::uint16_t csrattrs = 285;
+inline constexpr std::uint16_t pkcs10 = 286;
+inline constexpr std::uint16_t pkix_cert = 287;
+}  // namespace coap_formats
+
+// The HTTP media type of a Content-Format (RFC 9148 Table 5); nullopt for one EST does not use.
+std::optional<std::string_view> media_type_of_format(std::uint16_t content_format);
+// The Content-Format of an EST media type (parameters compared as media_type_matches does).
+std::optional<std::uint16_t> format_of_media_type(const MediaType& media_type);
+
+// ---- Paths and discovery (RFC 9148 4.1, Table 1) ----------------------------------------------
+
+inline constexpr std::string_view coaps_est_root = "/.well-known/est";
+
+// "crts", "sen", "sren", "skg", "att"; nullopt for fullcmc, which has no short name.
+std::optional<std::string_view> coaps_short_name(EstOperation operation);
+std::optional<EstOperation> parse_coaps_short_name(std::string_view name);  // exact match
+// "/.well-known/est/crts" or "/.well-known/est/<label>/crts"; nullopt for fullcmc.
+std::optional<std::string> coaps_est_path(std::string_view label, EstOperation operation);
+// "ace.est.crts", ...; nullopt for fullcmc.
+std::optional<std::string> coaps_resource_type(EstOperation operation);
+// What RFC 9148 4.3 expects: the request Content-Format (nullopt for GET) and the success one.
+std::optional<std::uint16_t> coaps_request_format(EstOperation operation);
+std::uint16_t coaps_response_format(EstOperation operation);
+
+// ---- application/multipart-core (RFC 8710): a CBOR array [CF, bstr, CF, bstr, ...] ------------
+
+struct MultipartCorePart {
+  std::uint16_t content_format = 0;
+  Bytes data;
+};
+Bytes encode_multipart_core(const std::vector<MultipartCorePart>& parts);
+// Errors: not CBOR, not a definite array of an even number of items, a CF that is not an unsigned
+// integer below 65536, a value that is not a byte string (RFC 8710 allows null; EST does not).
+Result<std::vector<MultipartCorePart>> decode_multipart_core(ByteView cbor, std::size_t max_parts = 16);
+
+// ---- Messages ---------------------------------------------------------------------------------
+
+// A CoAP response code as class.detail: 0x45 = 2.05.
+struct CoapCode {
+  std::uint8_t value = 0;
+  static constexpr CoapCode make(int code_class, int detail) {
+    return CoapCode{static_cast<std::uint8_t>((code_class << 5) | detail)};
+  }
+  int code_class() const { return value >> 5; }
+  int detail() const { return value & 0x1f; }
+  std::string to_string() const;  // "2.05"
+  bool operator==(const CoapCode&) const = default;
+};
+
+enum class CoapMethod { get = 1, post = 2, put = 3, del = 4 };
+
+struct CoapRequest {
+  CoapMethod method = CoapMethod::get;
+  std::string path = "/";            // absolute, without query; segments percent-free
+  std::string query;                 // "rt=ace.est*" (one Uri-Query per '&'-separated item)
+  std::optional<std::uint16_t> content_format;
+  std::optional<std::uint16_t> accept;
+  Bytes payload;
+};
+
+struct CoapResponse {
+  CoapCode code;
+  std::optional<std::uint16_t> content_format;
+  std::optional<std::uint32_t> max_age;
+  Bytes payload;  // the whole body, Block2 reassembled
+
+  std::string payload_text() const { return std::string(payload.begin(), payload.end()); }
+};
+
+// ---- The client -------------------------------------------------------------------------------
+
+struct CoapsClientOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5684;
+  std::optional<TlsIdentity> identity;      // the device certificate (RFC 9148 3: required by servers)
+  std::vector<Certificate> trust_anchors;   // explicit TA database (RFC 9148 3)
+  bool verify_server = true;
+  std::string server_name;                  // SNI and RFC 6125 name check; "" = no name check
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds request_timeout{15000};  // one request, every block included
+  std::size_t max_response_body = 1u << 20;
+  // Block size for Block1/Block2 as SZX: 16 << szx bytes (0..6); 6 = 1024.
+  unsigned block_szx = 6;
+};
+
+class CoapsConnection {
+ public:
+  // DTLS handshake, bounded by handshake_timeout. Errors say what failed ("DTLS handshake failed",
+  // "timed out after 5000 ms").
+  static Result<CoapsConnection> connect(const CoapsClientOptions& options);
+
+  CoapsConnection(CoapsConnection&&) noexcept;
+  CoapsConnection& operator=(CoapsConnection&&) noexcept;
+  ~CoapsConnection();
+
+  // One confirmable request; waits for the whole response (every block) until request_timeout.
+  Result<CoapResponse> send(const CoapRequest& request);
+
+  // EST-coaps shortcuts. The label selects a CA (RFC 9148 4.1); "" = the default CA.
+  Result<CoapResponse> discover(std::string_view query = "rt=ace.est*");
+  Result<CoapResponse> cacerts(std::string_view label = "");
+  Result<CoapResponse> enroll(ByteView csr_der, bool reenroll = false, std::string_view label = "");
+  Result<CoapResponse> serverkeygen(ByteView csr_der, std::string_view label = "");
+  Result<CoapResponse> csrattrs(std::string_view label = "");
+
+  const TlsConnectionInfo& tls() const;
+  void close();
+
+ private:
+  struct Impl;
+  explicit CoapsConnection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace estlab

@@ -1,0 +1,542 @@
+#include "estlab/core/coaps_client.hpp"
+
+#include <cbor.h>
+#include <netdb.h>
+#include <unistd.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "estlab/core/coap_handles.hpp"
+#include "estlab/core/ossl.hpp"
+
+namespace estlab {
+
+namespace coap {
+
+void ensure_started() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    coap_startup();
+    // libcoap logs to stderr; keep it to errors unless ESTLAB_COAP_LOG asks for more (0..7, syslog levels).
+    int level = LOG_ERR;
+    if (const char* env = std::getenv("ESTLAB_COAP_LOG")) level = std::clamp(std::atoi(env), 0, 7);
+    coap_set_log_level(static_cast<coap_log_t>(level));
+    coap_dtls_set_log_level(level);
+  });
+}
+
+}  // namespace coap
+
+namespace {
+
+struct CborDeleter {
+  void operator()(cbor_item_t* item) const noexcept { cbor_decref(&item); }
+};
+using CborItem = std::unique_ptr<cbor_item_t, CborDeleter>;
+
+cbor_item_t* cbor_uint(std::uint64_t value) {
+  // Preferred serialization (RFC 8949 4.2.1): the shortest form.
+  if (value <= 0xff) return cbor_build_uint8(static_cast<std::uint8_t>(value));
+  if (value <= 0xffff) return cbor_build_uint16(static_cast<std::uint16_t>(value));
+  if (value <= 0xffffffff) return cbor_build_uint32(static_cast<std::uint32_t>(value));
+  return cbor_build_uint64(value);
+}
+
+}  // namespace
+
+// ---- codec ------------------------------------------------------------------------------------
+
+std::optional<std::string_view> media_type_of_format(std::uint16_t content_format) {
+  switch (content_format) {
+    case coap_formats::server_generated_key: return media_types::server_generated_key;
+    case coap_formats::certs_only: return media_types::certs_only;
+    case coap_formats::pkcs8: return media_types::pkcs8;
+    case coap_formats::csrattrs: return media_types::csrattrs;
+    case coap_formats::pkcs10: return media_types::pkcs10;
+    case coap_formats::pkix_cert: return std::string_view("application/pkix-cert");
+    case coap_formats::multipart_core: return std::string_view("application/multipart-core");
+    default: return std::nullopt;
+  }
+}
+
+std::optional<std::uint16_t> format_of_media_type(const MediaType& media_type) {
+  if (media_type.same_type(media_types::pkcs7_mime)) {
+    auto smime = media_type.param("smime-type");
+    if (!smime || media_type_matches(media_type, media_types::certs_only)) return coap_formats::certs_only;
+    if (media_type_matches(media_type, media_types::server_generated_key)) return coap_formats::server_generated_key;
+    return std::nullopt;
+  }
+  if (media_type.same_type(media_types::pkcs8)) return coap_formats::pkcs8;
+  if (media_type.same_type(media_types::csrattrs)) return coap_formats::csrattrs;
+  if (media_type.same_type(media_types::pkcs10)) return coap_formats::pkcs10;
+  if (media_type.same_type("application/pkix-cert")) return coap_formats::pkix_cert;
+  if (media_type.same_type("application/multipart-core")) return coap_formats::multipart_core;
+  return std::nullopt;
+}
+
+std::optional<std::string_view> coaps_short_name(EstOperation operation) {
+  switch (operation) {
+    case EstOperation::cacerts: return "crts";
+    case EstOperation::simpleenroll: return "sen";
+    case EstOperation::simplereenroll: return "sren";
+    case EstOperation::serverkeygen: return "skg";
+    case EstOperation::csrattrs: return "att";
+    case EstOperation::fullcmc: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::optional<EstOperation> parse_coaps_short_name(std::string_view name) {
+  for (auto operation : all_est_operations)
+    if (auto short_name = coaps_short_name(operation); short_name && *short_name == name) return operation;
+  return std::nullopt;
+}
+
+std::optional<std::string> coaps_est_path(std::string_view label, EstOperation operation) {
+  auto short_name = coaps_short_name(operation);
+  if (!short_name) return std::nullopt;
+  std::string path(coaps_est_root);
+  if (!label.empty()) path += "/" + std::string(label);
+  return path + "/" + std::string(*short_name);
+}
+
+std::optional<std::string> coaps_resource_type(EstOperation operation) {
+  auto short_name = coaps_short_name(operation);
+  if (!short_name) return std::nullopt;
+  return "ace.est." + std::string(*short_name);
+}
+
+std::optional<std::uint16_t> coaps_request_format(EstOperation operation) {
+  switch (operation) {
+    case EstOperation::simpleenroll:
+    case EstOperation::simplereenroll:
+    case EstOperation::serverkeygen: return coap_formats::pkcs10;
+    default: return std::nullopt;
+  }
+}
+
+std::uint16_t coaps_response_format(EstOperation operation) {
+  switch (operation) {
+    case EstOperation::csrattrs: return coap_formats::csrattrs;
+    case EstOperation::serverkeygen: return coap_formats::multipart_core;
+    default: return coap_formats::certs_only;
+  }
+}
+
+Bytes encode_multipart_core(const std::vector<MultipartCorePart>& parts) {
+  CborItem array(cbor_new_definite_array(parts.size() * 2));
+  for (const auto& part : parts) {
+    cbor_array_push(array.get(), cbor_move(cbor_uint(part.content_format)));
+    cbor_array_push(array.get(), cbor_move(cbor_build_bytestring(part.data.data(), part.data.size())));
+  }
+  unsigned char* buffer = nullptr;
+  std::size_t buffer_size = 0;
+  const std::size_t length = cbor_serialize_alloc(array.get(), &buffer, &buffer_size);
+  Bytes out(buffer, buffer + length);
+  std::free(buffer);  // allocated by libcbor with malloc
+  return out;
+}
+
+Result<std::vector<MultipartCorePart>> decode_multipart_core(ByteView cbor, std::size_t max_parts) {
+  cbor_load_result loaded{};
+  CborItem item(cbor_load(cbor.data(), cbor.size(), &loaded));
+  if (!item || loaded.error.code != CBOR_ERR_NONE)
+    return make_error(ErrorCode::invalid_input, "multipart-core: not CBOR (error at offset " +
+                                                    std::to_string(loaded.error.position) + ")");
+  if (loaded.read != cbor.size())
+    return make_error(ErrorCode::invalid_input, "multipart-core: " + std::to_string(cbor.size() - loaded.read) +
+                                                    " bytes after the CBOR array");
+  if (!cbor_isa_array(item.get()) || !cbor_array_is_definite(item.get()))
+    return make_error(ErrorCode::invalid_input, "multipart-core: not a definite-length CBOR array");
+  const std::size_t size = cbor_array_size(item.get());
+  if (size % 2 != 0) return make_error(ErrorCode::invalid_input, "multipart-core: odd number of items (" + std::to_string(size) + ")");
+  if (size / 2 > max_parts) return make_error(ErrorCode::limit_exceeded, "multipart-core: more than " + std::to_string(max_parts) + " parts");
+  std::vector<MultipartCorePart> parts;
+  cbor_item_t** items = cbor_array_handle(item.get());
+  for (std::size_t i = 0; i < size; i += 2) {
+    MultipartCorePart part;
+    if (!cbor_isa_uint(items[i]) || cbor_get_int(items[i]) > 0xffff)
+      return make_error(ErrorCode::invalid_input, "multipart-core: item " + std::to_string(i) + " is not a Content-Format (uint < 65536)");
+    part.content_format = static_cast<std::uint16_t>(cbor_get_int(items[i]));
+    if (!cbor_isa_bytestring(items[i + 1]) || !cbor_bytestring_is_definite(items[i + 1]))
+      return make_error(ErrorCode::invalid_input, "multipart-core: item " + std::to_string(i + 1) + " is not a definite byte string");
+    const unsigned char* data = cbor_bytestring_handle(items[i + 1]);
+    part.data.assign(data, data + cbor_bytestring_length(items[i + 1]));
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+std::string CoapCode::to_string() const {
+  char text[8];
+  std::snprintf(text, sizeof text, "%d.%02d", code_class(), detail());
+  return text;
+}
+
+// ---- client -----------------------------------------------------------------------------------
+
+namespace {
+
+enum class Handshake { pending, connected, failed };
+
+std::optional<std::uint32_t> uint_option(const coap_pdu_t* pdu, coap_option_num_t number) {
+  coap_opt_iterator_t iterator;
+  coap_opt_t* option = coap_check_option(pdu, number, &iterator);
+  if (option == nullptr) return std::nullopt;
+  return coap_decode_var_bytes(coap_opt_value(option), coap_opt_length(option));
+}
+
+const char* nack_reason(coap_nack_reason_t reason) {
+  switch (reason) {
+    case COAP_NACK_TOO_MANY_RETRIES: return "no answer after the retransmissions";
+    case COAP_NACK_NOT_DELIVERABLE: return "not deliverable";
+    case COAP_NACK_RST: return "the server answered with a Reset";
+    case COAP_NACK_TLS_FAILED: return "DTLS failed";
+    case COAP_NACK_ICMP_ISSUE: return "ICMP error (nothing listening?)";
+  }
+  return "negative acknowledgement";
+}
+
+}  // namespace
+
+Result<coap_address_t> coap::resolve_udp(const std::string& host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0 || found == nullptr)
+    return make_error(ErrorCode::io, "cannot resolve " + host + ": " + gai_strerror(rc));
+  coap_address_t address;
+  coap_address_init(&address);
+  std::memcpy(&address.addr, found->ai_addr, std::min<std::size_t>(found->ai_addrlen, sizeof address.addr));
+  address.size = static_cast<socklen_t>(found->ai_addrlen);
+  freeaddrinfo(found);
+  return address;
+}
+
+struct CoapsConnection::Impl {
+  CoapsClientOptions options;
+  // Declared first so it is destroyed last: sessions are released before their context.
+  coap::Context context;
+  coap::Session session;
+  std::string certificate_pem;
+  std::string key_pem;
+  std::string sni;
+  coap_dtls_pki_t pki{};
+  TlsConnectionInfo tls;
+
+  Handshake handshake = Handshake::pending;
+  std::string handshake_error;
+  bool waiting = false;
+  std::optional<CoapResponse> response;
+  std::optional<Error> failure;
+  Bytes request_body;  // Block1 reads from it until the request completes
+
+  static Impl* of(coap_session_t* session) {
+    return static_cast<Impl*>(coap_session_get_app_data(session));
+  }
+
+  // Called by libcoap inside the OpenSSL handshake setup: the chain sent after the leaf, the
+  // trust anchors and the expected name. Never throws (C callback).
+  static int tls_setup(void* tls_session, coap_dtls_pki_t* setup) noexcept {
+    auto* self = static_cast<Impl*>(setup->cn_call_back_arg);
+    SSL* ssl = static_cast<SSL*>(tls_session);
+    if (self == nullptr || ssl == nullptr) return 0;
+    if (self->options.identity)
+      for (const auto& certificate : self->options.identity->chain)
+        if (SSL_add1_chain_cert(ssl, certificate.native()) != 1) return 0;
+    return 1;
+  }
+
+  static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
+    Impl* self = of(session);
+    if (self == nullptr) return 0;
+    switch (event) {
+      case COAP_EVENT_DTLS_CONNECTED:
+        if (self->handshake == Handshake::pending) self->handshake = Handshake::connected;
+        break;
+      case COAP_EVENT_DTLS_ERROR:
+      case COAP_EVENT_DTLS_CLOSED:
+      case COAP_EVENT_SESSION_FAILED:
+      case COAP_EVENT_SESSION_CLOSED:
+        if (self->handshake == Handshake::pending) {
+          self->handshake = Handshake::failed;
+          self->handshake_error = event == COAP_EVENT_DTLS_ERROR ? "DTLS handshake failed" : "DTLS session closed";
+        } else if (self->waiting) {
+          self->failure = make_error(ErrorCode::io, "DTLS session closed during the request");
+          self->waiting = false;
+        }
+        break;
+      default: break;
+    }
+    return 0;
+  }
+
+  static coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
+                                     const coap_mid_t) noexcept {
+    Impl* self = of(session);
+    if (self == nullptr || !self->waiting) return COAP_RESPONSE_OK;
+    try {
+      CoapResponse response;
+      response.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
+      if (auto cf = uint_option(received, COAP_OPTION_CONTENT_FORMAT)) response.content_format = static_cast<std::uint16_t>(*cf);
+      if (auto age = uint_option(received, COAP_OPTION_MAXAGE)) response.max_age = *age;
+      std::size_t length = 0, offset = 0, total = 0;
+      const std::uint8_t* data = nullptr;
+      if (coap_get_data_large(received, &length, &data, &offset, &total)) {
+        if (total > self->options.max_response_body) {
+          self->failure = make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(total) +
+                                                                    " bytes is over the limit of " +
+                                                                    std::to_string(self->options.max_response_body));
+          self->waiting = false;
+          return COAP_RESPONSE_OK;
+        }
+        response.payload.assign(data, data + length);
+      }
+      self->response = std::move(response);
+    } catch (const std::exception& e) {
+      self->failure = make_error(ErrorCode::internal, std::string("reading the response: ") + e.what());
+    }
+    self->waiting = false;
+    return COAP_RESPONSE_OK;
+  }
+
+  static void on_nack(coap_session_t* session, const coap_pdu_t*, const coap_nack_reason_t reason, const coap_mid_t) noexcept {
+    Impl* self = of(session);
+    if (self == nullptr || !self->waiting) return;
+    self->failure = make_error(reason == COAP_NACK_TOO_MANY_RETRIES ? ErrorCode::timeout : ErrorCode::io, nack_reason(reason));
+    self->waiting = false;
+  }
+
+  // Drives libcoap until done() or the deadline; false on timeout.
+  template <typename Done>
+  bool run_until(std::chrono::steady_clock::time_point deadline, Done done) {
+    while (!done()) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return false;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+      if (coap_io_process(context.get(), static_cast<std::uint32_t>(std::clamp<long long>(left, 1, 100))) < 0) return false;
+    }
+    return true;
+  }
+};
+
+CoapsConnection::CoapsConnection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CoapsConnection::CoapsConnection(CoapsConnection&&) noexcept = default;
+CoapsConnection& CoapsConnection::operator=(CoapsConnection&&) noexcept = default;
+CoapsConnection::~CoapsConnection() = default;
+
+Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& options) {
+  coap::ensure_started();
+  if (!coap_dtls_is_supported()) return make_error(ErrorCode::unsupported, "libcoap was built without DTLS support");
+  if (options.block_szx > 6) return make_error(ErrorCode::invalid_input, "block_szx must be 0..6");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->context.reset(coap_new_context(nullptr));
+  if (!impl->context) return make_error(ErrorCode::internal, "coap_new_context failed");
+  coap_context_set_block_mode(impl->context.get(), COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_register_response_handler(impl->context.get(), &Impl::on_response);
+  coap_register_nack_handler(impl->context.get(), &Impl::on_nack);
+  coap_register_event_handler(impl->context.get(), &Impl::on_event);
+
+  if (options.verify_server) {
+    if (options.trust_anchors.empty())
+      return make_error(ErrorCode::invalid_input, "no trust anchors to authenticate the server with (RFC 9148 3)");
+    // libcoap 4.3's OpenSSL client takes its trust anchors only from a file, read at once.
+    char path[] = "/tmp/estlab-coaps-anchors-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd < 0) return make_error(ErrorCode::io, "cannot create a temporary trust-anchor file");
+    std::string pem;
+    for (const auto& anchor : options.trust_anchors) pem += anchor.pem();
+    const bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
+    ::close(fd);
+    const bool loaded = written && coap_context_set_pki_root_cas(impl->context.get(), path, nullptr);
+    ::unlink(path);
+    if (!loaded) return make_error(ErrorCode::internal, "libcoap refused the trust anchors");
+  }
+  coap_dtls_pki_t& pki = impl->pki;
+  pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+  pki.verify_peer_cert = options.verify_server ? 1 : 0;
+  pki.check_common_ca = 0;
+  pki.allow_self_signed = 0;
+  pki.cert_chain_validation = 1;
+  pki.cert_chain_verify_depth = 8;
+  pki.additional_tls_setup_call_back = &Impl::tls_setup;
+  pki.cn_call_back_arg = impl.get();
+  if (!options.server_name.empty()) {
+    impl->sni = options.server_name;
+    pki.client_sni = impl->sni.data();
+  }
+  if (options.identity) {
+    impl->certificate_pem = options.identity->certificate.pem();
+    impl->key_pem = options.identity->key.pkcs8_pem();
+    pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
+    auto& buf = pki.pki_key.key.pem_buf;
+    buf.public_cert = reinterpret_cast<const std::uint8_t*>(impl->certificate_pem.c_str());
+    buf.public_cert_len = impl->certificate_pem.size() + 1;  // libcoap wants the NUL counted
+    buf.private_key = reinterpret_cast<const std::uint8_t*>(impl->key_pem.c_str());
+    buf.private_key_len = impl->key_pem.size() + 1;
+  }
+
+  auto server = coap::resolve_udp(options.host, options.port);
+  if (!server.ok()) return server.error();
+
+  impl->session.reset(coap_new_client_session_pki(impl->context.get(), nullptr, &*server, COAP_PROTO_DTLS, &pki));
+  if (!impl->session) return make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port));
+  coap_session_set_app_data(impl->session.get(), impl.get());  // callbacks find their connection here
+  // The handshake starts with the session; wait for it so a failure is reported as such.
+  const auto deadline = std::chrono::steady_clock::now() + options.handshake_timeout;
+  Impl* self = impl.get();
+  if (!self->run_until(deadline, [self] {
+        return self->handshake != Handshake::pending ||
+               coap_session_get_state(self->session.get()) == COAP_SESSION_STATE_ESTABLISHED;
+      }))
+    return make_error(ErrorCode::timeout, "DTLS handshake with " + options.host + ":" + std::to_string(options.port) +
+                                              " timed out after " + std::to_string(options.handshake_timeout.count()) + " ms");
+  if (self->handshake == Handshake::failed)
+    return make_error(ErrorCode::verify_failed, self->handshake_error + " with " + options.host + ":" + std::to_string(options.port));
+  coap_tls_library_t library;
+  if (auto* ssl = static_cast<SSL*>(coap_session_get_tls(self->session.get(), &library)); ssl && library == COAP_TLS_LIBRARY_OPENSSL)
+    self->tls = describe_tls_connection(ssl, false);
+  // RFC 6125 name check on the server's leaf: an IP literal against iPAddress, else dNSName.
+  if (options.verify_server && !options.server_name.empty()) {
+    if (self->tls.peer_chain.empty()) return make_error(ErrorCode::verify_failed, "the server sent no certificate");
+    X509* leaf = self->tls.peer_chain.front().native();
+    const bool matches = X509_check_ip_asc(leaf, options.server_name.c_str(), 0) == 1 ||
+                         X509_check_host(leaf, options.server_name.c_str(), options.server_name.size(), 0, nullptr) == 1;
+    if (!matches)
+      return make_error(ErrorCode::verify_failed, "the server certificate '" + self->tls.peer_chain.front().subject().to_string() +
+                                                      "' does not name " + options.server_name);
+  }
+  return CoapsConnection(std::move(impl));
+}
+
+Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
+  Impl& impl = *impl_;
+  if (!impl.session) return make_error(ErrorCode::io, "the coaps connection is closed");
+  coap::Pdu pdu(coap_new_pdu(COAP_MESSAGE_CON, static_cast<coap_pdu_code_t>(request.method), impl.session.get()));
+  if (!pdu) return make_error(ErrorCode::internal, "coap_new_pdu failed");
+  std::uint8_t token[8];
+  std::size_t token_length = 0;
+  coap_session_new_token(impl.session.get(), &token_length, token);
+  coap_add_token(pdu.get(), token_length, token);
+
+  coap_optlist_t* raw_options = nullptr;
+  std::size_t start = 0;
+  const std::string& path = request.path;
+  while (start < path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    if (end > start)
+      coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_URI_PATH, end - start,
+                                                         reinterpret_cast<const std::uint8_t*>(path.data() + start)));
+    start = end + 1;
+  }
+  start = 0;
+  while (start < request.query.size()) {
+    std::size_t end = request.query.find('&', start);
+    if (end == std::string::npos) end = request.query.size();
+    if (end > start)
+      coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_URI_QUERY, end - start,
+                                                         reinterpret_cast<const std::uint8_t*>(request.query.data() + start)));
+    start = end + 1;
+  }
+  std::uint8_t buffer[4];
+  if (request.content_format)
+    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_CONTENT_FORMAT,
+                                                       coap_encode_var_safe(buffer, sizeof buffer, *request.content_format), buffer));
+  if (request.accept)
+    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_ACCEPT,
+                                                       coap_encode_var_safe(buffer, sizeof buffer, *request.accept), buffer));
+  const std::size_t block_size = std::size_t{16} << impl.options.block_szx;
+  if (impl.options.block_szx < 6) {
+    // The client's preferred Block2 size (RFC 7959 2.4), and Block1 when the body needs blocks.
+    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK2,
+                                                       coap_encode_var_safe(buffer, sizeof buffer, impl.options.block_szx), buffer));
+    if (request.payload.size() > block_size)
+      coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK1,
+                                                         coap_encode_var_safe(buffer, sizeof buffer, impl.options.block_szx), buffer));
+  }
+  coap::OptList options(raw_options);
+  if (raw_options != nullptr && !coap_add_optlist_pdu(pdu.get(), &raw_options))
+    return make_error(ErrorCode::internal, "cannot add the request options");
+  impl.request_body = request.payload;
+  if (!impl.request_body.empty() &&
+      !coap_add_data_large_request(impl.session.get(), pdu.get(), impl.request_body.size(), impl.request_body.data(), nullptr, nullptr))
+    return make_error(ErrorCode::internal, "cannot add the request body");
+
+  impl.response.reset();
+  impl.failure.reset();
+  impl.waiting = true;
+  // coap_send takes the PDU, also when it fails.
+  if (coap_send(impl.session.get(), pdu.release()) == COAP_INVALID_MID) {
+    impl.waiting = false;
+    return make_error(ErrorCode::io, "coap_send failed");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + impl.options.request_timeout;
+  Impl* self = &impl;
+  const bool finished = impl.run_until(deadline, [self] { return !self->waiting; });
+  impl.waiting = false;
+  if (!finished) {
+    // A late answer must not be taken for the next request's: the connection is done.
+    close();
+    return make_error(ErrorCode::timeout, "no complete answer to " + request.path + " within " +
+                                              std::to_string(impl.options.request_timeout.count()) + " ms");
+  }
+  if (impl.failure) return *impl.failure;
+  if (!impl.response) return make_error(ErrorCode::internal, "no response recorded");
+  return std::move(*impl.response);
+}
+
+Result<CoapResponse> CoapsConnection::discover(std::string_view query) {
+  CoapRequest request;
+  request.path = "/.well-known/core";
+  request.query = std::string(query);
+  return send(request);
+}
+
+Result<CoapResponse> CoapsConnection::cacerts(std::string_view label) {
+  CoapRequest request;
+  request.path = *coaps_est_path(label, EstOperation::cacerts);
+  return send(request);
+}
+
+Result<CoapResponse> CoapsConnection::enroll(ByteView csr_der, bool reenroll, std::string_view label) {
+  CoapRequest request;
+  request.method = CoapMethod::post;
+  request.path = *coaps_est_path(label, reenroll ? EstOperation::simplereenroll : EstOperation::simpleenroll);
+  request.content_format = coap_formats::pkcs10;
+  request.payload.assign(csr_der.begin(), csr_der.end());
+  return send(request);
+}
+
+Result<CoapResponse> CoapsConnection::serverkeygen(ByteView csr_der, std::string_view label) {
+  CoapRequest request;
+  request.method = CoapMethod::post;
+  request.path = *coaps_est_path(label, EstOperation::serverkeygen);
+  request.content_format = coap_formats::pkcs10;
+  request.payload.assign(csr_der.begin(), csr_der.end());
+  return send(request);
+}
+
+Result<CoapResponse> CoapsConnection::csrattrs(std::string_view label) {
+  CoapRequest request;
+  request.path = *coaps_est_path(label, EstOperation::csrattrs);
+  return send(request);
+}
+
+const TlsConnectionInfo& CoapsConnection::tls() const { return impl_->tls; }
+
+void CoapsConnection::close() {
+  if (!impl_) return;
+  impl_->session.reset();
+}
+
+}  // namespace estlab
