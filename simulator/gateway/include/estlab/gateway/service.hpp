@@ -8,16 +8,13 @@
 #include <string>
 
 #include "estlab/ca/ca.hpp"
+#include "estlab/core/est.hpp"
 #include "estlab/core/https_client.hpp"
 #include "estlab/core/tls.hpp"
 #include "estlab/gateway/approval.hpp"
 #include "estlab/gateway/config.hpp"
 
 namespace estlab::gateway {
-
-// PG-COAP-2: the header an officer-authenticated proxy (the CoAP proxy) uses to forward the
-// device's certificate chain: comma-separated base64 DER, leaf first.
-inline constexpr const char* kForwardedClientCertHeader = "X-Estlab-Forwarded-Client-Cert";
 
 // What the transport knows about the peer.
 struct ClientContext {

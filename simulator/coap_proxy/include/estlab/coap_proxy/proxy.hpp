@@ -1,0 +1,60 @@
+// `estlab coap-proxy`: a DTLS 1.2 CoAP server (libcoap 3, OpenSSL) that serves the EST-coaps
+// resources and forwards each request to the EST gateway over HTTPS as the officer, carrying the
+// device's chain (PG-COAP-1, -2). Startup enforces the product's rules: the DTLS certificate must
+// carry serverAuth (PG-COAP-6), the truststore is the open CAs fetched from the CA (PG-COAP-4), and
+// CAs that share a subject are refused or ignored as configured (PG-COAP-5).
+// One thread owns the libcoap context; upstream requests block it, each bounded by its deadlines.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "estlab/core/certificate.hpp"
+#include "estlab/core/https_client.hpp"
+#include "estlab/core/result.hpp"
+#include "estlab/coap_proxy/config.hpp"
+
+namespace estlab::coap_proxy {
+
+using LogSink = std::function<void(const std::string& line)>;
+LogSink stderr_log_sink();
+
+// How the proxy reaches the EST service; the default is core's HTTPS client with the officer
+// identity. Tests may give their own.
+using Upstream = std::function<Result<HttpResponse>(const HttpRequest&)>;
+
+struct ProxyStats {
+  std::uint64_t requests = 0;
+  std::uint64_t forwarded = 0;
+  std::uint64_t answered_locally = 0;
+  std::uint64_t upstream_failures = 0;
+  std::uint64_t dtls_failures = 0;
+};
+
+class CoapProxy {
+ public:
+  // Loads the tokens, checks them, builds the truststore, binds and starts the I/O thread. Errors
+  // name the rule and what failed (PG-COAP-6 serverAuth, PG-COAP-5 duplicate subject, ...).
+  static Result<std::unique_ptr<CoapProxy>> start(const CoapProxyConfig& config, LogSink log = stderr_log_sink(),
+                                                  Upstream upstream = {});
+  ~CoapProxy();
+  CoapProxy(const CoapProxy&) = delete;
+  CoapProxy& operator=(const CoapProxy&) = delete;
+
+  std::uint16_t port() const;
+  const std::vector<Certificate>& truststore() const;   // the CA certificates accepted for devices
+  const std::vector<std::string>& startup_notes() const;  // which readings applied, CAs ignored
+  ProxyStats stats() const;
+  void stop();  // bounded: the loop wakes at least every 100 ms
+
+  struct Impl;
+
+ private:
+  explicit CoapProxy(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace estlab::coap_proxy

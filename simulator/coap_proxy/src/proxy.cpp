@@ -1,0 +1,413 @@
+#include "estlab/coap_proxy/proxy.hpp"
+
+#include <atomic>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "estlab/ca/ca.hpp"
+#include "estlab/coap_proxy/forwarding.hpp"
+#include "estlab/core/coap_handles.hpp"
+#include "estlab/core/oids.hpp"
+#include "estlab/core/ossl.hpp"
+#include "estlab/core/tls.hpp"
+
+namespace estlab::coap_proxy {
+
+LogSink stderr_log_sink() {
+  auto mutex = std::make_shared<std::mutex>();
+  return [mutex](const std::string& line) {
+    std::lock_guard lock(*mutex);
+    std::cerr << line << std::endl;
+  };
+}
+
+namespace {
+
+std::string quote_value(const std::string& value) {
+  std::string out = "\"";
+  for (char ch : value) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  return out + "\"";
+}
+
+std::optional<std::uint16_t> uint16_option(const coap_pdu_t* pdu, coap_option_num_t number) {
+  coap_opt_iterator_t iterator;
+  coap_opt_t* option = coap_check_option(pdu, number, &iterator);
+  if (option == nullptr) return std::nullopt;
+  const unsigned value = coap_decode_var_bytes(coap_opt_value(option), coap_opt_length(option));
+  if (value > 0xffff) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+// Where each registered resource routes to; owned by the proxy, borrowed by libcoap.
+struct Route {
+  CoapProxy::Impl* proxy = nullptr;
+  EstOperation operation = EstOperation::cacerts;
+  std::string label;
+};
+
+void release_body(coap_session_t*, void* body) {
+  // Ownership came from handle() below (unique_ptr::release at coap_add_data_large_response).
+  std::unique_ptr<Bytes> owned(static_cast<Bytes*>(body));
+}
+
+// libcoap 3.0 has no context user data: the event handler finds its proxy here.
+std::mutex registry_mutex;
+std::map<const coap_context_t*, CoapProxy::Impl*>& registry() {
+  static std::map<const coap_context_t*, CoapProxy::Impl*> proxies;
+  return proxies;
+}
+
+}  // namespace
+
+struct CoapProxy::Impl {
+  CoapProxyConfig config;
+  LogSink log;
+  Upstream upstream;
+  UpstreamUrl url;
+  ForwardingLimits limits;
+  TlsIdentity dtls_identity;
+  std::vector<Certificate> truststore;
+  std::vector<std::string> notes;
+  std::string certificate_pem;
+  std::string key_pem;
+  ossl::X509Store verify_store;
+  std::vector<std::unique_ptr<Route>> routes;  // outlive the context that points at them
+  coap::Context context;                       // destroyed first: resources and sessions go with it
+  std::uint16_t port = 0;
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+  mutable std::mutex stats_mutex;
+  ProxyStats stats;
+
+  ~Impl() {
+    if (!context) return;
+    std::lock_guard lock(registry_mutex);
+    registry().erase(context.get());
+  }
+
+  void note(const std::string& line) {
+    notes.push_back(line);
+    if (log) log("coap-proxy: " + line);
+  }
+  void count(std::uint64_t ProxyStats::*field) {
+    std::lock_guard lock(stats_mutex);
+    ++(stats.*field);
+  }
+
+  // The chain sent after the leaf and the truststore, set on each server SSL (never throws).
+  static int tls_setup(void* tls_session, coap_dtls_pki_t* setup) noexcept {
+    auto* self = static_cast<Impl*>(setup->cn_call_back_arg);
+    SSL* ssl = static_cast<SSL*>(tls_session);
+    if (self == nullptr || ssl == nullptr) return 0;
+    for (const auto& certificate : self->dtls_identity.chain)
+      if (SSL_add1_chain_cert(ssl, certificate.native()) != 1) return 0;
+    if (SSL_set1_verify_cert_store(ssl, self->verify_store.get()) != 1) return 0;
+    // A client without a certificate is refused at the handshake (9148-3-e).
+    SSL_set_verify(ssl, SSL_get_verify_mode(ssl) | SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, SSL_get_verify_callback(ssl));
+    return 1;
+  }
+
+  static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
+    Impl* self = nullptr;
+    {
+      std::lock_guard lock(registry_mutex);
+      auto it = registry().find(coap_session_get_context(session));
+      if (it != registry().end()) self = it->second;
+    }
+    if (self == nullptr) return 0;
+    if (event == COAP_EVENT_DTLS_ERROR) {
+      self->count(&ProxyStats::dtls_failures);
+      char address[INET6_ADDRSTRLEN + 8] = {};
+      coap_print_addr(coap_session_get_addr_remote(session), reinterpret_cast<std::uint8_t*>(address), sizeof address - 1);
+      try {
+        if (self->log) self->log(std::string("coap-proxy: dtls handshake failed remote=") + address);
+      } catch (...) {
+      }
+    }
+    return 0;
+  }
+
+  static void handle(coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                     const coap_string_t* query, coap_pdu_t* response) noexcept {
+    auto* route = static_cast<Route*>(coap_resource_get_userdata(resource));
+    if (route == nullptr) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+      return;
+    }
+    try {
+      route->proxy->serve(*route, resource, session, request, query, response);
+    } catch (const std::exception& e) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+      try {
+        if (route->proxy->log) route->proxy->log(std::string("coap-proxy: internal error: ") + e.what());
+      } catch (...) {
+      }
+    } catch (...) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+    }
+  }
+
+  void serve(const Route& route, coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+             const coap_string_t* query, coap_pdu_t* response) {
+    count(&ProxyStats::requests);
+    CoapExchange exchange;
+    exchange.operation = route.operation;
+    exchange.label = route.label;
+    exchange.content_format = uint16_option(request, COAP_OPTION_CONTENT_FORMAT);
+    exchange.accept = uint16_option(request, COAP_OPTION_ACCEPT);
+    std::size_t length = 0, offset = 0, total = 0;
+    const std::uint8_t* data = nullptr;
+    if (coap_get_data_large(request, &length, &data, &offset, &total)) {
+      if (total > limits.max_request_body || length > limits.max_request_body) {
+        // Larger than we take: never copied, never forwarded.
+        exchange.payload.assign(limits.max_request_body + 1, 0);
+      } else {
+        exchange.payload.assign(data, data + length);
+      }
+    }
+    coap_tls_library_t library;
+    if (auto* ssl = static_cast<SSL*>(coap_session_get_tls(session, &library)); ssl && library == COAP_TLS_LIBRARY_OPENSSL)
+      exchange.device_chain = describe_tls_connection(ssl, true).peer_chain;
+
+    std::optional<CoapAnswer> answer = check_request(exchange, limits);
+    if (answer) {
+      count(&ProxyStats::answered_locally);
+    } else {
+      const std::string host_header = (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) + ":" +
+                                      std::to_string(url.port);
+      HttpRequest http = to_http_request(exchange, url.base_path, host_header);
+      count(&ProxyStats::forwarded);
+      auto upstream_response = upstream(http);
+      if (!upstream_response.ok()) {
+        count(&ProxyStats::upstream_failures);
+        answer = upstream_failure(upstream_response.error());
+      } else {
+        answer = to_coap_answer(exchange.operation, *upstream_response, std::chrono::system_clock::now(), limits);
+      }
+    }
+
+    coap_pdu_set_code(response, static_cast<coap_pdu_code_t>(answer->code.value));
+    std::uint8_t buffer[4];
+    if (answer->content_format && !answer->payload.empty()) {
+      auto body = std::make_unique<Bytes>(std::move(answer->payload));
+      const std::uint8_t* bytes = body->data();
+      const std::size_t size = body->size();
+      // libcoap owns the body from here until release_body (it may send it in many Block2 blocks).
+      if (!coap_add_data_large_response(resource, session, request, response, query, *answer->content_format, -1, 0,
+                                        size, bytes, release_body, body.get())) {
+        coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+      } else {
+        body.release();
+      }
+    } else {
+      if (answer->max_age)
+        coap_add_option(response, COAP_OPTION_MAXAGE, coap_encode_var_safe(buffer, sizeof buffer, *answer->max_age), buffer);
+      if (answer->code == CoapCode::make(4, 13))
+        coap_add_option(response, COAP_OPTION_SIZE1,
+                        coap_encode_var_safe(buffer, sizeof buffer, static_cast<unsigned>(limits.max_request_body)), buffer);
+      if (!answer->payload.empty()) coap_add_data(response, answer->payload.size(), answer->payload.data());
+    }
+    if (log) {
+      std::string client = exchange.device_chain.empty() ? "" : exchange.device_chain.front().subject().to_string();
+      log("coap-proxy: op=" + std::string(*coaps_short_name(exchange.operation)) + " label=" + exchange.label +
+          " client=" + quote_value(client) + " code=" + answer->code.to_string() + " rule=" + answer->rule +
+          (answer->upstream_status ? " upstream=" + std::to_string(*answer->upstream_status) : std::string(" upstream=-")));
+    }
+  }
+
+  Result<void> build_truststore() {
+    if (config.ca_store.empty())
+      return make_error(ErrorCode::invalid_input, config.source.string() + ": estlab.ca.store is not set (PG-COAP-4: the proxy fetches its truststore from the CA)");
+    auto ca = ca::SimulatedCa::open({config.ca_store});
+    if (!ca.ok()) return ca.error().within("CA store " + config.ca_store.string());
+    auto cas = (*ca)->list();
+    if (!cas.ok()) return cas.error().within("listing the CAs");
+    std::map<std::string, std::string> first_with_subject;  // subject -> label
+    for (const auto& info : *cas) {
+      if (!info.open) continue;
+      const std::string subject = info.certificate.subject().to_string();
+      auto [it, inserted] = first_with_subject.emplace(subject, info.label);
+      if (!inserted) {
+        if (config.duplicate_ca_subjects == DuplicateCaSubjects::refuse)
+          return make_error(ErrorCode::policy_refused,
+                            "PG-COAP-5: the open CAs '" + it->second + "' and '" + info.label + "' share the subject '" +
+                                subject + "'; the proxy does not allow several CA certificates with one subject "
+                                "(estlab.duplicate-ca-subjects = refuse; ignore-later keeps the first instead)");
+        note("PG-COAP-5: ignoring CA '" + info.label + "' (" + subject + "): same subject as CA '" + it->second +
+             "', which is kept (estlab.duplicate-ca-subjects = ignore-later)");
+        continue;
+      }
+      truststore.push_back(info.certificate);
+    }
+    if (truststore.empty()) return make_error(ErrorCode::not_found, "PG-COAP-4: the CA store has no open CA");
+    verify_store.reset(X509_STORE_new());
+    std::string labels;
+    for (const auto& certificate : truststore) X509_STORE_add_cert(verify_store.get(), certificate.native());
+    for (const auto& [subject, label] : first_with_subject) labels += (labels.empty() ? "" : ", ") + label;
+    note("PG-COAP-4: DTLS truststore = " + std::to_string(truststore.size()) + " open CA certificates (" + labels + ")");
+    return {};
+  }
+
+  Result<void> make_upstream() {
+    if (upstream) return {};
+    auto officer = TlsIdentity::load_pkcs12(config.officer_token, config.officer_password);
+    if (!officer.ok()) return officer.error().within("officer.token " + config.officer_token.string());
+    HttpsClientOptions options;
+    options.host = url.host;
+    options.port = url.port;
+    options.server_name = config.est_server_name.empty() ? url.host : config.est_server_name;
+    options.identity = std::move(officer).value();
+    if (!config.est_trust_anchors.empty()) {
+      auto bytes = read_file_bytes(config.est_trust_anchors.string());
+      if (!bytes.ok()) return bytes.error().within("estlab.est.trust-anchors");
+      auto anchors = Certificate::parse_all(*bytes);
+      if (!anchors.ok()) return anchors.error().within("estlab.est.trust-anchors " + config.est_trust_anchors.string());
+      options.trust_anchors = std::move(anchors).value();
+    } else {
+      options.trust_anchors = truststore;
+    }
+    options.connect_timeout = config.upstream_connect_timeout;
+    options.handshake_timeout = config.upstream_handshake_timeout;
+    options.io_timeout = config.upstream_io_timeout;
+    options.max_response_body = config.max_response_body;
+    upstream = [options](const HttpRequest& request) { return https_request(options, request); };
+    return {};
+  }
+
+  void add_resource(EstOperation operation, const std::string& label) {
+    auto route = std::make_unique<Route>();
+    route->proxy = this;
+    route->operation = operation;
+    route->label = label;
+    const std::string path = coaps_est_path(label, operation)->substr(1);  // libcoap paths have no leading '/'
+    coap_resource_t* resource = coap_resource_init(coap_new_str_const(reinterpret_cast<const std::uint8_t*>(path.data()), path.size()),
+                                                   COAP_RESOURCE_FLAGS_RELEASE_URI);
+    coap_register_handler(resource, http_method(operation) == "GET" ? COAP_REQUEST_GET : COAP_REQUEST_POST, &Impl::handle);
+    coap_resource_set_userdata(resource, route.get());
+    auto attr = [resource](const std::string& name, const std::string& value) {
+      coap_add_attr(resource, coap_new_str_const(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()),
+                    coap_new_str_const(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()),
+                    COAP_ATTR_FLAGS_RELEASE_NAME | COAP_ATTR_FLAGS_RELEASE_VALUE);
+    };
+    attr("rt", quote_value(*coaps_resource_type(operation)));
+    attr("ct", std::to_string(coaps_response_format(operation)));
+    coap_add_resource(context.get(), resource);  // the context owns the resource from here
+    routes.push_back(std::move(route));
+  }
+
+  void run() noexcept {
+    while (!stopping.load()) coap_io_process(context.get(), 100);
+  }
+};
+
+CoapProxy::CoapProxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CoapProxy::~CoapProxy() { stop(); }
+
+Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& config, LogSink log, Upstream upstream) {
+  coap::ensure_started();
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->log = std::move(log);
+  impl->upstream = std::move(upstream);
+  impl->limits.max_request_body = config.max_request_body;
+  impl->limits.default_max_age = config.default_max_age;
+  try {
+    impl->url = parse_upstream_url(config.est_url);
+  } catch (const ConfigError& e) {
+    return make_error(ErrorCode::invalid_input, e.what());
+  }
+
+  // PG-COAP-6: the DTLS server certificate must carry serverAuth.
+  auto identity = TlsIdentity::load_pkcs12(config.tls_token, config.tls_token_password);
+  if (!identity.ok()) return identity.error().within("tlsToken " + config.tls_token.string());
+  impl->dtls_identity = std::move(identity).value();
+  if (!impl->dtls_identity.certificate.has_extended_key_usage(oid::server_auth))
+    return make_error(ErrorCode::policy_refused,
+                      "PG-COAP-6: tlsToken " + config.tls_token.string() + ": the DTLS server certificate '" +
+                          impl->dtls_identity.certificate.subject().to_string() +
+                          "' lacks the extended key usage serverAuth (1.3.6.1.5.5.7.3.1); refusing to start");
+  impl->note(std::string("PG-COAP-5 reading: estlab.duplicate-ca-subjects = ") + to_string(config.duplicate_ca_subjects));
+  if (auto r = impl->build_truststore(); !r.ok()) return r.error();
+  if (auto r = impl->make_upstream(); !r.ok()) return r.error();
+
+  impl->context.reset(coap_new_context(nullptr));
+  if (!impl->context) return make_error(ErrorCode::internal, "coap_new_context failed");
+  coap_context_t* ctx = impl->context.get();
+  {
+    std::lock_guard lock(registry_mutex);
+    registry()[ctx] = impl.get();
+  }
+  coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_context_set_session_timeout(ctx, static_cast<unsigned>(config.session_idle_timeout.count()));
+  coap_context_set_max_handshake_sessions(ctx, 64);
+  coap_context_set_max_idle_sessions(ctx, 256);
+  coap_register_event_handler(ctx, &Impl::on_event);
+
+  impl->certificate_pem = impl->dtls_identity.certificate.pem();
+  impl->key_pem = impl->dtls_identity.key.pkcs8_pem();
+  coap_dtls_pki_t pki{};
+  pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+  pki.verify_peer_cert = 1;
+  pki.check_common_ca = 0;
+  pki.allow_self_signed = 0;
+  pki.cert_chain_validation = 1;
+  pki.cert_chain_verify_depth = 8;
+  pki.additional_tls_setup_call_back = &Impl::tls_setup;
+  pki.cn_call_back_arg = impl.get();
+  pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
+  pki.pki_key.key.pem_buf.public_cert = reinterpret_cast<const std::uint8_t*>(impl->certificate_pem.c_str());
+  pki.pki_key.key.pem_buf.public_cert_len = impl->certificate_pem.size() + 1;  // libcoap wants the NUL counted
+  pki.pki_key.key.pem_buf.private_key = reinterpret_cast<const std::uint8_t*>(impl->key_pem.c_str());
+  pki.pki_key.key.pem_buf.private_key_len = impl->key_pem.size() + 1;
+  if (!coap_context_set_pki(ctx, &pki)) return make_error(ErrorCode::internal, "libcoap refused the DTLS PKI setup");
+
+  auto address = coap::resolve_udp(config.listen_host, config.port);
+  if (!address.ok()) return address.error();
+  coap_endpoint_t* endpoint = coap_new_endpoint(ctx, &*address, COAP_PROTO_DTLS);
+  if (endpoint == nullptr)
+    return make_error(ErrorCode::io, "cannot listen on udp " + config.listen_host + ":" + std::to_string(config.port) + " (in use?)");
+  // "127.0.0.1:5684 DTLS" or "[::1]:5684 DTLS": the bound port, also when 0 was asked for.
+  const std::string bound = coap_endpoint_str(endpoint);
+  const std::size_t space = bound.rfind(' ');
+  const std::size_t colon = bound.rfind(':', space);
+  impl->port = static_cast<std::uint16_t>(std::stoi(bound.substr(colon + 1, space - colon - 1)));
+
+  for (auto operation : all_est_operations) {
+    if (operation == EstOperation::fullcmc) continue;  // PG-COAP-3: no resource, so 4.04 and never forwarded
+    impl->add_resource(operation, "");
+    for (const auto& label : config.labels) impl->add_resource(operation, label);
+  }
+  impl->note("listening on coaps://" + config.listen_host + ":" + std::to_string(impl->port) + " -> " + config.est_url +
+             " (PG-COAP-3: no fullcmc)");
+  Impl* self = impl.get();
+  impl->thread = std::thread([self] { self->run(); });
+  return std::unique_ptr<CoapProxy>(new CoapProxy(std::move(impl)));
+}
+
+std::uint16_t CoapProxy::port() const { return impl_->port; }
+const std::vector<Certificate>& CoapProxy::truststore() const { return impl_->truststore; }
+const std::vector<std::string>& CoapProxy::startup_notes() const { return impl_->notes; }
+
+ProxyStats CoapProxy::stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
+void CoapProxy::stop() {
+  if (!impl_) return;
+  impl_->stopping.store(true);
+  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->context) {
+    std::lock_guard lock(registry_mutex);
+    registry().erase(impl_->context.get());
+  }
+  impl_->context.reset();  // after the loop thread is gone: libcoap is used by one thread at a time
+}
+
+}  // namespace estlab::coap_proxy

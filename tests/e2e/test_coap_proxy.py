@@ -1,0 +1,216 @@
+"""`estlab coap-proxy` (EST-coaps, RFC 9148) with the independent coap-client-openssl (Debian
+libcoap3-bin) as the device and `estlab gateway` as the EST service, each a subprocess on an
+ephemeral port. Requests are made by `openssl req` and answers judged by `openssl pkcs7`/`verify`.
+Covers PG-COAP-1..6 and garbage datagrams.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway_support import Gateway, run_bytes, openssl_ok, device_subject
+
+COAP_CLIENT = shutil.which("coap-client-openssl")
+pytestmark = pytest.mark.skipif(COAP_CLIENT is None, reason="coap-client-openssl (libcoap3-bin) is not installed")
+
+START_TIMEOUT_S = 20
+STOP_TIMEOUT_S = 10
+CLIENT_TIMEOUT_S = 30  # one coap-client call; -B bounds its own wait below that
+
+
+class Proxy:
+    """One `estlab coap-proxy` subprocess in front of a gateway."""
+
+    def __init__(self, binary: Path, lab, gateway: Gateway, workdir: Path, *args):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port_file = workdir / "port"
+        self.stderr_file = workdir / "proxy.stderr"
+        self.stdout_file = workdir / "proxy.stdout"
+        self.lab = lab
+        self.args = [str(binary), "coap-proxy", "--lab", str(lab.dir), "--port", "0", "--port-file", str(self.port_file),
+                     "--est-url", f"https://localhost:{gateway.port}/.well-known/est", *map(str, args)]
+        self.proc = None
+        self.port = None
+
+    def start(self) -> "Proxy":
+        with open(self.stdout_file, "wb") as out, open(self.stderr_file, "wb") as err:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"coap-proxy exited with {self.proc.returncode}\n{self.stderr()}", pytrace=False)
+            text = self.port_file.read_text() if self.port_file.exists() else ""
+            if text.endswith("\n") and text.strip().isdigit():
+                self.port = int(text)
+                return self
+            time.sleep(0.02)
+        self.proc.kill()
+        pytest.fail(f"coap-proxy wrote no port file\n{self.stderr()}", pytrace=False)
+
+    def stop(self) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+            pytest.fail("coap-proxy did not stop on SIGTERM", pytrace=False)
+
+    def stderr(self) -> str:
+        return self.stderr_file.read_text(errors="replace") if self.stderr_file.exists() else ""
+
+    def uri(self, path: str) -> str:
+        return f"coaps://127.0.0.1:{self.port}{path}"
+
+    def coap(self, path: str, *, identity: str = "device-factory", method: str = "get", data: Path | None = None,
+             content_format: int | None = None, block: int | None = None, out: Path | None = None):
+        item = self.lab.item(identity)
+        args = [COAP_CLIENT, "-B", "15", "-c", self.lab.path(item["chain"]), "-j", self.lab.path(item["key"]),
+                "-R", self.lab.path("trust/anchors.pem"), "-m", method]
+        if content_format is not None:
+            args += ["-t", str(content_format)]
+        if data is not None:
+            args += ["-f", data]
+        if block is not None:
+            args += ["-b", str(block)]
+        if out is not None:
+            args += ["-o", out]
+        return run_bytes([*args, self.uri(path)], timeout=CLIENT_TIMEOUT_S)
+
+
+@pytest.fixture(scope="module")
+def lab(estlab, tmp_path_factory):
+    return estlab.generate(tmp_path_factory.mktemp("coaplab") / "lab")
+
+
+@pytest.fixture(scope="module")
+def gateway(estlab, lab, tmp_path_factory):
+    gw = Gateway(estlab.binary, lab, tmp_path_factory.mktemp("gw")).start()
+    yield gw
+    assert gw.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def proxy(estlab, lab, gateway, tmp_path_factory):
+    p = Proxy(estlab.binary, lab, gateway, tmp_path_factory.mktemp("proxy")).start()
+    yield p
+    assert p.stop() == 0
+
+
+def certs_of_der_pkcs7(der: bytes) -> str:
+    return openssl_ok("pkcs7", "-inform", "DER", "-print_certs", "-noout", input=der).decode()
+
+
+def test_handshake_and_discovery(proxy):  # PG-COAP-1, 9148-4.1-d
+    r = proxy.coap("/.well-known/core?rt=ace.est*")
+    assert r.rc == 0, str(r)
+    links = r.out.decode()
+    for rt in ("ace.est.crts", "ace.est.sen", "ace.est.sren", "ace.est.skg", "ace.est.att"):
+        assert f'rt="{rt}"' in links, links
+    assert "fullcmc" not in links
+    assert len(r.out) > 1024  # the discovery answer itself needs Block2
+
+
+def test_crts_is_binary_certs_only(proxy, tmp_path):  # 9148-4.3-a, PG-COAP-1
+    out = tmp_path / "crts.der"
+    r = proxy.coap("/.well-known/est/crts", out=out)
+    assert r.rc == 0, str(r)
+    text = certs_of_der_pkcs7(out.read_bytes())
+    assert "CN = estlab Issuing CA" in text and "CN = estlab Root CA" in text, text
+
+
+def test_enroll_with_an_openssl_req_csr(proxy, lab, tmp_path):  # PG-COAP-1, PG-COAP-2
+    csr = tmp_path / "dev.csr"
+    openssl_ok("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+               "-keyout", tmp_path / "dev.key", "-subj", device_subject("device-0001"), "-outform", "DER", "-out", csr)
+    out = tmp_path / "cert.p7"
+    r = proxy.coap("/.well-known/est/sen", method="post", data=csr, content_format=286, out=out)
+    assert r.rc == 0, str(r)
+    assert out.exists() and out.stat().st_size > 0, f"{r}\n{proxy.stderr()}"
+    pem = openssl_ok("pkcs7", "-inform", "DER", "-in", out, "-print_certs").decode()
+    assert "CN = device-0001" in pem
+    (tmp_path / "cert.pem").write_text(pem)
+    v = run_bytes(["openssl", "verify", "-CAfile", lab.path("trust/root-ca.pem"), "-untrusted",
+                   lab.path("ca/issuing.pem"), tmp_path / "cert.pem"])
+    assert v.rc == 0, str(v)
+    assert "op=sen" in proxy.stderr() and "code=2.04" in proxy.stderr()
+
+
+def test_blockwise_with_64_byte_blocks(proxy, tmp_path):  # 9148-4.6-a
+    whole, small = tmp_path / "whole.der", tmp_path / "small.der"
+    assert proxy.coap("/.well-known/est/crts", out=whole).rc == 0
+    r = proxy.coap("/.well-known/est/crts", block=64, out=small)
+    assert r.rc == 0, str(r)
+    assert small.read_bytes() == whole.read_bytes()
+    assert len(whole.read_bytes()) > 64 * 8
+    assert proxy.coap("/.well-known/core", block=64).out == proxy.coap("/.well-known/core").out
+
+
+def test_unknown_ca_device_is_refused_at_the_handshake(proxy, tmp_path):  # PG-COAP-4
+    out = tmp_path / "crts.der"
+    r = proxy.coap("/.well-known/est/crts", identity="device-unknown-ca", out=out)
+    assert not out.exists() or out.stat().st_size == 0, str(r)
+    said = (r.out + r.err).lower()  # coap-client logs to stdout
+    assert b"unknown ca" in said or b"alert" in said, str(r)
+    assert "dtls handshake failed" in proxy.stderr()
+    assert proxy.coap("/.well-known/est/crts").rc == 0  # an open CA's device still works
+
+
+def test_fullcmc_is_404_and_never_forwarded(proxy, gateway, tmp_path):  # PG-COAP-3
+    body = tmp_path / "cmc.der"
+    body.write_bytes(b"\x30\x00")
+    r = proxy.coap("/.well-known/est/fullcmc", method="post", data=body, content_format=279)
+    assert b"4.04" in r.out + r.err, str(r)
+    assert "fullcmc" not in gateway.stderr()
+
+
+def test_garbage_datagrams_never_crash_it(proxy):
+    rng = random.Random(5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(300):
+            datagram = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 1400)))
+            if i % 3 == 0:  # a DTLS handshake record header with a lying length
+                datagram = b"\x16\xfe\xfd" + datagram[3:].ljust(11, b"\x00")
+            s.sendto(datagram, ("127.0.0.1", proxy.port))
+    assert proxy.proc.poll() is None
+    assert proxy.coap("/.well-known/est/crts").rc == 0
+
+
+def _start_refused(estlab, lab, gateway, tmp_path, *args, config: Path | None = None):
+    cmd = [estlab.binary, "coap-proxy", "--port", "0", "--est-url", f"https://localhost:{gateway.port}/.well-known/est"]
+    cmd += ["--config", config] if config else ["--lab", lab.dir]
+    return run_bytes([*cmd, *args], timeout=20)
+
+
+def test_twin_cas_refuse_or_ignore(estlab, lab, gateway, proxy, tmp_path):  # PG-COAP-5
+    r = _start_refused(estlab, lab, gateway, tmp_path, "--duplicate-ca-subjects", "refuse")
+    assert r.rc == 2, str(r)
+    assert b"PG-COAP-5" in r.err and b"'twin-a'" in r.err and b"'twin-b'" in r.err, str(r)
+    # The lab's reading (ignore-later): said clearly at startup, and the ignored CA's device is refused.
+    assert "ignoring CA 'twin-b'" in proxy.stderr()
+    assert proxy.coap("/.well-known/est/crts", identity="device-twin-a").rc == 0
+    out = tmp_path / "b.der"
+    proxy.coap("/.well-known/est/crts", identity="device-twin-b", out=out)
+    assert not out.exists() or out.stat().st_size == 0
+
+
+def test_dtls_certificate_without_serverauth_stops_startup(estlab, lab, gateway, tmp_path):  # PG-COAP-6
+    config = lab.path("config/coap.properties").read_text().replace(
+        "tlsToken = coap/dtls-server.p12", "tlsToken = coap/dtls-server-no-serverauth.p12")
+    path = lab.path("config/coap-no-serverauth.properties")
+    path.write_text(config)
+    r = _start_refused(estlab, lab, gateway, tmp_path, config=path)
+    assert r.rc == 2, str(r)
+    assert b"PG-COAP-6" in r.err and b"serverAuth" in r.err, str(r)

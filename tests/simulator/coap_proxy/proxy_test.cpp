@@ -1,0 +1,289 @@
+// The proxy on loopback between core's coaps client and the reference gateway, both in-process:
+// PG-COAP-1..6 each with its allowed and its refused case, block-wise, and garbage datagrams.
+#include "estlab/coap_proxy/proxy.hpp"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <random>
+
+#include "estlab/core/certs_only.hpp"
+#include "estlab/core/coaps_client.hpp"
+#include "estlab/core/csr.hpp"
+#include "estlab/gateway/server.hpp"
+#include "lab_support.hpp"
+
+namespace estlab::coap_proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using test::TestLab;
+
+class CoapProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
+    gateway_config.port = 0;
+    auto service = std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca());
+    auto started = gateway::GatewayServer::start(service, 2, [](const std::string&) {});
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    gateway = std::move(started).value();
+  }
+
+  CoapProxyConfig config() {
+    CoapProxyConfig c = CoapProxyConfig::load(lab.path("config/coap.properties"));
+    c.port = 0;
+    c.est_url = "https://localhost:" + std::to_string(gateway->port()) + "/.well-known/est";
+    return c;
+  }
+
+  void start(CoapProxyConfig c) {
+    auto started = CoapProxy::start(c, [this](const std::string& line) {
+      std::lock_guard lock(log_mutex);
+      log += line + "\n";
+    });
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    proxy = std::move(started).value();
+  }
+
+  CoapsClientOptions client(const std::string& identity) {
+    CoapsClientOptions o;
+    o.port = proxy->port();
+    o.identity = lab.identity(identity);
+    o.trust_anchors = lab.trust_anchors();
+    o.server_name = "127.0.0.1";
+    o.handshake_timeout = 5s;
+    o.request_timeout = 20s;
+    return o;
+  }
+
+  CoapsConnection connect(const std::string& identity, unsigned szx = 6) {
+    auto o = client(identity);
+    o.block_szx = szx;
+    auto connection = CoapsConnection::connect(o);
+    if (!connection.ok()) throw std::runtime_error(connection.error().message);
+    return std::move(connection).value();
+  }
+
+  Csr csr_for(const Certificate& certificate) {
+    CsrBuilder builder;
+    builder.subject(certificate.subject());
+    return builder.sign(key).value();
+  }
+
+  std::string log_text() {
+    std::lock_guard lock(log_mutex);
+    return log;
+  }
+
+  TestLab lab;
+  std::unique_ptr<gateway::GatewayServer> gateway;
+  std::unique_ptr<CoapProxy> proxy;
+  std::mutex log_mutex;
+  std::string log;
+  PrivateKey key = PrivateKey::generate(KeyType::ec_p256).value();
+};
+
+TEST_F(CoapProxyTest, DiscoveryListsTheEstResourcesButNoFullcmc) {  // 9148-4.1-d, 9148-5-i
+  start(config());
+  auto connection = connect("device-factory");
+  auto response = connection.discover();
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->code.to_string(), "2.05");
+  EXPECT_EQ(response->content_format, coap_formats::link_format);
+  const std::string links = response->payload_text();
+  for (const char* expected : {"</.well-known/est/crts>", "rt=\"ace.est.crts\"", "rt=\"ace.est.sen\"", "rt=\"ace.est.sren\"",
+                               "rt=\"ace.est.skg\"", "rt=\"ace.est.att\"", "</.well-known/est/twin-a/sen>"})
+    EXPECT_NE(links.find(expected), std::string::npos) << expected << " in " << links;
+  EXPECT_EQ(links.find("fullcmc"), std::string::npos);
+}
+
+TEST_F(CoapProxyTest, CacertsIsBinaryCertsOnly) {  // PG-COAP-1, 9148-4.3-a, 9148-4.5-a
+  start(config());
+  auto connection = connect("device-factory");
+  auto response = connection.cacerts();
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->code.to_string(), "2.05");
+  EXPECT_EQ(response->content_format, coap_formats::certs_only);
+  auto bag = CertsOnly::from_der(response->payload);
+  ASSERT_TRUE(bag.ok()) << bag.error().message;
+  EXPECT_GE(bag->certificates().size(), 2u);
+}
+
+TEST_F(CoapProxyTest, ReenrollIsAuthorizedAsTheDeviceNotTheOfficer) {  // PG-COAP-1, PG-COAP-2
+  start(config());
+  const Certificate device = lab.certificate("device-current");
+  auto connection = connect("device-current");
+  // Allowed: the device's own, latest certificate re-enrolls its own subject.
+  auto reenrolled = connection.enroll(csr_for(device).der(), true);
+  ASSERT_TRUE(reenrolled.ok()) << reenrolled.error().message;
+  ASSERT_EQ(reenrolled->code.to_string(), "2.04") << reenrolled->payload_text() << "\n" << log_text();
+  EXPECT_EQ(reenrolled->content_format, coap_formats::certs_only);
+  auto issued = CertsOnly::from_der(reenrolled->payload);
+  ASSERT_TRUE(issued.ok());
+  EXPECT_EQ(issued->certificates().front().subject(), device.subject());
+
+  // Refused: the gateway sees the forwarded device, not the officer (who could enroll anyone):
+  // a CSR for another subject is refused (PG-ENR-1) ...
+  auto other = connection.enroll(csr_for(lab.certificate("device-factory")).der(), true);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_EQ(other->code.code_class(), 4) << other->code.to_string();
+  // ... and a superseded device certificate may not re-enroll (PG-ENR-4, as the device's own TLS would be).
+  auto superseded = connect("device-superseded");
+  auto refused = superseded.enroll(csr_for(lab.certificate("device-superseded")).der(), true);
+  ASSERT_TRUE(refused.ok()) << refused.error().message;
+  EXPECT_EQ(refused->code.to_string(), "4.03") << refused->payload_text();
+  EXPECT_NE(log_text().find("client=\"C=SE,O=estlab lab devices,CN="), std::string::npos) << log_text();
+}
+
+TEST_F(CoapProxyTest, SmallBlocksBothWays) {  // 9148-4.6-a, 9148-5-h
+  start(config());
+  auto connection = connect("device-factory", 2);  // 64-byte blocks
+  auto crts = connection.cacerts();
+  ASSERT_TRUE(crts.ok()) << crts.error().message;
+  EXPECT_EQ(crts->code.to_string(), "2.05");
+  EXPECT_GT(crts->payload.size(), 64u * 4);
+  EXPECT_TRUE(CertsOnly::from_der(crts->payload).ok());
+  const auto forwarded_before = proxy->stats().forwarded;
+  auto enrolled = connection.enroll(csr_for(lab.certificate("device-factory")).der());
+  ASSERT_TRUE(enrolled.ok()) << enrolled.error().message;
+  EXPECT_EQ(enrolled->code.to_string(), "2.04") << enrolled->payload_text();
+  EXPECT_EQ(proxy->stats().forwarded, forwarded_before + 1);  // every Block1 reassembled into one POST
+}
+
+TEST_F(CoapProxyTest, ServerkeygenAnswersMultipartCore) {  // 9148-4.3-e, 9148-5-g
+  start(config());
+  auto connection = connect("device-factory");
+  auto response = connection.serverkeygen(csr_for(lab.certificate("device-factory")).der());
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  ASSERT_EQ(response->code.to_string(), "2.04") << response->payload_text();
+  EXPECT_EQ(response->content_format, coap_formats::multipart_core);
+  auto parts = decode_multipart_core(response->payload);
+  ASSERT_TRUE(parts.ok()) << parts.error().message;
+  ASSERT_EQ(parts->size(), 2u);
+}
+
+TEST_F(CoapProxyTest, FullcmcIs404AndNeverForwarded) {  // PG-COAP-3
+  start(config());
+  auto connection = connect("device-factory");
+  CoapRequest request;
+  request.method = CoapMethod::post;
+  request.path = "/.well-known/est/fullcmc";
+  request.content_format = 279;
+  request.payload = {0x30, 0x00};
+  auto response = connection.send(request);
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->code.to_string(), "4.04");
+  EXPECT_EQ(proxy->stats().forwarded, 0u);
+  // Allowed case of the same rule: the supported operations are forwarded.
+  ASSERT_TRUE(connection.cacerts().ok());
+  EXPECT_EQ(proxy->stats().forwarded, 1u);
+}
+
+TEST_F(CoapProxyTest, RequestsRfc9148RefusesLocally) {  // 9148-4.3-a/b/c, 9148-4.5-d
+  start(config());
+  auto connection = connect("device-factory");
+  CoapRequest request;
+  request.method = CoapMethod::post;
+  request.path = "/.well-known/est/sen";
+  request.content_format = coap_formats::csrattrs;
+  request.payload = csr_for(lab.certificate("device-factory")).der();
+  EXPECT_EQ(connection.send(request)->code.to_string(), "4.15");
+  request.content_format = coap_formats::pkcs10;
+  const std::string base64 = "MIIBIjANBgkq";
+  request.payload.assign(base64.begin(), base64.end());
+  EXPECT_EQ(connection.send(request)->code.to_string(), "4.00");
+  request.method = CoapMethod::put;
+  EXPECT_EQ(connection.send(request)->code.to_string(), "4.05");
+  CoapRequest crts;
+  crts.path = "/.well-known/est/crts";
+  crts.accept = coap_formats::csrattrs;
+  EXPECT_EQ(connection.send(crts)->code.to_string(), "4.06");
+  EXPECT_EQ(proxy->stats().forwarded, 0u);
+}
+
+TEST_F(CoapProxyTest, UnknownCaDeviceIsRefusedAtTheHandshake) {  // PG-COAP-4
+  start(config());
+  auto refused = CoapsConnection::connect(client("device-unknown-ca"));
+  EXPECT_FALSE(refused.ok());
+  EXPECT_GE(proxy->stats().dtls_failures, 1u);
+  EXPECT_TRUE(CoapsConnection::connect(client("device-factory")).ok());  // an open CA's device is accepted
+}
+
+TEST_F(CoapProxyTest, TwinCasIgnoreLaterKeepsTheFirstAndSaysWhichItIgnored) {  // PG-COAP-5
+  auto c = config();
+  c.duplicate_ca_subjects = DuplicateCaSubjects::ignore_later;
+  start(c);
+  EXPECT_NE(log_text().find("ignoring CA 'twin-b'"), std::string::npos) << log_text();
+  auto kept = CoapsConnection::connect(client("device-twin-a"));
+  ASSERT_TRUE(kept.ok()) << kept.error().message;
+  EXPECT_EQ(kept->cacerts()->code.to_string(), "2.05");
+  EXPECT_FALSE(CoapsConnection::connect(client("device-twin-b")).ok());
+}
+
+TEST_F(CoapProxyTest, TwinCasRefuseStopsStartup) {  // PG-COAP-5
+  auto c = config();
+  c.duplicate_ca_subjects = DuplicateCaSubjects::refuse;
+  auto refused = CoapProxy::start(c, [](const std::string&) {});
+  ASSERT_FALSE(refused.ok());
+  const std::string& message = refused.error().message;
+  EXPECT_NE(message.find("PG-COAP-5"), std::string::npos) << message;
+  EXPECT_NE(message.find("'twin-a'"), std::string::npos) << message;
+  EXPECT_NE(message.find("'twin-b'"), std::string::npos) << message;
+}
+
+TEST_F(CoapProxyTest, DtlsCertificateWithoutServerAuthStopsStartup) {  // PG-COAP-6
+  auto c = config();
+  c.tls_token = lab.path("coap/dtls-server-no-serverauth.p12");
+  auto refused = CoapProxy::start(c, [](const std::string&) {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("PG-COAP-6"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("serverAuth"), std::string::npos) << refused.error().message;
+  start(config());  // allowed case: the lab's tlsToken has serverAuth
+  EXPECT_GT(proxy->port(), 0);
+}
+
+TEST_F(CoapProxyTest, UnreachableGatewayGivesA5xxInTime) {  // PG-COAP-1 failure path, deadlines
+  auto c = config();
+  gateway->stop();
+  c.upstream_connect_timeout = 1s;
+  start(c);
+  auto connection = connect("device-factory");
+  auto response = connection.cacerts();
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->code.code_class(), 5) << response->code.to_string();
+}
+
+TEST_F(CoapProxyTest, GarbageDatagramsNeverCrashIt) {
+  start(config());
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(proxy->port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::mt19937 random(7);
+  for (int i = 0; i < 300; ++i) {
+    std::vector<std::uint8_t> datagram(random() % 1400 + 1);
+    for (auto& byte : datagram) byte = static_cast<std::uint8_t>(random());
+    if (i % 3 == 0) {  // a DTLS record header with a lying length, and a truncated ClientHello
+      datagram.resize(std::max<std::size_t>(datagram.size(), 14));
+      datagram[0] = 22;
+      datagram[1] = 0xfe;
+      datagram[2] = 0xfd;
+    }
+    ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+  ::close(fd);
+  auto connection = connect("device-factory");
+  auto response = connection.cacerts();
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  EXPECT_EQ(response->code.to_string(), "2.05");
+}
+
+}  // namespace
+}  // namespace estlab::coap_proxy
