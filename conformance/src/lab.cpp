@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "estlab/ca/ca.hpp"
+#include "estlab/coap_proxy/proxy.hpp"
 #include "estlab/fixtures/fixture_set.hpp"
 #include "estlab/gateway/approval.hpp"
 #include "estlab/gateway/server.hpp"
@@ -23,6 +24,7 @@ struct EmbeddedLab::Impl {
   LabOptions options;
   std::shared_ptr<ca::SimulatedCa> ca;
   std::vector<std::unique_ptr<Instance>> instances;
+  std::unique_ptr<coap_proxy::CoapProxy> coap_proxy;  // in front of the protocol-gateway instance
   mutable std::mutex log_mutex;
   std::vector<std::string> log_lines;
 
@@ -87,6 +89,7 @@ struct EmbeddedLab::Impl {
 EmbeddedLab::EmbeddedLab(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EmbeddedLab::~EmbeddedLab() {
+  if (impl_->coap_proxy) impl_->coap_proxy->stop();
   for (auto& instance : impl_->instances)
     if (instance->server) instance->server->stop();
 }
@@ -177,6 +180,21 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
     }
     impl->instances.push_back(std::move(instance));
   }
+
+  // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance.
+  Impl::Instance& product = *impl->instances[1];
+  auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
+  coap_config.port = 0;
+  coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
+  coap_config.est_server_name = "localhost";
+  auto proxy = coap_proxy::CoapProxy::start(coap_config, impl->sink());
+  if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy: " + proxy.error().message);
+  impl->coap_proxy = std::move(proxy).value();
+  product.target.coaps_port = impl->coap_proxy->port();
+  product.target.features.insert("coaps");
+  product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
+                                       std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
+                                           " (see the proxy's log for the CA ignored)");
   return std::unique_ptr<EmbeddedLab>(new EmbeddedLab(std::move(impl)));
 }
 

@@ -64,12 +64,12 @@ Target load_target_file(const std::filesystem::path& file) {
     throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
   }
   if (!root.IsMap()) throw ConfigError(file.string() + ": a target file holds one mapping (name, profile, base_url, ...)");
-  static const std::vector<std::string> known = {"name", "profile", "base_url", "server_name", "label", "trust_anchors",
+  static const std::vector<std::string> known = {"name", "profile", "base_url", "coaps_port", "server_name", "label", "trust_anchors",
                                                   "key_type", "features", "identities", "controls", "readings"};
   for (const auto& entry : root) {
     const auto key = entry.first.as<std::string>();
     if (std::find(known.begin(), known.end(), key) == known.end())
-      fail(file, entry.first, "unknown key '" + key + "' (known: name, profile, base_url, server_name, label, trust_anchors, key_type, features, identities, controls, readings)");
+      fail(file, entry.first, "unknown key '" + key + "' (known: name, profile, base_url, coaps_port, server_name, label, trust_anchors, key_type, features, identities, controls, readings)");
   }
   const auto base = file.parent_path();
   auto path_of = [&](const YAML::Node& node) {
@@ -90,6 +90,12 @@ Target load_target_file(const std::filesystem::path& file) {
   if (!t.host.empty() && t.host.front() == '[') t.host = t.host.substr(1, t.host.size() - 2);
   t.port = m[3].matched ? static_cast<std::uint16_t>(std::stoi(m[3].str())) : 443;
   if (root["server_name"]) t.server_name = root["server_name"].as<std::string>();
+  if (root["coaps_port"]) {
+    const int port = root["coaps_port"].as<int>(0);
+    if (port <= 0 || port > 65535) fail(file, root["coaps_port"], "coaps_port must be a UDP port number");
+    t.coaps_port = static_cast<std::uint16_t>(port);
+    t.features.insert("coaps");
+  }
   if (root["label"]) t.default_label = root["label"].as<std::string>();
   if (!root["trust_anchors"]) fail(file, root, "missing trust_anchors (a PEM file with the CA certificates that validate the server)");
   {

@@ -30,6 +30,7 @@ struct Target {
   std::string host = "127.0.0.1";
   std::uint16_t port = 443;
   std::string server_name;      // TLS name to check; "" = host
+  std::uint16_t coaps_port = 0;  // EST-coaps (RFC 9148) on the same host; 0 = none
   std::string default_label;    // CA label used when a step names none; "" = none in the path
   std::vector<Certificate> trust_anchors;
   std::map<std::string, TlsIdentity> identities;  // role -> identity
@@ -45,6 +46,7 @@ struct Target {
 //   name: vendor gateway 2.3
 //   profile: protocol-gateway
 //   base_url: https://est.example:8443      # host and port
+//   coaps_port: 5684                        # optional: EST-coaps on the same host
 //   server_name: est.example                # optional
 //   label: ""                               # optional default CA label
 //   trust_anchors: anchors.pem
