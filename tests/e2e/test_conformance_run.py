@@ -437,7 +437,8 @@ def test_repeat_runs_each_scenario_n_times_per_profile(estlab, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def write_target(path: Path, lab: FixtureSet, estlab: Estlab, port: int, *, revoke: bool = True) -> Path:
+def write_target(path: Path, lab: FixtureSet, estlab: Estlab, port: int, *, revoke: bool = True,
+                 coaps_port: int | None = None) -> Path:
     identities = {item["name"]: {"certificate": str(lab.path(item["chain"])), "key": str(lab.path(item["key"]))}
                   for item in lab.items if item.get("key") and item.get("chain")}
     assert {"device-factory", "ra-officer", "device-no-clientauth"} <= set(identities)
@@ -450,6 +451,8 @@ def write_target(path: Path, lab: FixtureSet, estlab: Estlab, port: int, *, revo
         "features": TARGET_FEATURES,
         "identities": identities,
     }
+    if coaps_port:
+        target["coaps_port"] = coaps_port
     if revoke:
         target["controls"] = {
             "revoke": f"{estlab.binary} ca --store {lab.path('lab.db')} revoke --serial {{serial}} --reason {{reason}}"}
@@ -462,15 +465,25 @@ def test_target_mode_gives_the_embedded_verdicts(estlab, embedded, tmp_path):
     assert "keyCompromise" in run([estlab.binary, "ca", "revoke", "--help"]).out
     lab = estlab.generate(tmp_path / "lab")
     gateway = Gateway(estlab.binary, lab, tmp_path / "gw", profile="protocol-gateway", args=("--quiet",)).start()
+    # The product's CoAP proxy in front of it, started the same way (port file, SIGTERM), so the
+    # coaps scenarios run in target mode too.
+    proxy = Gateway(estlab.binary, lab, tmp_path / "coap")
+    proxy.args = [str(estlab.binary), "coap-proxy", "--lab", str(lab.dir), "--port", "0", "--port-file", str(proxy.port_file),
+                  "--est-url", f"https://127.0.0.1:{gateway.port}/.well-known/est", "--quiet"]
+    proxy.start()
     try:
         with_revoke = run_into(estlab, tmp_path / "out", "--target",
-                               write_target(tmp_path / "t.yaml", lab, estlab, gateway.port))
+                               write_target(tmp_path / "t.yaml", lab, estlab, gateway.port, coaps_port=proxy.port))
         without_revoke = run_into(estlab, tmp_path / "out-norevoke", "--target",
-                                  write_target(tmp_path / "t-norevoke.yaml", lab, estlab, gateway.port, revoke=False))
+                                  write_target(tmp_path / "t-norevoke.yaml", lab, estlab, gateway.port, revoke=False,
+                                               coaps_port=proxy.port))
         assert gateway.alive(), f"the gateway died during the runs\n{gateway.stderr()[-3000:]}"
+        assert proxy.alive(), f"the CoAP proxy died during the runs\n{proxy.stderr()[-3000:]}"
     finally:
+        proxy_rc = proxy.stop()
         rc = gateway.stop()
     assert rc == 0, f"estlab gateway must exit 0 on SIGTERM, got {rc}\n{gateway.stderr()[-3000:]}"
+    assert proxy_rc == 0, f"estlab coap-proxy must exit 0 on SIGTERM, got {proxy_rc}\n{proxy.stderr()[-3000:]}"
 
     assert with_revoke.ran.rc == 0, str(with_revoke.ran)
     assert with_revoke.results["profiles"] == ["protocol-gateway"]
