@@ -154,9 +154,7 @@ class ScenarioRun {
       o.min_version = o.max_version = *parse_tls_version(tls);
     }
     if (!as.empty()) o.identity = *identity(as);
-    const auto timeout = step.timeout_seconds ? std::chrono::milliseconds(static_cast<long long>(*step.timeout_seconds * 1000))
-                                              : options_.step_timeout;
-    o.connect_timeout = o.handshake_timeout = o.io_timeout = timeout;
+    o.connect_timeout = o.handshake_timeout = o.io_timeout = step_timeout(step);
     return o;
   }
 
@@ -200,23 +198,35 @@ class ScenarioRun {
     connection_plain_ = step.plain_http;
     if (coaps()) return connect_coaps(step, r);
     auto connected = HttpsConnection::connect(client_options(as, step.tls, step.plain_http, step));
+    if (judge_connect(connected, step, r, connection_, "")) return;
+    r.message += std::string(" (") + (connection_plain_ ? "plain" : to_string(connection_->tls().version)) + ")";
+  }
+
+  // The verdict of a connect step: a failure passes only when the step expects one. Returns true
+  // when nothing more is to be said (the connection failed, or succeeded as expected).
+  template <typename Connection>
+  bool judge_connect(Result<Connection>& connected, const Step& step, StepResult& r, std::optional<Connection>& slot,
+                     const std::string& what) {
     const bool expect_failure = step.expect && step.expect->connection_fails;
     if (!connected.ok()) {
-      if (expect_failure) {
-        r.checks.push_back("connection fails: yes (" + connected.error().message + ")");
-        return;
+      if (expect_failure) r.checks.push_back("connection fails: yes (" + connected.error().message + ")");
+      else {
+        r.verdict = Verdict::fail;
+        r.message = "could not connect" + what + ": " + connected.error().message;
       }
-      r.verdict = Verdict::fail;
-      r.message = "could not connect: " + connected.error().message;
-      return;
+      return true;
     }
-    connection_ = std::move(connected).value();
-    if (expect_failure) {
-      r.verdict = Verdict::fail;
-      r.message = std::string("the connection was expected to fail but was established (") +
-                  (connection_plain_ ? "plain" : to_string(connection_->tls().version)) + ")";
-      r.checks.push_back("connection fails: no");
-    }
+    slot = std::move(connected).value();
+    if (!expect_failure) return true;
+    r.verdict = Verdict::fail;
+    r.message = "the" + what + " connection was expected to fail but was established";
+    r.checks.push_back("connection fails: no");
+    return false;
+  }
+
+  std::chrono::milliseconds step_timeout(const Step& step) const {
+    return step.timeout_seconds ? std::chrono::milliseconds(static_cast<long long>(*step.timeout_seconds * 1000))
+                                : options_.step_timeout;
   }
 
   bool coaps() const { return scenario_.transport == "coaps"; }
@@ -228,9 +238,7 @@ class ScenarioRun {
     o.trust_anchors = target_.trust_anchors;
     o.server_name = target_.server_name.empty() ? target_.host : target_.server_name;
     if (!connection_as_.empty()) o.identity = *identity(connection_as_);
-    const auto timeout = step.timeout_seconds ? std::chrono::milliseconds(static_cast<long long>(*step.timeout_seconds * 1000))
-                                              : options_.step_timeout;
-    o.handshake_timeout = o.request_timeout = timeout;
+    o.handshake_timeout = o.request_timeout = step_timeout(step);
     return o;
   }
 
@@ -239,22 +247,7 @@ class ScenarioRun {
     if (coaps_) coaps_->close();
     coaps_.reset();
     auto connected = CoapsConnection::connect(coaps_options(step));
-    const bool expect_failure = step.expect && step.expect->connection_fails;
-    if (!connected.ok()) {
-      if (expect_failure) {
-        r.checks.push_back("connection fails: yes (" + connected.error().message + ")");
-        return;
-      }
-      r.verdict = Verdict::fail;
-      r.message = "could not connect (DTLS): " + connected.error().message;
-      return;
-    }
-    coaps_ = std::move(connected).value();
-    if (expect_failure) {
-      r.verdict = Verdict::fail;
-      r.message = "the DTLS connection was expected to fail but was established";
-      r.checks.push_back("connection fails: no");
-    }
+    judge_connect(connected, step, r, coaps_, " (DTLS)");
   }
 
   // EST-coaps (RFC 9148): the same steps and checks, with the CoAP code as the status (2.05 -> 205)
