@@ -456,7 +456,11 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
     coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_ACCEPT,
                                                        coap_encode_var_safe(buffer, sizeof buffer, *request.accept), buffer));
   const std::size_t block_size = std::size_t{16} << impl.options.block_szx;
-  if (impl.options.block_szx < 6) {
+  if (request.block1_fragment) {
+    const auto& f = *request.block1_fragment;
+    const std::uint32_t value = (f.num << 4) | (f.more ? 0x08u : 0u) | (f.szx & 0x07u);
+    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK1, coap_encode_var_safe(buffer, sizeof buffer, value), buffer));
+  } else if (impl.options.block_szx < 6) {
     // The client's preferred Block2 size (RFC 7959 2.4), and Block1 when the body needs blocks.
     coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK2,
                                                        coap_encode_var_safe(buffer, sizeof buffer, impl.options.block_szx), buffer));
@@ -468,7 +472,10 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   if (raw_options != nullptr && !coap_add_optlist_pdu(pdu.get(), &raw_options))
     return make_error(ErrorCode::internal, "cannot add the request options");
   impl.request_body = request.payload;
-  if (!impl.request_body.empty() &&
+  if (request.block1_fragment) {
+    if (!impl.request_body.empty() && !coap_add_data(pdu.get(), impl.request_body.size(), impl.request_body.data()))
+      return make_error(ErrorCode::internal, "cannot add the block");
+  } else if (!impl.request_body.empty() &&
       !coap_add_data_large_request(impl.session.get(), pdu.get(), impl.request_body.size(), impl.request_body.data(), nullptr, nullptr))
     return make_error(ErrorCode::internal, "cannot add the request body");
 

@@ -43,6 +43,23 @@ std::optional<std::uint16_t> uint16_option(const coap_pdu_t* pdu, coap_option_nu
   return static_cast<std::uint16_t>(value);
 }
 
+// An answer the proxy gives itself, with a diagnostic payload (no Content-Format, RFC 7252 5.5.2).
+CoapAnswer local_refusal(CoapCode code, std::string_view text, std::string rule) {
+  CoapAnswer answer;
+  answer.code = code;
+  answer.payload.assign(text.begin(), text.end());
+  answer.rule = std::move(rule);
+  return answer;
+}
+
+// The Block1 option's value (RFC 7959 2.2), if the request has one.
+std::optional<std::uint32_t> block1_value(const coap_pdu_t* pdu) {
+  coap_opt_iterator_t iterator;
+  coap_opt_t* option = coap_check_option(pdu, COAP_OPTION_BLOCK1, &iterator);
+  if (option == nullptr) return std::nullopt;
+  return coap_decode_var_bytes(coap_opt_value(option), coap_opt_length(option));
+}
+
 // Where each registered resource routes to; owned by the proxy, borrowed by libcoap.
 struct Route {
   CoapProxy::Impl* proxy = nullptr;
@@ -174,7 +191,21 @@ struct CoapProxy::Impl {
     if (auto* ssl = static_cast<SSL*>(coap_session_get_tls(session, &library)); ssl && library == COAP_TLS_LIBRARY_OPENSSL)
       exchange.device_chain = describe_tls_connection(ssl, true).peer_chain;
 
-    std::optional<CoapAnswer> answer = check_request(exchange, limits);
+    // libcoap 4.3.1 hands some incomplete Block1 transfers to the handler as if they were whole
+    // bodies (a first block with M set, SZX 7); only a complete body may reach the gateway.
+    std::optional<CoapAnswer> answer;
+    if (auto block1 = block1_value(request)) {
+      const unsigned szx = *block1 & 0x07u;
+      const bool more = (*block1 & 0x08u) != 0;
+      if (szx == 7) {
+        answer = local_refusal(CoapCode::make(4, 0), "Block1 SZX 7 is reserved (RFC 7959 2.2)", "RFC7959-2.2");
+      } else if (more || offset != 0 || (total != 0 && offset + length < total)) {
+        answer = local_refusal(CoapCode::make(4, 8), "incomplete Block1 transfer (RFC 7959 2.9.2)", "RFC7959-2.9.2");
+      }
+    } else if (offset != 0 || (total != 0 && offset + length < total)) {
+      answer = local_refusal(CoapCode::make(4, 8), "incomplete request body", "RFC7959-2.9.2");
+    }
+    if (!answer) answer = check_request(exchange, limits);
     if (answer) {
       count(&ProxyStats::answered_locally);
     } else {

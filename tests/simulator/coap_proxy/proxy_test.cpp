@@ -258,6 +258,50 @@ TEST_F(CoapProxyTest, UnreachableGatewayGivesA5xxInTime) {  // PG-COAP-1 failure
   EXPECT_EQ(response->code.code_class(), 5) << response->code.to_string();
 }
 
+// Block1 transfers that never complete, start in the middle or use the reserved size: an error or
+// nothing, never a forwarded half request, and the proxy keeps serving.
+TEST_F(CoapProxyTest, TruncatedOutOfOrderAndReservedSizeBlocksAreNeverForwarded) {  // 9148-4.6-a, RFC 7959 2.3
+  start(config());
+  const Bytes csr = csr_for(lab.certificate("device-factory")).der();
+  ASSERT_GT(csr.size(), 128u);
+  const auto forwarded_before = proxy->stats().forwarded;
+  auto fragment = [&](std::uint32_t num, bool more, unsigned szx) {
+    CoapRequest request;
+    request.method = CoapMethod::post;
+    request.path = "/.well-known/est/sen";
+    request.content_format = coap_formats::pkcs10;
+    const std::size_t size = std::size_t{16} << std::min(szx, 6u);
+    request.payload.assign(csr.begin() + std::min<std::size_t>(num * size, csr.size() - 1),
+                           csr.begin() + std::min<std::size_t>((num + 1) * size, csr.size()));
+    request.block1_fragment = CoapRequest::Block1Fragment{num, more, szx};
+    auto o = client("device-factory");
+    o.request_timeout = 2s;
+    auto connection = CoapsConnection::connect(o);
+    EXPECT_TRUE(connection.ok()) << connection.error().message;
+    return connection.ok() ? connection->send(request) : Result<CoapResponse>(connection.error());
+  };
+  // The first block of several, then nothing: libcoap asks for more (2.31) or the proxy says the
+  // body is incomplete (4.08); either way nothing reaches the gateway.
+  auto first = fragment(0, true, 2);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(first->code.to_string() == "2.31" || first->code.to_string() == "4.08") << first->code.to_string();
+  // A transfer that starts at block 2: 4.08 Request Entity Incomplete (or another 4.xx).
+  auto middle = fragment(2, true, 2);
+  if (middle.ok()) {
+    EXPECT_EQ(middle->code.code_class(), 4) << middle->code.to_string();
+  }
+  // SZX 7 is reserved (RFC 7959 2.2): refused with 4.xx or dropped.
+  auto reserved = fragment(0, false, 7);
+  if (reserved.ok()) {
+    EXPECT_EQ(reserved->code.to_string(), "4.00");
+  }
+  EXPECT_EQ(proxy->stats().forwarded, forwarded_before) << "a partial body was forwarded to the gateway";
+  auto connection = connect("device-factory");
+  auto after = connection.cacerts();
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->code.to_string(), "2.05");
+}
+
 TEST_F(CoapProxyTest, GarbageDatagramsNeverCrashIt) {
   start(config());
   const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);

@@ -89,6 +89,14 @@ struct CoapRequest {
   std::optional<std::uint16_t> content_format;
   std::optional<std::uint16_t> accept;
   Bytes payload;
+  // Sends `payload` as this one Block1 block (RFC 7959) instead of letting libcoap split the body:
+  // for tests of truncated, out-of-order or malformed block-wise transfers.
+  struct Block1Fragment {
+    std::uint32_t num = 0;
+    bool more = true;
+    unsigned szx = 2;  // 0..7; 7 is reserved and must be refused
+  };
+  std::optional<Block1Fragment> block1_fragment;
 };
 
 struct CoapResponse {
