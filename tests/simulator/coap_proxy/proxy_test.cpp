@@ -167,6 +167,41 @@ TEST_F(CoapProxyTest, ServerkeygenAnswersMultipartCore) {  // 9148-4.3-e, 9148-5
   ASSERT_EQ(parts->size(), 2u);
 }
 
+// A response several datagrams long: an RSA-4096 server-generated key with its certificate, sent
+// in 1024-byte Block2 blocks and reassembled by the client.
+TEST_F(CoapProxyTest, LargeRsa4096ServerkeygenResponseArrivesInBlocks) {  // 9148-4.6-a
+  gateway->stop();
+  auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
+  gateway_config.port = 0;
+  gateway_config.serverkeygen_key_type = KeyType::rsa4096;
+  auto restarted = gateway::GatewayServer::start(std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca()), 2,
+                                                  [](const std::string&) {});
+  ASSERT_TRUE(restarted.ok()) << restarted.error().message;
+  gateway = std::move(restarted).value();
+  start(config());
+  auto o = client("device-factory");
+  o.block_szx = 6;  // 1024-byte blocks
+  o.request_timeout = 60s;  // an RSA-4096 key takes a while to generate
+  auto connection = CoapsConnection::connect(o);
+  ASSERT_TRUE(connection.ok()) << connection.error().message;
+  auto response = connection->serverkeygen(csr_for(lab.certificate("device-factory")).der());
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  ASSERT_EQ(response->code.to_string(), "2.04") << response->payload_text();
+  EXPECT_GT(response->payload.size(), 2u * 1024u) << "the answer should need several blocks";
+  auto parts = decode_multipart_core(response->payload);
+  ASSERT_TRUE(parts.ok()) << parts.error().message;
+  ASSERT_EQ(parts->size(), 2u);
+  std::optional<PrivateKey> server_key;
+  std::optional<Certificate> issued;
+  for (const auto& part : *parts) {
+    if (part.content_format == coap_formats::pkcs8) server_key = PrivateKey::from_pkcs8_der(part.data).value();
+    if (part.content_format == coap_formats::certs_only) issued = CertsOnly::from_der(part.data).value().certificates().front();
+  }
+  ASSERT_TRUE(server_key && issued);
+  EXPECT_TRUE(issued->public_key() == server_key->public_key());
+  EXPECT_EQ(EVP_PKEY_get_bits(server_key->native()), 4096);
+}
+
 TEST_F(CoapProxyTest, FullcmcIs404AndNeverForwarded) {  // PG-COAP-3
   start(config());
   auto connection = connect("device-factory");
