@@ -9,6 +9,7 @@
 #include "estlab/core/csr.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/result.hpp"
+#include "estlab/core/text.hpp"
 
 namespace estlab::conformance {
 
@@ -164,10 +165,8 @@ ReplayOutput make_replay_scenario(const ReplayInput& input) {
     if (r.method != expected_method) steps << "      method: " << r.method << "\n";
     std::string content_type;
     for (const auto& [k, v] : r.headers) {
-      std::string lower = k;
-      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (lower == "content-type") content_type = v;
-      else if (lower == "authorization") steps << "      # the request carried an Authorization header (not replayed): add auth: {user, password}\n";
+      if (iequals(k, "content-type")) content_type = v;
+      else if (iequals(k, "authorization")) steps << "      # the request carried an Authorization header (not replayed): add auth: {user, password}\n";
     }
     if (!r.body.empty()) {
       auto der = decode_est_body(r.body, std::nullopt);

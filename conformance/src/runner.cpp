@@ -21,17 +21,13 @@
 #include "estlab/core/est.hpp"
 #include "estlab/core/https_client.hpp"
 #include "estlab/core/oids.hpp"
+#include "estlab/core/text.hpp"
 
 namespace estlab::conformance {
 
 namespace {
 
-std::string lower(std::string text) {
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
-
-bool contains_ci(const std::string& haystack, const std::string& needle) { return lower(haystack).find(lower(needle)) != std::string::npos; }
+bool contains_ci(const std::string& haystack, const std::string& needle) { return ascii_lowercase(haystack).find(ascii_lowercase(needle)) != std::string::npos; }
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -669,8 +665,8 @@ class ScenarioRun {
             verify(want.ok() && issued.subject() == *want, "issued subject '" + issued.subject().to_string() + "' = '" + substitute(e.issued_subject) + "'");
           }
           if (!e.issued_serial.empty())
-            verify(issued.serial_hex() == lower(substitute(e.issued_serial)),
-                   "issued serial " + issued.serial_hex() + " = " + lower(substitute(e.issued_serial)));
+            verify(issued.serial_hex() == ascii_lowercase(substitute(e.issued_serial)),
+                   "issued serial " + issued.serial_hex() + " = " + ascii_lowercase(substitute(e.issued_serial)));
           if (!e.issued_common_name.empty())
             verify(issued.subject().common_name() == substitute(e.issued_common_name),
                    "issued commonName '" + issued.subject().common_name().value_or("") + "' = '" + substitute(e.issued_common_name) + "'");

@@ -5,22 +5,10 @@
 
 #include "estlab/core/base64.hpp"
 #include "estlab/core/encoding.hpp"
+#include "estlab/core/text.hpp"
 
 namespace estlab {
 namespace {
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
-}
 
 bool starts_with_ci(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
@@ -166,8 +154,8 @@ Result<MediaType> MediaType::parse(std::string_view text, const EstCodecLimits& 
   ++pos;
   std::string_view subtype = token();
   if (subtype.empty()) return unexpected("a subtype");
-  media.type = lowercase(type);
-  media.subtype = lowercase(subtype);
+  media.type = ascii_lowercase(type);
+  media.subtype = ascii_lowercase(subtype);
 
   while (true) {
     skip_ows();
@@ -216,7 +204,7 @@ Result<MediaType> MediaType::parse(std::string_view text, const EstCodecLimits& 
       if (pos == start) return unexpected("a parameter value");
       value = std::string(text.substr(start, pos - start));
     }
-    std::string lower_name = lowercase(name);
+    std::string lower_name = ascii_lowercase(name);
     if (media.param(lower_name)) {
       return invalid("media type " + quoted(text) + ": parameter '" + lower_name + "' appears twice");
     }

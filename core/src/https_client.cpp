@@ -1,6 +1,7 @@
 #include "estlab/core/https_client.hpp"
 
 #include "estlab/core/net_error.hpp"
+#include "estlab/core/text.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,19 +25,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
-std::optional<std::string> find_header(const HttpHeaders& headers, std::string_view name) {
-  for (const auto& [key, value] : headers)
-    if (iequals(key, name)) return value;
-  return std::nullopt;
-}
-
 // Runs the context until the posted operation finishes; the stream's own timer bounds it.
 void run_until_done(asio::io_context& io) {
   io.restart();
@@ -44,6 +32,12 @@ void run_until_done(asio::io_context& io) {
 }
 
 }  // namespace
+
+std::optional<std::string> find_header(const HttpHeaders& headers, std::string_view name) {
+  for (const auto& [key, value] : headers)
+    if (iequals(key, name)) return value;
+  return std::nullopt;
+}
 
 std::optional<std::string> HttpRequest::header(std::string_view name) const { return find_header(headers, name); }
 std::optional<std::string> HttpResponse::header(std::string_view name) const { return find_header(headers, name); }

@@ -1,6 +1,6 @@
 #include "estlab/core/properties.hpp"
 
-#include "estlab/core/utf8.hpp"
+#include "estlab/core/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -174,12 +174,6 @@ void append_escaped(std::string& out, std::string_view s, bool is_key) {
   }
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    auto lower = [](char ch) { return (ch >= 'A' && ch <= 'Z') ? static_cast<char>(ch - 'A' + 'a') : ch; };
-    return lower(x) == lower(y);
-  });
-}
 
 // Decimal integer with an optional sign; no blanks, no other characters.
 std::optional<std::int64_t> parse_int(std::string_view s) {

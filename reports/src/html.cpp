@@ -8,6 +8,8 @@
 
 #include "estlab/reports/text.hpp"
 
+#include "estlab/core/text.hpp"
+
 namespace estlab::reports {
 
 using conformance::RunResult;
@@ -130,13 +132,6 @@ std::string anchor_part(std::string_view text) {
   return out.empty() ? "_" : out;
 }
 
-std::string lower(std::string text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return text;
-}
-
 
 // Stable, unique element ids: "scenario-ID", with "--PROFILE" when the ID ran under several
 // profiles and "--rep-N" when it was repeated; a numeric suffix only if that still collides.
@@ -249,8 +244,8 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
   html.raw("</tr></thead>\n<tbody>\n");
   for (const auto& requirement : requirements) {
     const auto& indexes = by_requirement[requirement];
-    std::string search = lower(requirement);
-    for (const auto i : indexes) search += " " + lower(run.scenarios[i].id) + " " + lower(run.scenarios[i].title);
+    std::string search = ascii_lowercase(requirement);
+    for (const auto i : indexes) search += " " + ascii_lowercase(run.scenarios[i].id) + " " + ascii_lowercase(run.scenarios[i].title);
     html.raw("<tr class=\"requirement\" id=\"requirement-")
         .text(anchor_part(requirement))
         .raw("\" data-requirement=\"")
@@ -345,7 +340,7 @@ void write_step(Html& html, const StepResult& step) {
 
 void write_scenario(Html& html, const ScenarioResult& scenario, const std::string& anchor) {
   const std::string verdict = to_string(scenario.verdict);
-  std::string search = lower(scenario.id + " " + scenario.title + " " + join(scenario.requirements, " ") + " " +
+  std::string search = ascii_lowercase(scenario.id + " " + scenario.title + " " + join(scenario.requirements, " ") + " " +
                              scenario.profile + " " + scenario.spec + " " + scenario.section + " " + verdict);
   html.raw("<section class=\"scenario ")
       .raw(verdict_class(scenario.verdict))

@@ -1,6 +1,6 @@
 #include "estlab/reports/text.hpp"
 
-#include "estlab/core/utf8.hpp"
+#include "estlab/core/text.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -14,6 +14,7 @@
 #include "estlab/core/csrattrs.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/oids.hpp"
+#include "estlab/core/text.hpp"
 #include "estlab/core/verify.hpp"
 
 namespace estlab::gateway {
@@ -22,12 +23,6 @@ namespace {
 
 constexpr std::string_view kDecryptKeyId = "1.2.840.113549.1.9.16.2.37";            // RFC 4108
 constexpr std::string_view kAsymmetricDecryptKeyId = "1.2.840.113549.1.9.16.2.54";  // RFC 7030 4.4.1.2
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::string hex_sha256(ByteView data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -663,11 +658,7 @@ struct EstService::Impl {
   }
 };
 
-std::optional<std::string> EstRequest::header(std::string_view name) const {
-  for (const auto& [key, value] : headers)
-    if (iequals(key, name)) return value;
-  return std::nullopt;
-}
+std::optional<std::string> EstRequest::header(std::string_view name) const { return find_header(headers, name); }
 
 EstService::EstService(GatewayConfig config, std::shared_ptr<ca::SimulatedCa> ca, std::shared_ptr<ApprovalGate> approval)
     : config_(std::move(config)), ca_(std::move(ca)), approval_(std::move(approval)), impl_(std::make_unique<Impl>(*this)) {

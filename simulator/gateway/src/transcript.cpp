@@ -61,14 +61,6 @@ void emit_body(YAML::Emitter& out, std::string_view content_type, const std::str
   if (!decoded.empty()) out << YAML::Key << "decoded" << YAML::Value << YAML::Literal << decoded;
 }
 
-std::string header_of(const HttpHeaders& headers, std::string_view name) {
-  for (const auto& [k, v] : headers)
-    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        }))
-      return v;
-  return "";
-}
 
 }  // namespace
 
@@ -118,12 +110,12 @@ Result<std::filesystem::path> TranscriptWriter::record(const EstRequest& request
   out << YAML::Key << "method" << YAML::Value << request.method;
   out << YAML::Key << "target" << YAML::Value << YAML::DoubleQuoted << request.target;
   emit_headers(out, request.headers);
-  emit_body(out, header_of(request.headers, "Content-Type"), request.body);
+  emit_body(out, find_header(request.headers, "Content-Type").value_or(""), request.body);
   out << YAML::EndMap;
   out << YAML::Key << "response" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "status" << YAML::Value << response.status;
   emit_headers(out, response.headers);
-  emit_body(out, header_of(response.headers, "Content-Type"), response.body);
+  emit_body(out, find_header(response.headers, "Content-Type").value_or(""), response.body);
   out << YAML::EndMap;
   out << YAML::Key << "decision" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "operation" << YAML::Value << decision.operation;

@@ -20,6 +20,8 @@
 namespace estlab {
 
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+// The first header of that name (case-insensitive, RFC 9110 5.1).
+std::optional<std::string> find_header(const HttpHeaders& headers, std::string_view name);
 
 struct HttpRequest {
   std::string method = "GET";

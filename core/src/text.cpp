@@ -1,6 +1,19 @@
-#include "estlab/core/utf8.hpp"
+#include "estlab/core/text.hpp"
+
+#include <algorithm>
 
 namespace estlab {
+
+std::string ascii_lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
 
 void append_utf8(std::string& out, char32_t cp) {
   if (cp < 0x80) {
