@@ -8,8 +8,6 @@
 #include <sstream>
 #include <thread>
 
-#include <openssl/evp.h>
-
 #include "estlab/core/base64.hpp"
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/cmc.hpp"
@@ -317,20 +315,7 @@ class ScenarioRun {
     const auto decoded = describe_est_body(http.header("Content-Type").value_or(""), http.body);
     if (!decoded.empty()) exchange.decoded += "response:\n" + clip(decoded);
     r.exchange = exchange;
-    issued_.reset();
-    server_key_.reset();
-    check(step, http, csr, r);
-    if (r.verdict == Verdict::pass && !step.capture.empty()) {
-      if (!issued_ && response->code.code_class() == 2) {
-        std::vector<Certificate> certs;
-        std::optional<PrivateKey> key;
-        std::string problem;
-        extract(http, certs, key, problem);
-        if (!certs.empty()) issued_ = certs.front();
-        server_key_ = key;
-      }
-      capture(step, http, r);
-    }
+    check_and_capture(step, http, csr, r);
   }
 
   static HttpResponse as_http(const CoapResponse& response) {
@@ -520,20 +505,25 @@ class ScenarioRun {
     const auto decoded = describe_est_body(response->header("Content-Type").value_or(""), response->body);
     if (!decoded.empty()) exchange.decoded += "response:\n" + clip(decoded);
     r.exchange = exchange;
+    check_and_capture(step, *response, csr, r);
+  }
+
+  // The checks of a send step, then its captures; the issued certificate is found for a capture
+  // even when no check looked for it. HTTPS and coaps answers (as_http) alike.
+  void check_and_capture(const Step& step, const HttpResponse& response, const std::optional<Csr>& csr, StepResult& r) {
     issued_.reset();
     server_key_.reset();
-    check(step, *response, csr, r);
-    if (r.verdict == Verdict::pass && !step.capture.empty()) {
-      if (!issued_ && response->status == 200) {
-        std::vector<Certificate> certs;
-        std::optional<PrivateKey> key;
-        std::string problem;
-        extract(*response, certs, key, problem);
-        if (!certs.empty()) issued_ = certs.front();
-        server_key_ = key;
-      }
-      capture(step, *response, r);
+    check(step, response, csr, r);
+    if (r.verdict != Verdict::pass || step.capture.empty()) return;
+    if (!issued_ && response.status / 100 == 2) {
+      std::vector<Certificate> certs;
+      std::optional<PrivateKey> key;
+      std::string problem;
+      extract(response, certs, key, problem);
+      if (!certs.empty()) issued_ = certs.front();
+      server_key_ = key;
     }
+    capture(step, response, r);
   }
 
   void raw(const Step& step, StepResult& r) {
@@ -576,10 +566,7 @@ class ScenarioRun {
     // approve/reject act on this scenario's own pending request (the SHA-256 of its last CSR), so
     // parallel scenarios never decide each other's requests.
     if ((step.control == "approve" || step.control == "reject") && !arguments.count("request") && last_csr_) {
-      unsigned char digest[EVP_MAX_MD_SIZE];
-      unsigned int length = 0;
-      EVP_Digest(last_csr_->der().data(), last_csr_->der().size(), digest, &length, EVP_sha256(), nullptr);
-      arguments["request"] = to_hex(ByteView(digest, length));
+      arguments["request"] = sha256_hex(last_csr_->der());
     }
     std::string args_text;
     for (const auto& [k, v] : arguments) args_text += " " + k + "=" + v;

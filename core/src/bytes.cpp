@@ -1,9 +1,18 @@
 #include "estlab/core/bytes.hpp"
 
+#include <openssl/evp.h>
+
 #include <fstream>
 #include <iterator>
 
 namespace estlab {
+
+std::string sha256_hex(ByteView data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  return to_hex(ByteView(digest, length));
+}
 
 std::string to_hex(ByteView bytes, std::string_view separator) {
   static constexpr char digits[] = "0123456789abcdef";

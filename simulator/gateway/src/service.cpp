@@ -1,6 +1,5 @@
 #include "estlab/gateway/service.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -23,13 +22,6 @@ namespace {
 
 constexpr std::string_view kDecryptKeyId = "1.2.840.113549.1.9.16.2.37";            // RFC 4108
 constexpr std::string_view kAsymmetricDecryptKeyId = "1.2.840.113549.1.9.16.2.54";  // RFC 7030 4.4.1.2
-
-std::string hex_sha256(ByteView data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  return to_hex(ByteView(digest, length));
-}
 
 std::string escape_dn_value(std::string_view value) {
   std::string out;
@@ -128,18 +120,16 @@ struct EstService::Impl {
     PathValidation validation;
     validation.trust_anchors = s.trust_anchors_;
     validation.intermediates.assign(chain.begin() + 1, chain.end());
+    const bool crl_check = s.config_.revocation == RevocationSource::published_crl && !fault(Fault::accept_revoked);
     if (auto cas = s.ca_->list(); cas.ok()) {
-      for (const auto& info : *cas)
+      for (const auto& info : *cas) {
         if (!info.parent_label.empty() && info.role != "rollover-link") validation.intermediates.push_back(info.certificate);
+        if (!crl_check) continue;
+        if (auto crl = s.ca_->latest_crl(info.label); crl.ok() && crl->has_value()) validation.crls.push_back(**crl);
+      }
     }
     validation.at = s.ca_->clock().now();
-    if (s.config_.revocation == RevocationSource::published_crl && !fault(Fault::accept_revoked)) {
-      if (auto cas = s.ca_->list(); cas.ok()) {
-        for (const auto& info : *cas)
-          if (auto crl = s.ca_->latest_crl(info.label); crl.ok() && crl->has_value()) validation.crls.push_back(**crl);
-      }
-      validation.revocation = RevocationCheck::leaf;
-    }
+    if (crl_check) validation.revocation = RevocationCheck::leaf;
     if (!fault(Fault::accept_unknown_ca)) {
       auto verdict = validate_path(leaf, validation);
       if (!verdict.ok()) return refuse(500, "internal", "validating the client certificate: " + verdict.error().message);
@@ -239,12 +229,9 @@ struct EstService::Impl {
       if (auto name = csr.unstructured_name(); name && is_dns_name(*name)) e.sans.push_back(SubjectAltName::dns(*name));
       else if (auto cn = e.subject.common_name(); cn && is_dns_name(*cn)) e.sans.push_back(SubjectAltName::dns(*cn));
       if (auto address = csr.unstructured_address(); address && !address->empty()) {
-        ASN1_OCTET_STRING* ip = a2i_IPADDRESS(address->c_str());
+        const ossl::Asn1OctetString ip(a2i_IPADDRESS(address->c_str()));
         ERR_clear_error();
-        if (ip != nullptr) {
-          ASN1_OCTET_STRING_free(ip);
-          e.sans.push_back(SubjectAltName::ip(*address));
-        }
+        if (ip) e.sans.push_back(SubjectAltName::ip(*address));
       }
     }
     if (!e.subject.common_name()) {
@@ -262,12 +249,9 @@ struct EstService::Impl {
     return e;
   }
 
-  static std::string base64_of(const Bytes& bytes) { return base64_encode(bytes); }
-
   // RFC 7030 3.5 linking, PG-PWD-1.
   std::optional<Outcome> check_challenge_password(const EstRequest& request, const Csr& csr) const {
     const auto password = csr.challenge_password();
-    const bool product = s.config_.product_rules();
     if (!password) {
       if (s.config_.linking_required)
         return refuse(403, "7030-3.5-c", "identity linking is required: the CSR must carry the tls-unique value in challengePassword");
@@ -283,18 +267,17 @@ struct EstService::Impl {
     if (request.client.tls_version >= TlsVersion::tls1_3) {
       if (s.config_.tls13_linking == Tls13Linking::deny || !bindings.tls_exporter)
         return refuse(403, "9266-2-a", "identity linking over TLS 1.3 is not accepted by this gateway (estlab.linking.tls13=deny)");
-      expected = base64_of(*bindings.tls_exporter);
+      expected = base64_encode(*bindings.tls_exporter);
       what = "tls-exporter (RFC 9266)";
     } else {
       if (!bindings.tls_unique) return refuse(403, "7030-3.5-b", "no tls-unique value on this connection");
-      expected = base64_of(*bindings.tls_unique);
+      expected = base64_encode(*bindings.tls_unique);
       what = "tls-unique";
     }
     if (*password != expected)
       return refuse(403, "7030-3.5-b",
                     "challengePassword does not equal this connection's " + what +
                         " value: identity linking (RFC 7030 3.5) failed");
-    (void)product;
     return std::nullopt;
   }
 
@@ -480,7 +463,7 @@ struct EstService::Impl {
     if (auto refused = authorize_enroll(who, *e)) return *refused;
     if (s.config_.approval == ApprovalMode::manual && s.approval_) {
       ApprovalRequest ar;
-      ar.id = hex_sha256(csr->der());
+      ar.id = sha256_hex(csr->der());
       ar.subject = e->subject.to_string();
       ar.client_subject = who.certificate ? who.certificate->subject().to_string() : "";
       ar.operation = "simpleenroll";

@@ -23,6 +23,8 @@ inline Bytes to_bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 
 std::string to_hex(ByteView bytes, std::string_view separator = "");
 Result<Bytes> from_hex(std::string_view hex);
+// Lower-case hex of the SHA-256 of `data` (e.g. how the gateway names a pending CSR).
+std::string sha256_hex(ByteView data);
 
 Result<Bytes> read_file_bytes(const std::string& path, std::size_t max_size = 16u << 20);
 Result<void> write_file_bytes(const std::string& path, ByteView bytes);

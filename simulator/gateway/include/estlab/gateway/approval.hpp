@@ -14,7 +14,7 @@
 namespace estlab::gateway {
 
 struct ApprovalRequest {
-  std::string id;              // stable across retries of the same CSR: SHA-256 of the CSR DER
+  std::string id;              // stable across retries of the same CSR: sha256_hex(CSR DER)
   std::string subject;         // the CSR's subject
   std::string client_subject;  // who asked; "" when no client certificate
   std::string operation;
