@@ -1,5 +1,6 @@
 #include "estlab/conformance/lab.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 #include "estlab/ca/ca.hpp"
@@ -182,7 +183,8 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   }
 
   // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance.
-  Impl::Instance& product = *impl->instances[1];
+  Impl::Instance& product = **std::find_if(impl->instances.begin(), impl->instances.end(),
+                                           [](const auto& instance) { return instance->name == "protocol-gateway"; });
   auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
   coap_config.port = 0;
   coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";

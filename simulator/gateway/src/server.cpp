@@ -256,9 +256,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void finish(const EstRequest& request, const EstResponse& response, const Decision& decision) {
-    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
-    if (server_.log) server_.log(log_line(request, decision, to_string(config().profile), elapsed));
+    log_request(request, decision);
     if (server_.transcript) {
+      const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
       if (auto r = server_.transcript->record(request, response, decision, elapsed); !r.ok() && server_.log)
         server_.log("transcript: " + r.error().message);
     }
