@@ -18,6 +18,28 @@ namespace estlab {
 
 namespace coap {
 
+coap_dtls_pki_t pki_setup(bool verify_peer, coap_dtls_security_setup_t tls_setup, void* arg) {
+  coap_dtls_pki_t pki{};
+  pki.version = COAP_DTLS_PKI_SETUP_VERSION;
+  pki.verify_peer_cert = verify_peer ? 1 : 0;
+  pki.check_common_ca = 0;
+  pki.allow_self_signed = 0;
+  pki.cert_chain_validation = 1;
+  pki.cert_chain_verify_depth = 8;
+  pki.additional_tls_setup_call_back = tls_setup;
+  pki.cn_call_back_arg = arg;
+  return pki;
+}
+
+void set_pem_identity(coap_dtls_pki_t& pki, const std::string& certificate_pem, const std::string& key_pem) {
+  pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
+  auto& buf = pki.pki_key.key.pem_buf;
+  buf.public_cert = reinterpret_cast<const std::uint8_t*>(certificate_pem.c_str());
+  buf.public_cert_len = certificate_pem.size() + 1;  // libcoap wants the NUL counted
+  buf.private_key = reinterpret_cast<const std::uint8_t*>(key_pem.c_str());
+  buf.private_key_len = key_pem.size() + 1;
+}
+
 void ensure_started() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -362,14 +384,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
     if (!loaded) return make_error(ErrorCode::internal, "libcoap refused the trust anchors");
   }
   coap_dtls_pki_t& pki = impl->pki;
-  pki.version = COAP_DTLS_PKI_SETUP_VERSION;
-  pki.verify_peer_cert = options.verify_server ? 1 : 0;
-  pki.check_common_ca = 0;
-  pki.allow_self_signed = 0;
-  pki.cert_chain_validation = 1;
-  pki.cert_chain_verify_depth = 8;
-  pki.additional_tls_setup_call_back = &Impl::tls_setup;
-  pki.cn_call_back_arg = impl.get();
+  pki = coap::pki_setup(options.verify_server, &Impl::tls_setup, impl.get());
   if (!options.server_name.empty()) {
     impl->sni = options.server_name;
     pki.client_sni = impl->sni.data();
@@ -377,12 +392,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   if (options.identity) {
     impl->certificate_pem = options.identity->certificate.pem();
     impl->key_pem = options.identity->key.pkcs8_pem();
-    pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
-    auto& buf = pki.pki_key.key.pem_buf;
-    buf.public_cert = reinterpret_cast<const std::uint8_t*>(impl->certificate_pem.c_str());
-    buf.public_cert_len = impl->certificate_pem.size() + 1;  // libcoap wants the NUL counted
-    buf.private_key = reinterpret_cast<const std::uint8_t*>(impl->key_pem.c_str());
-    buf.private_key_len = impl->key_pem.size() + 1;
+    coap::set_pem_identity(pki, impl->certificate_pem, impl->key_pem);
   }
 
   auto server = coap::resolve_udp(options.host, options.port);

@@ -382,20 +382,8 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
 
   impl->certificate_pem = impl->dtls_identity.certificate.pem();
   impl->key_pem = impl->dtls_identity.key.pkcs8_pem();
-  coap_dtls_pki_t pki{};
-  pki.version = COAP_DTLS_PKI_SETUP_VERSION;
-  pki.verify_peer_cert = 1;
-  pki.check_common_ca = 0;
-  pki.allow_self_signed = 0;
-  pki.cert_chain_validation = 1;
-  pki.cert_chain_verify_depth = 8;
-  pki.additional_tls_setup_call_back = &Impl::tls_setup;
-  pki.cn_call_back_arg = impl.get();
-  pki.pki_key.key_type = COAP_PKI_KEY_PEM_BUF;
-  pki.pki_key.key.pem_buf.public_cert = reinterpret_cast<const std::uint8_t*>(impl->certificate_pem.c_str());
-  pki.pki_key.key.pem_buf.public_cert_len = impl->certificate_pem.size() + 1;  // libcoap wants the NUL counted
-  pki.pki_key.key.pem_buf.private_key = reinterpret_cast<const std::uint8_t*>(impl->key_pem.c_str());
-  pki.pki_key.key.pem_buf.private_key_len = impl->key_pem.size() + 1;
+  coap_dtls_pki_t pki = coap::pki_setup(true, &Impl::tls_setup, impl.get());
+  coap::set_pem_identity(pki, impl->certificate_pem, impl->key_pem);
   if (!coap_context_set_pki(ctx, &pki)) return make_error(ErrorCode::internal, "libcoap refused the DTLS PKI setup");
 
   auto address = coap::resolve_udp(config.listen_host, config.port);

@@ -30,6 +30,12 @@ using OptList = std::unique_ptr<coap_optlist_t, Deleter<coap_delete_optlist>>;
 // coap_startup() once per process (thread-safe); libcoap is never cleaned up before exit.
 void ensure_started();
 
+// The DTLS PKI setup both ends use: the peer's chain validated (depth 8, no self-signed peer) when
+// verify_peer, and `tls_setup` called with `arg` for the OpenSSL settings libcoap does not cover.
+coap_dtls_pki_t pki_setup(bool verify_peer, coap_dtls_security_setup_t tls_setup, void* arg);
+// Our own certificate and key as PEM buffers; the strings must outlive the session or context.
+void set_pem_identity(coap_dtls_pki_t& pki, const std::string& certificate_pem, const std::string& key_pem);
+
 // A host name or literal and a port as a UDP address (the first getaddrinfo answer).
 Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
 
