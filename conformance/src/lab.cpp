@@ -155,6 +155,17 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
     if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
     if (v.manual) t.features.insert("manual-approval");
     t.controls = {"revoke", "publish-crl"};
+    t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
+    t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
+    for (const auto& device : instance->config.preregistered) {
+      if (device.user.empty()) continue;
+      // The subject the preregistered device requests: its factory certificate's, where one carries its CN.
+      std::string subject = "C=SE,O=estlab lab devices,CN=" + device.common_name;
+      for (const auto& [role, identity] : identities)
+        if (identity.certificate.subject().common_name() == device.common_name) subject = identity.certificate.subject().to_string();
+      t.credentials.emplace("preregistered", Target::Credential{device.user, device.password, subject});
+      break;
+    }
     if (v.restartable) t.controls.insert("restart");
     if (v.manual) {
       t.controls.insert("approve");

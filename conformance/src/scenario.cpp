@@ -1,4 +1,5 @@
 #include "estlab/conformance/scenario.hpp"
+#include "estlab/conformance/vocabulary.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -122,13 +123,40 @@ class Loader {
     return out;
   }
 
+  void status_field(const YAML::Node& s, const std::string& what, std::vector<int>& statuses, std::optional<char>& status_class) const {
+    if (!s) return;
+    auto one = [&](const YAML::Node& item) {
+      const auto t = item.as<std::string>();
+      if (t.size() == 3 && t[1] == 'x' && t[2] == 'x' && (t[0] >= '1' && t[0] <= '5')) status_class = t[0];
+      else statuses.push_back(integer(item, what, 100, 599));
+    };
+    if (s.IsScalar()) one(s);
+    else if (s.IsSequence())
+      for (const auto& item : s) {
+        if (!item.IsScalar()) fail(item, what + " entries must be status codes or a 4xx-style class");
+        one(item);
+      }
+    else fail(s, what + " must be a status code, a list of them, or 4xx-style class");
+  }
+
+  void check_requirement_shape(const YAML::Node& node, const std::string& r) const {
+    static const std::regex requirement_shape(R"(^(PG-[A-Z]+-\d+|\d{4}-[0-9A-Za-z.]+-[a-z]|csrattrs-[0-9.]+-[a-z])$)");
+    if (!std::regex_match(r, requirement_shape)) fail(node, "requirement '" + r + "' is not an ID like 7030-4.2.1-a or PG-ENR-1");
+  }
+
   CsrTemplate csr(const YAML::Node& node) const {
-    only_keys(node, "csr", {"subject", "san", "key", "key_type", "challenge_password", "unstructured_name",
+    only_keys(node, "csr", {"subject", "cn", "san", "key", "key_type", "challenge_password", "unstructured_name",
                             "unstructured_address", "eku", "corrupt_signature", "file", "attributes"});
     CsrTemplate t;
     if (node["subject"]) {
       t.subject = text(node["subject"], "csr.subject");
       check_variables(node["subject"], t.subject);
+    }
+    if (node["cn"]) {
+      if (node["subject"]) fail(node["cn"], "csr has both subject and cn; cn makes the subject from the target's subject_template");
+      t.cn = node["cn"].IsNull() ? "" : text(node["cn"], "csr.cn");
+      t.cn_given = true;
+      check_variables(node["cn"], t.cn);
     }
     if (node["san"]) t.subject_alt_names = strings(node["san"], "csr.san");
     for (const auto& san : t.subject_alt_names)
@@ -155,28 +183,23 @@ class Loader {
 
   Expectation expectation(const YAML::Node& node) const {
     only_keys(node, "expect",
-              {"status", "headers", "media_type", "certificates", "issued", "server_key_matches", "csrattrs_contains", "cmc",
-               "body_contains", "connection_fails", "severity"});
+              {"status", "tolerated_status", "refused", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
+               "server_key_matches", "csrattrs_contains", "cmc", "body_contains", "connection_fails", "requirement", "level"});
     Expectation e;
-    if (const auto& s = node["status"]) {
-      if (s.IsScalar()) {
-        const auto t = s.as<std::string>();
-        if (t.size() == 3 && t[1] == 'x' && t[2] == 'x' && (t[0] >= '1' && t[0] <= '5')) e.status_class = t[0];
-        else e.status.push_back(integer(s, "expect.status", 100, 599));
-      } else if (s.IsSequence()) {
-        for (const auto& item : s) e.status.push_back(integer(item, "expect.status", 100, 599));
-      } else {
-        fail(s, "expect.status must be a status code, a list of them, or 4xx-style class");
-      }
-    }
+    status_field(node["status"], "expect.status", e.status, e.status_class);
+    status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
+    if (node["refused"]) e.refused = boolean(node["refused"], "expect.refused");
     if (const auto& h = node["headers"]) {
       if (!h.IsMap()) fail(h, "expect.headers must map header names to present, absent, a value or ~substring");
       for (const auto& entry : h) e.headers[entry.first.as<std::string>()] = text(entry.second, "expect.headers value");
     }
     if (node["media_type"]) e.media_type = text(node["media_type"], "expect.media_type");
     if (node["certificates"]) e.certificate_count = integer(node["certificates"], "expect.certificates", 0, 1000);
+    if (node["min_certificates"]) e.min_certificates = integer(node["min_certificates"], "expect.min_certificates", 0, 1000);
+    if (node["contains_root"]) e.contains_root = boolean(node["contains_root"], "expect.contains_root");
     if (const auto& issued = node["issued"]) {
-      only_keys(issued, "expect.issued", {"subject", "cn", "issuer", "serial", "san", "san_contains", "eku", "public_key"});
+      only_keys(issued, "expect.issued", {"subject", "cn", "issuer", "serial", "san", "san_contains", "eku", "public_key", "chains_to"});
+      if (issued["chains_to"]) e.issued_chains_to = text(issued["chains_to"], "expect.issued.chains_to");
       if (issued["serial"]) e.issued_serial = text(issued["serial"], "expect.issued.serial");
       if (issued["subject"]) e.issued_subject = text(issued["subject"], "expect.issued.subject");
       if (issued["cn"]) e.issued_common_name = text(issued["cn"], "expect.issued.cn");
@@ -199,9 +222,13 @@ class Loader {
     }
     if (node["body_contains"]) e.body_contains = text(node["body_contains"], "expect.body_contains");
     if (node["connection_fails"]) e.connection_fails = boolean(node["connection_fails"], "expect.connection_fails");
-    if (node["severity"]) {
-      e.severity = text(node["severity"], "expect.severity");
-      if (e.severity != "fail" && e.severity != "warn") fail(node["severity"], "expect.severity must be fail or warn");
+    if (node["requirement"]) {
+      e.requirement = text(node["requirement"], "expect.requirement");
+      check_requirement_shape(node["requirement"], e.requirement);
+    }
+    if (node["level"]) {
+      e.level = text(node["level"], "expect.level");
+      if (e.level != "must" && e.level != "should" && e.level != "info") fail(node["level"], "expect.level must be must, should or info");
     }
     return e;
   }
@@ -236,7 +263,7 @@ class Loader {
       only_keys(node, "a send step", {"send", "expect", "capture", "timeout"});
       s.kind = Step::Kind::send;
       only_keys(r, "send", {"op", "label", "method", "path", "csr", "full_cmc", "body", "content_type", "headers", "auth",
-                            "new_connection", "resend"});
+                            "new_connection", "resend", "base64_layout"});
       if (r["op"]) s.operation = text(r["op"], "send.op");
       static const std::set<std::string> ops = {"cacerts", "simpleenroll", "simplereenroll", "fullcmc", "csrattrs", "serverkeygen"};
       if (!s.operation.empty() && !ops.count(s.operation))
@@ -260,6 +287,12 @@ class Loader {
       }
       if (r["new_connection"]) s.new_connection = boolean(r["new_connection"], "send.new_connection");
       if (r["resend"]) s.resend = boolean(r["resend"], "send.resend");
+      if (r["base64_layout"]) {
+        s.base64_layout = text(r["base64_layout"], "send.base64_layout");
+        static const std::set<std::string> layouts = {"wrap64-crlf", "one-line", "one-line-lf", "one-line-crlf", "wrap76-lf", "whitespace", "pem"};
+        if (!layouts.count(s.base64_layout))
+          fail(r["base64_layout"], "send.base64_layout must be one of wrap64-crlf, one-line, one-line-lf, one-line-crlf, wrap76-lf, whitespace, pem");
+      }
       if (s.resend && (s.csr || s.body)) fail(r, "send.resend repeats the previous body; it cannot have csr or body too");
     } else if (const auto& raw = node["raw"]) {
       only_keys(node, "a raw step", {"raw", "expect", "timeout"});
@@ -301,8 +334,8 @@ class Loader {
       for (const auto& entry : cap) {
         const auto what = text(entry.second, "capture value");
         if (what != "issued.serial" && what != "issued.identity" && what != "issued.subject" && what != "status" &&
-            what.rfind("header.", 0) != 0 && what != "server_key.identity")
-          fail(entry.second, "capture '" + what + "' is not one of issued.serial, issued.identity, issued.subject, server_key.identity, status, header.<Name>");
+            what.rfind("header.", 0) != 0 && what != "server_key.identity" && what != "certificates")
+          fail(entry.second, "capture '" + what + "' is not one of issued.serial, issued.identity, issued.subject, server_key.identity, certificates, status, header.<Name>");
         s.capture[entry.first.as<std::string>()] = what;
       }
     }
@@ -328,9 +361,7 @@ class Loader {
     if (root["description"]) s.description = text(root["description"], "description");
     if (!root["requirements"]) fail(root, "missing requirements (IDs from the catalog or the protocol-gateway profile)");
     s.requirements = strings(root["requirements"], "requirements");
-    static const std::regex requirement_shape(R"(^(PG-[A-Z]+-\d+|\d{4}-[0-9A-Za-z.]+-[a-z]|csrattrs-[0-9.]+-[a-z])$)");
-    for (const auto& r : s.requirements)
-      if (!std::regex_match(r, requirement_shape)) fail(root["requirements"], "requirement '" + r + "' is not an ID like 7030-4.2.1-a or PG-ENR-1");
+    for (const auto& r : s.requirements) check_requirement_shape(root["requirements"], r);
     if (s.requirements.empty()) fail(root["requirements"], "requirements must not be empty");
     s.profiles = root["profiles"] ? strings(root["profiles"], "profiles") : std::vector<std::string>{"rfc7030", "protocol-gateway"};
     for (const auto& p : s.profiles)
@@ -343,10 +374,20 @@ class Loader {
     s.spec = root["spec"] ? text(root["spec"], "spec") : spec;
     s.section = root["section"] ? text(root["section"], "section") : section;
     if (const auto& needs = root["needs"]) {
-      only_keys(needs, "needs", {"roles", "controls", "features"});
-      if (needs["roles"]) s.needs_roles = strings(needs["roles"], "needs.roles");
-      if (needs["controls"]) s.needs_controls = strings(needs["controls"], "needs.controls");
-      if (needs["features"]) s.needs_features = strings(needs["features"], "needs.features");
+      only_keys(needs, "needs", {"roles", "controls", "features", "absent_features", "credentials"});
+      auto names = [&](const char* key, const std::string& kind, const std::vector<VocabularyEntry>& vocabulary) {
+        std::vector<std::string> out;
+        if (!needs[key]) return out;
+        out = strings(needs[key], std::string("needs.") + key);
+        for (const auto& n : out)
+          if (!is_known(vocabulary, n)) fail(needs[key], unknown_name_message(kind, n, vocabulary));
+        return out;
+      };
+      s.needs_roles = names("roles", "role", known_roles());
+      s.needs_controls = names("controls", "control", known_controls());
+      s.needs_features = names("features", "feature", known_features());
+      s.needs_absent_features = names("absent_features", "feature", known_features());
+      s.needs_credentials = names("credentials", "credential", known_credentials());
     }
     if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0) fail(root, "steps must be a non-empty list");
     std::size_t index = 0;
@@ -361,8 +402,8 @@ class Loader {
         bool captured = false;
         for (const auto& other : s.steps)
           for (const auto& [var, what] : other.capture) captured |= (var == st.as);
-        if (!captured && std::find(s.needs_roles.begin(), s.needs_roles.end(), st.as) == s.needs_roles.end())
-          s.needs_roles.push_back(st.as);
+        if (!captured && !is_known(known_roles(), st.as))
+          fail_at(st.line, unknown_name_message("role", st.as, known_roles()) + " (nor captured by a step of this scenario)");
       }
     }
     return s;

@@ -73,6 +73,20 @@ PrivateKey PrivateKey::adopt(ossl::Pkey key) {
 Result<PrivateKey> PrivateKey::from_pkcs8_der(ByteView der) {
   ossl::ErrorQueueGuard guard;
   const unsigned char* p = der.data();
+  std::unique_ptr<PKCS8_PRIV_KEY_INFO, ossl::Deleter<PKCS8_PRIV_KEY_INFO_free>> info(
+      d2i_PKCS8_PRIV_KEY_INFO(nullptr, &p, static_cast<long>(der.size())));
+  if (!info) return ossl::error(ErrorCode::invalid_input, "private key: not a DER PKCS#8 PrivateKeyInfo");
+  if (p != der.data() + der.size()) return make_error(ErrorCode::invalid_input, "private key: trailing bytes after the DER key");
+  EVP_PKEY* raw = EVP_PKCS82PKEY(info.get());
+  if (raw == nullptr) return ossl::error(ErrorCode::invalid_input, "private key: PKCS#8 PrivateKeyInfo with a key OpenSSL cannot read");
+  PrivateKey key;
+  key.key_ = share(raw);
+  return key;
+}
+
+Result<PrivateKey> PrivateKey::from_any_der(ByteView der) {
+  ossl::ErrorQueueGuard guard;
+  const unsigned char* p = der.data();
   EVP_PKEY* raw = d2i_AutoPrivateKey(nullptr, &p, static_cast<long>(der.size()));
   if (raw == nullptr) return ossl::error(ErrorCode::invalid_input, "private key: not a DER PKCS#8 or traditional key");
   PrivateKey key;
@@ -92,7 +106,7 @@ Result<PrivateKey> PrivateKey::parse(ByteView data) {
     }
     return der.error();
   }
-  return from_pkcs8_der(*der);
+  return from_any_der(*der);
 }
 
 Bytes PrivateKey::pkcs8_der() const {

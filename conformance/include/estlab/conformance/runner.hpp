@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "estlab/conformance/judge.hpp"
 #include "estlab/conformance/result.hpp"
 #include "estlab/conformance/scenario.hpp"
 #include "estlab/conformance/target.hpp"
@@ -28,6 +29,10 @@ struct RunOptions {
   bool fail_fast = false;
   int repeat = 1;
   std::chrono::milliseconds step_timeout{15'000};
+  std::uint64_t seed = 0;  // {{unique}} of every run derives from it (and the scenario, profile, repetition)
+  bool strict = false;     // a SHOULD-level check that does not hold is a fail, not a warn
+  // The catalog level of a requirement ID (MUST -> must, SHOULD/derived -> should, MAY/record -> info).
+  std::function<Level(const std::string& requirement)> level_of;
 };
 
 // One unit of work: a scenario under one profile's target.
@@ -37,11 +42,24 @@ struct PlannedRun {
   std::string profile;
   std::string skip_reason;  // non-empty: reported as skipped without running
   int repetition = 0;
+  bool exclusive = false;   // changes a shared gateway (controls on a vendor target): runs alone
 };
 
 // Pairs each selected scenario with the target of each of its profiles (targets by profile).
 std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::vector<const Target*>& targets,
                              const Selection& selection, const RunOptions& options);
+
+// Before any scenario: TCP connect, a TLS handshake with the target's trust anchors and server
+// name, and GET /cacerts answered 200. The error names the step that failed.
+Result<void> preflight(const Target& target, std::chrono::milliseconds timeout);
+
+// Waits (bounded by the target's ready_timeout) until the target answers GET /cacerts again,
+// e.g. after a restart control. Returns how long it took, or why it never answered.
+Result<std::chrono::milliseconds> wait_until_ready(const Target& target, std::chrono::milliseconds step_timeout);
+
+// The {{unique}} of one run: hex digits derived from the run's seed, the scenario, the profile
+// and the repetition, so --seed replays the same subjects.
+std::string unique_for(std::uint64_t seed, const std::string& scenario_id, const std::string& profile, int repetition);
 
 // Runs one scenario against one target.
 ScenarioResult run_scenario(const Scenario& scenario, const Target& target, int repetition,
@@ -50,7 +68,8 @@ ScenarioResult run_scenario(const Scenario& scenario, const Target& target, int 
 using ProgressCallback = std::function<void(const ScenarioResult& result, std::size_t done, std::size_t total)>;
 
 // Runs the plan with options.jobs workers; results come back in plan order. With fail_fast, the
-// runs not started after the first failure are reported as skipped ("fail-fast").
+// runs not started after the first failure are reported as skipped ("fail-fast"). Exclusive runs
+// wait until nothing else runs, and nothing starts beside them.
 std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const RunOptions& options,
                                      const ProgressCallback& progress = {});
 

@@ -16,6 +16,10 @@ namespace estlab::conformance {
 // What a CSR built by a step looks like. Strings may hold {{variables}}.
 struct CsrTemplate {
   std::string subject;                       // "C=SE,O=x,CN=y"; "" = empty subject
+  // A fresh subject named as the target's CA names subjects: the target's subject_template with
+  // {{cn}} = this value. "" with cn_given = the template without its CN (no commonName at all).
+  std::string cn;
+  bool cn_given = false;
   std::vector<std::string> subject_alt_names;  // "DNS:x", "IP:1.2.3.4"
   std::string key = "new";                   // "new", or the name of a key made by an earlier step
   std::string key_type;                      // "" = the lab's key type
@@ -28,13 +32,24 @@ struct CsrTemplate {
   std::vector<std::pair<std::string, std::string>> attributes;  // oid -> DER hex (e.g. DecryptKeyIdentifier)
 };
 
-// Expectations on a response. Every field is optional; each one present is a check.
+// Expectations on a response. Every field is optional; each one present is a check. A failed
+// check counts at the level of its catalog row (MUST -> fail, SHOULD -> warn, MAY/record -> info)
+// unless `level` says otherwise.
 struct Expectation {
   std::vector<int> status;                 // any of these
   std::optional<char> status_class;        // '2', '4', '5': any status of that class
+  // Statuses the row tolerates with a warning ("405 with Allow, or another 4xx (warn only)").
+  std::vector<int> tolerated_status;
+  std::optional<char> tolerated_class;
+  // A refusal: an HTTP answer with one of `status` (default any 4xx), or a TLS alert during the
+  // handshake, or a connection closed or reset before any answer, as rows such as 7030-3.3.2-b
+  // and 7030-3.3-a allow. The report says which was seen.
+  bool refused = false;
   std::map<std::string, std::string> headers;  // name -> "present" | "absent" | exact value | "~substring"
-  std::string media_type;                  // "certs-only", "csrattrs", "multipart", "cmc-response", "text", or a full type
+  std::string media_type;                  // "certs-only", "pkcs7-mime", "csrattrs", "multipart", "cmc-response", "text", or a full type
   std::optional<int> certificate_count;    // certificates in the certs-only body
+  std::optional<int> min_certificates;     // at least this many
+  std::optional<bool> contains_root;       // the bag holds a self-signed certificate (7030-4.1.3-c)
   std::string issued_subject;              // the issued certificate's subject (canonical text)
   std::string issued_common_name;
   std::string issued_issuer;
@@ -43,13 +58,15 @@ struct Expectation {
   std::vector<std::string> issued_san_contains;
   std::vector<std::string> issued_eku;     // each must be present
   std::string issued_public_key;           // "csr" (equals the CSR's) or "not-csr" (serverkeygen)
-  std::optional<bool> server_key_matches;  // serverkeygen: the private key part matches the certificate
+  std::string issued_chains_to;            // a captured /cacerts bag: the issued certificate chains to a root in it
+  std::optional<bool> server_key_matches;  // serverkeygen: the PKCS#8 key part matches the certificate
   std::vector<std::string> csrattrs_contains;  // OIDs or names
   std::string cmc_status;                  // "success", "failed", ...
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body
   bool connection_fails = false;           // connect steps: the handshake must fail
-  std::string severity = "fail";           // "warn": a failed check is reported as a warning, not a failure
+  std::string requirement;                 // the catalog row these checks judge; "" = the scenario's first
+  std::string level;                       // "" (the row's), or "must", "should", "info" to override it
 };
 
 struct Step {
@@ -69,6 +86,9 @@ struct Step {
   std::string path;         // overrides operation/label: a raw request target
   std::optional<CsrTemplate> csr;
   bool full_cmc = false;    // wrap the CSR in a Full PKI Request
+  // How the base64 body is laid out (RFC 8951 3.1): "wrap64-crlf" (default), "one-line",
+  // "one-line-lf", "one-line-crlf", "wrap76-lf", "whitespace" (wrapped, with spaces and tabs), "pem".
+  std::string base64_layout;
   std::optional<std::string> body;  // a raw body instead of a CSR
   std::string content_type; // "" = the operation's
   std::vector<std::pair<std::string, std::string>> headers;
@@ -105,6 +125,8 @@ struct Scenario {
   std::vector<std::string> needs_roles;  // identities the target must provide
   std::vector<std::string> needs_controls;  // revoke, publish-crl, approve, reject, restart
   std::vector<std::string> needs_features;  // serverkeygen, fullcmc, manual-approval, tls1.2, ...
+  std::vector<std::string> needs_absent_features;  // runs only where the target lacks these (404/501 checks)
+  std::vector<std::string> needs_credentials;  // preregistered, ... (target credentials)
   std::vector<Step> steps;
 };
 

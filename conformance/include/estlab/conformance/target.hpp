@@ -3,6 +3,7 @@
 // The embedded lab makes one per profile; `--target FILE` describes a vendor's gateway.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -40,9 +41,24 @@ struct Target {
   KeyType key_type = KeyType::ec_p256;  // for keys the suite makes
   // Readings this target applies where the spec leaves a choice (reported with the results).
   std::vector<std::pair<std::string, std::string>> readings;
+  // How the target's CA names fresh subjects; {{cn}} is filled by the scenario (csr.cn).
+  std::string subject_template = "C=SE,O=estlab lab devices,CN={{cn}}";
+  // HTTP Basic credentials the gateway knows: name ("preregistered") -> user, password, subject.
+  struct Credential {
+    std::string user;
+    std::string password;
+    std::string subject;  // the DN the credential's device must request
+  };
+  std::map<std::string, Credential> credentials;
+  std::map<std::string, std::string> ca_labels;  // purpose ("other", "rollover") -> CA label
+  // True when the controls act on a gateway of this target alone (the embedded lab gives such
+  // scenarios gateways of their own); false for hooks on a shared vendor gateway, where a
+  // scenario with controls runs alone.
+  bool controls_isolated = false;
+  std::chrono::milliseconds ready_timeout{30'000};  // how long to wait for the target after restart
 };
 
-// A target file (YAML) for an external gateway:
+// A target file (YAML) for an external gateway; `estlab target init` writes a commented one:
 //   name: vendor gateway 2.3
 //   profile: protocol-gateway
 //   base_url: https://est.example:8443      # host and port
@@ -56,7 +72,13 @@ struct Target {
 //     device-factory: {certificate: dev-chain.pem, key: dev.key}   # or {pkcs12: x.p12, password: pw}
 //   controls:
 //     revoke: "./revoke.sh {serial} {reason}"   # run by /bin/sh with a 60 s deadline
-// Relative paths are taken from the file's directory. Throws ConfigError "file:line: what".
-Target load_target_file(const std::filesystem::path& file);
+//   subject_template: "CN=est-{{cn}}"
+//   credentials: {preregistered: {user: u, password: p, subject: "CN=dev-1"}}
+//   ca_labels: {other: ca2, rollover: ca-next}
+// or, for a gateway judged under several profiles, `profiles:` mapping each profile to the keys
+// that differ for it (base_url, label, ...). Relative paths are taken from the file's directory.
+// Unknown keys, roles, features and controls are errors naming the closest known one.
+// Throws ConfigError "file:line: what".
+std::vector<Target> load_target_file(const std::filesystem::path& file);
 
 }  // namespace estlab::conformance

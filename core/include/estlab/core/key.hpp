@@ -41,7 +41,11 @@ class PublicKey {
 class PrivateKey {
  public:
   static Result<PrivateKey> generate(KeyType type);
+  // PKCS#8 PrivateKeyInfo / OneAsymmetricKey only (RFC 5958), as RFC 7030 4.4.2 puts on the wire:
+  // a PKCS#1 or SEC1 key is refused, so a server sending one is caught.
   static Result<PrivateKey> from_pkcs8_der(ByteView der);
+  // PKCS#8 or the traditional DER forms (PKCS#1 RSA, SEC1 EC), for key files people hand us.
+  static Result<PrivateKey> from_any_der(ByteView der);
   static PrivateKey adopt(ossl::Pkey key);  // takes ownership of a key OpenSSL handed us
   // DER or PEM; PKCS#8 ("PRIVATE KEY") or the traditional forms ("EC PRIVATE KEY", "RSA PRIVATE KEY").
   static Result<PrivateKey> parse(ByteView data);

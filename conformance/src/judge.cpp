@@ -1,0 +1,311 @@
+#include "estlab/conformance/judge.hpp"
+
+#include <algorithm>
+
+#include "estlab/core/certs_only.hpp"
+#include "estlab/core/cmc.hpp"
+#include "estlab/core/csrattrs.hpp"
+#include "estlab/core/est.hpp"
+#include "estlab/core/oids.hpp"
+#include "estlab/core/text.hpp"
+#include "estlab/core/verify.hpp"
+
+namespace estlab::conformance {
+
+namespace {
+
+bool contains_ci(const std::string& haystack, const std::string& needle) {
+  return ascii_lowercase(haystack).find(ascii_lowercase(needle)) != std::string::npos;
+}
+
+std::string eku_oid(const std::string& name) {
+  if (name == "clientAuth") return std::string(oid::client_auth);
+  if (name == "serverAuth") return std::string(oid::server_auth);
+  if (name == "cmcRA") return std::string(oid::cmc_ra);
+  return name;
+}
+
+std::string status_list(const std::vector<int>& statuses, std::optional<char> status_class) {
+  std::string list;
+  for (int s : statuses) list += (list.empty() ? "" : " or ") + std::to_string(s);
+  if (status_class) list += (list.empty() ? "" : " or ") + std::string(1, *status_class) + "xx";
+  return list;
+}
+
+bool status_in(int status, const std::vector<int>& statuses, std::optional<char> status_class) {
+  return std::find(statuses.begin(), statuses.end(), status) != statuses.end() || (status_class && status / 100 == *status_class - '0');
+}
+
+class Checks {
+ public:
+  Checks(Judgement& out, Level level, std::string requirement) : out_(out), level_(level), requirement_(std::move(requirement)) {}
+
+  // A check at the step's level.
+  void verify(bool ok, const std::string& what) { verify_at(ok, what, level_, requirement_); }
+  void verify_at(bool ok, const std::string& what, Level level, const std::string& requirement) {
+    out_.checks.push_back({what, ok ? Verdict::pass : verdict_when_failed(level), requirement, to_string(level)});
+  }
+  void add(Verdict verdict, const std::string& what) { out_.checks.push_back({what, verdict, requirement_, to_string(level_)}); }
+  Level level() const { return level_; }
+
+ private:
+  Judgement& out_;
+  Level level_;
+  std::string requirement_;
+};
+
+}  // namespace
+
+const char* to_string(Level level) {
+  switch (level) {
+    case Level::must: return "MUST";
+    case Level::should: return "SHOULD";
+    case Level::info: return "info";
+  }
+  return "MUST";
+}
+
+std::optional<Level> parse_level(const std::string& text) {
+  const auto t = ascii_lowercase(text);
+  if (t == "must" || t == "fail") return Level::must;
+  if (t == "should" || t == "warn") return Level::should;
+  if (t == "info" || t == "may" || t == "record") return Level::info;
+  return std::nullopt;
+}
+
+Verdict verdict_when_failed(Level level) {
+  switch (level) {
+    case Level::must: return Verdict::fail;
+    case Level::should: return Verdict::warn;
+    case Level::info: return Verdict::info;
+  }
+  return Verdict::fail;
+}
+
+Verdict Judgement::verdict() const {
+  Verdict v = Verdict::pass;
+  for (const auto& c : checks) v = worse(v, c.verdict);
+  return v;
+}
+
+std::string Judgement::first_problem() const {
+  // The worst first: a failure before a warning.
+  const CheckResult* found = nullptr;
+  for (const auto& c : checks)
+    if (c.verdict != Verdict::pass && (found == nullptr || severity(c.verdict) > severity(found->verdict))) found = &c;
+  return found ? found->what : "";
+}
+
+void extract_certificates(const HttpResponse& response, const std::optional<Csr>& csr_key_owner, std::vector<Certificate>& certs,
+                          std::optional<PrivateKey>& key, std::string& key_problem, std::string& problem) {
+  auto type = MediaType::parse(response.header("Content-Type").value_or(""));
+  if (type.ok() && type->same_type("multipart/mixed")) {
+    auto boundary = multipart_boundary(*type);
+    if (!boundary.ok()) return void(problem = boundary.error().message);
+    auto parts = parse_multipart(response.body, *boundary);
+    if (!parts.ok()) return void(problem = parts.error().message);
+    bool key_part = false;
+    for (const auto& part : *parts) {
+      auto part_type = MediaType::parse(part.header("Content-Type").value_or(""));
+      if (!part_type.ok()) continue;
+      auto der = decode_est_body(part.body, std::nullopt);
+      if (part_type->same_type(media_types::pkcs8)) {
+        key_part = true;
+        if (!der.ok()) {
+          key_problem = "the application/pkcs8 part is not base64 DER: " + der.error().message;
+          continue;
+        }
+        // RFC 7030 4.4.2: PrivateKeyInfo (PKCS#8) and nothing else; PKCS#1/SEC1 under this type is wrong.
+        auto parsed = PrivateKey::from_pkcs8_der(*der);
+        if (parsed.ok()) key = *parsed;
+        else if (PrivateKey::from_any_der(*der).ok()) key_problem = "the application/pkcs8 part holds a PKCS#1/SEC1 key, not PKCS#8 PrivateKeyInfo";
+        else key_problem = "the application/pkcs8 part: " + parsed.error().message;
+      } else if (der.ok()) {
+        if (auto bag = CertsOnly::from_der(*der); bag.ok()) certs = bag->certificates();
+      }
+    }
+    if (!key_part && key_problem.empty()) key_problem = "no application/pkcs8 part in the multipart answer";
+    if (certs.empty()) problem = "no certs-only part in the multipart answer";
+    return;
+  }
+  auto der = decode_est_body(response.body, std::nullopt);
+  if (!der.ok()) return void(problem = der.error().message);
+  if (auto bag = CertsOnly::from_der(*der); bag.ok()) {
+    certs = bag->certificates();
+  } else if (auto pki = parse_full_pki_response(*der); pki.ok()) {
+    certs = pki->certificates;
+  } else {
+    return void(problem = "body is neither certs-only nor a CMC response");
+  }
+  if (csr_key_owner) {
+    std::stable_partition(certs.begin(), certs.end(), [&](const Certificate& c) { return c.public_key() == csr_key_owner->public_key(); });
+  }
+}
+
+Judgement judge(const Expectation& e, const Observation& observation, const JudgeContext& context) {
+  Judgement out;
+  const std::string requirement = e.requirement.empty() ? context.default_requirement : e.requirement;
+  Level level = Level::must;
+  if (auto overridden = parse_level(e.level)) level = *overridden;
+  else if (context.level_of) level = context.level_of(requirement);
+  Checks checks(out, level, requirement);
+
+  if (observation.kind != Observation::Kind::response) {
+    const std::string how = observation.kind == Observation::Kind::refused_at_handshake ? "the TLS handshake failed"
+                                                                                        : "the connection closed before any answer";
+    if (e.refused) checks.add(Verdict::pass, "refused: " + how + " (" + observation.failure + ")");
+    else checks.verify(false, "no answer: " + how + " (" + observation.failure + ")");
+    return out;
+  }
+  const HttpResponse& response = observation.response;
+  const std::string got = "status " + std::to_string(response.status);
+
+  if (e.refused) {
+    const bool narrowed = !e.status.empty() || e.status_class;
+    const bool ok = narrowed ? status_in(response.status, e.status, e.status_class) : response.status / 100 == 4;
+    const bool tolerated = !ok && status_in(response.status, e.tolerated_status, e.tolerated_class);
+    const std::string expected = narrowed ? status_list(e.status, e.status_class) : "4xx";
+    if (ok) checks.add(Verdict::pass, "refused with HTTP " + std::to_string(response.status) + " (expected " + expected + ", or a TLS alert or reset)");
+    else if (tolerated) checks.verify_at(false, got + ", expected " + expected + "; " + status_list(e.tolerated_status, e.tolerated_class) + " tolerated with a warning", Level::should, requirement);
+    else checks.verify(false, "not refused as expected: " + got + ", expected " + expected + ", a TLS alert or a reset");
+  } else if (!e.status.empty() || e.status_class) {
+    const bool ok = status_in(response.status, e.status, e.status_class);
+    const std::string expected = status_list(e.status, e.status_class);
+    if (ok) checks.verify(true, got + ", expected " + expected);
+    else if (status_in(response.status, e.tolerated_status, e.tolerated_class))
+      checks.verify_at(false, got + ", expected " + expected + "; " + status_list(e.tolerated_status, e.tolerated_class) + " tolerated with a warning", Level::should, requirement);
+    else checks.verify(false, got + ", expected " + expected);
+  }
+  // RFC 9110 11.6.1 / 15.5.2: a 401 MUST carry a challenge, whatever the scenario expected.
+  if (response.status == 401 && response.reason.rfind("CoAP", 0) != 0)
+    checks.verify_at(response.header("WWW-Authenticate").has_value(), "the 401 carries a WWW-Authenticate challenge (RFC 9110 15.5.2)",
+                     Level::must, "7030-3.2.3-a");
+
+  for (const auto& [name, want] : e.headers) {
+    const auto value = response.header(name);
+    if (want == "present") checks.verify(value.has_value(), "header " + name + " present");
+    else if (want == "absent") checks.verify(!value.has_value(), "header " + name + " absent" + (value ? " (got '" + *value + "')" : ""));
+    else if (!want.empty() && want[0] == '~')
+      checks.verify(value && contains_ci(*value, want.substr(1)), "header " + name + " contains '" + want.substr(1) + "' (got '" + value.value_or("none") + "')");
+    else checks.verify(value == want, "header " + name + " = '" + want + "' (got '" + value.value_or("none") + "')");
+  }
+  const auto content_type = response.header("Content-Type").value_or("");
+  if (!e.media_type.empty()) {
+    auto type = MediaType::parse(content_type);
+    bool ok = type.ok();
+    if (ok) {
+      if (e.media_type == "certs-only") ok = media_type_matches(*type, media_types::certs_only);
+      else if (e.media_type == "pkcs7-mime") ok = type->same_type(media_types::pkcs7_mime);
+      else if (e.media_type == "csrattrs") ok = type->same_type(media_types::csrattrs);
+      else if (e.media_type == "multipart") ok = multipart_boundary(*type).ok();
+      else if (e.media_type == "cmc-response") ok = media_type_matches(*type, media_types::cmc_response);
+      else if (e.media_type == "text") ok = type->same_type("text/plain");
+      else ok = media_type_matches(*type, e.media_type);
+    }
+    checks.verify(ok, "Content-Type '" + content_type + "' is " + e.media_type);
+  }
+  if (!e.body_contains.empty()) checks.verify(response.body.find(e.body_contains) != std::string::npos, "body contains '" + e.body_contains + "'");
+
+  // Certificates in the answer: read for every 2xx (captures need them) and whenever a check asks.
+  const bool wants_certs = e.certificate_count || e.min_certificates || e.contains_root || !e.issued_subject.empty() ||
+                           !e.issued_common_name.empty() || !e.issued_issuer.empty() || !e.issued_serial.empty() || !e.issued_san.empty() ||
+                           !e.issued_san_contains.empty() || !e.issued_eku.empty() || !e.issued_public_key.empty() ||
+                           !e.issued_chains_to.empty() || e.server_key_matches;
+  std::string key_problem;
+  if (wants_certs || response.status / 100 == 2)
+    extract_certificates(response, observation.csr ? observation.csr : observation.last_csr, out.certificates, out.server_key, key_problem,
+                         out.extract_problem);
+  if (!out.certificates.empty()) out.issued = out.certificates.front();
+  if (wants_certs) {
+    if (!out.extract_problem.empty()) {
+      checks.verify(false, "response carries certificates: " + out.extract_problem);
+    } else {
+      const auto& certs = out.certificates;
+      if (e.certificate_count)
+        checks.verify(static_cast<int>(certs.size()) == *e.certificate_count,
+                      std::to_string(certs.size()) + " certificate(s), expected " + std::to_string(*e.certificate_count));
+      if (e.min_certificates)
+        checks.verify(static_cast<int>(certs.size()) >= *e.min_certificates,
+                      std::to_string(certs.size()) + " certificate(s), expected at least " + std::to_string(*e.min_certificates));
+      if (e.contains_root) {
+        const bool has_root = std::any_of(certs.begin(), certs.end(), [](const Certificate& c) { return c.is_self_signed(); });
+        checks.verify(has_root == *e.contains_root, std::string("the bag ") + (*e.contains_root ? "holds" : "holds no") + " a self-signed root certificate");
+      }
+      if (out.issued) {
+        const Certificate& issued = *out.issued;
+        if (!e.issued_subject.empty()) {
+          auto want = DistinguishedName::parse(e.issued_subject);
+          checks.verify(want.ok() && issued.subject() == *want, "issued subject '" + issued.subject().to_string() + "' = '" + e.issued_subject + "'");
+        }
+        if (!e.issued_serial.empty())
+          checks.verify(issued.serial_hex() == ascii_lowercase(e.issued_serial), "issued serial " + issued.serial_hex() + " = " + ascii_lowercase(e.issued_serial));
+        if (!e.issued_common_name.empty())
+          checks.verify(issued.subject().common_name() == e.issued_common_name,
+                        "issued commonName '" + issued.subject().common_name().value_or("") + "' = '" + e.issued_common_name + "'");
+        if (!e.issued_issuer.empty())
+          checks.verify(contains_ci(issued.issuer().to_string(), e.issued_issuer), "issuer '" + issued.issuer().to_string() + "' contains '" + e.issued_issuer + "'");
+        std::vector<std::string> sans;
+        for (const auto& san : issued.subject_alt_names()) sans.push_back(san.to_string());
+        std::string sans_text;
+        for (const auto& s : sans) sans_text += (sans_text.empty() ? "" : ", ") + s;
+        if (!e.issued_san.empty()) {
+          auto want = e.issued_san;
+          auto sorted = sans;
+          std::sort(sorted.begin(), sorted.end());
+          std::sort(want.begin(), want.end());
+          checks.verify(sorted == want, "issued SAN [" + sans_text + "] is exactly the expected set");
+        }
+        for (const auto& want : e.issued_san_contains)
+          checks.verify(std::find(sans.begin(), sans.end(), want) != sans.end(), "issued SAN [" + sans_text + "] contains " + want);
+        for (const auto& eku : e.issued_eku) checks.verify(issued.has_extended_key_usage(eku_oid(eku)), "issued certificate has EKU " + eku);
+        if (!e.issued_public_key.empty()) {
+          const bool same = observation.csr && issued.public_key() == observation.csr->public_key();
+          checks.verify(e.issued_public_key == "csr" ? same : !same,
+                        e.issued_public_key == "csr" ? "issued public key equals the CSR's" : "issued public key differs from the CSR's");
+        }
+        if (!e.issued_chains_to.empty()) {
+          auto bag = context.bags.find(e.issued_chains_to);
+          if (bag == context.bags.end() || bag->second.empty()) {
+            checks.add(Verdict::error, "no captured /cacerts bag '" + e.issued_chains_to + "' to chain to");
+          } else {
+            PathValidation validation;
+            for (const auto& c : bag->second) (c.is_self_signed() ? validation.trust_anchors : validation.intermediates).push_back(c);
+            auto verdict = validate_path(issued, validation);
+            const bool ok = verdict.ok() && verdict->valid;
+            checks.verify(ok, "the issued certificate chains to a root of /cacerts through certificates of /cacerts (7030-4.1.3-d)" +
+                                  (ok ? std::string() : ": " + (verdict.ok() ? verdict->reason : verdict.error().message)));
+          }
+        }
+        if (e.server_key_matches) {
+          const bool matches = out.server_key && issued.public_key() == out.server_key->public_key();
+          checks.verify(matches == *e.server_key_matches,
+                        std::string("server-generated PKCS#8 key ") + (*e.server_key_matches ? "matches" : "does not match") + " the certificate" +
+                            (key_problem.empty() ? "" : " (" + key_problem + ")"));
+        }
+      }
+    }
+  }
+  if (!e.csrattrs_contains.empty()) {
+    auto der = decode_est_body(response.body, std::nullopt);
+    auto attrs = der.ok() ? CsrAttrs::from_der(*der) : Result<CsrAttrs>(der.error());
+    for (const auto& want : e.csrattrs_contains)
+      checks.verify(attrs.ok() && attrs->contains_oid(want), "csrattrs contains " + want + (attrs.ok() ? "" : " (" + attrs.error().message + ")"));
+  }
+  if (!e.cmc_status.empty() || !e.cmc_fail_info.empty()) {
+    auto der = decode_est_body(response.body, std::nullopt);
+    auto pki = der.ok() ? parse_full_pki_response(*der) : Result<PkiResponse>(der.error());
+    if (!pki.ok() || pki->statuses.empty()) {
+      checks.verify(false, "body is a CMC Full PKI Response with a status" + (pki.ok() ? std::string() : " (" + pki.error().message + ")"));
+    } else {
+      if (!e.cmc_status.empty())
+        checks.verify(to_string(pki->statuses.front().status) == e.cmc_status, "CMC status " + to_string(pki->statuses.front().status) + " = " + e.cmc_status);
+      if (!e.cmc_fail_info.empty()) {
+        const auto fail_info = pki->statuses.front().fail_info ? to_string(*pki->statuses.front().fail_info) : std::string("none");
+        checks.verify(fail_info == e.cmc_fail_info, "CMC failInfo " + fail_info + " = " + e.cmc_fail_info);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace estlab::conformance
