@@ -1,0 +1,157 @@
+#include "estlab/conformance/catalog.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "estlab/core/result.hpp"
+
+namespace estlab::conformance {
+
+const char* to_string(FailLevel level) {
+  switch (level) {
+    case FailLevel::fail: return "fail";
+    case FailLevel::warn: return "warn";
+    case FailLevel::info: return "info";
+  }
+  return "fail";
+}
+
+const char* to_string(Side side) {
+  switch (side) {
+    case Side::server: return "server";
+    case Side::client: return "client";
+    case Side::both: return "both";
+    case Side::proxy: return "proxy";
+    case Side::server_proxy: return "server+proxy";
+  }
+  return "server";
+}
+
+bool Requirement::applies_to(Side role) const {
+  if (role == side) return true;
+  switch (side) {
+    case Side::both: return role == Side::server || role == Side::client;
+    case Side::server_proxy: return role == Side::server || role == Side::proxy;
+    default: return false;
+  }
+}
+
+namespace {
+
+[[noreturn]] void fail(const std::filesystem::path& file, const YAML::Node& node, const std::string& what) {
+  throw ConfigError(file.string() + ":" + std::to_string(node.Mark().line + 1) + ": " + what);
+}
+
+std::string text_of(const std::filesystem::path& file, const YAML::Node& entry, const char* key) {
+  const YAML::Node value = entry[key];
+  if (!value) fail(file, entry, std::string("requirement without '") + key + "'");
+  if (!value.IsScalar()) fail(file, value, std::string("'") + key + "' must be a string");
+  std::string text = value.as<std::string>();
+  if (text.empty()) fail(file, value, std::string("'") + key + "' is empty");
+  return text;
+}
+
+FailLevel fail_level_of(const std::filesystem::path& file, const YAML::Node& node, const std::string& word) {
+  if (word == "fail") return FailLevel::fail;
+  if (word == "warn") return FailLevel::warn;
+  if (word == "info") return FailLevel::info;
+  fail(file, node, "unknown verdict_level '" + word + "' (fail, warn or info)");
+}
+
+Side side_of(const std::filesystem::path& file, const YAML::Node& node, const std::string& word) {
+  for (Side side : {Side::server, Side::client, Side::both, Side::proxy, Side::server_proxy}) {
+    if (word == to_string(side)) return side;
+  }
+  fail(file, node, "unknown side '" + word + "' (server, client, both, proxy or server+proxy)");
+}
+
+char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+
+// Levenshtein distance, ASCII case-insensitive.
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+Catalog Catalog::load(const std::filesystem::path& file) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    throw ConfigError(file.string() + ": cannot read the requirement catalog");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
+  }
+  if (!root.IsMap()) throw ConfigError(file.string() + ": a catalog holds one mapping (version, requirements)");
+  const YAML::Node version = root["version"];
+  if (!version || !version.IsScalar() || version.as<std::string>() != "1") {
+    fail(file, version ? version : root, "expected 'version: 1'");
+  }
+  const YAML::Node list = root["requirements"];
+  if (!list || !list.IsSequence()) fail(file, list ? list : root, "'requirements' must be a list");
+
+  static const char* const kKeys[] = {"id", "spec", "section", "refs", "level", "verdict_level", "side", "text", "test"};
+  Catalog catalog;
+  for (const YAML::Node& entry : list) {
+    if (!entry.IsMap()) fail(file, entry, "each requirement is a mapping (id, spec, section, ...)");
+    for (const auto& key_value : entry) {
+      const std::string key = key_value.first.as<std::string>();
+      if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+        fail(file, key_value.first, "unknown key '" + key + "'");
+      }
+    }
+    Requirement row;
+    row.id = text_of(file, entry, "id");
+    row.spec = text_of(file, entry, "spec");
+    row.section = text_of(file, entry, "section");
+    row.refs = text_of(file, entry, "refs");
+    row.level = text_of(file, entry, "level");
+    row.verdict_level = fail_level_of(file, entry["verdict_level"], text_of(file, entry, "verdict_level"));
+    row.side = side_of(file, entry["side"], text_of(file, entry, "side"));
+    row.text = text_of(file, entry, "text");
+    row.test = text_of(file, entry, "test");
+    row.line = entry.Mark().line + 1;
+    const auto [it, inserted] = catalog.index_.emplace(row.id, catalog.rows_.size());
+    if (!inserted) {
+      fail(file, entry["id"], "duplicate id '" + row.id + "' (first at line " + std::to_string(catalog.rows_[it->second].line) + ")");
+    }
+    catalog.rows_.push_back(std::move(row));
+  }
+  return catalog;
+}
+
+const Requirement* Catalog::find(std::string_view id) const {
+  const auto it = index_.find(std::string(id));
+  return it == index_.end() ? nullptr : &rows_[it->second];
+}
+
+std::string Catalog::closest_id(std::string_view wrong) const {
+  std::string best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (const Requirement& row : rows_) {
+    const std::size_t d = distance(wrong, row.id);
+    if (d < best_distance) {
+      best_distance = d;
+      best = row.id;
+    }
+  }
+  return best;
+}
+
+}  // namespace estlab::conformance
