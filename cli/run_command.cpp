@@ -8,8 +8,10 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <random>
 
 #include "commands.hpp"
+#include "estlab/conformance/catalog.hpp"
 #include "estlab/conformance/lab.hpp"
 #include "estlab/conformance/runner.hpp"
 #include "estlab/conformance/scenario.hpp"
@@ -22,6 +24,9 @@
 
 #ifndef ESTLAB_SCENARIO_DIR
 #define ESTLAB_SCENARIO_DIR "conformance/scenarios"
+#endif
+#ifndef ESTLAB_CATALOG_FILE
+#define ESTLAB_CATALOG_FILE "conformance/catalog/requirements.yaml"
 #endif
 
 namespace estlab::cli {
@@ -44,6 +49,10 @@ struct RunOptions {
   std::vector<std::string> gateway_faults;
   bool transcripts = false;
   bool skip_lab_check = false;
+  std::optional<std::uint64_t> seed;
+  bool strict = false;
+  std::optional<std::size_t> max_skips;
+  std::string catalog;
 };
 
 std::string iso_now() {
@@ -59,6 +68,38 @@ std::filesystem::path scenario_dir(const RunOptions& o) {
   if (!o.scenarios.empty()) return o.scenarios;
   if (const char* env = std::getenv("ESTLAB_SCENARIOS"); env != nullptr && *env != '\0') return env;
   return ESTLAB_SCENARIO_DIR;
+}
+
+std::filesystem::path catalog_file(const RunOptions& o) {
+  if (!o.catalog.empty()) return o.catalog;
+  return ESTLAB_CATALOG_FILE;
+}
+
+// Every requirement a scenario names must be a row of the catalog: a typo would otherwise judge
+// nothing under a name that looks right.
+void check_requirements(const std::vector<conformance::Scenario>& scenarios, const conformance::Catalog& catalog) {
+  for (const auto& s : scenarios) {
+    std::vector<std::string> ids = s.requirements;
+    for (const auto& step : s.steps)
+      if (step.expect && !step.expect->requirement.empty()) ids.push_back(step.expect->requirement);
+    for (const auto& id : ids)
+      if (!catalog.find(id)) {
+        const auto close = catalog.closest_id(id);
+        throw ConfigError(s.file.string() + ":" + std::to_string(s.line) + ": requirement '" + id + "' is not in the catalog" +
+                          (close.empty() ? "" : " (did you mean '" + close + "'?)"));
+      }
+  }
+}
+
+conformance::Level level_of(const conformance::Catalog& catalog, const std::string& id) {
+  const auto* row = catalog.find(id);
+  if (row == nullptr) return conformance::Level::must;
+  switch (row->verdict_level) {
+    case conformance::FailLevel::fail: return conformance::Level::must;
+    case conformance::FailLevel::warn: return conformance::Level::should;
+    case conformance::FailLevel::info: return conformance::Level::info;
+  }
+  return conformance::Level::must;
 }
 
 // The fixtures judged by the lab's own path validation against the manifest: a lab that fails
@@ -113,6 +154,8 @@ int run(const RunOptions& o) {
     return kExitUsage;
   }
   const auto scenarios = conformance::load_scenarios(scenario_dir(o));  // ConfigError -> exit 2
+  const auto catalog = std::make_shared<conformance::Catalog>(conformance::Catalog::load(catalog_file(o)));
+  check_requirements(scenarios, *catalog);
   conformance::Selection selection;
   selection.keyword = o.keyword;
   selection.requirements = o.requirement_ids;
@@ -124,25 +167,45 @@ int run(const RunOptions& o) {
       return kExitUsage;
     }
 
+  const std::filesystem::path out = o.out;
+  std::vector<conformance::Target> external;
+  if (!o.target.empty()) external = conformance::load_target_file(o.target);  // ConfigError -> exit 2
+
+  run_options.seed = o.seed ? *o.seed : std::random_device{}() * 4294967296ULL + std::random_device{}();
+  run_options.strict = o.strict;
+  run_options.level_of = [catalog](const std::string& id) { return level_of(*catalog, id); };
+
   if (o.list) {
-    std::size_t shown = 0;
-    for (const auto& s : scenarios) {
-      if (!selection.matches(s)) continue;
-      std::string profiles, requirements;
-      for (const auto& p : s.profiles)
-        if (selection.profiles.empty() || std::find(selection.profiles.begin(), selection.profiles.end(), p) != selection.profiles.end())
-          profiles += (profiles.empty() ? "" : ",") + p;
-      if (profiles.empty()) continue;
-      for (const auto& r : s.requirements) requirements += (requirements.empty() ? "" : ",") + r;
-      std::cout << std::left << std::setw(44) << s.id << " " << std::setw(26) << profiles << " " << std::setw(6) << s.transport << " "
-                << requirements << "  " << s.title << "\n";
-      ++shown;
+    // Without --target: what would run. With it: per scenario and profile, whether it runs or why it skips.
+    std::vector<const conformance::Target*> list_targets;
+    for (const auto& t : external) list_targets.push_back(&t);
+    std::size_t shown = 0, skipping = 0;
+    if (list_targets.empty()) {
+      for (const auto& s : scenarios) {
+        if (!selection.matches(s)) continue;
+        std::string profiles, requirements;
+        for (const auto& p : s.profiles)
+          if (selection.profiles.empty() || std::find(selection.profiles.begin(), selection.profiles.end(), p) != selection.profiles.end())
+            profiles += (profiles.empty() ? "" : ",") + p;
+        if (profiles.empty()) continue;
+        for (const auto& r : s.requirements) requirements += (requirements.empty() ? "" : ",") + r;
+        std::cout << std::left << std::setw(44) << s.id << " " << std::setw(26) << profiles << " " << std::setw(6) << s.transport << " "
+                  << requirements << "  " << s.title << "\n";
+        ++shown;
+      }
+      std::cout << shown << " scenario(s)\n";
+      return kExitOk;
     }
-    std::cout << shown << " scenario(s)\n";
+    for (const auto& run : conformance::plan(scenarios, list_targets, selection, run_options)) {
+      std::cout << std::left << std::setw(44) << run.scenario->id << " " << std::setw(17) << run.profile << " "
+                << (run.skip_reason.empty() ? std::string("runs") + (run.exclusive ? " (alone: it uses controls)" : "") : "SKIP: " + run.skip_reason) << "\n";
+      ++shown;
+      skipping += run.skip_reason.empty() ? 0 : 1;
+    }
+    std::cout << shown << " scenario run(s), " << skipping << " would skip\n";
     return kExitOk;
   }
 
-  const std::filesystem::path out = o.out;
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
   if (ec || !std::filesystem::is_directory(out)) {
@@ -151,7 +214,6 @@ int run(const RunOptions& o) {
   }
 
   std::unique_ptr<conformance::EmbeddedLab> lab;
-  std::optional<conformance::Target> external;
   std::vector<const conformance::Target*> targets;
   std::string target_name;
   if (o.target.empty()) {
@@ -172,27 +234,34 @@ int run(const RunOptions& o) {
       for (auto f : faults) target_name += " " + std::string(gateway::to_string(f));
     }
   } else {
-    external = conformance::load_target_file(o.target);
-    targets = {&*external};
-    target_name = external->name + " (" + o.target + ")";
+    for (const auto& t : external) targets.push_back(&t);
+    target_name = external.front().name + " (" + o.target + ")";
   }
 
-  conformance::RunOptions run_options;
-  run_options.jobs = o.jobs;
-  run_options.fail_fast = o.fail_fast;
-  run_options.repeat = o.repeat;
-  run_options.step_timeout = std::chrono::milliseconds(static_cast<long long>(o.step_timeout * 1000));
+  // Pre-flight: one clear error instead of a failure per scenario when the target is unreachable
+  // or its certificate does not validate against the trust anchors.
+  for (const auto* t : targets) {
+    if (auto ready = conformance::preflight(*t, run_options.step_timeout); !ready.ok()) {
+      std::cerr << "estlab run: " << t->name << " [" << t->profile << "]: " << ready.error().message << "\n"
+                << "estlab run: no scenario was run (check base_url, trust_anchors and server_name in the target file)\n";
+      return kExitUsage;
+    }
+  }
+
   const auto planned = conformance::plan(scenarios, targets, selection, run_options);
   if (planned.empty()) {
     std::cerr << "estlab run: no scenario matches the selection\n";
     return kExitUsage;
   }
-  std::cout << "estlab run: " << planned.size() << " scenario run(s) against " << target_name << "\n";
+  std::cout << "estlab run: " << planned.size() << " scenario run(s) against " << target_name << ", seed " << run_options.seed
+            << (o.strict ? ", strict (warnings fail)" : "") << "\n";
 
   conformance::RunResult result;
   result.estlab_version = "0.1.0";
   result.target = target_name;
   result.started_at = iso_now();
+  result.seed = run_options.seed;
+  result.strict = o.strict;
   for (const auto* t : targets) {
     if (std::find(result.profiles.begin(), result.profiles.end(), t->profile) == result.profiles.end()) result.profiles.push_back(t->profile);
     for (const auto& reading : t->readings)
@@ -223,6 +292,11 @@ int run(const RunOptions& o) {
   std::cout << "reports: " << (out / "junit.xml").string() << ", " << (out / "report.html").string() << ", "
             << (out / "results.json").string() << "\n";
   if (!written) return kExitUsage;
+  const std::size_t skipped = result.count(conformance::Verdict::skip);
+  if (o.max_skips && skipped > *o.max_skips) {
+    std::cout << "estlab run: " << skipped << " scenario run(s) skipped, more than --max-skips " << *o.max_skips << ": FAILED\n";
+    return kExitFailed;
+  }
   return result.all_passed() ? kExitOk : kExitFailed;
 }
 
@@ -247,7 +321,13 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_option("--gateway-fault", o->gateway_faults, "Make the embedded gateways wrong in one named way (testing the tester); repeatable");
   cmd->add_flag("--transcripts", o->transcripts, "Record the embedded gateways' exchanges under OUT/lab/transcripts");
   cmd->add_flag("--skip-lab-check", o->skip_lab_check, "Do not judge the embedded lab's fixtures first");
-  cmd->footer("Exit codes: 0 every scenario passed or was skipped, 1 a scenario failed, 2 usage or configuration error.");
+  cmd->add_option("--seed", o->seed, "Seed of every randomness ({{unique}} subjects); printed and stored in every report, so a run can be replayed");
+  cmd->add_flag("--strict", o->strict, "Count SHOULD-level deviations (warnings) as failures");
+  cmd->add_option("--max-skips", o->max_skips, "Fail the run (exit 1) when more than N scenario runs are skipped");
+  cmd->add_option("--catalog", o->catalog, "Requirement catalog (YAML) to judge against (default: the built-in one)");
+  cmd->footer("Verdicts: pass, info, warn (a SHOULD row), skip, xfail/xpass (under --baseline), fail (a MUST row), error (could not judge).\n"
+              "Exit codes: 0 nothing failed (skips, warnings and info are fine), 1 a fail or error (or --max-skips exceeded),\n"
+              "2 usage or configuration error (a broken scenario or target file, an unknown name, a failed pre-flight).");
   cmd->callback([o, &action] { action = [o] { return run(*o); }; });
 }
 

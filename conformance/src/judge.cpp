@@ -160,6 +160,9 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   const HttpResponse& response = observation.response;
   const std::string got = "status " + std::to_string(response.status);
 
+  // Checks that describe the expected answer (its headers, media type, body) apply when the
+  // status is the expected one; a tolerated other status has already been judged as a warning.
+  bool primary_status = true;
   if (e.refused) {
     const bool narrowed = !e.status.empty() || e.status_class;
     const bool ok = narrowed ? status_in(response.status, e.status, e.status_class) : response.status / 100 == 4;
@@ -168,8 +171,10 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     if (ok) checks.add(Verdict::pass, "refused with HTTP " + std::to_string(response.status) + " (expected " + expected + ", or a TLS alert or reset)");
     else if (tolerated) checks.verify_at(false, got + ", expected " + expected + "; " + status_list(e.tolerated_status, e.tolerated_class) + " tolerated with a warning", Level::should, requirement);
     else checks.verify(false, "not refused as expected: " + got + ", expected " + expected + ", a TLS alert or a reset");
+    primary_status = ok;
   } else if (!e.status.empty() || e.status_class) {
     const bool ok = status_in(response.status, e.status, e.status_class);
+    primary_status = ok;
     const std::string expected = status_list(e.status, e.status_class);
     if (ok) checks.verify(true, got + ", expected " + expected);
     else if (status_in(response.status, e.tolerated_status, e.tolerated_class))
@@ -181,6 +186,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     checks.verify_at(response.header("WWW-Authenticate").has_value(), "the 401 carries a WWW-Authenticate challenge (RFC 9110 15.5.2)",
                      Level::must, "7030-3.2.3-a");
 
+  if (!primary_status) return out;
   for (const auto& [name, want] : e.headers) {
     const auto value = response.header(name);
     if (want == "present") checks.verify(value.has_value(), "header " + name + " present");
@@ -190,7 +196,8 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     else checks.verify(value == want, "header " + name + " = '" + want + "' (got '" + value.value_or("none") + "')");
   }
   const auto content_type = response.header("Content-Type").value_or("");
-  if (!e.media_type.empty()) {
+  // A media type is the type of a success body: a 204 or a 404 (csrattrs "none available") has none.
+  if (!e.media_type.empty() && response.status / 100 == 2 && !response.body.empty()) {
     auto type = MediaType::parse(content_type);
     bool ok = type.ok();
     if (ok) {
@@ -285,9 +292,11 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
       }
     }
   }
-  if (!e.csrattrs_contains.empty()) {
+  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid) && response.status == 200) {
     auto der = decode_est_body(response.body, std::nullopt);
     auto attrs = der.ok() ? CsrAttrs::from_der(*der) : Result<CsrAttrs>(der.error());
+    if (e.csrattrs_valid)
+      checks.verify(attrs.ok(), "the body is base64 of a DER CsrAttrs" + (attrs.ok() ? " (" + std::to_string(attrs->size()) + " entries)" : ": " + attrs.error().message));
     for (const auto& want : e.csrattrs_contains)
       checks.verify(attrs.ok() && attrs->contains_oid(want), "csrattrs contains " + want + (attrs.ok() ? "" : " (" + attrs.error().message + ")"));
   }

@@ -61,6 +61,7 @@ struct Expectation {
   std::string issued_chains_to;            // a captured /cacerts bag: the issued certificate chains to a root in it
   std::optional<bool> server_key_matches;  // serverkeygen: the PKCS#8 key part matches the certificate
   std::vector<std::string> csrattrs_contains;  // OIDs or names
+  bool csrattrs_valid = false;             // a 200 body is base64 DER CsrAttrs (7030-4.5.2-b)
   std::string cmc_status;                  // "success", "failed", ...
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body
