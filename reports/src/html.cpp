@@ -19,12 +19,13 @@ using conformance::Verdict;
 
 namespace {
 
-constexpr Verdict kVerdicts[] = {Verdict::pass, Verdict::fail, Verdict::skip, Verdict::error};
 constexpr const char* kNoRequirement = "(no requirement)";
 
 const char* kStyle = R"css(
 :root { --pass: #1e7b34; --pass-bg: #e3f4e6; --fail: #b3261e; --fail-bg: #fde7e5;
-        --skip: #6b6b6b; --skip-bg: #efefef; --error: #a35200; --error-bg: #fff0dc; --line: #d0d4da; }
+        --skip: #5a5f66; --skip-bg: #eceef1; --error: #a35200; --error-bg: #fff0dc;
+        --info: #0b6e8a; --info-bg: #e2f3f8; --warn: #8a6100; --warn-bg: #fff6cc;
+        --xfail: #6b5a8e; --xfail-bg: #eee9f7; --xpass: #b3005f; --xpass-bg: #fde4f1; --line: #d0d4da; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; padding: 1rem 1.5rem;
        max-width: 1400px; color: #1b1f24; }
@@ -41,6 +42,14 @@ pre { background: #f6f8fa; border: 1px solid var(--line); padding: .5rem .7rem; 
 .verdict-fail.count, .verdict-fail.overall, .badge.verdict-fail, td.verdict-fail { background: var(--fail-bg); color: var(--fail); }
 .verdict-skip.count, .badge.verdict-skip, td.verdict-skip { background: var(--skip-bg); color: var(--skip); }
 .verdict-error.count, .badge.verdict-error, td.verdict-error { background: var(--error-bg); color: var(--error); }
+.verdict-info.count, .badge.verdict-info, td.verdict-info { background: var(--info-bg); color: var(--info); }
+.verdict-warn.count, .badge.verdict-warn, td.verdict-warn { background: var(--warn-bg); color: var(--warn); }
+.verdict-xfail.count, .badge.verdict-xfail, td.verdict-xfail { background: var(--xfail-bg); color: var(--xfail); }
+.verdict-xpass.count, .badge.verdict-xpass, td.verdict-xpass { background: var(--xpass-bg); color: var(--xpass); }
+td.verdict-warn, td.verdict-xpass { font-weight: 600; }
+td.verdict-xfail { font-style: italic; }
+#matrix .tag { font-size: 11px; font-weight: 700; text-transform: uppercase; margin-right: .4rem; }
+#skip-summary { font-weight: 600; color: var(--skip); }
 .count.total { background: #e8ecf1; }
 table { border-collapse: collapse; }
 th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left; vertical-align: top; }
@@ -57,6 +66,10 @@ section.scenario.verdict-pass { border-left-color: var(--pass); }
 section.scenario.verdict-fail { border-left-color: var(--fail); }
 section.scenario.verdict-skip { border-left-color: var(--skip); }
 section.scenario.verdict-error { border-left-color: var(--error); }
+section.scenario.verdict-info { border-left-color: var(--info); }
+section.scenario.verdict-warn { border-left-color: var(--warn); }
+section.scenario.verdict-xfail { border-left-color: var(--xfail); }
+section.scenario.verdict-xpass { border-left-color: var(--xpass); }
 section.scenario > details > summary { cursor: pointer; padding: .35rem .6rem; }
 section.scenario > details > div { padding: 0 .8rem .6rem; }
 .badge { display: inline-block; min-width: 3.4rem; text-align: center; border-radius: .25rem; font-weight: 700;
@@ -66,8 +79,10 @@ section.scenario > details > div { padding: 0 .8rem .6rem; }
 .message { font-weight: 600; }
 ol.steps { padding-left: 1.4rem; }
 ol.steps > li { margin: .3rem 0; }
-li.step.verdict-fail > .step-head, li.step.verdict-error > .step-head { font-weight: 600; }
-ul.checks { margin: .2rem 0; padding-left: 1.2rem; }
+li.step.verdict-fail > .step-head, li.step.verdict-error > .step-head, li.step.verdict-warn > .step-head,
+li.step.verdict-xpass > .step-head { font-weight: 600; }
+ul.checks { margin: .2rem 0; padding-left: 1.2rem; list-style: none; }
+ul.checks .badge { min-width: 2.8rem; font-size: 11px; }
 )css";
 
 // Filters by verdict (checkboxes) and by text (every word must occur in a scenario's id, title,
@@ -187,8 +202,16 @@ void write_header(Html& html, const RunResult& run) {
       .text(seconds_text(run.elapsed_ms))
       .raw(" s &middot; estlab ")
       .text(run.estlab_version)
-      .raw("</p>\n<div class=\"counts\">");
-  const bool passed = run.all_passed();
+      .raw("</p>\n<p class=\"meta\"><span id=\"seed\" data-seed=\"")
+      .text(std::to_string(run.seed))
+      .raw("\">")
+      .text(seed_text(run))
+      .raw("</span>");
+  if (run.strict) html.raw(" &middot; <span id=\"strict\">--strict: warn and xpass count as failures</span>");
+  if (!run.baseline.empty()) html.raw(" &middot; baseline <span class=\"mono\" id=\"baseline\">").text(run.baseline).raw("</span>");
+  // What was not judged comes first: a run that skipped half the catalog is not a pass.
+  html.raw("</p>\n<p id=\"skip-summary\">").text(skip_summary_text(run)).raw("</p>\n<div class=\"counts\">");
+  const bool passed = run_passed(run);
   html.raw("<span class=\"overall ")
       .raw(passed ? "verdict-pass" : "verdict-fail")
       .raw("\" id=\"overall\">")
@@ -196,7 +219,7 @@ void write_header(Html& html, const RunResult& run) {
       .raw("</span><span class=\"count total\" id=\"count-total\">")
       .text(std::to_string(run.scenarios.size()))
       .raw(" scenarios</span>");
-  for (const Verdict verdict : kVerdicts) {
+  for (const Verdict verdict : all_verdicts()) {
     html.raw("<span class=\"count ")
         .raw(verdict_class(verdict))
         .raw("\" id=\"count-")
@@ -207,6 +230,9 @@ void write_header(Html& html, const RunResult& run) {
         .raw(to_string(verdict))
         .raw("</span>");
   }
+  html.raw("<span class=\"count verdict-skip\" id=\"count-partially-skipped\">")
+      .text(std::to_string(run.partially_skipped()))
+      .raw(" partially skipped</span>");
   html.raw("</div>\n</header>\n");
 
   if (!run.readings.empty()) {
@@ -264,15 +290,18 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
         html.raw("<td class=\"cell verdict-none\" data-profile=\"").text(profile).raw("\">&ndash;</td>");
         continue;
       }
-      Verdict worst = Verdict::pass;
-      for (const auto i : here) {
-        if (severity(run.scenarios[i].verdict) > severity(worst)) worst = run.scenarios[i].verdict;
-      }
-      html.raw("<td class=\"cell ").raw(verdict_class(worst)).raw("\" data-profile=\"").text(profile).raw("\">");
+      Verdict worst = run.scenarios[here.front()].verdict;
+      for (const auto i : here) worst = conformance::worse(worst, run.scenarios[i].verdict);
+      html.raw("<td class=\"cell ")
+          .raw(verdict_class(worst))
+          .raw("\" data-profile=\"")
+          .text(profile)
+          .raw("\" data-verdict=\"")
+          .raw(to_string(worst))
+          .raw("\">");
       for (const auto i : here) {
         const auto& scenario = run.scenarios[i];
-        std::string label = scenario.id;
-        if (scenario.repetition > 0) label += " [rep " + std::to_string(scenario.repetition) + "]";
+        const std::string label = scenario.id + repetition_suffix(scenario);
         html.raw("<a class=\"scenario-link ")
             .raw(verdict_class(scenario.verdict))
             .raw("\" href=\"#")
@@ -282,17 +311,30 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
             .raw("\">")
             .text(label)
             .raw("</a> ");
+        // Not only a colour: every level but pass is named in the cell.
+        if (scenario.verdict != Verdict::pass) {
+          html.raw("<span class=\"tag ")
+              .raw(verdict_class(scenario.verdict))
+              .raw("\">")
+              .raw(to_string(scenario.verdict))
+              .raw("</span>");
+        }
       }
       html.raw("</td>");
     }
     html.raw("</tr>\n");
   }
-  html.raw("</tbody>\n</table>\n");
+  html.raw("</tbody>\n</table>\n<p class=\"meta\" id=\"matrix-legend\">a cell shows the worst of its runs "
+           "(error &gt; fail &gt; xpass &gt; warn &gt; xfail &gt; info &gt; pass &gt; skip):");
+  for (const Verdict verdict : all_verdicts()) {
+    html.raw(" <span class=\"badge ").raw(verdict_class(verdict)).raw("\">").raw(to_string(verdict)).raw("</span>");
+  }
+  html.raw("</p>\n");
 }
 
 void write_filters(Html& html) {
   html.raw("<h2>Scenarios</h2>\n<div id=\"filters\">\n");
-  for (const Verdict verdict : kVerdicts) {
+  for (const Verdict verdict : all_verdicts()) {
     html.raw("<label><input type=\"checkbox\" class=\"filter-verdict\" value=\"")
         .raw(to_string(verdict))
         .raw("\" checked> ")
@@ -309,7 +351,7 @@ void write_exchange_part(Html& html, const char* name, std::string_view heading,
 }
 
 void write_step(Html& html, const StepResult& step) {
-  const bool failed = step.verdict == Verdict::fail || step.verdict == Verdict::error;
+  const bool failed = has_evidence(step.verdict);
   html.raw("<li class=\"step ").raw(verdict_class(step.verdict)).raw("\"><div class=\"step-head\">");
   html.raw("<span class=\"badge ").raw(verdict_class(step.verdict)).raw("\">").raw(to_string(step.verdict)).raw("</span>");
   html.raw("<span class=\"mono\">").text(step.kind).raw("</span> ").text(step.summary);
@@ -319,7 +361,28 @@ void write_step(Html& html, const StepResult& step) {
   if (!step.message.empty()) html.raw("<div class=\"message\">").text(step.message).raw("</div>\n");
   if (!step.checks.empty()) {
     html.raw("<ul class=\"checks\">");
-    for (const auto& check : step.checks) html.raw("<li class=\"mono\">").text(check).raw("</li>");
+    for (const auto& check : step.checks) {
+      html.raw("<li class=\"check ")
+          .raw(verdict_class(check.verdict))
+          .raw("\" data-verdict=\"")
+          .raw(to_string(check.verdict))
+          .raw("\" data-level=\"")
+          .text(check.level)
+          .raw("\"><span class=\"badge ")
+          .raw(verdict_class(check.verdict))
+          .raw("\">")
+          .raw(to_string(check.verdict))
+          .raw("</span><span class=\"mono\">")
+          .text(check.what)
+          .raw("</span>");
+      if (!check.requirement.empty() || !check.level.empty()) {
+        std::vector<std::string> row;
+        if (!check.requirement.empty()) row.push_back(check.requirement);
+        if (!check.level.empty()) row.push_back(check.level);
+        html.raw(" <span class=\"tags\">").text(join(row, " · ")).raw("</span>");
+      }
+      html.raw("</li>");
+    }
     html.raw("</ul>\n");
   }
   if (step.exchange) {
@@ -355,11 +418,12 @@ void write_scenario(Html& html, const ScenarioResult& scenario, const std::strin
       .raw("\" data-search=\"")
       .text(search)
       .raw("\">\n");
-  const bool failed = scenario.verdict == Verdict::fail || scenario.verdict == Verdict::error;
-  html.raw(failed ? "<details open>" : "<details>");
+  // Failures and warnings open; an xfail is known and stays one click away like a pass.
+  const bool open = has_evidence(scenario.verdict) && scenario.verdict != Verdict::xfail;
+  html.raw(open ? "<details open>" : "<details>");
   html.raw("<summary><span class=\"badge ").raw(verdict_class(scenario.verdict)).raw("\">").raw(verdict).raw("</span>");
   html.raw("<strong class=\"mono\">").text(scenario.id).raw("</strong>");
-  if (scenario.repetition > 0) html.text(" [rep " + std::to_string(scenario.repetition) + "]");
+  html.text(repetition_suffix(scenario));
   html.raw("<span class=\"title\">").text(scenario.title).raw("</span>");
   html.raw("<span class=\"tags\">").text(scenario.profile + " · " + scenario.transport + " · " + spec_name(scenario));
   if (!scenario.section.empty()) html.text(" " + scenario.section);
@@ -373,8 +437,19 @@ void write_scenario(Html& html, const ScenarioResult& scenario, const std::strin
     if (scenario.line > 0) html.text(":" + std::to_string(scenario.line));
     html.raw("</span>");
   }
+  if (!scenario.unique.empty()) html.raw(" &middot; unique <span class=\"mono\">").text(scenario.unique).raw("</span>");
+  if (const auto skipped = scenario.skipped_steps(); skipped > 0) {
+    html.raw(" &middot; <span class=\"skipped-steps\">")
+        .text(std::to_string(skipped) + " of " + std::to_string(scenario.steps.size()) + " steps skipped")
+        .raw("</span>");
+  }
   html.raw("</p>\n");
   if (!scenario.message.empty()) html.raw("<p class=\"message\">").text(scenario.message).raw("</p>\n");
+  if (!scenario.baseline_reason.empty()) {
+    html.raw("<p class=\"baseline\">baseline: ").text(scenario.baseline_reason);
+    if (scenario.verdict == Verdict::xpass) html.raw(" &mdash; listed as failing, but it passed: the baseline entry is stale");
+    html.raw("</p>\n");
+  }
   if (!scenario.steps.empty()) {
     html.raw("<ol class=\"steps\">\n");
     for (const auto& step : scenario.steps) write_step(html, step);
@@ -408,7 +483,7 @@ std::string html_report(const RunResult& run) {
   html.raw("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>estlab: ")
       .text(run.target.empty() ? "conformance report" : run.target)
-      .raw(run.all_passed() ? " (passed)" : " (failed)")
+      .raw(run_passed(run) ? " (passed)" : " (failed)")
       .raw("</title>\n<style>")
       .raw(kStyle)
       .raw("</style>\n</head>\n<body>\n");

@@ -121,7 +121,16 @@ void write_step(JsonWriter& json, const StepResult& step) {
   json.key("summary").value(step.summary);
   json.key("verdict").value(to_string(step.verdict));
   json.key("message").value(step.message);
-  json.key("checks").strings(step.checks);
+  json.key("checks").begin_array();
+  for (const auto& check : step.checks) {
+    json.begin_object();
+    json.key("what").value(check.what);
+    json.key("verdict").value(to_string(check.verdict));
+    json.key("requirement").value(check.requirement);
+    json.key("level").value(check.level);
+    json.end_object();
+  }
+  json.end_array();
   json.key("elapsed_ms").value(step.elapsed_ms);
   json.key("exchange");
   if (step.exchange) {
@@ -144,8 +153,11 @@ void write_scenario(JsonWriter& json, const ScenarioResult& scenario) {
   json.key("spec").value(scenario.spec);
   json.key("section").value(scenario.section);
   json.key("repetition").value(scenario.repetition);
+  json.key("unique").value(scenario.unique);
   json.key("verdict").value(to_string(scenario.verdict));
   json.key("message").value(scenario.message);
+  json.key("baseline_reason").value(scenario.baseline_reason);
+  json.key("skipped_steps").value(scenario.skipped_steps());
   json.key("elapsed_ms").value(scenario.elapsed_ms);
   json.key("steps").begin_array();
   for (const auto& step : scenario.steps) write_step(json, step);
@@ -187,12 +199,16 @@ std::string json_report(const RunResult& run) {
   JsonWriter json;
   json.begin_object();
   json.key("format").value("estlab-conformance");
-  json.key("format_version").value(1);
+  json.key("format_version").value(2);
   json.key("estlab_version").value(run.estlab_version);
   json.key("target").value(run.target);
   json.key("started_at").value(run.started_at);
   json.key("elapsed_ms").value(run.elapsed_ms);
-  json.key("all_passed").value(run.all_passed());
+  json.key("seed").value(std::to_string(run.seed));
+  json.key("replay").value("--seed " + std::to_string(run.seed));
+  json.key("strict").value(run.strict);
+  json.key("baseline").value(run.baseline);
+  json.key("all_passed").value(run_passed(run));
   json.key("profiles").strings(run_profiles(run));
   json.key("readings").begin_array();
   for (const auto& [name, value] : run.readings) {
@@ -204,9 +220,29 @@ std::string json_report(const RunResult& run) {
   json.end_array();
   json.key("counts").begin_object();
   json.key("total").value(run.scenarios.size());
-  for (const Verdict verdict : {Verdict::pass, Verdict::fail, Verdict::skip, Verdict::error}) {
-    json.key(to_string(verdict)).value(run.count(verdict));
+  for (const Verdict verdict : all_verdicts()) json.key(to_string(verdict)).value(run.count(verdict));
+  json.key("partially_skipped").value(run.partially_skipped());
+  json.end_object();
+  const auto skips = skip_summary(run);
+  json.key("skipped").begin_object();
+  json.key("runs").value(skips.runs);
+  json.key("partially").value(skips.partially);
+  json.key("lacks").begin_array();
+  for (const auto& [what, runs] : skips.lacks) {
+    json.begin_object();
+    json.key("what").value(what);
+    json.key("runs").value(runs);
+    json.end_object();
   }
+  json.end_array();
+  json.key("reasons").begin_array();
+  for (const auto& [why, runs] : skips.reasons) {
+    json.begin_object();
+    json.key("reason").value(why);
+    json.key("runs").value(runs);
+    json.end_object();
+  }
+  json.end_array();
   json.end_object();
   json.key("scenarios").begin_array();
   for (const auto& scenario : run.scenarios) write_scenario(json, scenario);

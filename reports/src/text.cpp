@@ -3,6 +3,7 @@
 #include "estlab/core/text.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -222,14 +223,128 @@ bool natural_less(std::string_view a, std::string_view b) {
   return a.size() - i < b.size() - j;
 }
 
-int severity(Verdict verdict) {
-  switch (verdict) {
-    case Verdict::pass: return 0;
-    case Verdict::skip: return 1;
-    case Verdict::error: return 2;
-    case Verdict::fail: return 3;
+const std::array<Verdict, 8>& all_verdicts() {
+  static constexpr std::array<Verdict, 8> kAll = {Verdict::pass, Verdict::info,  Verdict::warn, Verdict::skip,
+                                                  Verdict::xfail, Verdict::xpass, Verdict::fail, Verdict::error};
+  return kAll;
+}
+
+bool counts_as_failure(Verdict verdict, bool strict) {
+  return conformance::is_failure(verdict) || (strict && (verdict == Verdict::warn || verdict == Verdict::xpass));
+}
+
+bool run_passed(const RunResult& run) {
+  return run.all_passed() && std::none_of(run.scenarios.begin(), run.scenarios.end(), [&](const ScenarioResult& s) {
+           return counts_as_failure(s.verdict, run.strict);
+         });
+}
+
+std::string seed_text(const RunResult& run) {
+  const std::string seed = std::to_string(run.seed);
+  return "seed " + seed + " (replay with --seed " + seed + ")";
+}
+
+std::string check_text(const conformance::CheckResult& check) {
+  std::string verdict = to_string(check.verdict);
+  verdict.resize(std::max<std::size_t>(verdict.size(), 5), ' ');
+  std::string out = verdict + " " + printable(check.what);
+  std::vector<std::string> row;
+  if (!check.requirement.empty()) row.push_back(printable(check.requirement));
+  if (!check.level.empty()) row.push_back(printable(check.level));
+  if (!row.empty()) out += " (" + join(row, ", ") + ")";
+  return out;
+}
+
+std::string repetition_suffix(const ScenarioResult& scenario) {
+  return scenario.repetition > 0 ? " #" + std::to_string(scenario.repetition + 1) : "";
+}
+
+namespace {
+
+// "step 3 (line 12): the target has no 'revoke' control" -> "the target has no 'revoke' control":
+// the runner prefixes a scenario's message with the step that ended it.
+std::string_view without_step_prefix(std::string_view reason) {
+  if (reason.rfind("step ", 0) != 0) return reason;
+  const auto colon = reason.find("): ");
+  if (colon == std::string_view::npos) return reason;
+  return reason.substr(colon + 3);
+}
+
+void count_once(std::vector<std::pair<std::string, std::size_t>>& counts, std::vector<std::string>& seen,
+                const std::string& item) {
+  if (std::find(seen.begin(), seen.end(), item) != seen.end()) return;
+  seen.push_back(item);
+  auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& entry) { return entry.first == item; });
+  if (it == counts.end()) {
+    counts.emplace_back(item, 1);
+  } else {
+    ++it->second;
   }
-  return 3;
+}
+
+std::string counted(const std::vector<std::pair<std::string, std::size_t>>& items, std::string_view separator) {
+  std::vector<std::string> parts;
+  for (const auto& [item, n] : items) parts.push_back(printable(item) + " (" + std::to_string(n) + ")");
+  return join(parts, separator);
+}
+
+}  // namespace
+
+SkipSummary skip_summary(const RunResult& run) {
+  SkipSummary summary;
+  constexpr std::string_view kLacks = "the target lacks ";
+  constexpr std::string_view kHasNo = "the target has no '";
+  constexpr std::string_view kControl = "' control";
+  for (const auto& scenario : run.scenarios) {
+    std::vector<std::string> reasons;
+    if (scenario.verdict == Verdict::skip) {
+      reasons.push_back(scenario.message);
+    } else if (scenario.skipped_steps() > 0) {
+      ++summary.partially;
+      for (const auto& step : scenario.steps) {
+        if (step.verdict == Verdict::skip) reasons.push_back(step.message);
+      }
+    } else {
+      continue;
+    }
+    ++summary.runs;
+    std::vector<std::string> seen_lacks, seen_reasons;
+    for (const auto& message : reasons) {
+      const std::string_view reason = without_step_prefix(message);
+      if (reason.rfind(kLacks, 0) == 0) {
+        std::string_view rest = reason.substr(kLacks.size());
+        while (!rest.empty()) {
+          const auto comma = rest.find(", ");
+          count_once(summary.lacks, seen_lacks, std::string(rest.substr(0, comma)));
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 2);
+        }
+      } else if (reason.rfind(kHasNo, 0) == 0 && reason.size() > kHasNo.size() + kControl.size() &&
+                 reason.substr(reason.size() - kControl.size()) == kControl) {
+        const auto name = reason.substr(kHasNo.size(), reason.size() - kHasNo.size() - kControl.size());
+        count_once(summary.lacks, seen_lacks, "control '" + std::string(name) + "'");
+      } else {
+        count_once(summary.reasons, seen_reasons, reason.empty() ? std::string("(no reason given)") : std::string(reason));
+      }
+    }
+  }
+  std::stable_sort(summary.lacks.begin(), summary.lacks.end(), [](const auto& a, const auto& b) {
+    if (a.second != b.second) return a.second > b.second;
+    return natural_less(a.first, b.first);
+  });
+  return summary;
+}
+
+std::string skip_summary_text(const RunResult& run) {
+  const auto summary = skip_summary(run);
+  std::string out = "SKIPPED " + std::to_string(summary.runs) + (summary.runs == 1 ? " scenario run" : " scenario runs");
+  if (summary.partially > 0) out += " (" + std::to_string(summary.partially) + " partially)";
+  std::vector<std::string> parts;
+  if (!summary.lacks.empty()) parts.push_back("the target lacks: " + counted(summary.lacks, ", "));
+  if (!summary.reasons.empty()) {
+    parts.push_back((summary.lacks.empty() ? "" : "other reasons: ") + counted(summary.reasons, "; "));
+  }
+  if (!parts.empty()) out += " \xE2\x80\x94 " + join(parts, "; ");
+  return out;
 }
 
 std::vector<std::string> run_profiles(const RunResult& run) {
@@ -279,7 +394,7 @@ std::string step_evidence(const StepResult& step, const EvidenceLimits& limits) 
   out += "\n";
   if (!step.checks.empty()) {
     out += "  checks:\n";
-    for (const auto& check : step.checks) out += "    " + printable(check) + "\n";
+    for (const auto& check : step.checks) out += "    " + check_text(check) + "\n";
   }
   if (step.exchange) {
     const auto& exchange = *step.exchange;
@@ -300,6 +415,19 @@ std::vector<const StepResult*> failing_steps(const ScenarioResult& scenario) {
   std::vector<const StepResult*> steps;
   for (const auto& step : scenario.steps) {
     if (step.verdict == Verdict::fail || step.verdict == Verdict::error) steps.push_back(&step);
+  }
+  return steps;
+}
+
+bool has_evidence(Verdict verdict) {
+  return verdict == Verdict::warn || verdict == Verdict::xfail || verdict == Verdict::xpass ||
+         verdict == Verdict::fail || verdict == Verdict::error;
+}
+
+std::vector<const StepResult*> evidence_steps(const ScenarioResult& scenario) {
+  std::vector<const StepResult*> steps;
+  for (const auto& step : scenario.steps) {
+    if (has_evidence(step.verdict)) steps.push_back(&step);
   }
   return steps;
 }

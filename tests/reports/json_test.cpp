@@ -39,24 +39,34 @@ TEST(JsonReportTest, PythonParsesItAndFindsEveryPart) {
   const std::string script = R"py(
 import json, sys
 d = json.load(open(sys.argv[1], encoding='utf-8'))
-assert d['format'] == 'estlab-conformance' and d['format_version'] == 1, d['format']
+assert d['format'] == 'estlab-conformance' and d['format_version'] == 2, d['format_version']
 assert d['target'] == 'embedded lab' and d['estlab_version'] == '0.1.0'
 assert d['started_at'] == '2025-01-02T03:04:05Z' and d['elapsed_ms'] == 1234.5
+assert d['seed'] == '1234' and d['replay'] == '--seed 1234', (d['seed'], d['replay'])
+assert d['strict'] is False and d['baseline'] == 'ci/baseline.txt'
 assert d['all_passed'] is False
 assert d['profiles'] == ['rfc7030', 'protocol-gateway']
 assert d['readings'][0] == {'name': 'PG-ENR-4 polarity', 'value': 'documented'}, d['readings']
-assert d['counts'] == {'total': 7, 'pass': 4, 'fail': 1, 'skip': 1, 'error': 1}, d['counts']
+assert d['counts'] == {'total': 13, 'pass': 5, 'info': 1, 'warn': 1, 'skip': 2, 'xfail': 1, 'xpass': 1, 'fail': 1,
+                       'error': 1, 'partially_skipped': 1}, d['counts']
+assert d['skipped'] == {'runs': 3, 'partially': 1,
+                        'lacks': [{'what': "an identity for role 'device-revoked'", 'runs': 1},
+                                  {'what': "control 'revoke'", 'runs': 1}, {'what': "feature 'serverkeygen'", 'runs': 1}],
+                        'reasons': [{'reason': 'encrypted key delivery is not implemented (501)', 'runs': 1}]}, d['skipped']
 s = d['scenarios']
-assert len(s) == 7
-assert [x['verdict'] for x in s] == ['pass', 'fail', 'pass', 'skip', 'error', 'pass', 'pass']
+assert len(s) == 13
+assert [x['verdict'] for x in s] == ['pass', 'fail', 'pass', 'skip', 'error', 'pass', 'pass', 'warn', 'info', 'xfail',
+                                     'xpass', 'pass', 'skip'], [x['verdict'] for x in s]
 f = s[1]
 assert f['id'] == 'enroll-revoked-refused' and f['profile'] == 'protocol-gateway'
 assert f['requirements'] == ['PG-ENR-3'] and f['spec'] == 'protocol-gateway' and f['section'] == 'PG-ENR'
 assert f['title'] == 'Revoked "device" <refused> & logged \u2014 Gr\u00fc\u00dfe \u00dcBER', f['title']
 assert f['message'] == 'status: expected 403, got 200 \x01'
+assert f['unique'] == '' and f['baseline_reason'] == '' and f['skipped_steps'] == 0
 step = f['steps'][1]
 assert step['index'] == 1 and step['line'] == 12 and step['kind'] == 'send' and step['verdict'] == 'fail'
-assert step['checks'] == ['status 200 == 403', 'body contains "PG-ENR-3"']
+assert step['checks'] == [{'what': 'status 200 == 403', 'verdict': 'fail', 'requirement': 'PG-ENR-3', 'level': 'MUST'},
+                          {'what': 'body contains "PG-ENR-3"', 'verdict': 'fail', 'requirement': '', 'level': 'MUST'}], step['checks']
 x = step['exchange']
 assert x['transport'] == 'https TLSv1.3 as device-revoked' and x['elapsed_ms'] == 4.0
 assert x['request'].startswith('POST /.well-known/est/simpleenroll HTTP/1.1\r\n')
@@ -68,6 +78,15 @@ assert f['steps'][0]['exchange'] is None
 assert s[5]['repetition'] == 0 and s[6]['repetition'] == 1
 assert s[3]['message'] == 'encrypted key delivery is not implemented (501)'
 assert s[3]['steps'] == []
+w = s[7]
+assert w['unique'] == 'u1234-7' and w['message'] == 'step 2 (line 9): no Retry-After with 202'
+assert [c['verdict'] + ' ' + c['level'] for c in w['steps'][1]['checks']] == ['pass MUST', 'warn SHOULD']
+assert w['steps'][1]['verdict'] == 'warn' and w['steps'][1]['exchange']['response'].startswith('HTTP/1.1 202')
+assert s[8]['steps'][0]['checks'] == [{'what': 'csrattrs offered: 204 No Content', 'verdict': 'info',
+                                       'requirement': '7030-4.5.2-a', 'level': 'MAY'}]
+assert s[9]['baseline_reason'] == 'vendor bug 12: answers 200 to text/plain'
+assert s[10]['baseline_reason'] == 'PG-ENR-4 is not implemented before firmware 2.3'
+assert s[11]['skipped_steps'] == 1 and s[11]['steps'][1]['verdict'] == 'skip'
 print('ok')
 )py";
   ASSERT_TRUE(write_text_file(dir / "check.py", script).ok());
@@ -79,12 +98,27 @@ print('ok')
 
 TEST(JsonReportTest, StableLayout) {
   const auto json = json_report(sample_run());
-  EXPECT_EQ(json.rfind("{\n  \"format\": \"estlab-conformance\",\n  \"format_version\": 1,\n", 0), 0u) << json;
-  EXPECT_NE(json.find("\n  \"counts\": {\n    \"total\": 7,\n    \"pass\": 4,\n    \"fail\": 1,\n    \"skip\": 1,\n"
-                      "    \"error\": 1\n  },\n"),
+  EXPECT_EQ(json.rfind("{\n  \"format\": \"estlab-conformance\",\n  \"format_version\": 2,\n", 0), 0u) << json;
+  EXPECT_NE(json.find("\n  \"elapsed_ms\": 1234.500,\n  \"seed\": \"1234\",\n  \"replay\": \"--seed 1234\",\n"
+                      "  \"strict\": false,\n  \"baseline\": \"ci/baseline.txt\",\n  \"all_passed\": false,\n"),
             std::string::npos)
       << json;
+  EXPECT_NE(json.find("\n  \"counts\": {\n    \"total\": 13,\n    \"pass\": 5,\n    \"info\": 1,\n    \"warn\": 1,\n"
+                      "    \"skip\": 2,\n    \"xfail\": 1,\n    \"xpass\": 1,\n    \"fail\": 1,\n    \"error\": 1,\n"
+                      "    \"partially_skipped\": 1\n  },\n"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"checks\": [\n            {\n              \"what\": \"status 200 == 403\",\n"
+                      "              \"verdict\": \"fail\",\n              \"requirement\": \"PG-ENR-3\",\n"
+                      "              \"level\": \"MUST\"\n            },"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"repetition\": 0,\n      \"unique\": \"u1234-7\",\n      \"verdict\": \"warn\",\n"),
+            std::string::npos);
+  EXPECT_NE(json.find("\"baseline_reason\": \"vendor bug 12: answers 200 to text/plain\",\n      \"skipped_steps\": 0,"),
+            std::string::npos);
   EXPECT_NE(json.find("\"steps\": []"), std::string::npos);
+  EXPECT_NE(json.find("\"checks\": []"), std::string::npos);
   EXPECT_NE(json.find("\"exchange\": null"), std::string::npos);
   EXPECT_NE(json.find("\"elapsed_ms\": 12.250"), std::string::npos);
   EXPECT_EQ(json.back(), '\n');
@@ -92,11 +126,42 @@ TEST(JsonReportTest, StableLayout) {
   EXPECT_EQ(valid_utf8(json), json);
 }
 
+TEST(JsonReportTest, EveryVerdictAsItsStableString) {
+  auto run = sample_run();
+  for (const auto verdict : all_verdicts()) {
+    run.scenarios[0].verdict = verdict;
+    run.scenarios[0].steps[1].checks[0].verdict = verdict;
+    const auto json = json_report(run);
+    const std::string name = to_string(verdict);
+    EXPECT_NE(json.find("\"verdict\": \"" + name + "\",\n      \"message\""), std::string::npos) << name;
+    EXPECT_NE(json.find("\"what\": \"status 200 == 200\",\n              \"verdict\": \"" + name + "\""),
+              std::string::npos)
+        << name;
+  }
+}
+
+TEST(JsonReportTest, SeedIsExactAndStrictFailsOnWarnings) {
+  auto run = sample_run();
+  run.seed = 18446744073709551615u;
+  run.scenarios = {run.scenarios[0], run.scenarios[7]};  // pass, warn
+  auto json = json_report(run);
+  EXPECT_NE(json.find("\"seed\": \"18446744073709551615\","), std::string::npos) << json;
+  EXPECT_NE(json.find("\"all_passed\": true"), std::string::npos);
+  run.strict = true;
+  json = json_report(run);
+  EXPECT_NE(json.find("\"strict\": true"), std::string::npos);
+  EXPECT_NE(json.find("\"all_passed\": false"), std::string::npos);
+}
+
 TEST(JsonReportTest, EmptyRun) {
   const auto json = json_report(conformance::RunResult{});
   EXPECT_NE(json.find("\"scenarios\": []"), std::string::npos) << json;
   EXPECT_NE(json.find("\"readings\": []"), std::string::npos);
   EXPECT_NE(json.find("\"all_passed\": true"), std::string::npos);
+  EXPECT_NE(json.find("\"seed\": \"0\""), std::string::npos);
+  EXPECT_NE(json.find("\"skipped\": {\n    \"runs\": 0,\n    \"partially\": 0,\n    \"lacks\": [],\n    \"reasons\": []\n  }"),
+            std::string::npos)
+      << json;
 }
 
 }  // namespace

@@ -87,10 +87,114 @@ TEST(NaturalLessTest, OrdersRequirementIdsAsPeopleRead) {
   EXPECT_FALSE(natural_less("x01", "x1"));
 }
 
-TEST(SeverityTest, FailOutranksErrorOutranksSkipOutranksPass) {
-  EXPECT_LT(severity(Verdict::pass), severity(Verdict::skip));
-  EXPECT_LT(severity(Verdict::skip), severity(Verdict::error));
-  EXPECT_LT(severity(Verdict::error), severity(Verdict::fail));
+TEST(VerdictsTest, EveryLevelOnceInResultOrder) {
+  const std::vector<Verdict> all(all_verdicts().begin(), all_verdicts().end());
+  EXPECT_EQ(all, (std::vector<Verdict>{Verdict::pass, Verdict::info, Verdict::warn, Verdict::skip, Verdict::xfail,
+                                       Verdict::xpass, Verdict::fail, Verdict::error}));
+}
+
+TEST(VerdictsTest, FailuresAndStrictness) {
+  for (const Verdict v : all_verdicts()) {
+    const bool failure = v == Verdict::fail || v == Verdict::error;
+    EXPECT_EQ(counts_as_failure(v, false), failure) << to_string(v);
+    EXPECT_EQ(counts_as_failure(v, true), failure || v == Verdict::warn || v == Verdict::xpass) << to_string(v);
+  }
+  conformance::RunResult run;
+  run.scenarios.resize(3);
+  run.scenarios[0].verdict = Verdict::warn;
+  run.scenarios[1].verdict = Verdict::xfail;
+  run.scenarios[2].verdict = Verdict::info;
+  EXPECT_TRUE(run_passed(run));
+  run.strict = true;
+  EXPECT_FALSE(run_passed(run));  // --strict: a warning fails the run
+  run.scenarios[0].verdict = Verdict::skip;
+  EXPECT_TRUE(run_passed(run));
+  run.scenarios[1].verdict = Verdict::xpass;
+  EXPECT_FALSE(run_passed(run));
+  run.strict = false;
+  EXPECT_TRUE(run_passed(run));
+  EXPECT_FALSE(run_passed(sample_run()));
+}
+
+TEST(CheckTextTest, VerdictWhatRowAndLevel) {
+  EXPECT_EQ(check_text({"status 200 == 403", Verdict::fail, "PG-ENR-3", "MUST"}), "fail  status 200 == 403 (PG-ENR-3, MUST)");
+  EXPECT_EQ(check_text({"Retry-After", Verdict::warn, "7030-4.2.3-b", "SHOULD"}), "warn  Retry-After (7030-4.2.3-b, SHOULD)");
+  EXPECT_EQ(check_text({"offered", Verdict::info, "", "MAY"}), "info  offered (MAY)");
+  EXPECT_EQ(check_text({"x", Verdict::xpass, "", ""}), "xpass x");
+  EXPECT_EQ(check_text({"a\x1b[31m", Verdict::error, "", ""}), "error a\\x1B[31m");
+}
+
+TEST(RepetitionSuffixTest, SecondAndLaterRepetitions) {
+  conformance::ScenarioResult s;
+  EXPECT_EQ(repetition_suffix(s), "");
+  s.repetition = 1;
+  EXPECT_EQ(repetition_suffix(s), " #2");
+}
+
+TEST(SeedTextTest, SaysHowToReplay) {
+  auto run = sample_run();
+  EXPECT_EQ(seed_text(run), "seed 1234 (replay with --seed 1234)");
+  run.seed = 18446744073709551615u;
+  EXPECT_EQ(seed_text(run), "seed 18446744073709551615 (replay with --seed 18446744073709551615)");
+}
+
+TEST(SkipSummaryTest, CountsWhatTheTargetLacksAndOtherReasons) {
+  const auto run = sample_run();
+  const auto summary = skip_summary(run);
+  EXPECT_EQ(summary.runs, 3u);
+  EXPECT_EQ(summary.partially, 1u);
+  using Counted = std::vector<std::pair<std::string, std::size_t>>;
+  EXPECT_EQ(summary.lacks, (Counted{{"an identity for role 'device-revoked'", 1}, {"control 'revoke'", 1},
+                                    {"feature 'serverkeygen'", 1}}));
+  EXPECT_EQ(summary.reasons, (Counted{{"encrypted key delivery is not implemented (501)", 1}}));
+  EXPECT_EQ(skip_summary_text(run),
+            "SKIPPED 3 scenario runs (1 partially) \xE2\x80\x94 the target lacks: an identity for role 'device-revoked' (1), "
+            "control 'revoke' (1), feature 'serverkeygen' (1); other reasons: encrypted key delivery is not "
+            "implemented (501) (1)");
+
+  // Most often lacking first; a step prefix is not part of the reason; each reason once per run.
+  conformance::RunResult many;
+  for (int i = 0; i < 3; ++i) {
+    conformance::ScenarioResult s;
+    s.verdict = Verdict::skip;
+    s.message = i == 0 ? "the target lacks control 'approve'" : "the target lacks feature 'coaps', control 'approve'";
+    many.scenarios.push_back(s);
+  }
+  conformance::ScenarioResult aborted;
+  aborted.verdict = Verdict::skip;
+  aborted.message = "step 3 (line 12): the target has no 'approve' control";
+  many.scenarios.push_back(aborted);
+  EXPECT_EQ(skip_summary_text(many),
+            "SKIPPED 4 scenario runs \xE2\x80\x94 the target lacks: control 'approve' (4), feature 'coaps' (2)");
+  EXPECT_EQ(skip_summary_text(conformance::RunResult{}), "SKIPPED 0 scenario runs");
+  conformance::ScenarioResult fail_fast;
+  fail_fast.verdict = Verdict::skip;
+  fail_fast.message = "not run: --fail-fast after an earlier failure";
+  conformance::RunResult other;
+  other.scenarios = {fail_fast, fail_fast};
+  EXPECT_EQ(skip_summary_text(other), "SKIPPED 2 scenario runs \xE2\x80\x94 not run: --fail-fast after an earlier failure (2)");
+}
+
+TEST(EvidenceStepsTest, FailuresAndWarningsButNotPassInfoOrSkip) {
+  for (const Verdict v : all_verdicts()) {
+    const bool expected = v == Verdict::warn || v == Verdict::xfail || v == Verdict::xpass || v == Verdict::fail ||
+                          v == Verdict::error;
+    EXPECT_EQ(has_evidence(v), expected) << to_string(v);
+  }
+  const auto run = sample_run();
+  const auto warned = evidence_steps(run.scenarios[7]);
+  ASSERT_EQ(warned.size(), 1u);
+  EXPECT_EQ(warned[0]->index, 1u);
+  EXPECT_TRUE(failing_steps(run.scenarios[7]).empty());
+  EXPECT_TRUE(evidence_steps(run.scenarios[8]).empty());   // info
+  EXPECT_TRUE(evidence_steps(run.scenarios[11]).empty());  // a skipped step is not evidence
+  const auto text = step_evidence(*warned[0]);
+  EXPECT_NE(text.find("  warn: no Retry-After with 202\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  checks:\n    pass  status 202 == 202 (7030-4.2.3-a, MUST)\n"
+                      "    warn  Retry-After header present (7030-4.2.3-b, SHOULD)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  response:\n    HTTP/1.1 202 Accepted\n"), std::string::npos) << text;
 }
 
 TEST(RunProfilesTest, RunOrderThenOthers) {
@@ -118,7 +222,7 @@ TEST(StepEvidenceTest, ChecksThenRequestThenResponse) {
   const auto failing = failing_steps(run.scenarios[1]);
   ASSERT_EQ(failing.size(), 1u);
   const auto text = step_evidence(*failing[0]);
-  const auto checks = text.find("  checks:\n    status 200 == 403\n");
+  const auto checks = text.find("  checks:\n    fail  status 200 == 403 (PG-ENR-3, MUST)\n    fail  body contains \"PG-ENR-3\" (MUST)\n");
   const auto request = text.find("  request (https TLSv1.3 as device-revoked):\n    POST /.well-known/est/simpleenroll");
   const auto response = text.find("  response:\n    HTTP/1.1 200 OK\n");
   const auto decoded = text.find("  decoded:\n    Certificate:");

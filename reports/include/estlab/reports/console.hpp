@@ -1,6 +1,8 @@
 // The console while a run goes on and after it: a progress bar on a terminal (plain lines when
-// the output is a file or a pipe), each failure at once with its evidence, and a summary by spec
-// section and profile. Thread-safe: scenarios run in parallel with -j.
+// the output is a file or a pipe), each failure and warning at once with its evidence, and a
+// summary that leads with what was skipped. Every level has its word and colour: PASS (green),
+// INFO (cyan), WARN (bold yellow), SKIP (blue), XFAIL (dim green), XPASS (bold cyan), FAIL (bold
+// red), ERROR (bold magenta). Thread-safe: scenarios run in parallel with -j.
 #pragma once
 
 #include <cstddef>
@@ -38,12 +40,16 @@ class ConsoleReporter {
   void scenario_started(std::string_view id, std::size_t total);
 
   // A scenario ended; done counts finished results including this one. On a TTY the bar is redrawn;
-  // otherwise one line "[done/total] VERDICT id (profile, transport, ms): message". A fail or error
-  // is followed at once by its evidence: each failing step's checks, request and response.
+  // otherwise one line "[done/total] VERDICT id[ #N] (profile, transport, ms)[ [K of M steps
+  // skipped]]: message (baseline: reason)"; an info result lists its info checks under it. A fail,
+  // error, warn or xpass is followed at once by its evidence: the message, the baseline reason, and
+  // each step that failed or warned with its checks (verdict, row, level), request and response.
   void scenario_finished(const conformance::ScenarioResult& result, std::size_t done, std::size_t total);
 
-  // The table spec/section x profile with pass/fail/skip/error counts, the totals, the failed
-  // scenarios, the target and the readings.
+  // First line: skip_summary_text ("SKIPPED 7 scenario runs (3 partially) — the target lacks:
+  // ..."); then the counts of every level and PASSED/FAILED, the seed ("seed N (replay with --seed
+  // N)", --strict, the baseline), the failed, xpass and warned runs; then the table spec/section x
+  // profile with a column per level that occurs (pass and fail always), the target and the readings.
   void summary(const conformance::RunResult& run);
 
   const Options& options() const { return options_; }
@@ -53,7 +59,7 @@ class ConsoleReporter {
   void draw_bar_locked(std::string_view label);
   std::string paint(std::string_view text, const char* sgr) const;
   std::string verdict_word(conformance::Verdict verdict) const;
-  void print_failure_locked(const conformance::ScenarioResult& result);
+  void print_evidence_locked(const conformance::ScenarioResult& result);
 
   std::ostream& out_;
   Options options_;
@@ -61,6 +67,7 @@ class ConsoleReporter {
   std::size_t done_ = 0;
   std::size_t total_ = 0;
   std::size_t failed_ = 0;   // fail or error so far
+  std::size_t warned_ = 0;   // warn or xpass so far
   bool bar_shown_ = false;
   std::map<std::string, std::size_t, std::less<>> running_;  // started, not finished (parallel runs)
 };

@@ -3,10 +3,12 @@
 // requirement IDs.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "estlab/conformance/result.hpp"
@@ -40,9 +42,46 @@ std::string indent_lines(std::string_view text, std::string_view prefix);
 // "7030-4.2.1-a" < "7030-4.10-a": runs of digits compare as numbers, the rest byte-wise.
 bool natural_less(std::string_view a, std::string_view b);
 
-// How bad a verdict is when several are shown as one (a matrix cell): pass < skip < error < fail.
-// A finding that the target is wrong outranks not being able to tell.
-int severity(conformance::Verdict verdict);
+// Every verdict once, in the order the reports list them (result.hpp's order): pass, info,
+// warn, skip, xfail, xpass, fail, error. Several verdicts shown as one (a matrix cell, a step)
+// are rolled up with conformance::worse().
+const std::array<conformance::Verdict, 8>& all_verdicts();
+
+// Whether a verdict makes the run fail: fail and error; under --strict (run.strict) warn and
+// xpass too (result.hpp: is_failure).
+bool counts_as_failure(conformance::Verdict verdict, bool strict);
+
+// The run's overall result as every report states it: false when any scenario counts as a
+// failure (counts_as_failure with run.strict).
+bool run_passed(const conformance::RunResult& run);
+
+// "seed 1234 (replay with --seed 1234)".
+std::string seed_text(const conformance::RunResult& run);
+
+// One check as a line: verdict, what, and the row and level it judged:
+// "fail  status 200, expected 403 (PG-ENR-3, MUST)". Printable.
+std::string check_text(const conformance::CheckResult& check);
+
+// " #N" (1-based) for the second and later repetitions of --repeat, "" otherwise; with the id
+// (and, in JUnit, the profile) it names one scenario run.
+std::string repetition_suffix(const conformance::ScenarioResult& scenario);
+
+// Why scenario runs were skipped, for the line every summary leads with. A reason "the target
+// lacks A, B" (the runner's wording for a missing feature, control, role or endpoint) counts each
+// of A and B; "the target has no 'X' control" counts as "control 'X'"; any other reason counts as
+// itself. A fully skipped run counts its message, a partially skipped one (some steps skipped,
+// others judged) the messages of its skipped steps; each reason once per run.
+struct SkipSummary {
+  std::size_t runs = 0;       // skipped + partially skipped scenario runs
+  std::size_t partially = 0;  // of those, the partial ones
+  std::vector<std::pair<std::string, std::size_t>> lacks;    // what the target lacks -> runs; most first
+  std::vector<std::pair<std::string, std::size_t>> reasons;  // other reasons -> runs; first seen first
+};
+SkipSummary skip_summary(const conformance::RunResult& run);
+
+// "SKIPPED 7 scenario runs (3 partially) — the target lacks: feature 'x' (4), control 'revoke'
+// (3); other reasons: not run: --fail-fast after an earlier failure (2)". Printable.
+std::string skip_summary_text(const conformance::RunResult& run);
 
 // The run's profiles in the run's order, then any a scenario ran under that the run did not list.
 std::vector<std::string> run_profiles(const conformance::RunResult& run);
@@ -63,12 +102,20 @@ struct EvidenceLimits {
   bool decoded = true;             // include the decoded CSRs/certificates/CMC text
 };
 
-// A failing (or erroring) step as readable text: what it did, why it failed, its checks, then the
+// A step that did not simply pass (fail, error, warn, xfail, xpass) as readable text: what it did,
+// its verdict and why, its checks (check_text: each with its verdict, row and level), then the
 // request and the response (and the decoded parts), each indented under a heading. Printable.
 std::string step_evidence(const conformance::StepResult& step, const EvidenceLimits& limits = {});
 
 // The steps whose verdict is fail or error, in order.
 std::vector<const conformance::StepResult*> failing_steps(const conformance::ScenarioResult& scenario);
+
+// Whether a verdict comes with its evidence (request, response, checks) in the reports: warn,
+// xfail, xpass, fail and error. Not pass, info or skip.
+bool has_evidence(conformance::Verdict verdict);
+
+// The steps whose verdict has_evidence, in order: a failing scenario's warnings too.
+std::vector<const conformance::StepResult*> evidence_steps(const conformance::ScenarioResult& scenario);
 
 // Writes content to path through a temporary file in the same directory and a rename, so a reader
 // (a CI server, a browser) never sees half a report. Creates missing parent directories.
