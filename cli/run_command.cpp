@@ -171,6 +171,11 @@ int run(const RunOptions& o) {
   std::vector<conformance::Target> external;
   if (!o.target.empty()) external = conformance::load_target_file(o.target);  // ConfigError -> exit 2
 
+  conformance::RunOptions run_options;
+  run_options.jobs = o.jobs;
+  run_options.fail_fast = o.fail_fast;
+  run_options.repeat = o.repeat;
+  run_options.step_timeout = std::chrono::milliseconds(static_cast<long long>(o.step_timeout * 1000));
   run_options.seed = o.seed ? *o.seed : std::random_device{}() * 4294967296ULL + std::random_device{}();
   run_options.strict = o.strict;
   run_options.level_of = [catalog](const std::string& id) { return level_of(*catalog, id); };

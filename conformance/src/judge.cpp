@@ -296,7 +296,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     auto der = decode_est_body(response.body, std::nullopt);
     auto attrs = der.ok() ? CsrAttrs::from_der(*der) : Result<CsrAttrs>(der.error());
     if (e.csrattrs_valid)
-      checks.verify(attrs.ok(), "the body is base64 of a DER CsrAttrs" + (attrs.ok() ? " (" + std::to_string(attrs->size()) + " entries)" : ": " + attrs.error().message));
+      checks.verify(attrs.ok(), "the body is base64 of a DER CsrAttrs" + (attrs.ok() ? " (" + std::to_string(attrs->entries().size()) + " entries)" : ": " + attrs.error().message));
     for (const auto& want : e.csrattrs_contains)
       checks.verify(attrs.ok() && attrs->contains_oid(want), "csrattrs contains " + want + (attrs.ok() ? "" : " (" + attrs.error().message + ")"));
   }
