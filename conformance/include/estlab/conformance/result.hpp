@@ -5,16 +5,43 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace estlab::conformance {
 
-// Stable strings ("pass", "fail", "skip", "error") for baseline files.
-enum class Verdict { pass, fail, skip, error };
+// Stable strings for baseline files and reports: "pass", "info", "warn", "skip", "xfail",
+// "xpass", "fail", "error".
+//   pass   the check held
+//   info   an observation the catalog only asks to record (a MAY, an OPTIONAL, a "record" row)
+//   warn   a SHOULD-level (or derived) row did not hold; --strict turns it into fail
+//   skip   not judged, with the reason (the target lacks a role, a feature, an earlier capture)
+//   xfail  failed as a --baseline file says it is known to
+//   xpass  passed although a --baseline file says it is known to fail (the baseline is stale)
+//   fail   a MUST-level row did not hold
+//   error  the suite could not judge (a broken hook, an internal error), nothing about the target
+enum class Verdict { pass, info, warn, skip, xfail, xpass, fail, error };
 const char* to_string(Verdict verdict);
+std::optional<Verdict> parse_verdict(std::string_view text);
+// How bad a verdict is, for rolling checks up into steps and steps into scenarios:
+// error > fail > xpass > warn > xfail > info > pass. skip ranks below pass: a scenario is
+// skipped only when nothing in it was judged.
+int severity(Verdict verdict);
+Verdict worse(Verdict a, Verdict b);
+// fail, error (and, under --strict, warn and xpass) make a run exit 1.
+bool is_failure(Verdict verdict);
+
+// One expectation as judged, e.g. "status 403, expected 401 or 403".
+struct CheckResult {
+  std::string what;
+  Verdict verdict = Verdict::pass;
+  std::string requirement;  // the catalog row this check judges; "" = the scenario's own rows
+  std::string level;        // the row's level as applied: "MUST", "SHOULD", "MAY", "info"
+};
 
 // One exchange on the wire, as text (DER parts decoded where possible).
 struct Exchange {
@@ -30,9 +57,9 @@ struct StepResult {
   int line = 0;               // line of the step in the scenario file
   std::string kind;           // "connect", "send", "raw", "control", "wait", ...
   std::string summary;        // one line: "POST simpleenroll as device-revoked"
-  Verdict verdict = Verdict::pass;
-  std::string message;        // why it failed / was skipped; "" on pass
-  std::vector<std::string> checks;  // each expectation as checked: "status 403 == 403"
+  Verdict verdict = Verdict::pass;  // the worst of its checks (or skip/error for the step itself)
+  std::string message;        // why it failed / warned / was skipped; "" on pass
+  std::vector<CheckResult> checks;
   std::optional<Exchange> exchange;
   double elapsed_ms = 0;
 };
@@ -48,10 +75,13 @@ struct ScenarioResult {
   std::string spec;             // "RFC 7030", "RFC 9148", "protocol-gateway": one JUnit testsuite each
   std::string section;          // "4.2" (RFC section) or the PG rule family ("PG-ENR")
   Verdict verdict = Verdict::pass;
-  std::string message;          // first failure, or the skip reason
+  std::string message;          // first failure (or warning), or the skip reason
   std::vector<StepResult> steps;
   double elapsed_ms = 0;
   int repetition = 0;           // with --repeat N: 0..N-1
+  std::string unique;           // the {{unique}} value this run used (from the run's seed)
+  std::string baseline_reason;  // set when a --baseline entry applied (xfail / xpass)
+  std::size_t skipped_steps() const;  // steps not judged while others were (partial runs)
 };
 
 struct RunResult {
@@ -63,9 +93,13 @@ struct RunResult {
   std::vector<ScenarioResult> scenarios;
   // Readings the run applied where the spec leaves a choice (PG-ENR-4 polarity, TLS 1.3 linking...).
   std::vector<std::pair<std::string, std::string>> readings;
+  std::uint64_t seed = 0;       // every randomness of the run comes from it; --seed replays it
+  bool strict = false;          // --strict: warn counted as fail
+  std::string baseline;         // the --baseline file applied, "" = none
 
   std::size_t count(Verdict verdict) const;
-  bool all_passed() const;  // no fail and no error (skips are fine)
+  std::size_t partially_skipped() const;  // scenarios that ran but skipped some steps
+  bool all_passed() const;  // no fail and no error (skips, warnings, info and xfail are fine)
 };
 
 }  // namespace estlab::conformance
