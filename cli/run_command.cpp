@@ -11,6 +11,8 @@
 #include <random>
 
 #include "commands.hpp"
+#include "paths.hpp"
+#include "estlab/conformance/baseline.hpp"
 #include "estlab/conformance/catalog.hpp"
 #include "estlab/conformance/lab.hpp"
 #include "estlab/conformance/runner.hpp"
@@ -22,12 +24,7 @@
 #include "estlab/reports/json.hpp"
 #include "estlab/reports/junit.hpp"
 
-#ifndef ESTLAB_SCENARIO_DIR
-#define ESTLAB_SCENARIO_DIR "conformance/scenarios"
-#endif
-#ifndef ESTLAB_CATALOG_FILE
-#define ESTLAB_CATALOG_FILE "conformance/catalog/requirements.yaml"
-#endif
+
 
 namespace estlab::cli {
 namespace {
@@ -53,6 +50,8 @@ struct RunOptions {
   bool strict = false;
   std::optional<std::size_t> max_skips;
   std::string catalog;
+  std::string baseline;
+  std::string write_baseline;
 };
 
 std::string iso_now() {
@@ -66,13 +65,12 @@ std::string iso_now() {
 
 std::filesystem::path scenario_dir(const RunOptions& o) {
   if (!o.scenarios.empty()) return o.scenarios;
-  if (const char* env = std::getenv("ESTLAB_SCENARIOS"); env != nullptr && *env != '\0') return env;
-  return ESTLAB_SCENARIO_DIR;
+  return builtin_scenario_dir();
 }
 
 std::filesystem::path catalog_file(const RunOptions& o) {
   if (!o.catalog.empty()) return o.catalog;
-  return ESTLAB_CATALOG_FILE;
+  return builtin_data_dir("catalog") / "requirements.yaml";
 }
 
 // Every requirement a scenario names must be a row of the catalog: a typo would otherwise judge
@@ -89,17 +87,6 @@ void check_requirements(const std::vector<conformance::Scenario>& scenarios, con
                           (close.empty() ? "" : " (did you mean '" + close + "'?)"));
       }
   }
-}
-
-conformance::Level level_of(const conformance::Catalog& catalog, const std::string& id) {
-  const auto* row = catalog.find(id);
-  if (row == nullptr) return conformance::Level::must;
-  switch (row->verdict_level) {
-    case conformance::FailLevel::fail: return conformance::Level::must;
-    case conformance::FailLevel::warn: return conformance::Level::should;
-    case conformance::FailLevel::info: return conformance::Level::info;
-  }
-  return conformance::Level::must;
 }
 
 // The fixtures judged by the lab's own path validation against the manifest: a lab that fails
@@ -156,6 +143,8 @@ int run(const RunOptions& o) {
   const auto scenarios = conformance::load_scenarios(scenario_dir(o));  // ConfigError -> exit 2
   const auto catalog = std::make_shared<conformance::Catalog>(conformance::Catalog::load(catalog_file(o)));
   check_requirements(scenarios, *catalog);
+  std::optional<conformance::Baseline> baseline;
+  if (!o.baseline.empty()) baseline = conformance::load_baseline(o.baseline);  // ConfigError -> exit 2
   conformance::Selection selection;
   selection.keyword = o.keyword;
   selection.requirements = o.requirement_ids;
@@ -178,7 +167,7 @@ int run(const RunOptions& o) {
   run_options.step_timeout = std::chrono::milliseconds(static_cast<long long>(o.step_timeout * 1000));
   run_options.seed = o.seed ? *o.seed : std::random_device{}() * 4294967296ULL + std::random_device{}();
   run_options.strict = o.strict;
-  run_options.level_of = [catalog](const std::string& id) { return level_of(*catalog, id); };
+  run_options.level_of = conformance::levels_from(catalog);
 
   if (o.list) {
     // Without --target: what would run. With it: per scenario and profile, whether it runs or why it skips.
@@ -278,6 +267,23 @@ int run(const RunOptions& o) {
     console.scenario_finished(r, done, total);
   });
   result.elapsed_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  if (!o.write_baseline.empty()) {
+    // Recorded before the baseline applies, so known deviations are kept in the new file.
+    std::ofstream file(o.write_baseline);
+    file << conformance::write_baseline(result);
+    if (!file) {
+      std::cerr << "estlab run: cannot write the baseline " << o.write_baseline << "\n";
+      return kExitUsage;
+    }
+    std::cout << "estlab run: wrote the baseline " << o.write_baseline << "\n";
+  }
+  if (baseline) {
+    result.baseline = o.baseline;
+    conformance::apply_baseline(*baseline, result);
+    for (const auto& entry : conformance::unmatched_entries(*baseline, result))
+      std::cout << "estlab run: " << o.baseline << ":" << entry.line << ": baseline entry for " << entry.scenario
+                << " matched no scenario run (renamed, deselected or stale?)\n";
+  }
   console.summary(result);
 
   bool written = true;
@@ -329,6 +335,8 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_option("--seed", o->seed, "Seed of every randomness ({{unique}} subjects); printed and stored in every report, so a run can be replayed");
   cmd->add_flag("--strict", o->strict, "Count SHOULD-level deviations (warnings) as failures");
   cmd->add_option("--max-skips", o->max_skips, "Fail the run (exit 1) when more than N scenario runs are skipped");
+  cmd->add_option("--baseline", o->baseline, "Known deviations (YAML): their failures are reported as xfail, and a pass of one as xpass");
+  cmd->add_option("--write-baseline", o->write_baseline, "Write a baseline of this run's fail/error/warn scenarios to FILE");
   cmd->add_option("--catalog", o->catalog, "Requirement catalog (YAML) to judge against (default: the built-in one)");
   cmd->footer("Verdicts: pass, info, warn (a SHOULD row), skip, xfail/xpass (under --baseline), fail (a MUST row), error (could not judge).\n"
               "Exit codes: 0 nothing failed (skips, warnings and info are fine), 1 a fail or error (or --max-skips exceeded),\n"

@@ -836,6 +836,19 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
   return runs;
 }
 
+std::function<Level(const std::string& requirement)> levels_from(std::shared_ptr<const Catalog> catalog) {
+  return [catalog](const std::string& id) {
+    const auto* row = catalog->find(id);
+    if (row == nullptr) return Level::must;
+    switch (row->verdict_level) {
+      case FailLevel::fail: return Level::must;
+      case FailLevel::warn: return Level::should;
+      case FailLevel::info: return Level::info;
+    }
+    return Level::must;
+  };
+}
+
 std::string unique_for(std::uint64_t seed, const std::string& scenario_id, const std::string& profile, int repetition) {
   // splitmix64 over the seed and an FNV-1a hash of what names the run.
   std::uint64_t h = 1469598103934665603ULL;

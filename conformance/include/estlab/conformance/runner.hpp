@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "estlab/conformance/catalog.hpp"
 #include "estlab/conformance/judge.hpp"
 #include "estlab/conformance/result.hpp"
 #include "estlab/conformance/scenario.hpp"
@@ -48,6 +50,9 @@ struct PlannedRun {
 // Pairs each selected scenario with the target of each of its profiles (targets by profile).
 std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::vector<const Target*>& targets,
                              const Selection& selection, const RunOptions& options);
+
+// RunOptions::level_of from the requirement catalog: fail rows are MUST, warn rows SHOULD, info rows info.
+std::function<Level(const std::string& requirement)> levels_from(std::shared_ptr<const Catalog> catalog);
 
 // Before any scenario: TCP connect, a TLS handshake with the target's trust anchors and server
 // name, and GET /cacerts answered 200. The error names the step that failed.
