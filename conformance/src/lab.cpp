@@ -57,7 +57,8 @@ struct EmbeddedLab::Impl {
       return "revoked " + arg("serial", "") + " (" + revoked->certificate.subject().to_string() + ")";
     }
     if (name == "publish-crl") {
-      const std::string label = arg("ca", arg("value", instance.config.default_ca));
+      std::string label = arg("ca", arg("value", ""));
+      if (label.empty()) label = instance.config.default_ca;
       auto crl = ca->publish_crl(label);
       if (!crl.ok()) return crl.error();
       return "published a CRL for " + label;

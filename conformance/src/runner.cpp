@@ -657,6 +657,8 @@ class ScenarioRun {
     if ((step.control == "approve" || step.control == "reject") && !arguments.count("request") && last_csr_) {
       arguments["request"] = sha256_hex(last_csr_->der());
     }
+    // A CRL of the CA the target enrolls with, unless the scenario names one.
+    if (step.control == "publish-crl" && !arguments.count("ca") && !arguments.count("value")) arguments["ca"] = target_.default_label;
     std::string args_text;
     for (const auto& [k, v] : arguments) args_text += " " + k + "=" + v;
     r.summary = "control " + step.control + args_text;
