@@ -126,6 +126,8 @@ void extract_certificates(const HttpResponse& response, const std::optional<Csr>
     }
     if (!key_part && key_problem.empty()) key_problem = "no application/pkcs8 part in the multipart answer";
     if (certs.empty()) problem = "no certs-only part in the multipart answer";
+    // The certificate for the server-generated key first, wherever the server put it.
+    if (key) std::stable_partition(certs.begin(), certs.end(), [&](const Certificate& c) { return c.public_key() == key->public_key(); });
     return;
   }
   auto der = decode_est_body(response.body, std::nullopt);
@@ -149,6 +151,8 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   if (auto overridden = parse_level(e.level)) level = *overridden;
   else if (context.level_of) level = context.level_of(requirement);
   Checks checks(out, level, requirement);
+  // A tolerated status warns, but is never judged worse than the step's own level would judge any status.
+  const Level tolerated_level = level == Level::info ? Level::info : Level::should;
 
   if (observation.kind != Observation::Kind::response) {
     const std::string how = observation.kind == Observation::Kind::refused_at_handshake ? "the TLS handshake failed"
@@ -169,7 +173,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     const bool tolerated = !ok && status_in(response.status, e.tolerated_status, e.tolerated_class);
     const std::string expected = narrowed ? status_list(e.status, e.status_class) : "4xx";
     if (ok) checks.add(Verdict::pass, "refused with HTTP " + std::to_string(response.status) + " (expected " + expected + ", or a TLS alert or reset)");
-    else if (tolerated) checks.verify_at(false, got + ", expected " + expected + "; " + status_list(e.tolerated_status, e.tolerated_class) + " tolerated with a warning", Level::should, requirement);
+    else if (tolerated) checks.verify_at(false, got + ", expected " + expected + "; " + status_list(e.tolerated_status, e.tolerated_class) + " tolerated with a warning", tolerated_level, requirement);
     else checks.verify(false, "not refused as expected: " + got + ", expected " + expected + ", a TLS alert or a reset");
     primary_status = ok;
   } else if (!e.status.empty() || e.status_class) {
@@ -178,7 +182,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     const std::string expected = status_list(e.status, e.status_class);
     if (ok) checks.verify(true, got + ", expected " + expected);
     else if (status_in(response.status, e.tolerated_status, e.tolerated_class))
-      checks.verify_at(false, got + ", expected " + expected + "; " + status_list(e.tolerated_status, e.tolerated_class) + " tolerated with a warning", Level::should, requirement);
+      checks.verify_at(false, got + ", expected " + expected + "; " + status_list(e.tolerated_status, e.tolerated_class) + " tolerated with a warning", tolerated_level, requirement);
     else checks.verify(false, got + ", expected " + expected);
   }
   // RFC 9110 11.6.1 / 15.5.2: a 401 MUST carry a challenge, whatever the scenario expected.

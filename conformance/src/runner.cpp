@@ -116,6 +116,10 @@ class ScenarioRun {
       r.kind = kind_name(step.kind);
       const auto step_started = std::chrono::steady_clock::now();
       try {
+        // A target that stopped answering cannot be judged further in this scenario: every
+        // later step would only wait out its deadline too.
+        if (!timed_out_.empty() && step.kind != Step::Kind::note && step.kind != Step::Kind::wait)
+          throw NotJudged("not judged: an earlier " + timed_out_);
         execute(step, r);
       } catch (const NotJudged& e) {
         r.verdict = Verdict::skip;
@@ -467,6 +471,7 @@ class ScenarioRun {
       if (!response.ok()) {
         observation.kind = Observation::Kind::no_response;
         observation.failure = response.error().message;
+        if (response.error().code == ErrorCode::timeout) timed_out_ = "step timed out waiting for an answer (" + response.error().message + ")";
         coaps_.reset();
       } else {
         observation.response = as_http(*response);
@@ -522,6 +527,7 @@ class ScenarioRun {
       observation.kind = Observation::Kind::no_response;
       observation.failure = response.error().message;
       connection_->close();
+      if (response.error().code == ErrorCode::timeout) timed_out_ = "step timed out waiting for an answer (" + response.error().message + ")";
       if (!reused || response.error().code == ErrorCode::timeout) return observation;
       exchange.request = "(the kept-alive connection had been closed by the server; sent again on a new connection)\n" + exchange.request;
     }
@@ -740,6 +746,7 @@ class ScenarioRun {
   std::string connect_failure_;     // the last connect step's handshake failure, judged by the next request
   std::string skipped_connection_;  // the last connect step was not judged: neither is what uses it
   int requests_on_connection_ = 0;
+  std::string timed_out_;           // set once a step waited out its deadline
   std::optional<Csr> last_csr_;
   std::optional<PrivateKey> last_csr_key_;
   std::optional<std::string> last_request_body_;
