@@ -40,12 +40,12 @@ const std::vector<std::string>& GatewayConfig::known_keys() {
       // The lab's keys.
       "estlab.profile", "estlab.base-dir", "estlab.renewal-rule-polarity", "estlab.listen.host", "estlab.listen.port",
       "estlab.tls.certificate", "estlab.tls.key", "estlab.tls.min-version", "estlab.tls.max-version",
-      "estlab.tls.keylog", "estlab.trust-anchors", "estlab.ca.store", "estlab.ca.default", "estlab.ca.labels",
+      "estlab.tls.keylog", "estlab.trust-anchors", "estlab.ca.store", "estlab.ca.default", "estlab.ca.labels", "estlab.ca.labels.enabled",
       "estlab.ca.cacerts-include-rollover", "estlab.ca.certificate-profile", "estlab.auth.realm",
       "estlab.auth.officer-policy", "estlab.auth.revocation", "estlab.challenge-password", "estlab.linking.tls13",
       "estlab.linking.required", "estlab.prereg.<n>.cn", "estlab.prereg.<n>.user", "estlab.prereg.<n>.password",
       "estlab.prereg.<n>.factory-cert", "estlab.prereg.<n>.factory-fingerprint", "estlab.csrattrs",
-      "estlab.csrattrs.when-empty", "estlab.serverkeygen.enabled", "estlab.serverkeygen.key-type",
+      "estlab.csrattrs.when-empty", "estlab.serverkeygen.enabled", "estlab.serverkeygen.key-type", "estlab.fullcmc.enabled",
       "estlab.approval", "estlab.approval.retry-after", "estlab.limits.max-header-bytes",
       "estlab.limits.max-body-bytes", "estlab.limits.max-connections", "estlab.limits.max-requests-per-connection",
       "estlab.timeouts.handshake", "estlab.timeouts.read", "estlab.timeouts.write", "estlab.faults",
@@ -170,6 +170,7 @@ GatewayConfig GatewayConfig::from_properties(const Properties& properties, const
     c.default_ca = *label;
   }
   c.ca_labels = r.list("estlab.ca.labels");
+  c.labels_enabled = r.flag("estlab.ca.labels.enabled", c.labels_enabled);
   c.cacerts_include_rollover = r.flag("estlab.ca.cacerts-include-rollover", c.cacerts_include_rollover);
   if (auto name = r.text("estlab.ca.certificate-profile")) {
     if (*name != "device" && *name != "no-eku" && *name != "officer")
@@ -229,6 +230,7 @@ GatewayConfig GatewayConfig::from_properties(const Properties& properties, const
       {{"204", CsrAttrsWhenEmpty::no_content}, {"404", CsrAttrsWhenEmpty::not_found}, {"empty", CsrAttrsWhenEmpty::empty_sequence}},
       c.csrattrs_when_empty);
   c.serverkeygen_enabled = r.flag("estlab.serverkeygen.enabled", c.serverkeygen_enabled);
+  c.fullcmc_enabled = r.flag("estlab.fullcmc.enabled", c.fullcmc_enabled);
   if (auto text = r.text("estlab.serverkeygen.key-type")) {
     auto type = parse_key_type(*text);
     if (!type.ok()) r.fail("estlab.serverkeygen.key-type", type.error().message);

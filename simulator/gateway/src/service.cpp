@@ -557,6 +557,8 @@ struct EstService::Impl {
   }
 
   Outcome fullcmc(const EstRequest& request, const std::string& label) {
+    if (!s.config_.fullcmc_enabled)
+      return refuse(501, "7030-4.3-a", "full CMC is not enabled (estlab.fullcmc.enabled)");
     {
       auto header = request.header("Content-Type");
       auto type = header ? MediaType::parse(*header) : Result<MediaType>(make_error(ErrorCode::invalid_input, "missing"));
@@ -617,6 +619,9 @@ struct EstService::Impl {
     auto path = parse_est_path(request.target);
     if (!path.ok()) return refuse(404, "7030-3.2.2-g", path.error().message);
     decision.operation = std::string(to_string(path->operation));
+    if (!path->label.empty() && !s.config_.labels_enabled && !fault(Fault::unknown_label_served))
+      return refuse(404, "7030-3.2.2-g", "this gateway serves no CA labels (estlab.ca.labels.enabled = false); '" + path->label +
+                                             "' is unknown");
     std::string label = path->label.empty() ? s.config_.default_ca : path->label;
     if (std::find(s.labels_.begin(), s.labels_.end(), label) == s.labels_.end()) {
       if (!fault(Fault::unknown_label_served)) return refuse(404, "7030-3.2.2-g", "unknown CA label '" + path->label + "'");

@@ -91,5 +91,16 @@ TEST(GatewayConfig, UnknownKeysAreWarnedWithASuggestion) {
   EXPECT_NE(c.warnings[0].find("allowRenewalWithOldCertificates"), std::string::npos) << c.warnings[0];
 }
 
+TEST(GatewayConfig, FullcmcAndLabelsSwitches) {
+  const auto defaults = parse("");
+  EXPECT_TRUE(defaults.fullcmc_enabled);
+  EXPECT_TRUE(defaults.labels_enabled);
+  const auto off = parse("estlab.fullcmc.enabled = false\nestlab.ca.labels.enabled = false\n");
+  EXPECT_FALSE(off.fullcmc_enabled);
+  EXPECT_FALSE(off.labels_enabled);
+  EXPECT_TRUE(off.warnings.empty()) << off.warnings.front();
+  EXPECT_NE(error_of("estlab.fullcmc.enabled = sometimes\n").find("estlab.fullcmc.enabled"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace estlab::gateway

@@ -668,5 +668,20 @@ TEST_F(ServiceTest, FullcmcIssuesForAPkiDataAndAnswersFailuresAsCmc) {
   EXPECT_EQ(post("fullcmc", request, as("device-factory")).response.status, 415);
 }
 
+// A vendor may leave fullcmc out (RFC 7030 4.3) and serve no CA labels (3.2.2).
+TEST_F(ServiceTest, FullcmcAndLabelsCanBeSwitchedOff) {
+  GatewayConfig c = config();
+  c.fullcmc_enabled = false;
+  c.labels_enabled = false;
+  service(c);
+  auto pki = make_full_pki_request(csr(kDevice1), key, nullptr);
+  ASSERT_TRUE(pki.ok()) << pki.error().message;
+  expect_refused(post_body("fullcmc", encode_est_body(*pki), as("device-factory"), {}, "application/pkcs7-mime; smime-type=CMC-request"),
+                 501, "7030-4.3-a");
+  EXPECT_EQ(get("/.well-known/est/cacerts").response.status, 200);
+  expect_refused(get("/.well-known/est/twin-a/cacerts"), 404, "7030-3.2.2-g");
+  expect_refused(get("/.well-known/est/" + c.default_ca + "/cacerts"), 404, "7030-3.2.2-g");
+}
+
 }  // namespace
 }  // namespace estlab::gateway

@@ -74,6 +74,7 @@ struct GatewayConfig {
   std::filesystem::path ca_store;
   std::string default_ca = "issuing";
   std::vector<std::string> ca_labels;  // served as /.well-known/est/<label>/...; empty = every open CA
+  bool labels_enabled = true;  // false: only the unlabelled paths; /.well-known/est/<label>/... is 404
   bool cacerts_include_rollover = true;
   std::string certificate_profile = "device";
 
@@ -97,6 +98,7 @@ struct GatewayConfig {
   std::string csrattrs;  // attribute spec (see core/csrattrs.hpp); "" = none configured
   CsrAttrsWhenEmpty csrattrs_when_empty = CsrAttrsWhenEmpty::no_content;
   bool serverkeygen_enabled = false;  // RFC 7030 4.4: off unless configured
+  bool fullcmc_enabled = true;        // RFC 7030 4.3 (optional for a server): 501 when off
   KeyType serverkeygen_key_type = KeyType::ec_p256;
   ApprovalMode approval = ApprovalMode::automatic;
   std::chrono::seconds retry_after{30};
