@@ -563,7 +563,11 @@ class ScenarioRun {
       if (step.full_cmc) {
         if (!made->key) return fail_step(r, Verdict::error, "a Full PKI Request needs the CSR's key (not a CSR file)");
         auto pki = make_full_pki_request(made->csr, *made->key, nullptr);
-        if (!pki.ok()) return fail_step(r, Verdict::error, "building the Full PKI Request: " + pki.error().message);
+        if (!pki.ok()) {
+          // The suite's own limit (OpenSSL 3.0's CMS cannot sign with EdDSA), nothing about the target.
+          if (pki.error().code == ErrorCode::unsupported) throw NotJudged("not judged: building the Full PKI Request: " + pki.error().message);
+          return fail_step(r, Verdict::error, "building the Full PKI Request: " + pki.error().message);
+        }
         request.body = layout_base64(*pki, step.base64_layout);
       } else {
         request.body = layout_base64(made->csr.der(), step.base64_layout);

@@ -664,15 +664,10 @@ TEST(JudgeCsrattrs, NoneAvailableAnswersHaveNoMediaTypeToJudge) {
   EXPECT_EQ(wrong.verdict(), Verdict::fail) << describe(wrong);
 }
 
-// Tests that show a known judge bug: skipped so the suite stays green until the fix lands.
-// ESTLAB_UNSKIP_JUDGE_BUGS=1 in the environment runs them anyway.
-#define ESTLAB_SKIP_JUDGE_BUG(why) \
-  if (std::getenv("ESTLAB_UNSKIP_JUDGE_BUGS") == nullptr) GTEST_SKIP() << "judge bug: " << why
 
 // A tolerated status is better than an intolerable one, whatever the step's level
-// (judge.cpp:172 and :181 judge a tolerated status at Level::should even when the step is info).
+// (a tolerated status warns at most, and is info where the step is info).
 TEST(JudgeStatus, ToleratedStatusIsNeverWorseThanAnUntoleratedOne) {
-  ESTLAB_SKIP_JUDGE_BUG("a tolerated status warns even at level info, where an intolerable one is only info");
   Expectation e;
   e.status = {415};
   e.tolerated_class = '4';
@@ -687,7 +682,6 @@ TEST(JudgeStatus, ToleratedStatusIsNeverWorseThanAnUntoleratedOne) {
 // the server-generated key is the issued one, as the CSR's key picks it out of a certs-only answer
 // (judge.cpp:102-129 take the multipart's first certificate as issued).
 TEST(JudgeServerkeygen, TheCertificateForTheServerKeyIsTheIssuedOneWhateverItsPlace) {
-  ESTLAB_SKIP_JUDGE_BUG("the multipart branch of extract_certificates does not order by the server-generated key");
   const auto& pki = Pki::get();
   const auto b = boundary();
   const auto bag = must(CertsOnly::make({pki.issuing, pki.server_key_leaf}), "certs-only");

@@ -151,7 +151,7 @@ def set_properties(path: Path, values: dict[str, str]) -> None:
 
 def write_target(path: Path, v: Variation, lab: FixtureSet, estlab: Estlab, port: int) -> dict:
     identities = {item["name"]: {"certificate": str(lab.path(item["chain"])), "key": str(lab.path(item["key"]))}
-                  for item in lab.items if item.get("key") and item.get("chain")}
+                  for item in lab.items if item.get("key") and item.get("chain") and item.get("role") in ("device", "ra")}
     cn, user, password = v.prereg
     store = lab.path(lab.manifest["store"])
     target = {
