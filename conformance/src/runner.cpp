@@ -379,10 +379,9 @@ class ScenarioRun {
       // Not judged here: a refusal at the handshake may be exactly what the next request expects
       // (a revoked or untrusted client, 7030-3.3.2-b), so that request judges it.
       connect_failure_ = failure;
+      // Recorded, not a verdict of its own: the step stays pass and the next request decides.
       r.checks.push_back({"the handshake failed (" + failure + "); the next request judges whether a refusal was expected", Verdict::info,
                           "", "info"});
-      r.verdict = Verdict::info;
-      r.message = r.checks.back().what;
       return;
     }
     r.checks.push_back({std::string("connected") + (coaps() ? " (DTLS)" : connection_plain_ ? " (plain HTTP)" : std::string(" (") + to_string(connection_->tls().version) + ")"),
@@ -686,7 +685,15 @@ class ScenarioRun {
   }
 
   void capture(const Step& step, const HttpResponse& response, const Judgement& judgement, StepResult& r) {
+    // After a failed check, a capture that cannot be made is that failure's consequence, not an
+    // error of the suite: later steps that need it are not judged (run() names why).
+    const bool checks_failed = is_failure(r.verdict);
     for (const auto& [var, what] : step.capture) {
+      if (checks_failed && what != "status" && what.rfind("header.", 0) != 0 &&
+          (what == "certificates" ? judgement.certificates.empty()
+                                  : !judgement.issued || (what == "server_key.identity" && !judgement.server_key) ||
+                                        (what == "issued.identity" && !last_csr_key_)))
+        continue;
       if (what == "status") {
         vars_[var] = std::to_string(response.status);
       } else if (what.rfind("header.", 0) == 0) {

@@ -146,12 +146,19 @@ TEST(PrivateKey, ParsesOpensslTraditionalEcKeyAfterParametersBlock) {
   auto cert = Certificate::parse(read_data("leaf.cert.pem"));
   ASSERT_TRUE(cert.ok());
   EXPECT_TRUE(cert->public_key() == key->public_key());
-  // The traditional DER itself also parses.
+  // The traditional DER itself also parses as a key file...
   auto blocks = pem_decode_all(test::read_text("leaf.key.pem"));
   ASSERT_TRUE(blocks.ok());
-  auto from_der = PrivateKey::from_pkcs8_der((*blocks)[1].der);
+  auto from_der = PrivateKey::from_any_der((*blocks)[1].der);
   ASSERT_TRUE(from_der.ok()) << from_der.error().message;
   EXPECT_TRUE(from_der->public_key() == key->public_key());
+  // ...but not as PKCS#8, which is what RFC 7030 4.4.2 puts on the wire (SEC1 there is a deviation).
+  auto strict = PrivateKey::from_pkcs8_der((*blocks)[1].der);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.error().message.rfind("private key: not a DER PKCS#8 PrivateKeyInfo", 0), 0u) << strict.error().message;
+  auto pkcs8 = PrivateKey::from_pkcs8_der(key->pkcs8_der());
+  ASSERT_TRUE(pkcs8.ok()) << pkcs8.error().message;
+  EXPECT_TRUE(pkcs8->public_key() == key->public_key());
 }
 
 TEST(PrivateKey, ParsesOpensslTraditionalRsaKey) {
@@ -192,10 +199,13 @@ TEST(PrivateKey, EncryptedTraditionalPemIsNotSupported) {
 
 TEST(PrivateKey, GarbageAndTrailingBytes) {
   const Bytes garbage = {0x30, 0x03, 0x02, 0x01, 0x00};
-  auto key = PrivateKey::from_pkcs8_der(garbage);
+  auto key = PrivateKey::from_any_der(garbage);
   ASSERT_FALSE(key.ok());
   EXPECT_EQ(key.error().code, ErrorCode::invalid_input);
   EXPECT_EQ(key.error().message.rfind("private key: not a DER PKCS#8 or traditional key", 0), 0u) << key.error().message;
+  auto strict = PrivateKey::from_pkcs8_der(garbage);
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.error().code, ErrorCode::invalid_input);
 
   Bytes der = cached_key(KeyType::ec_p256).pkcs8_der();
   der.push_back(0x00);
