@@ -49,6 +49,56 @@ def openssl_subject_line(cn: str, o: str = DEVICE_O) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# What a target file says about a lab (read from its manifest and est.properties)
+# ---------------------------------------------------------------------------------------------
+
+TARGET_ROLE_KINDS = ("device", "ra")  # manifest roles of TLS client identities; the others are the server's
+
+
+def lab_properties(lab: FixtureSet) -> dict[str, str]:
+    """config/est.properties of a fixture set as key -> value (`key = value` lines)."""
+    out = {}
+    for line in lab.path("config/est.properties").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key.strip()] = value.strip()
+    return out
+
+
+def target_identities(lab: FixtureSet) -> dict[str, dict[str, str]]:
+    """role -> {certificate, key} for every client identity (device, RA) of the fixture set."""
+    identities = {item["name"]: {"certificate": str(lab.path(item["chain"])), "key": str(lab.path(item["key"]))}
+                  for item in lab.items if item.get("role") in TARGET_ROLE_KINDS and item.get("key") and item.get("chain")}
+    assert {"device-factory", "ra-officer", "device-no-clientauth"} <= set(identities), sorted(identities)
+    return identities
+
+
+def target_lab_facts(lab: FixtureSet) -> dict:
+    """The target-file keys that make a separately started `estlab gateway --lab DIR` look to the
+    scenarios as the embedded lab does: how its CA names devices, its preregistered device's
+    credentials, and which CA labels are the other CA and the rollover CA."""
+    props = lab_properties(lab)
+    factory = lab.item("device-factory")["subject"]
+    assert ",CN=" in factory, factory
+    template = factory.rsplit(",CN=", 1)[0] + ",CN={{cn}}"
+    # The lab's preregistered device is the factory device (estlab.prereg.1.factory-cert).
+    assert props["estlab.prereg.1.factory-cert"] == factory_file(lab), props
+    labels = [label.strip() for label in props["estlab.ca.labels"].split(",")]
+    assert {"twin-a", "rollover"} <= set(labels), labels
+    return {
+        "subject_template": template,
+        "credentials": {"preregistered": {"user": props["estlab.prereg.1.user"],
+                                          "password": props["estlab.prereg.1.password"], "subject": factory}},
+        "ca_labels": {"other": "twin-a", "rollover": "rollover"},
+    }
+
+
+def factory_file(lab: FixtureSet) -> str:
+    return lab.item("device-factory")["file"]
+
+
+# ---------------------------------------------------------------------------------------------
 # Subprocesses with bytes
 # ---------------------------------------------------------------------------------------------
 

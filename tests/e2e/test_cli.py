@@ -188,14 +188,26 @@ def test_run_writes_a_passing_report(estlab, tmp_path):
     assert [e["name"] for e in check["results"]] == verify_names
     assert {e["verdict"] for e in check["results"]} == {"pass"}, check
 
-    # The conformance run: every scenario passed against the embedded lab, in both profiles.
+    # The conformance run: every scenario passed against the embedded lab, in both profiles, but
+    # those that apply only where a feature is not offered (the lab offers them all), which skip
+    # saying so and send nothing.
     report = json.loads((out / "results.json").read_text())
-    assert report["format"] == "estlab-conformance" and report["all_passed"] is True
+    assert report["format"] == "estlab-conformance" and report["format_version"] == 2
+    assert report["all_passed"] is True
     verdicts = {(s["id"], s["profile"]): s["verdict"] for s in report["scenarios"]}
-    assert len(verdicts) >= 40 and set(verdicts.values()) == {"pass"}, verdicts
+    assert len(verdicts) == len(report["scenarios"]), "each scenario runs once per profile"
+    assert set(verdicts.values()) <= {"pass", "skip"}, verdicts
+    passed = sum(1 for v in verdicts.values() if v == "pass")
+    assert passed >= 40, verdicts
+    for s in report["scenarios"]:
+        if s["verdict"] == "skip":
+            assert "is not offered" in s["message"] and s["steps"] == [], s
+    skipped = len(verdicts) - passed
     assert {p for (_, p) in verdicts} == {"rfc7030", "protocol-gateway"}
-    m = re.search(r"^(\d+) scenarios: (\d+) passed, 0 failed", r.out, re.M)
-    assert m and m.group(1) == m.group(2) == str(len(report["scenarios"])), r.out
+    assert report["counts"]["pass"] == passed and report["counts"]["skip"] == skipped
+    m = re.search(r"^(\d+) scenarios: (\d+) passed, 0 info, 0 warn, (\d+) skipped, 0 xfail, 0 xpass, 0 failed, 0 errors",
+                  r.out, re.M)
+    assert m and (int(m.group(1)), int(m.group(2)), int(m.group(3))) == (len(verdicts), passed, skipped), r.out
     for name in ("junit.xml", "report.html", "gateway.log"):
         assert (out / name).stat().st_size > 0, name
 
