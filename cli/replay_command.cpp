@@ -14,7 +14,7 @@ struct ReplayOptions {
   std::vector<std::string> transcripts;
   std::string csr;
   std::string op = "simpleenroll";
-  std::string role = "client";
+  std::string role = "device-factory";
   std::string id;
   std::string profile;
   std::string out;

@@ -191,8 +191,13 @@ int run(const RunOptions& o) {
       return kExitOk;
     }
     for (const auto& run : conformance::plan(scenarios, list_targets, selection, run_options)) {
+      std::string lacking;
+      for (const auto& role : run.roles_lacking) lacking += (lacking.empty() ? "" : ", ") + role;
       std::cout << std::left << std::setw(44) << run.scenario->id << " " << std::setw(17) << run.profile << " "
-                << (run.skip_reason.empty() ? std::string("runs") + (run.exclusive ? " (alone: it uses controls)" : "") : "SKIP: " + run.skip_reason) << "\n";
+                << (run.skip_reason.empty() ? std::string(lacking.empty() ? "runs" : "PARTLY: steps as " + lacking + " not judged (no identity)") +
+                                                  (run.exclusive ? " (alone: it uses controls)" : "")
+                                            : "SKIP: " + run.skip_reason)
+                << "\n";
       ++shown;
       skipping += run.skip_reason.empty() ? 0 : 1;
     }
@@ -308,6 +313,8 @@ int run(const RunOptions& o) {
     std::cout << "estlab run: " << skipped << " scenario run(s) skipped, more than --max-skips " << *o.max_skips << ": FAILED\n";
     return kExitFailed;
   }
+  // Under --strict a stale baseline entry (xpass) fails the run too; warnings were already failures.
+  if (o.strict && result.count(conformance::Verdict::xpass) > 0) return kExitFailed;
   return result.all_passed() ? kExitOk : kExitFailed;
 }
 

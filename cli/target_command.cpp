@@ -175,7 +175,7 @@ void register_target(CLI::App& app, Action& action) {
   auto file = std::make_shared<std::string>();
   CLI::App* check_cmd = target->add_subcommand("check", "Load a target file and show the roles, features and controls understood");
   check_cmd->add_option("FILE", *file, "Target file")->required();
-  check_cmd->footer("Exit codes: 0 the file loads (warnings name unknown roles and features), 2 it does not (file:line: what).");
+  check_cmd->footer("Exit codes: 0 the file loads, 2 it does not (file:line: what; a misspelled role, feature or control gets \"did you mean\").");
   check_cmd->callback([file, &action] { action = [file] { return check(*file); }; });
 }
 

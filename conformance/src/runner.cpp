@@ -850,7 +850,10 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
       bool has_control = false;
       for (const auto& step : scenario.steps) has_control |= step.kind == Step::Kind::control;
       const bool exclusive = has_control && !target->controls_isolated;
-      for (int rep = 0; rep < std::max(1, options.repeat); ++rep) runs.push_back({&scenario, target, profile, skip, rep, exclusive});
+      std::vector<std::string> roles_lacking;
+      for (const auto& role : scenario.step_roles)
+        if (!target->identities.count(role)) roles_lacking.push_back(role);
+      for (int rep = 0; rep < std::max(1, options.repeat); ++rep) runs.push_back({&scenario, target, profile, skip, rep, exclusive, roles_lacking});
     }
   }
   return runs;

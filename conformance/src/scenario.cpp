@@ -405,6 +405,7 @@ class Loader {
           for (const auto& [var, what] : other.capture) captured |= (var == st.as);
         if (!captured && !is_known(known_roles(), st.as))
           fail_at(st.line, unknown_name_message("role", st.as, known_roles()) + " (nor captured by a step of this scenario)");
+        if (!captured && std::find(s.step_roles.begin(), s.step_roles.end(), st.as) == s.step_roles.end()) s.step_roles.push_back(st.as);
       }
     }
     return s;

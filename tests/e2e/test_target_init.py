@@ -94,8 +94,9 @@ def test_check_says_did_you_mean(estlab, fixture_set, tmp_path):
     target.write_text(f"profile: rfc7030\nbase_url: https://127.0.0.1:9\ntrust_anchors: {fixture_set.file('trust-anchors')}\n"
                       "features: [tls13, serverkeygen]\n")
     r = estlab("target", "check", target)
-    assert r.rc == 0, str(r)
-    assert "unknown feature 'tls13' (did you mean 'tls1.3'?)" in r.out, str(r)
+    # A misspelled name is a configuration error (exit 2) naming file:line, never a silent skip later.
+    assert r.rc == 2, str(r)
+    assert f"{target}:4: unknown feature 'tls13' (did you mean 'tls1.3'?)" in r.err, str(r)
 
 
 def test_init_refuses_to_overwrite_and_bad_profile(estlab, tmp_path):

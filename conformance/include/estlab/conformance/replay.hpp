@@ -13,7 +13,7 @@ struct ReplayInput {
   std::vector<std::filesystem::path> transcripts;  // gateway transcript YAML files, in order
   std::filesystem::path csr_file;                  // or: a CSR (PEM, DER or base64)
   std::string operation = "simpleenroll";          // with csr_file
-  std::string role = "client";                     // identity role the skeleton connects as
+  std::string role = "device-factory";             // identity role the skeleton connects as (a known role)
   std::string id;                                  // scenario id; "" = derived
   std::string profile;                             // "" = from the transcript, else both
 };

@@ -45,6 +45,7 @@ struct PlannedRun {
   std::string skip_reason;  // non-empty: reported as skipped without running
   int repetition = 0;
   bool exclusive = false;   // changes a shared gateway (controls on a vendor target): runs alone
+  std::vector<std::string> roles_lacking;  // roles of connect steps the target lacks: those steps will not be judged
 };
 
 // Pairs each selected scenario with the target of each of its profiles (targets by profile).

@@ -128,6 +128,7 @@ struct Scenario {
   std::vector<std::string> needs_features;  // serverkeygen, fullcmc, manual-approval, tls1.2, ...
   std::vector<std::string> needs_absent_features;  // runs only where the target lacks these (404/501 checks)
   std::vector<std::string> needs_credentials;  // preregistered, ... (target credentials)
+  std::vector<std::string> step_roles;     // roles connect steps use: steps as a role the target lacks are skipped
   std::vector<Step> steps;
 };
 
