@@ -1,3 +1,4 @@
+#include "yaml_file.hpp"
 #include "estlab/conformance/baseline.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -126,14 +127,7 @@ std::string first_line(const std::string& text, std::size_t limit) {
 }  // namespace
 
 Baseline load_baseline(const std::filesystem::path& file) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(file.string() + ": cannot read the baseline file");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
-  }
+  const YAML::Node root = load_yaml_file(file, "baseline file");
   if (!root.IsMap()) throw ConfigError(file.string() + ":1: a baseline file holds one mapping with entries (and an optional seed)");
   for (const auto& kv : root) {
     const auto key = kv.first.as<std::string>();

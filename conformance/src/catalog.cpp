@@ -1,3 +1,6 @@
+#include "estlab/conformance/vocabulary.hpp"
+#include "estlab/core/text.hpp"
+#include "yaml_file.hpp"
 #include "estlab/conformance/catalog.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -68,36 +71,10 @@ Side side_of(const std::filesystem::path& file, const YAML::Node& node, const st
   fail(file, node, "unknown side '" + word + "' (server, client, both, proxy or server+proxy)");
 }
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-// Levenshtein distance, ASCII case-insensitive.
-std::size_t distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      const std::size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 }  // namespace
 
 Catalog Catalog::load(const std::filesystem::path& file) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(file.string() + ": cannot read the requirement catalog");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
-  }
+  const YAML::Node root = load_yaml_file(file, "requirement catalog");
   if (!root.IsMap()) throw ConfigError(file.string() + ": a catalog holds one mapping (version, requirements)");
   const YAML::Node version = root["version"];
   if (!version || !version.IsScalar() || version.as<std::string>() != "1") {
@@ -145,7 +122,7 @@ std::string Catalog::closest_id(std::string_view wrong) const {
   std::string best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
   for (const Requirement& row : rows_) {
-    const std::size_t d = distance(wrong, row.id);
+    const std::size_t d = edit_distance(ascii_lowercase(wrong), ascii_lowercase(row.id));  // case-insensitive
     if (d < best_distance) {
       best_distance = d;
       best = row.id;

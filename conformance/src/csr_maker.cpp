@@ -8,7 +8,6 @@
 
 namespace estlab::conformance {
 
-namespace {
 std::string eku_oid(const std::string& name) {
   if (name == "clientAuth") return std::string(oid::client_auth);
   if (name == "serverAuth") return std::string(oid::server_auth);
@@ -16,6 +15,7 @@ std::string eku_oid(const std::string& name) {
   return name;
 }
 
+namespace {
 std::string wrap(const std::string& line, std::size_t width, const std::string& eol) {
   std::string out;
   for (std::size_t i = 0; i < line.size(); i += width) out += line.substr(i, width) + eol;

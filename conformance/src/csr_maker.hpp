@@ -15,6 +15,9 @@
 
 namespace estlab::conformance {
 
+// "clientAuth", "serverAuth", "cmcRA" as dotted OIDs; anything else is taken as an OID already.
+std::string eku_oid(const std::string& name);
+
 // The target's subject_template with {{cn}} = cn; an empty cn drops the CN attribute (a CSR
 // without commonName, PG-SAN-2).
 std::string fresh_subject(const std::string& subject_template, const std::string& cn);

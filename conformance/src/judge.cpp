@@ -1,5 +1,7 @@
 #include "estlab/conformance/judge.hpp"
 
+#include "csr_maker.hpp"
+
 #include <algorithm>
 
 #include "estlab/core/certs_only.hpp"
@@ -16,13 +18,6 @@ namespace {
 
 bool contains_ci(const std::string& haystack, const std::string& needle) {
   return ascii_lowercase(haystack).find(ascii_lowercase(needle)) != std::string::npos;
-}
-
-std::string eku_oid(const std::string& name) {
-  if (name == "clientAuth") return std::string(oid::client_auth);
-  if (name == "serverAuth") return std::string(oid::server_auth);
-  if (name == "cmcRA") return std::string(oid::cmc_ra);
-  return name;
 }
 
 std::string status_list(const std::vector<int>& statuses, std::optional<char> status_class) {

@@ -1,3 +1,4 @@
+#include "yaml_file.hpp"
 #include "estlab/conformance/replay.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -44,14 +45,7 @@ struct Recorded {
 };
 
 Recorded read_transcript(const std::filesystem::path& file) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(file.string() + ": cannot read the transcript");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
-  }
+  const YAML::Node root = load_yaml_file(file, "transcript");
   if (!root.IsMap() || !root["estlab_transcript"])
     throw ConfigError(file.string() + ": not an estlab gateway transcript (no estlab_transcript key)");
   Recorded r;

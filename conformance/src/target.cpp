@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "estlab/conformance/vocabulary.hpp"
+#include "yaml_file.hpp"
 #include "estlab/core/bytes.hpp"
 
 namespace estlab::conformance {
@@ -210,14 +211,7 @@ void finish(const std::filesystem::path& file, const YAML::Node& node, Target& t
 }  // namespace
 
 std::vector<Target> load_target_file(const std::filesystem::path& file) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file.string());
-  } catch (const YAML::BadFile&) {
-    throw ConfigError(file.string() + ": cannot read the target file");
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
-  }
+  const YAML::Node root = load_yaml_file(file, "target file");
   if (!root.IsMap()) throw ConfigError(file.string() + ": a target file holds one mapping (name, profile, base_url, ...)");
   try {
     Target base;

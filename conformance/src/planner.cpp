@@ -1,0 +1,232 @@
+// Planning and running a suite: selection (-k, --id, --profile, --transport), pairing scenarios
+// with targets and naming every unmet need, the seed-derived {{unique}}, the catalog's levels,
+// the pre-flight, and the worker pool that keeps control scenarios on shared gateways alone.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <mutex>
+#include <shared_mutex>
+#include <sstream>
+#include <thread>
+
+#include "estlab/conformance/runner.hpp"
+#include "estlab/core/est.hpp"
+#include "estlab/core/https_client.hpp"
+#include "estlab/core/text.hpp"
+
+namespace estlab::conformance {
+
+namespace {
+
+bool contains_ci(const std::string& haystack, const std::string& needle) { return ascii_lowercase(haystack).find(ascii_lowercase(needle)) != std::string::npos; }
+
+// "-k" expressions: words joined by "or"/"and", each optionally prefixed by "not".
+bool keyword_matches(const std::string& expression, const Scenario& s) {
+  if (expression.empty()) return true;
+  const std::string haystack = s.id + " " + s.title + " " + s.file.string();
+  std::istringstream words(expression);
+  std::vector<std::string> tokens;
+  for (std::string w; words >> w;) tokens.push_back(w);
+  bool result = false;
+  bool have = false;
+  std::string joiner = "or";
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] == "or" || tokens[i] == "and") {
+      joiner = tokens[i];
+      continue;
+    }
+    bool negate = false;
+    if (tokens[i] == "not" && i + 1 < tokens.size()) {
+      negate = true;
+      ++i;
+    }
+    bool term = contains_ci(haystack, tokens[i]) != negate;
+    if (!have) result = term;
+    else result = joiner == "and" ? (result && term) : (result || term);
+    have = true;
+  }
+  return result;
+}
+
+}  // namespace
+
+bool Selection::matches(const Scenario& s) const {
+  if (!keyword_matches(keyword, s)) return false;
+  if (!requirements.empty()) {
+    bool any = false;
+    for (const auto& want : requirements)
+      for (const auto& r : s.requirements) any |= (r == want || r.rfind(want, 0) == 0);
+    if (!any) return false;
+  }
+  if (!transports.empty() && std::find(transports.begin(), transports.end(), s.transport) == transports.end()) return false;
+  return true;
+}
+
+std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::vector<const Target*>& targets,
+                             const Selection& selection, const RunOptions& options) {
+  std::vector<PlannedRun> runs;
+  for (const auto& scenario : scenarios) {
+    if (!selection.matches(scenario)) continue;
+    for (const auto& profile : scenario.profiles) {
+      if (!selection.profiles.empty() &&
+          std::find(selection.profiles.begin(), selection.profiles.end(), profile) == selection.profiles.end())
+        continue;
+      auto offers_all = [&](const Target* t) {
+        return std::all_of(scenario.needs_features.begin(), scenario.needs_features.end(), [&](const std::string& f) { return t->features.count(f) != 0; }) &&
+               std::none_of(scenario.needs_absent_features.begin(), scenario.needs_absent_features.end(),
+                            [&](const std::string& f) { return t->features.count(f) != 0; }) &&
+               std::all_of(scenario.needs_controls.begin(), scenario.needs_controls.end(), [&](const std::string& c) { return t->controls.count(c) != 0; });
+      };
+      // The first target of the profile that offers every feature the scenario needs, else the
+      // first of the profile (which then skips with the reason).
+      const Target* target = nullptr;
+      for (const auto* t : targets) {
+        if (t->profile != profile) continue;
+        if (offers_all(t)) {
+          target = t;
+          break;
+        }
+        if (target == nullptr) target = t;
+      }
+      if (target == nullptr) continue;  // the target does not implement this profile
+      // Every unmet need is named, so one fix to the target file is not followed by another skip.
+      std::vector<std::string> missing;
+      if (scenario.transport == "coaps" && target->coaps_port == 0) missing.push_back("an EST-coaps endpoint (coaps_port)");
+      for (const auto& feature : scenario.needs_features)
+        if (!target->features.count(feature)) missing.push_back("feature '" + feature + "'");
+      for (const auto& control : scenario.needs_controls)
+        if (!target->controls.count(control)) missing.push_back("control '" + control + "'");
+      for (const auto& role : scenario.needs_roles)
+        if (!target->identities.count(role)) missing.push_back("an identity for role '" + role + "'");
+      for (const auto& credential : scenario.needs_credentials)
+        if (!target->credentials.count(credential)) missing.push_back("credentials." + credential);
+      std::string skip;
+      for (const auto& m : missing) skip += (skip.empty() ? "the target lacks " : ", ") + m;
+      for (const auto& feature : scenario.needs_absent_features)
+        if (target->features.count(feature)) skip += (skip.empty() ? "" : "; ") + std::string("applies only where '") + feature + "' is not offered";
+      bool has_control = false;
+      for (const auto& step : scenario.steps) has_control |= step.kind == Step::Kind::control;
+      const bool exclusive = has_control && !target->controls_isolated;
+      std::vector<std::string> roles_lacking;
+      for (const auto& role : scenario.step_roles)
+        if (!target->identities.count(role)) roles_lacking.push_back(role);
+      for (int rep = 0; rep < std::max(1, options.repeat); ++rep) runs.push_back({&scenario, target, profile, skip, rep, exclusive, roles_lacking});
+    }
+  }
+  return runs;
+}
+
+std::function<Level(const std::string& requirement)> levels_from(std::shared_ptr<const Catalog> catalog) {
+  return [catalog](const std::string& id) {
+    const auto* row = catalog->find(id);
+    if (row == nullptr) return Level::must;
+    switch (row->verdict_level) {
+      case FailLevel::fail: return Level::must;
+      case FailLevel::warn: return Level::should;
+      case FailLevel::info: return Level::info;
+    }
+    return Level::must;
+  };
+}
+
+std::string unique_for(std::uint64_t seed, const std::string& scenario_id, const std::string& profile, int repetition) {
+  // splitmix64 over the seed and an FNV-1a hash of what names the run.
+  std::uint64_t h = 1469598103934665603ULL;
+  for (char c : scenario_id + "|" + profile + "|" + std::to_string(repetition)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  std::uint64_t z = seed + h + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  char text[17];
+  std::snprintf(text, sizeof(text), "%012llx", static_cast<unsigned long long>(z & 0xffffffffffffULL));
+  return text;
+}
+
+Result<void> preflight(const Target& target, std::chrono::milliseconds timeout) {
+  HttpsClientOptions o;
+  o.host = target.host;
+  o.port = target.port;
+  o.server_name = target.server_name;
+  o.trust_anchors = target.trust_anchors;
+  o.connect_timeout = o.handshake_timeout = o.io_timeout = timeout;
+  const std::string where = target.host + ":" + std::to_string(target.port);
+  auto connection = HttpsConnection::connect(o);
+  if (!connection.ok())
+    return make_error(connection.error().code, "pre-flight: connecting to " + where + " (TCP, then a TLS handshake checked against the trust anchors for the name '" +
+                                                    (target.server_name.empty() ? target.host : target.server_name) + "'): " + connection.error().message);
+  HttpRequest request;
+  request.target = est_path(target.default_label, EstOperation::cacerts);
+  auto response = connection->send(request);
+  connection->close();
+  if (!response.ok()) return make_error(response.error().code, "pre-flight: GET " + request.target + " on " + where + ": no answer: " + response.error().message);
+  if (response->status != 200)
+    return make_error(ErrorCode::invalid_input, "pre-flight: GET " + request.target + " on " + where + " answered " + std::to_string(response->status) +
+                                                    " " + response->reason + ", not 200");
+  return {};
+}
+
+Result<std::chrono::milliseconds> wait_until_ready(const Target& target, std::chrono::milliseconds step_timeout) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + target.ready_timeout;
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto ok = preflight(target, std::min(step_timeout, std::chrono::milliseconds(5000)));
+    if (ok.ok()) return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    last = ok.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return make_error(ErrorCode::timeout, "the target did not answer within " + std::to_string(target.ready_timeout.count()) + " ms: " + last);
+}
+
+std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const RunOptions& options, const ProgressCallback& progress) {
+  std::vector<ScenarioResult> results(runs.size());
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> done{0};
+  std::atomic<bool> stop{false};
+  std::mutex progress_mutex;
+  std::shared_mutex exclusive_mutex;  // exclusive runs hold it alone; the others share it
+  auto skipped = [](const PlannedRun& run, const std::string& reason) {
+    ScenarioResult r;
+    r.id = run.scenario->id;
+    r.title = run.scenario->title;
+    r.file = run.scenario->file.string();
+    r.line = run.scenario->line;
+    r.requirements = run.scenario->requirements;
+    r.profile = run.profile;
+    r.transport = run.scenario->transport;
+    r.spec = run.scenario->spec;
+    r.section = run.scenario->section;
+    r.repetition = run.repetition;
+    r.verdict = Verdict::skip;
+    r.message = reason;
+    return r;
+  };
+  auto worker = [&] {
+    for (std::size_t i = next++; i < runs.size(); i = next++) {
+      const auto& run = runs[i];
+      if (!run.skip_reason.empty()) results[i] = skipped(run, run.skip_reason);
+      else if (stop) results[i] = skipped(run, "not run: --fail-fast after an earlier failure");
+      else if (run.exclusive) {
+        std::unique_lock lock(exclusive_mutex);
+        results[i] = run_scenario(*run.scenario, *run.target, run.repetition, options);
+      } else {
+        std::shared_lock lock(exclusive_mutex);
+        results[i] = run_scenario(*run.scenario, *run.target, run.repetition, options);
+      }
+      if (options.fail_fast && is_failure(results[i].verdict)) stop = true;
+      const std::size_t finished = ++done;
+      if (progress) {
+        std::lock_guard lock(progress_mutex);
+        progress(results[i], finished, runs.size());
+      }
+    }
+  };
+  const std::size_t workers = std::max<std::size_t>(1, std::min(options.jobs, runs.size()));
+  std::vector<std::thread> threads;
+  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+}  // namespace estlab::conformance

@@ -1,0 +1,223 @@
+#include "transport.hpp"
+
+#include "estlab/core/est.hpp"
+
+namespace estlab::conformance {
+
+namespace {
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+}  // namespace
+
+HttpResponse as_http(const CoapResponse& response) {
+  HttpResponse http;
+  http.status = response.code.code_class() * 100 + response.code.detail();
+  http.reason = "CoAP " + response.code.to_string();
+  if (response.max_age) http.headers.emplace_back("Max-Age", std::to_string(*response.max_age));
+  const auto format = response.content_format;
+  if (format && *format == coap_formats::multipart_core) {
+    auto parts = decode_multipart_core(response.payload);
+    if (parts.ok()) {
+      std::vector<MimePart> mime;
+      for (const auto& part : *parts)
+        mime.push_back(make_est_part(media_type_of_format(part.content_format).value_or("application/octet-stream"), part.data));
+      const std::array<std::uint8_t, 16> fixed{};
+      const std::string boundary = make_boundary(fixed);
+      http.headers.emplace_back("Content-Type", "multipart/mixed; boundary=" + boundary);
+      http.body = make_multipart(mime, boundary);
+      return http;
+    }
+  }
+  if (format) {
+    if (auto type = media_type_of_format(*format)) {
+      http.headers.emplace_back("Content-Type", std::string(*type));
+      if (*format != coap_formats::text_plain && *format != coap_formats::link_format) {
+        http.body = encode_est_body(response.payload);
+        return http;
+      }
+    }
+  }
+  http.body = response.payload_text();
+  return http;
+}
+
+
+HttpsClientOptions TargetChannel::https_options(std::chrono::milliseconds timeout) const {
+  HttpsClientOptions o;
+  o.host = target_.host;
+  o.port = target_.port;
+  o.server_name = target_.server_name;
+  o.trust_anchors = target_.trust_anchors;
+  o.use_tls = !settings_.plain_http;
+  if (settings_.tls == "any") {
+    o.min_version = TlsVersion::tls1_2;
+    o.max_version = TlsVersion::tls1_3;
+  } else {
+    o.min_version = o.max_version = *parse_tls_version(settings_.tls);
+  }
+  o.identity = settings_.identity;
+  o.connect_timeout = o.handshake_timeout = o.io_timeout = timeout;
+  return o;
+}
+
+CoapsClientOptions TargetChannel::coaps_options(std::chrono::milliseconds timeout) const {
+  CoapsClientOptions o;
+  o.host = target_.host;
+  o.port = target_.coaps_port;
+  o.trust_anchors = target_.trust_anchors;
+  o.server_name = target_.server_name.empty() ? target_.host : target_.server_name;
+  o.identity = settings_.identity;
+  o.handshake_timeout = o.request_timeout = timeout;
+  return o;
+}
+
+void TargetChannel::close() {
+  if (https_) https_->close();
+  https_.reset();
+  if (coaps_) coaps_->close();
+  coaps_.reset();
+}
+
+std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::milliseconds timeout) {
+  close();
+  settings_ = settings;
+  connect_failure_.clear();
+  requests_on_connection_ = 0;
+  if (coaps_transport_) {
+    auto connected = CoapsConnection::connect(coaps_options(timeout));
+    if (connected.ok()) coaps_ = std::move(connected).value();
+    else connect_failure_ = connected.error().message;
+  } else {
+    auto connected = HttpsConnection::connect(https_options(timeout));
+    if (connected.ok()) https_ = std::move(connected).value();
+    else connect_failure_ = connected.error().message;
+  }
+  return connect_failure_;
+}
+
+Result<void> TargetChannel::ensure_https(std::chrono::milliseconds timeout) {
+  if (https_ && https_->open()) return {};
+  if (https_) https_->close();
+  https_.reset();
+  auto connected = HttpsConnection::connect(https_options(timeout));
+  if (!connected.ok()) return connected.error();
+  https_ = std::move(connected).value();
+  requests_on_connection_ = 0;
+  return {};
+}
+
+const TlsConnectionInfo* TargetChannel::tls_for_request(bool fresh, std::chrono::milliseconds timeout) {
+  if (coaps_transport_ || settings_.plain_http) return nullptr;
+  if (fresh) {
+    close();
+    connect_failure_.clear();
+  }
+  if (!connect_failure_.empty()) return nullptr;
+  if (auto ready = ensure_https(timeout); !ready.ok()) {
+    connect_failure_ = ready.error().message;
+    return nullptr;
+  }
+  return &https_->tls();
+}
+
+Observation TargetChannel::send(const HttpRequest& request, bool fresh, std::chrono::milliseconds timeout, Exchange& exchange) {
+  Observation observation;
+  if (fresh) {
+    close();
+    connect_failure_.clear();
+  }
+  if (!connect_failure_.empty()) {
+    observation.kind = Observation::Kind::refused_at_handshake;
+    observation.failure = connect_failure_;
+    return observation;
+  }
+  // A connection the server closed after its last answer (a 401 without "Connection: close", say)
+  // is replaced by a new one once, as any HTTP client does with a stale persistent connection.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto ready = ensure_https(timeout); !ready.ok()) {
+      observation.kind = Observation::Kind::refused_at_handshake;
+      observation.failure = ready.error().message;
+      return observation;
+    }
+    const bool reused = requests_on_connection_ > 0;
+    const auto started = std::chrono::steady_clock::now();
+    auto response = https_->send(request);
+    exchange.elapsed_ms = ms_since(started);
+    ++requests_on_connection_;
+    if (response.ok()) {
+      observation.kind = Observation::Kind::response;
+      observation.response = *response;
+      if (!response->keep_alive) https_->close();
+      return observation;
+    }
+    observation.kind = Observation::Kind::no_response;
+    observation.failure = response.error().message;
+    https_->close();
+    if (response.error().code == ErrorCode::timeout) {
+      timed_out_ = "step timed out waiting for an answer (" + response.error().message + ")";
+      return observation;
+    }
+    if (!reused) return observation;
+    exchange.request = "(the kept-alive connection had been closed by the server; sent again on a new connection)\n" + exchange.request;
+  }
+  return observation;
+}
+
+Observation TargetChannel::send(const CoapRequest& request, std::chrono::milliseconds timeout, Exchange& exchange) {
+  Observation observation;
+  if (!coaps_ && connect_failure_.empty()) {
+    auto connected = CoapsConnection::connect(coaps_options(timeout));
+    if (connected.ok()) coaps_ = std::move(connected).value();
+    else connect_failure_ = connected.error().message;
+  }
+  if (!coaps_) {
+    observation.kind = Observation::Kind::refused_at_handshake;
+    observation.failure = connect_failure_;
+    return observation;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto response = coaps_->send(request);
+  exchange.elapsed_ms = ms_since(started);
+  if (!response.ok()) {
+    observation.kind = Observation::Kind::no_response;
+    observation.failure = response.error().message;
+    if (response.error().code == ErrorCode::timeout) timed_out_ = "step timed out waiting for an answer (" + response.error().message + ")";
+    coaps_.reset();
+    return observation;
+  }
+  observation.response = as_http(*response);
+  exchange.response = response->code.to_string() + (response->content_format ? " Content-Format: " + std::to_string(*response->content_format) : "") +
+                      (response->max_age ? " Max-Age: " + std::to_string(*response->max_age) : "") + "\n\n" + observation.response.body;
+  return observation;
+}
+
+Observation TargetChannel::send_raw(std::string_view bytes, std::chrono::milliseconds timeout, Exchange& exchange) {
+  Observation observation;
+  if (auto ready = ensure_https(timeout); !ready.ok()) {
+    observation.kind = Observation::Kind::refused_at_handshake;
+    observation.failure = ready.error().message;
+    return observation;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  auto response = https_->send_raw(bytes);
+  exchange.elapsed_ms = ms_since(started);
+  if (!response.ok()) {
+    observation.kind = Observation::Kind::no_response;
+    observation.failure = response.error().message;
+    https_->close();
+    return observation;
+  }
+  observation.response = *response;
+  return observation;
+}
+
+std::string TargetChannel::describe() const {
+  std::string text = coaps_transport_             ? std::string("coaps DTLS 1.2")
+                     : settings_.plain_http       ? std::string("http (no TLS)")
+                     : https_ && https_->open()   ? std::string("https ") + to_string(https_->tls().version)
+                                                  : std::string("https");
+  return text + (settings_.as.empty() ? " anonymous" : " as " + settings_.as);
+}
+
+}  // namespace estlab::conformance

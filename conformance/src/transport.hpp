@@ -1,0 +1,68 @@
+// The suite's side of the wire to one target: an HTTPS (or plain HTTP, or EST-coaps over DTLS)
+// connection as some identity, opened by a connect step or lazily by the first request, and what
+// each request observed (an answer, a refused handshake, no answer). It keeps the rules of a
+// well-behaved client: a kept-alive connection the server closed is replaced once; a handshake
+// failure is kept for the next request to judge; a deadline that passed is remembered.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "estlab/conformance/judge.hpp"
+#include "estlab/conformance/result.hpp"
+#include "estlab/conformance/target.hpp"
+#include "estlab/core/coaps_client.hpp"
+#include "estlab/core/https_client.hpp"
+
+namespace estlab::conformance {
+
+// A CoAP answer as an HTTP one: the code as the status (2.05 -> 205), the content format as the
+// Content-Type, binary bodies as base64 EST bodies, multipart-core as multipart/mixed, so one set
+// of expectations serves both transports.
+HttpResponse as_http(const CoapResponse& response);
+
+struct ChannelSettings {
+  std::string as;                       // the identity's name, "" = anonymous
+  std::optional<TlsIdentity> identity;  // its certificate and key
+  std::string tls = "any";              // "1.0".."1.3", or "any" (1.2-1.3)
+  bool plain_http = false;
+};
+
+class TargetChannel {
+ public:
+  TargetChannel(const Target& target, bool coaps) : target_(target), coaps_transport_(coaps) {}
+
+  // A connect step: closes what was open and connects anew. "" when the handshake completed,
+  // else what failed (kept: the next request observes a refused handshake).
+  std::string open(const ChannelSettings& settings, std::chrono::milliseconds timeout);
+  // The TLS facts of the connection a request will use, connecting now if there is none (a CSR's
+  // linking value must be this connection's); nullptr without TLS or when the handshake failed.
+  const TlsConnectionInfo* tls_for_request(bool fresh, std::chrono::milliseconds timeout);
+
+  Observation send(const HttpRequest& request, bool fresh, std::chrono::milliseconds timeout, Exchange& exchange);
+  Observation send(const CoapRequest& request, std::chrono::milliseconds timeout, Exchange& exchange);
+  Observation send_raw(std::string_view bytes, std::chrono::milliseconds timeout, Exchange& exchange);
+
+  std::string describe() const;  // "https TLSv1.3 as device-factory", "coaps DTLS 1.2 anonymous"
+  // Why the target is taken as no longer answering (a deadline passed); "" while it answers.
+  const std::string& timed_out() const { return timed_out_; }
+  void close();
+
+ private:
+  HttpsClientOptions https_options(std::chrono::milliseconds timeout) const;
+  CoapsClientOptions coaps_options(std::chrono::milliseconds timeout) const;
+  Result<void> ensure_https(std::chrono::milliseconds timeout);
+
+  const Target& target_;
+  bool coaps_transport_;
+  ChannelSettings settings_;
+  std::optional<HttpsConnection> https_;
+  std::optional<CoapsConnection> coaps_;
+  std::string connect_failure_;  // the last connect's handshake failure, for the next request
+  int requests_on_connection_ = 0;
+  std::string timed_out_;
+};
+
+}  // namespace estlab::conformance
