@@ -3,7 +3,9 @@
 // and one that checks the requirement the fault breaks.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <set>
 
 #include "estlab/conformance/lab.hpp"
@@ -208,6 +210,73 @@ INSTANTIATE_TEST_SUITE_P(AllFaults, FaultMatrix, ::testing::ValuesIn([] {
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            return name;
                          });
+
+}  // namespace
+}  // namespace estlab::conformance
+
+namespace estlab::conformance {
+namespace {
+
+// Target mode cannot race: a scenario whose controls change a shared gateway runs alone. Two
+// targets: "shared" (a vendor's hooks, controls_isolated = false) and "isolated" (the lab's
+// gateways of their own). Every hook records who else is inside a hook at the same moment.
+TEST(RunPlan, ScenariosWithControlsOnASharedGatewayRunAlone) {
+  std::atomic<int> shared_inside{0}, isolated_inside{0}, violations{0}, isolated_calls{0};
+  auto hold = [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); };
+  Target shared;
+  shared.name = "shared";
+  shared.profile = "protocol-gateway";
+  shared.controls = {"revoke"};
+  shared.controls_isolated = false;
+  shared.control_hook = [&](const std::string&, const ControlArguments&) -> Result<std::string> {
+    ++shared_inside;
+    if (isolated_inside > 0 || shared_inside > 1) ++violations;
+    hold();
+    if (isolated_inside > 0) ++violations;
+    --shared_inside;
+    return std::string("revoked");
+  };
+  Target isolated;
+  isolated.name = "isolated";
+  isolated.profile = "rfc7030";
+  isolated.controls = {"revoke"};
+  isolated.controls_isolated = true;
+  isolated.control_hook = [&](const std::string&, const ControlArguments&) -> Result<std::string> {
+    ++isolated_inside;
+    ++isolated_calls;
+    if (shared_inside > 0) ++violations;
+    hold();
+    --isolated_inside;
+    return std::string("revoked");
+  };
+  auto scenario = [](const std::string& id, const std::string& profile) {
+    Scenario s;
+    s.id = id;
+    s.title = id;
+    s.requirements = {"PG-ENR-3"};
+    s.profiles = {profile};
+    s.needs_controls = {"revoke"};
+    Step control;
+    control.kind = Step::Kind::control;
+    control.control = "revoke";
+    control.arguments = {{"serial", "01"}};
+    s.steps = {control, control, control};
+    return s;
+  };
+  std::vector<Scenario> scenarios;
+  for (int i = 0; i < 12; ++i) scenarios.push_back(scenario("isolated-" + std::to_string(i), "rfc7030"));
+  for (int i = 0; i < 3; ++i) scenarios.push_back(scenario("shared-" + std::to_string(i), "protocol-gateway"));
+  RunOptions options;
+  options.jobs = 6;
+  const auto planned = plan(scenarios, {&shared, &isolated}, Selection{}, options);
+  ASSERT_EQ(planned.size(), 15u);
+  for (const auto& run : planned) ASSERT_EQ(run.exclusive, run.target == &shared) << run.scenario->id;
+  const auto results = run_plan(planned, options);
+  for (const auto& r : results) EXPECT_EQ(r.verdict, Verdict::pass) << r.id << ": " << r.message;
+  EXPECT_EQ(isolated_calls.load(), 36);
+  // Isolated scenarios do run beside one another (that is what -j is for); never beside a shared one.
+  EXPECT_EQ(violations.load(), 0);
+}
 
 }  // namespace
 }  // namespace estlab::conformance
