@@ -78,6 +78,14 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps: []\n", ":1:", "steps must be a non-empty list"},
       {std::string(kValidHead) + "steps:\n  - connect: {tls: \"1.4\"}\n", ":5:", "connect.tls must be"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    capture: {x: issued.nothing}\n", ":6:", "capture 'issued.nothing'"},
+      // Misspelled names are load errors with the closest known one, never skips at run time.
+      {std::string(kValidHead) + "needs: {features: [serverkeygn]}\nsteps:\n  - wait: 0\n", ":4:", "unknown feature 'serverkeygn' (did you mean 'serverkeygen'?)"},
+      {std::string(kValidHead) + "needs: {controls: [aprove]}\nsteps:\n  - wait: 0\n", ":4:", "unknown control 'aprove' (did you mean 'approve'?)"},
+      {std::string(kValidHead) + "steps:\n  - connect: {as: device-factroy}\n", ":5:", "unknown role 'device-factroy' (did you mean 'device-factory'?)"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {level: maybe}\n", ":6:", "expect.level must be must, should or info"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {requirement: RFC7030}\n", ":6:", "is not an ID like"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {cn: a, subject: \"CN=b\"}}\n", ":5:", "both subject and cn"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, base64_layout: wrapped}\n", ":5:", "base64_layout must be one of"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);
