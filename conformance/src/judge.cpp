@@ -153,6 +153,9 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     const std::string how = observation.kind == Observation::Kind::refused_at_handshake ? "the TLS handshake failed"
                                                                                         : "the connection closed before any answer";
     if (e.refused) checks.add(Verdict::pass, "refused: " + how + " (" + observation.failure + ")");
+    else if (e.refusal_tolerated)
+      checks.verify_at(false, "refused (" + how + ": " + observation.failure + ") where an answer was expected; tolerated with a warning", tolerated_level,
+                       requirement);
     else checks.verify(false, "no answer: " + how + " (" + observation.failure + ")");
     return out;
   }

@@ -142,12 +142,16 @@ std::string unique_for(std::uint64_t seed, const std::string& scenario_id, const
   return text;
 }
 
-Result<void> preflight(const Target& target, std::chrono::milliseconds timeout) {
+namespace {
+
+// One pre-flight attempt, anonymously or as an identity.
+Result<void> preflight_as(const Target& target, std::chrono::milliseconds timeout, const std::optional<TlsIdentity>& identity) {
   HttpsClientOptions o;
   o.host = target.host;
   o.port = target.port;
   o.server_name = target.server_name;
   o.trust_anchors = target.trust_anchors;
+  o.identity = identity;
   o.connect_timeout = o.handshake_timeout = o.io_timeout = timeout;
   const std::string where = target.host + ":" + std::to_string(target.port);
   auto connection = HttpsConnection::connect(o);
@@ -163,6 +167,22 @@ Result<void> preflight(const Target& target, std::chrono::milliseconds timeout) 
     return make_error(ErrorCode::invalid_input, "pre-flight: GET " + request.target + " on " + where + " answered " + std::to_string(response->status) +
                                                     " " + response->reason + ", not 200");
   return {};
+}
+
+}  // namespace
+
+Result<void> preflight(const Target& target, std::chrono::milliseconds timeout) {
+  auto anonymous = preflight_as(target, timeout, std::nullopt);
+  if (anonymous.ok()) return anonymous;
+  // A gateway that demands a client certificate for everything (a SHOULD NOT for /cacerts, judged
+  // by cacerts-anonymous) is still reachable: try once as the target's device identity.
+  const bool unreachable = anonymous.error().message.find("TLS handshake") == std::string::npos &&
+                           anonymous.error().message.find("answered") == std::string::npos;
+  if (unreachable || target.identities.empty()) return anonymous;
+  const auto it = target.identities.count("device-factory") ? target.identities.find("device-factory") : target.identities.begin();
+  auto as_identity = preflight_as(target, timeout, it->second);
+  if (as_identity.ok()) return as_identity;
+  return make_error(anonymous.error().code, anonymous.error().message + "; as " + it->first + " too: " + as_identity.error().message);
 }
 
 Result<std::chrono::milliseconds> wait_until_ready(const Target& target, std::chrono::milliseconds step_timeout) {

@@ -183,12 +183,13 @@ class Loader {
 
   Expectation expectation(const YAML::Node& node) const {
     only_keys(node, "expect",
-              {"status", "tolerated_status", "refused", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
+              {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "cmc", "body_contains", "connection_fails", "requirement", "level"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
     if (node["refused"]) e.refused = boolean(node["refused"], "expect.refused");
+    if (node["refusal_tolerated"]) e.refusal_tolerated = boolean(node["refusal_tolerated"], "expect.refusal_tolerated");
     if (const auto& h = node["headers"]) {
       if (!h.IsMap()) fail(h, "expect.headers must map header names to present, absent, a value or ~substring");
       for (const auto& entry : h) e.headers[entry.first.as<std::string>()] = text(entry.second, "expect.headers value");

@@ -45,6 +45,8 @@ struct Expectation {
   // handshake, or a connection closed or reset before any answer, as rows such as 7030-3.3.2-b
   // and 7030-3.3-a allow. The report says which was seen.
   bool refused = false;
+  // A refusal (TLS alert, reset) where an answer is expected counts as tolerated: a warning.
+  bool refusal_tolerated = false;
   std::map<std::string, std::string> headers;  // name -> "present" | "absent" | exact value | "~substring"
   std::string media_type;                  // "certs-only", "pkcs7-mime", "csrattrs", "multipart", "cmc-response", "text", or a full type
   std::optional<int> certificate_count;    // certificates in the certs-only body
