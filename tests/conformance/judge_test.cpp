@@ -407,6 +407,21 @@ TEST(JudgeRefused, HttpStatusesInAndOutOfTheExpectedSet) {
   EXPECT_EQ(judge(any, seen(answer(400)), context()).verdict(), Verdict::pass);
 }
 
+// 7030-4.1.2-b: a gateway that demands a client certificate in the handshake for /cacerts breaks a
+// SHOULD NOT, not the MUST of 7030-4.1.2-a: with refusal_tolerated that is a warning, an answer
+// still has to be 200, and a 500 still fails.
+TEST(JudgeRefused, ToleratedRefusalWarnsButAWrongAnswerStillFails) {
+  Expectation e;
+  e.status = {200};
+  e.refusal_tolerated = true;
+  auto alert = judge(e, not_answered(Observation::Kind::refused_at_handshake, "tlsv13 alert certificate required"), context("7030-4.1.2-a"));
+  EXPECT_EQ(alert.verdict(), Verdict::warn) << describe(alert);
+  EXPECT_NE(alert.first_problem().find("certificate required"), std::string::npos) << describe(alert);
+  EXPECT_EQ(judge(e, seen(answer(500)), context("7030-4.1.2-a")).verdict(), Verdict::fail);
+  e.level = "info";
+  EXPECT_EQ(judge(e, not_answered(Observation::Kind::no_response, "reset"), context("7030-4.1.2-a")).verdict(), Verdict::info);
+}
+
 TEST(JudgeRefused, NoAnswerWithoutRefusedFailsAtTheStepLevel) {
   Expectation e;
   e.status = {200};
