@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import email
+import json
 import os
 import re
 import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -521,3 +523,48 @@ class Gateway:
                 break
             time.sleep(0.01)
         return text.decode(errors="replace").splitlines()
+
+
+class RunOut:
+    """One finished `estlab run`: the command's result and the reports in its --out directory."""
+
+    def __init__(self, ran, out: Path):
+        self.ran, self.out = ran, out
+
+    @property
+    def results(self) -> dict:
+        path = self.out / "results.json"
+        assert path.is_file(), f"no results.json\n{self.ran}"
+        return json.loads(path.read_text())
+
+    @property
+    def scenarios(self) -> list[dict]:
+        return self.results["scenarios"]
+
+    def verdicts(self, profile: str | None = None) -> dict[tuple[str, str], str]:
+        got = {}
+        for s in self.scenarios:
+            if profile and s["profile"] != profile:
+                continue
+            key = (s["id"], s["profile"])
+            assert key not in got, f"{key} reported twice"
+            got[key] = s["verdict"]
+        return got
+
+    def scenario(self, scenario_id: str, profile: str = "protocol-gateway") -> dict:
+        found = [s for s in self.scenarios if s["id"] == scenario_id and s["profile"] == profile]
+        assert len(found) == 1, f"{scenario_id} ({profile}) reported {len(found)} times"
+        return found[0]
+
+    @property
+    def junit(self) -> ET.Element:
+        return ET.parse(self.out / "junit.xml").getroot()
+
+    def junit_case(self, scenario_id: str, profile: str) -> ET.Element:
+        cases = [c for c in self.junit.iter("testcase") if c.get("name") == f"{scenario_id} [{profile}]"]
+        assert len(cases) == 1, f"{scenario_id} [{profile}]: {len(cases)} testcases"
+        return cases[0]
+
+    @property
+    def html(self) -> Path:
+        return self.out / "report.html"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, Estlab, FixtureSet, Ran, run
-from gateway_support import (PKCS10, Gateway, device_subject, make_csr, openssl_ok, target_identities,
+from gateway_support import (PKCS10, Gateway, RunOut, device_subject, make_csr, openssl_ok, target_identities,
                              target_lab_facts)
 
 SCENARIO_DIR = REPO_ROOT / "conformance" / "scenarios"
@@ -93,46 +93,6 @@ def by_keyword(word: str) -> set[str]:
 # ---------------------------------------------------------------------------------------------
 # Runs and their reports
 # ---------------------------------------------------------------------------------------------
-
-
-class RunOut:
-    """One finished `estlab run`: the command's result and the reports in its --out directory."""
-
-    def __init__(self, ran, out: Path):
-        self.ran, self.out = ran, out
-
-    @property
-    def results(self) -> dict:
-        path = self.out / "results.json"
-        assert path.is_file(), f"no results.json\n{self.ran}"
-        return json.loads(path.read_text())
-
-    @property
-    def scenarios(self) -> list[dict]:
-        return self.results["scenarios"]
-
-    def verdicts(self, profile: str | None = None) -> dict[tuple[str, str], str]:
-        got = {}
-        for s in self.scenarios:
-            if profile and s["profile"] != profile:
-                continue
-            key = (s["id"], s["profile"])
-            assert key not in got, f"{key} reported twice"
-            got[key] = s["verdict"]
-        return got
-
-    def scenario(self, scenario_id: str, profile: str = "protocol-gateway") -> dict:
-        found = [s for s in self.scenarios if s["id"] == scenario_id and s["profile"] == profile]
-        assert len(found) == 1, f"{scenario_id} ({profile}) reported {len(found)} times"
-        return found[0]
-
-    @property
-    def junit(self) -> ET.Element:
-        return ET.parse(self.out / "junit.xml").getroot()
-
-    @property
-    def html(self) -> Path:
-        return self.out / "report.html"
 
 
 def estlab_run(estlab: Estlab, *args, cwd=None) -> Ran:

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from conftest import Estlab, FixtureSet, Ran, run
-from gateway_support import Gateway, target_identities, target_lab_facts
+from gateway_support import Gateway, RunOut, target_identities, target_lab_facts
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 RUN_TIMEOUT_S = 30  # one `estlab run` takes about a second
@@ -44,43 +44,8 @@ def estlab_run(estlab: Estlab, *args) -> Ran:
     return run([estlab.binary, "run", *args], timeout=RUN_TIMEOUT_S)
 
 
-class Out:
-    """A finished run and its --out directory."""
-
-    def __init__(self, ran: Ran, out: Path):
-        self.ran, self.out = ran, out
-
-    @property
-    def results(self) -> dict:
-        path = self.out / "results.json"
-        assert path.is_file(), f"no results.json\n{self.ran}"
-        return json.loads(path.read_text())
-
-    def verdicts(self) -> dict[tuple[str, str], str]:
-        got = {}
-        for s in self.results["scenarios"]:
-            key = (s["id"], s["profile"])
-            assert key not in got, f"{key} reported twice"
-            got[key] = s["verdict"]
-        return got
-
-    def scenario(self, scenario_id: str, profile: str) -> dict:
-        found = [s for s in self.results["scenarios"] if s["id"] == scenario_id and s["profile"] == profile]
-        assert len(found) == 1, f"{scenario_id} [{profile}] reported {len(found)} times"
-        return found[0]
-
-    @property
-    def junit(self) -> ET.Element:
-        return ET.parse(self.out / "junit.xml").getroot()
-
-    def junit_case(self, scenario_id: str, profile: str) -> ET.Element:
-        cases = [c for c in self.junit.iter("testcase") if c.get("name") == f"{scenario_id} [{profile}]"]
-        assert len(cases) == 1, f"{scenario_id} [{profile}]: {len(cases)} testcases"
-        return cases[0]
-
-
-def run_into(estlab: Estlab, out: Path, *args) -> Out:
-    return Out(estlab_run(estlab, "--out", out, *args), out)
+def run_into(estlab: Estlab, out: Path, *args) -> RunOut:
+    return RunOut(estlab_run(estlab, "--out", out, *args), out)
 
 
 def case_property(case: ET.Element, name: str) -> str:
