@@ -288,3 +288,62 @@ TEST(RunPlan, ScenariosWithControlsOnASharedGatewayRunAlone) {
 
 }  // namespace
 }  // namespace estlab::conformance
+
+namespace estlab::conformance {
+namespace {
+
+// One defect never hides another: a failed check does not stop its scenario; a step that depends
+// on a capture the failed step could not make is skipped with that reason, and the rest is judged.
+TEST(ScenarioRunner, AFailedStepDoesNotStopTheScenario) {
+  const auto dir = temp_dir("masking");
+  std::ofstream(dir / "masking.yaml") << R"(id: masking
+title: three defects in a row
+requirements: [7030-4.1.2-a]
+profiles: [rfc7030]
+steps:
+  - connect: anonymous
+  - send: {op: cacerts}
+    expect: {status: 299}
+  - send: {op: cacerts}
+    expect: {media_type: application/json}
+    capture: {bag: certificates}
+  - send: {op: simpleenroll, csr: {cn: "masking-{{unique}}"}}
+    expect: {status: 200}
+    capture: {device: issued.identity}
+  - connect: {as: device}
+  - send: {op: cacerts}
+    expect: {status: 200, level: should}
+  - send: {op: cacerts}
+    expect: {status: 200, contains_root: true}
+  - connect: anonymous
+  - send: {op: cacerts}
+    expect: {status: 200, contains_root: true}
+)";
+  const auto scenarios = load_scenarios(dir);
+  LabOptions options;
+  options.dir = dir / "lab";
+  auto lab = EmbeddedLab::start(options);
+  RunOptions run;
+  run.level_of = [](const std::string&) { return Level::must; };
+  const auto planned = plan(scenarios, lab->targets(), Selection{}, run);
+  ASSERT_EQ(planned.size(), 1u);
+  const auto result = run_scenario(*planned[0].scenario, *planned[0].target, 0, run);
+  ASSERT_EQ(result.steps.size(), 9u);
+  EXPECT_EQ(result.verdict, Verdict::fail);
+  EXPECT_EQ(result.steps[1].verdict, Verdict::fail) << "status 299 is not what came";
+  EXPECT_EQ(result.steps[2].verdict, Verdict::fail) << "the media type is not application/json";
+  EXPECT_EQ(result.steps[3].verdict, Verdict::fail) << "an anonymous enrollment is refused, so nothing is captured";
+  EXPECT_EQ(result.steps[4].verdict, Verdict::skip) << result.steps[4].message;
+  EXPECT_NE(result.steps[4].message.find("could not capture"), std::string::npos) << result.steps[4].message;
+  EXPECT_EQ(result.steps[5].verdict, Verdict::skip) << "the connection of a skipped connect step is not used";
+  EXPECT_EQ(result.steps[6].verdict, Verdict::skip) << result.steps[6].message;
+  // A new connection needs nothing that failed: what follows it is judged again.
+  EXPECT_EQ(result.steps[7].verdict, Verdict::pass) << result.steps[7].message;
+  EXPECT_EQ(result.steps[8].verdict, Verdict::pass) << result.steps[8].message;
+  EXPECT_EQ(result.skipped_steps(), 3u);
+  lab.reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace estlab::conformance
