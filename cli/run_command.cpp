@@ -239,19 +239,28 @@ int run(const RunOptions& o) {
 
   // Pre-flight: one clear error instead of a failure per scenario when the target is unreachable
   // or its certificate does not validate against the trust anchors.
+  const auto planned = conformance::plan(scenarios, targets, selection, run_options);
+  if (planned.empty()) {
+    std::cerr << "estlab run: no scenario matches the selection\n";
+    return kExitUsage;
+  }
   for (const auto* t : targets) {
     if (auto ready = conformance::preflight(*t, run_options.step_timeout); !ready.ok()) {
       std::cerr << "estlab run: " << t->name << " [" << t->profile << "]: " << ready.error().message << "\n"
                 << "estlab run: no scenario was run (check base_url, trust_anchors and server_name in the target file)\n";
       return kExitUsage;
     }
+    const bool runs_coaps = std::any_of(planned.begin(), planned.end(), [&](const conformance::PlannedRun& run) {
+      return run.target == t && run.skip_reason.empty() && run.scenario->transport == "coaps";
+    });
+    if (!runs_coaps) continue;
+    if (auto ready = conformance::preflight_coaps(*t, run_options.step_timeout); !ready.ok()) {
+      std::cerr << "estlab run: " << t->name << " [" << t->profile << "]: " << ready.error().message << "\n"
+                << "estlab run: no scenario was run (check coaps_port, trust_anchors and server_name in the target file)\n";
+      return kExitUsage;
+    }
   }
 
-  const auto planned = conformance::plan(scenarios, targets, selection, run_options);
-  if (planned.empty()) {
-    std::cerr << "estlab run: no scenario matches the selection\n";
-    return kExitUsage;
-  }
   std::cout << "estlab run: " << planned.size() << " scenario run(s) against " << target_name << ", seed " << run_options.seed
             << (o.strict ? ", strict (warnings fail)" : "") << "\n";
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "estlab/conformance/runner.hpp"
+#include "estlab/core/coaps_client.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/https_client.hpp"
 #include "estlab/core/text.hpp"
@@ -183,6 +184,32 @@ Result<void> preflight(const Target& target, std::chrono::milliseconds timeout) 
   auto as_identity = preflight_as(target, timeout, it->second);
   if (as_identity.ok()) return as_identity;
   return make_error(anonymous.error().code, anonymous.error().message + "; as " + it->first + " too: " + as_identity.error().message);
+}
+
+Result<void> preflight_coaps(const Target& target, std::chrono::milliseconds timeout) {
+  const std::string where = target.host + ":" + std::to_string(target.coaps_port);
+  // RFC 9148 3: servers may demand a client certificate; the device identity is the normal case.
+  std::optional<TlsIdentity> identity;
+  if (auto it = target.identities.find("device-factory"); it != target.identities.end()) identity = it->second;
+  CoapsClientOptions o;
+  o.host = target.host;
+  o.port = target.coaps_port;
+  o.trust_anchors = target.trust_anchors;
+  o.server_name = target.server_name.empty() ? target.host : target.server_name;
+  o.identity = identity;
+  o.handshake_timeout = o.request_timeout = timeout;
+  auto connection = CoapsConnection::connect(o);
+  if (!connection.ok())
+    return make_error(connection.error().code, "pre-flight: DTLS handshake with " + where + (identity ? " as device-factory" : " anonymously") +
+                                                    " (checked against the trust anchors for the name '" + o.server_name + "'): " + connection.error().message);
+  CoapRequest request;
+  request.path = coaps_est_path(target.default_label, EstOperation::cacerts).value_or("/.well-known/est/crts");
+  auto response = connection->send(request);
+  connection->close();
+  if (!response.ok()) return make_error(response.error().code, "pre-flight: GET coaps " + request.path + " on " + where + ": no answer: " + response.error().message);
+  if (response->code.code_class() != 2 || response->code.detail() != 5)
+    return make_error(ErrorCode::invalid_input, "pre-flight: GET coaps " + request.path + " on " + where + " answered " + response->code.to_string() + ", not 2.05");
+  return {};
 }
 
 Result<std::chrono::milliseconds> wait_until_ready(const Target& target, std::chrono::milliseconds step_timeout) {

@@ -163,7 +163,7 @@ def test_misspelled_name_exits_2_with_did_you_mean(estlab, gateway_lab, gateway,
 # ---------------------------------------------------------------------------------------------
 
 
-def assert_preflight_refusal(r: Out, needles: tuple[str, ...]):
+def assert_preflight_refusal(r: RunOut, needles: tuple[str, ...]):
     assert r.ran.rc == EXIT_USAGE, str(r.ran)
     lines = [line for line in r.ran.err.splitlines() if line.strip()]
     preflight = [line for line in lines if "pre-flight" in line]
@@ -179,6 +179,18 @@ def test_unreachable_target_is_one_preflight_error(estlab, gateway_lab, tmp_path
     path = write_yaml(tmp_path / "t.yaml", target_doc(gateway_lab, port))
     r = run_into(estlab, tmp_path / "out", "--target", path)
     assert_preflight_refusal(r, ("connect", f"127.0.0.1:{port}"))
+
+
+def test_unreachable_coaps_endpoint_is_one_preflight_error(estlab, gateway_lab, gateway, tmp_path):
+    """HTTPS answers but nothing serves EST-coaps on coaps_port: one DTLS pre-flight error, exit 2."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        udp_port = s.getsockname()[1]
+    doc = target_doc(gateway_lab, gateway.port)
+    doc["coaps_port"] = udp_port
+    path = write_yaml(tmp_path / "t.yaml", doc)
+    r = run_into(estlab, tmp_path / "out", "--target", path, "--transport", "coaps", "--step-timeout", "2")
+    assert_preflight_refusal(r, ("dtls handshake", f"127.0.0.1:{udp_port}"))
 
 
 def test_wrong_trust_anchor_is_one_preflight_error(estlab, gateway_lab, gateway, key_type_sets, tmp_path):

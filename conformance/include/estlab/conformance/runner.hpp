@@ -59,6 +59,10 @@ std::function<Level(const std::string& requirement)> levels_from(std::shared_ptr
 // name, and GET /cacerts answered 200. The error names the step that failed.
 Result<void> preflight(const Target& target, std::chrono::milliseconds timeout);
 
+// The same for the EST-coaps endpoint (coaps_port): a DTLS handshake (as device-factory where the
+// target gives it) and GET /crts answered 2.05.
+Result<void> preflight_coaps(const Target& target, std::chrono::milliseconds timeout);
+
 // Waits (bounded by the target's ready_timeout) until the target answers GET /cacerts again,
 // e.g. after a restart control. Returns how long it took, or why it never answered.
 Result<std::chrono::milliseconds> wait_until_ready(const Target& target, std::chrono::milliseconds step_timeout);
