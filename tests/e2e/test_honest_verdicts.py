@@ -297,7 +297,7 @@ def test_max_skips_fails_a_run_that_skips_too_much(estlab, gateway_lab, gateway,
 # ---------------------------------------------------------------------------------------------
 
 
-def uniques(r: Out) -> dict[tuple[str, str, int], str]:
+def uniques(r: RunOut) -> dict[tuple[str, str, int], str]:
     return {(s["id"], s["profile"], s["repetition"]): s["unique"] for s in r.results["scenarios"] if s["verdict"] != "skip"}
 
 
