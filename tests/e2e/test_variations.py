@@ -47,6 +47,7 @@ class Variation:
     ca_key_type: str | None = None
     prereg: tuple[str, str, str] = ("device-0001", "device-0001", "prereg-secret-0001")  # cn, user, password
     tls12_only: bool = False
+    tls13_only: bool = False  # RFC 8996 deprecates 1.0 and 1.1 only: a 1.3-only server violates nothing
     serverkeygen: bool = True
     fullcmc: bool = True
     labels: bool = True
@@ -67,6 +68,8 @@ class Variation:
                  "estlab.ca.labels.enabled": str(self.labels).lower()}
         if self.tls12_only:
             props["estlab.tls.max-version"] = "1.2"
+        if self.tls13_only:
+            props["estlab.tls.min-version"] = "1.3"
         return props
 
     @property
@@ -74,6 +77,8 @@ class Variation:
         lacking = set()
         if self.tls12_only:
             lacking.add("tls1.3")
+        if self.tls13_only:
+            lacking.add("tls1.2")
         if not self.serverkeygen:
             lacking.add("serverkeygen")
         if not self.fullcmc:
@@ -107,6 +112,9 @@ VARIATIONS = [
     # Ed25519 devices under a P-256 CA; no CA labels.
     Variation("ed25519-devices-no-labels", ca_name_prefix="Tailspin", organization="Tailspin Toys", key_type="ed25519",
               ca_key_type="ec-p256", subject_style="cn-only", prereg=("gw-77", "gateway77", "gw77-Secret"), labels=False),
+    # TLS 1.3 only (no tls-unique: linking scenarios skip, tls-exporter ones run); RSA-2048 devices.
+    Variation("tls13-only-rsa2048-devices", ca_name_prefix="Woodgrove", organization="Woodgrove Utilities", key_type="rsa2048",
+              subject_style="cn-first", prereg=("relay-9", "relay9", "r3lay-9-pass"), tls13_only=True),
 ]
 
 
@@ -119,7 +127,8 @@ def random_variation(seed: int) -> Variation:
         subject_style=rng.choice(["lab", "cn-only", "cn-first"]), key_type=key_type,
         ca_key_type=rng.choice([None, *[k for k in KEY_TYPES if k != "ed25519"]]),
         prereg=(f"node-{rng.randrange(10000):04d}", f"user{rng.randrange(1000)}", f"pw-{rng.randrange(10**6)}"),
-        tls12_only=rng.random() < 0.5, serverkeygen=rng.random() < 0.5, fullcmc=rng.random() < 0.5,
+        **dict(zip(("tls12_only", "tls13_only"), rng.choice([(False, False), (True, False), (False, True)]))),
+        serverkeygen=rng.random() < 0.5, fullcmc=rng.random() < 0.5,
         labels=rng.random() < 0.5)
 
 
