@@ -272,6 +272,16 @@ int run(const RunOptions& o) {
   result.strict = o.strict;
   for (const auto* t : targets) {
     if (std::find(result.profiles.begin(), result.profiles.end(), t->profile) == result.profiles.end()) result.profiles.push_back(t->profile);
+    if (!external.empty()) {
+      // What the target file declared, so a reader of the report knows what the verdicts assumed.
+      std::string features, roles;
+      for (const auto& f : t->features) features += (features.empty() ? "" : ", ") + f;
+      for (const auto& [role, identity] : t->identities) roles += (roles.empty() ? "" : ", ") + role;
+      const std::string prefix = "target [" + t->profile + "] ";
+      result.readings.emplace_back(prefix + "features", features.empty() ? "(none declared)" : features);
+      result.readings.emplace_back(prefix + "roles", roles.empty() ? "(none)" : roles);
+      result.readings.emplace_back(prefix + "subject template", t->subject_template);
+    }
     for (const auto& reading : t->readings)
       if (std::find(result.readings.begin(), result.readings.end(), reading) == result.readings.end()) result.readings.push_back(reading);
   }
