@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -245,12 +246,46 @@ void write_header(Html& html, const RunResult& run) {
   }
 }
 
+// The verdict a scenario run gives one requirement: the worst of the checks that speak for it.
+// A check speaks for the row it names; the scenario's first row is every unnamed check's default,
+// so those speak for all the rows the scenario lists. A check that names a row the scenario does
+// not list (the 401-challenge check, say) speaks for that row alone. Skips and baseline verdicts
+// are the scenario's as a whole. nullopt: the run says nothing about the requirement.
+std::optional<Verdict> verdict_for(const conformance::ScenarioResult& scenario, const std::string& requirement) {
+  const auto& listed = scenario.requirements;
+  const bool lists = std::find(listed.begin(), listed.end(), requirement) != listed.end();
+  if (scenario.verdict == Verdict::skip || scenario.verdict == Verdict::xfail || scenario.verdict == Verdict::xpass ||
+      scenario.verdict == Verdict::error)
+    return lists ? std::optional<Verdict>(scenario.verdict) : std::nullopt;
+  // A verdict no check explains (a result built by hand, or a step that failed before any check)
+  // stays the scenario's.
+  bool explained = scenario.verdict == Verdict::pass;
+  for (const auto& step : scenario.steps)
+    for (const auto& check : step.checks) explained |= check.verdict == scenario.verdict;
+  if (!explained) return lists ? std::optional<Verdict>(scenario.verdict) : std::nullopt;
+  const std::string scenario_wide = listed.empty() ? "" : listed.front();
+  std::optional<Verdict> worst;
+  for (const auto& step : scenario.steps)
+    for (const auto& check : step.checks) {
+      const bool speaks = check.requirement == requirement ||
+                          (lists && (check.requirement.empty() || check.requirement == scenario_wide));
+      if (speaks) worst = worst ? conformance::worse(*worst, check.verdict) : check.verdict;
+    }
+  if (!worst && lists) return scenario.verdict;
+  return worst;
+}
+
 void write_matrix(Html& html, const RunResult& run, const std::vector<std::string>& anchors) {
   const auto profiles = run_profiles(run);
   // requirement -> indexes of the scenario results that check it
   std::map<std::string, std::vector<std::size_t>> by_requirement;
   for (std::size_t i = 0; i < run.scenarios.size(); ++i) {
-    const auto& requirements = run.scenarios[i].requirements;
+    std::vector<std::string> requirements = run.scenarios[i].requirements;
+    // Rows a check names although its scenario does not list them (the 401-challenge check, say).
+    for (const auto& step : run.scenarios[i].steps)
+      for (const auto& check : step.checks)
+        if (!check.requirement.empty() && std::find(requirements.begin(), requirements.end(), check.requirement) == requirements.end())
+          requirements.push_back(check.requirement);
     if (requirements.empty()) by_requirement[kNoRequirement].push_back(i);
     for (const auto& requirement : requirements) {
       auto& list = by_requirement[requirement];
@@ -290,8 +325,11 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
         html.raw("<td class=\"cell verdict-none\" data-profile=\"").text(profile).raw("\">&ndash;</td>");
         continue;
       }
-      Verdict worst = run.scenarios[here.front()].verdict;
-      for (const auto i : here) worst = conformance::worse(worst, run.scenarios[i].verdict);
+      auto cell_verdict = [&](std::size_t i) {
+        return requirement == kNoRequirement ? run.scenarios[i].verdict : verdict_for(run.scenarios[i], requirement).value_or(Verdict::skip);
+      };
+      Verdict worst = cell_verdict(here.front());
+      for (const auto i : here) worst = conformance::worse(worst, cell_verdict(i));
       html.raw("<td class=\"cell ")
           .raw(verdict_class(worst))
           .raw("\" data-profile=\"")
@@ -301,22 +339,23 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
           .raw("\">");
       for (const auto i : here) {
         const auto& scenario = run.scenarios[i];
+        const Verdict verdict = cell_verdict(i);
         const std::string label = scenario.id + repetition_suffix(scenario);
         html.raw("<a class=\"scenario-link ")
-            .raw(verdict_class(scenario.verdict))
+            .raw(verdict_class(verdict))
             .raw("\" href=\"#")
             .text(anchors[i])
             .raw("\" title=\"")
-            .text(std::string(to_string(scenario.verdict)) + ": " + scenario.title)
+            .text(std::string(to_string(verdict)) + " for " + requirement + " (the scenario: " + to_string(scenario.verdict) + "): " + scenario.title)
             .raw("\">")
             .text(label)
             .raw("</a> ");
         // Not only a colour: every level but pass is named in the cell.
-        if (scenario.verdict != Verdict::pass) {
+        if (verdict != Verdict::pass) {
           html.raw("<span class=\"tag ")
-              .raw(verdict_class(scenario.verdict))
+              .raw(verdict_class(verdict))
               .raw("\">")
-              .raw(to_string(scenario.verdict))
+              .raw(to_string(verdict))
               .raw("</span>");
         }
       }
@@ -325,7 +364,8 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
     html.raw("</tr>\n");
   }
   html.raw("</tbody>\n</table>\n<p class=\"meta\" id=\"matrix-legend\">a cell shows the worst of its runs "
-           "(error &gt; fail &gt; xpass &gt; warn &gt; xfail &gt; info &gt; pass &gt; skip):");
+           "(error &gt; fail &gt; xpass &gt; warn &gt; xfail &gt; info &gt; pass &gt; skip), each run judged by the checks that "
+           "speak for the requirement:");
   for (const Verdict verdict : all_verdicts()) {
     html.raw(" <span class=\"badge ").raw(verdict_class(verdict)).raw("\">").raw(to_string(verdict)).raw("</span>");
   }

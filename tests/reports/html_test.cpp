@@ -139,6 +139,35 @@ TEST_F(HtmlTest, MatrixShowsEveryLevelDistinctly) {
   }
 }
 
+// A requirement's cell is judged by the checks that speak for it: a failing check that names a row
+// its scenario does not list (the 401-challenge check) fails that row, not the scenario's own rows.
+TEST(HtmlReportTest, CellsAreJudgedByTheChecksThatSpeakForTheirRequirement) {
+  conformance::RunResult run;
+  conformance::ScenarioResult s;
+  s.id = "linking";
+  s.title = "linking";
+  s.profile = "rfc7030";
+  s.spec = "RFC 7030";
+  s.section = "3.5";
+  s.requirements = {"7030-3.5-b", "7030-3.5-d"};
+  s.verdict = Verdict::fail;
+  conformance::StepResult step;
+  step.verdict = Verdict::fail;
+  step.checks = {{"status 401, expected 4xx", Verdict::pass, "7030-3.5-b", "MUST"},
+                 {"the 401 carries a WWW-Authenticate challenge", Verdict::fail, "7030-3.2.3-a", "MUST"},
+                 {"captured x", Verdict::pass, "", ""}};
+  s.steps = {step};
+  run.scenarios = {s};
+  const auto html = html_report(run);
+  EXPECT_NE(matrix_row(html, "7030-3.2.3-a").find("data-verdict=\"fail\""), std::string::npos) << matrix_row(html, "7030-3.2.3-a");
+  EXPECT_NE(matrix_row(html, "7030-3.5-b").find("data-verdict=\"pass\""), std::string::npos) << matrix_row(html, "7030-3.5-b");
+  EXPECT_NE(matrix_row(html, "7030-3.5-d").find("data-verdict=\"pass\""), std::string::npos) << matrix_row(html, "7030-3.5-d");
+  // A scenario-wide failure (a check on the first row) speaks for every row the scenario lists.
+  run.scenarios[0].steps[0].checks[0].verdict = Verdict::fail;
+  const auto again = html_report(run);
+  EXPECT_NE(matrix_row(again, "7030-3.5-d").find("data-verdict=\"fail\""), std::string::npos) << matrix_row(again, "7030-3.5-d");
+}
+
 TEST_F(HtmlTest, HeaderShowsTheSeedTheSkipsFirstAndEveryCount) {
   EXPECT_NE(html_.find("<span id=\"seed\" data-seed=\"1234\">seed 1234 (replay with --seed 1234)</span>"),
             std::string::npos);

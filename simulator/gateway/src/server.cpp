@@ -1,5 +1,6 @@
 #include "estlab/gateway/server.hpp"
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -204,6 +205,9 @@ class Session : public std::enable_shared_from_this<Session> {
     response.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
     response.body = reason + "\n";
     keep_alive_ = false;
+    // The client may still be sending the body we refused: close in stages (RFC 9112 9.6), or the
+    // kernel answers its next bytes with a reset that can destroy our answer before it is read.
+    drain_before_close_ = true;
     finish(request, response, decision);
   }
 
@@ -290,15 +294,38 @@ class Session : public std::enable_shared_from_this<Session> {
     if (tls_ && handshaken()) {
       tcp().expires_after(config().timeouts.shutdown);
       stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
+        if (self->drain_before_close_) return self->drain_then_close();
         beast::error_code ignored;
         self->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
         self->tcp().close();
       });
       return;
     }
+    if (drain_before_close_) return drain_then_close();
     beast::error_code ignored;
     tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
     tcp().close();
+  }
+
+  // Lingering close: no more sending, then read and discard what the client still sends until it
+  // closes, a deadline passes or a bound is reached, and only then close the socket.
+  void drain_then_close() {
+    beast::error_code ignored;
+    tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp().expires_after(config().timeouts.shutdown);
+    drain_buffer_ = std::make_shared<std::array<char, 16 * 1024>>();
+    drain();
+  }
+
+  void drain() {
+    tcp().async_read_some(asio::buffer(*drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->drained_ += n;
+      constexpr std::size_t kMaxDrained = 8u << 20;
+      if (!ec && self->drained_ < kMaxDrained) return self->drain();
+      beast::error_code ignored;
+      self->tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->tcp().close();
+    });
   }
 
   bool handshaken() { return SSL_is_init_finished(stream_.native_handle()) == 1; }
@@ -320,6 +347,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool tls_ = true;
   bool keep_alive_ = true;
   bool closing_ = false;
+  bool drain_before_close_ = false;  // an error answer before the request was read whole
+  std::shared_ptr<std::array<char, 16 * 1024>> drain_buffer_;
+  std::size_t drained_ = 0;
   unsigned version_ = 11;
   std::size_t requests_ = 0;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
