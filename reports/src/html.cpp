@@ -286,7 +286,10 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
       for (const auto& check : step.checks)
         if (!check.requirement.empty() && std::find(requirements.begin(), requirements.end(), check.requirement) == requirements.end())
           requirements.push_back(check.requirement);
-    if (requirements.empty()) by_requirement[kNoRequirement].push_back(i);
+    if (run.scenarios[i].requirements.empty()) {
+      by_requirement[kNoRequirement].push_back(i);
+      requirements.clear();
+    }
     for (const auto& requirement : requirements) {
       auto& list = by_requirement[requirement];
       if (std::find(list.begin(), list.end(), i) == list.end()) list.push_back(i);
@@ -346,7 +349,8 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
             .raw("\" href=\"#")
             .text(anchors[i])
             .raw("\" title=\"")
-            .text(std::string(to_string(verdict)) + " for " + requirement + " (the scenario: " + to_string(scenario.verdict) + "): " + scenario.title)
+            .text(std::string(to_string(verdict)) + ": " + scenario.title +
+                  (verdict == scenario.verdict ? "" : std::string(" (the scenario as a whole: ") + to_string(scenario.verdict) + ")"))
             .raw("\">")
             .text(label)
             .raw("</a> ");
