@@ -1,17 +1,13 @@
+// One scenario run: its steps in order, their variables and captures, the CSRs it builds (through
+// the CSR maker), the requests it sends (through the channel to the target), the judge's verdicts
+// and how they roll up. Planning and the worker pool are in planner.cpp.
 #include "estlab/conformance/runner.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <cctype>
-#include <mutex>
 #include <regex>
-#include <set>
-#include <shared_mutex>
-#include <sstream>
 #include <thread>
 
 #include "csr_maker.hpp"
-#include "transport.hpp"
 #include "estlab/core/base64.hpp"
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/coaps_client.hpp"
@@ -19,11 +15,11 @@
 #include "estlab/core/est.hpp"
 #include "estlab/core/https_client.hpp"
 #include "estlab/core/text.hpp"
+#include "transport.hpp"
 
 namespace estlab::conformance {
 
 namespace {
-
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
