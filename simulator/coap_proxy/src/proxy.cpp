@@ -1,6 +1,8 @@
 #include "estlab/coap_proxy/proxy.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <deque>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -101,6 +103,28 @@ struct CoapProxy::Impl {
   mutable std::mutex stats_mutex;
   ProxyStats stats;
 
+  // RFC 7252 4.5: a duplicate Confirmable request is acknowledged but processed only once. The
+  // loop blocks while a request is forwarded, so a device's retransmissions queue up behind a slow
+  // upstream answer (an RSA-4096 serverkeygen); forwarding them again would issue twice, and a
+  // second answer would restart the device's Block2 transfer. The last requests answered, by
+  // session, message ID and token, are remembered. (Issue 13 makes forwarding asynchronous.)
+  struct AnsweredRequest {
+    const coap_session_t* session = nullptr;
+    coap_mid_t mid = 0;
+    std::string token;
+  };
+  std::deque<AnsweredRequest> answered;
+  static constexpr std::size_t kAnsweredKept = 64;
+
+  bool already_answered(const coap_session_t* session, coap_mid_t mid, const std::string& token) const {
+    return std::any_of(answered.begin(), answered.end(),
+                       [&](const AnsweredRequest& a) { return a.session == session && a.mid == mid && a.token == token; });
+  }
+  void remember(const coap_session_t* session, coap_mid_t mid, std::string token) {
+    if (answered.size() == kAnsweredKept) answered.pop_front();
+    answered.push_back({session, mid, std::move(token)});
+  }
+
   ~Impl() {
     if (!context) return;
     std::lock_guard lock(registry_mutex);
@@ -171,6 +195,17 @@ struct CoapProxy::Impl {
 
   void serve(const Route& route, coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
              const coap_string_t* query, coap_pdu_t* response) {
+    const coap_mid_t mid = coap_pdu_get_mid(request);
+    const coap_bin_const_t raw_token = coap_pdu_get_token(request);
+    const std::string token(reinterpret_cast<const char*>(raw_token.s), raw_token.length);
+    if (already_answered(session, mid, token)) {
+      // Its answer went out before this copy was read (the loop is serial): acknowledge the copy
+      // with an empty ACK (no response code set) and process nothing. A second piggybacked
+      // response would reach the device as a new answer and restart its Block2 transfer.
+      count(&ProxyStats::duplicates);
+      if (log) log("coap-proxy: duplicate of message " + std::to_string(mid) + " acknowledged, not forwarded again");
+      return;
+    }
     count(&ProxyStats::requests);
     CoapExchange exchange;
     exchange.operation = route.operation;
@@ -222,6 +257,21 @@ struct CoapProxy::Impl {
       }
     }
 
+    if (log) {
+      std::string client = exchange.device_chain.empty() ? "" : exchange.device_chain.front().subject().to_string();
+      log("coap-proxy: op=" + std::string(*coaps_short_name(exchange.operation)) + " label=" + exchange.label +
+          " client=" + quote_value(client) + " code=" + answer->code.to_string() + " rule=" + answer->rule +
+          (answer->upstream_status ? " upstream=" + std::to_string(*answer->upstream_status) : std::string(" upstream=-")));
+    }
+    if (request_type_is_confirmable(request)) remember(session, mid, token);
+    send_answer(std::move(*answer), resource, session, request, query, response);
+  }
+
+  static bool request_type_is_confirmable(const coap_pdu_t* request) { return coap_pdu_get_type(request) == COAP_MESSAGE_CON; }
+
+  void send_answer(CoapAnswer answer_value, coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+                   const coap_string_t* query, coap_pdu_t* response) {
+    auto* answer = &answer_value;
     coap_pdu_set_code(response, static_cast<coap_pdu_code_t>(answer->code.value));
     std::uint8_t buffer[4];
     if (answer->content_format && !answer->payload.empty()) {
@@ -242,12 +292,6 @@ struct CoapProxy::Impl {
         coap_add_option(response, COAP_OPTION_SIZE1,
                         coap_encode_var_safe(buffer, sizeof buffer, static_cast<unsigned>(limits.max_request_body)), buffer);
       if (!answer->payload.empty()) coap_add_data(response, answer->payload.size(), answer->payload.data());
-    }
-    if (log) {
-      std::string client = exchange.device_chain.empty() ? "" : exchange.device_chain.front().subject().to_string();
-      log("coap-proxy: op=" + std::string(*coaps_short_name(exchange.operation)) + " label=" + exchange.label +
-          " client=" + quote_value(client) + " code=" + answer->code.to_string() + " rule=" + answer->rule +
-          (answer->upstream_status ? " upstream=" + std::to_string(*answer->upstream_status) : std::string(" upstream=-")));
     }
   }
 

@@ -32,6 +32,7 @@ struct ProxyStats {
   std::uint64_t answered_locally = 0;
   std::uint64_t upstream_failures = 0;
   std::uint64_t dtls_failures = 0;
+  std::uint64_t duplicates = 0;  // retransmitted requests answered again without forwarding
 };
 
 class CoapProxy {
