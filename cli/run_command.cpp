@@ -270,6 +270,15 @@ int run(const RunOptions& o) {
   result.started_at = iso_now();
   result.seed = run_options.seed;
   result.strict = o.strict;
+  // The catalog's words beside every ID the reports show.
+  for (const auto& run : planned) {
+    std::vector<std::string> ids = run.scenario->requirements;
+    for (const auto& step : run.scenario->steps)
+      if (step.expect && !step.expect->requirement.empty()) ids.push_back(step.expect->requirement);
+    ids.push_back("7030-3.2.3-a");  // every 401 is checked for its challenge under this row
+    for (const auto& id : ids)
+      if (const auto* row = catalog->find(id)) result.requirement_texts[id] = row->level + ": " + row->text;
+  }
   for (const auto* t : targets) {
     if (std::find(result.profiles.begin(), result.profiles.end(), t->profile) == result.profiles.end()) result.profiles.push_back(t->profile);
     if (!external.empty()) {
@@ -286,6 +295,7 @@ int run(const RunOptions& o) {
       if (std::find(result.readings.begin(), result.readings.end(), reading) == result.readings.end()) result.readings.push_back(reading);
   }
   reports::ConsoleReporter console(std::cout);
+  console.set_requirement_texts(result.requirement_texts);
   const auto started = std::chrono::steady_clock::now();
   result.scenarios = conformance::run_plan(planned, run_options, [&](const conformance::ScenarioResult& r, std::size_t done, std::size_t total) {
     console.scenario_finished(r, done, total);

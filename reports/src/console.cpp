@@ -193,6 +193,20 @@ void ConsoleReporter::scenario_finished(const ScenarioResult& result, std::size_
   out_ << std::flush;
 }
 
+namespace {
+// The rows whose checks did not hold (a check without a row stands for the scenario's first).
+std::vector<std::string> evidence_requirements(const ScenarioResult& result) {
+  std::vector<std::string> rows;
+  for (const auto& step : result.steps)
+    for (const auto& check : step.checks) {
+      if (check.verdict == Verdict::pass || check.verdict == Verdict::skip) continue;
+      const std::string row = !check.requirement.empty() ? check.requirement : result.requirements.empty() ? "" : result.requirements.front();
+      if (!row.empty() && std::find(rows.begin(), rows.end(), row) == rows.end()) rows.push_back(row);
+    }
+  return rows;
+}
+}  // namespace
+
 // The evidence a person needs to see why, at once: what the scenario is, then each step that
 // failed or warned with its checks (verdict, row, level), request and response, cut at
 // options_.evidence_lines lines each.
@@ -203,6 +217,10 @@ void ConsoleReporter::print_evidence_locked(const ScenarioResult& result) {
   block += "]";
   if (!result.requirements.empty()) block += "  " + printable(join(result.requirements, ", "));
   block += "\n";
+  // The catalog's words for the rows this run broke or warned on, so the reader needs no catalog.
+  for (const auto& requirement : evidence_requirements(result))
+    if (auto text = requirement_texts_.find(requirement); text != requirement_texts_.end())
+      block += "  " + printable(requirement) + ": " + printable(text->second) + "\n";
   if (!result.title.empty()) block += "  " + printable(result.title) + "\n";
   if (!result.file.empty()) {
     block += "  at " + printable(result.file);

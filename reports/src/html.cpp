@@ -57,6 +57,7 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 th { background: #f0f2f5; }
 #matrix td.cell a { color: inherit; margin-right: .4rem; white-space: nowrap; }
 #matrix td.verdict-none { color: #aaa; }
+#matrix .requirement-text { font-family: sans-serif; font-weight: normal; font-size: 11px; color: #555; max-width: 28rem; }
 #readings td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; }
 #filters { position: sticky; top: 0; background: #fff; padding: .5rem 0; border-bottom: 1px solid var(--line);
            display: flex; gap: 1rem; align-items: center; flex-wrap: wrap; z-index: 1; }
@@ -317,8 +318,11 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
         .raw("\" data-search=\"")
         .text(search)
         .raw("\"><th class=\"mono\">")
-        .text(requirement)
-        .raw("</th>");
+        .text(requirement);
+    // The catalog's words beside the ID, so a reader needs no second document.
+    if (auto text = run.requirement_texts.find(requirement); text != run.requirement_texts.end())
+      html.raw("<div class=\"requirement-text\">").text(text->second).raw("</div>");
+    html.raw("</th>");
     for (const auto& profile : profiles) {
       std::vector<std::size_t> here;
       for (const auto i : indexes) {

@@ -218,6 +218,10 @@ std::string json_report(const RunResult& run) {
     json.end_object();
   }
   json.end_array();
+  // The catalog's words for every requirement the run names.
+  json.key("requirements").begin_object();
+  for (const auto& [id, text] : run.requirement_texts) json.key(id).value(text);
+  json.end_object();
   json.key("counts").begin_object();
   json.key("total").value(run.scenarios.size());
   for (const Verdict verdict : all_verdicts()) json.key(to_string(verdict)).value(run.count(verdict));

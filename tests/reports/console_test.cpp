@@ -381,5 +381,25 @@ TEST(ConsoleReporterTest, ThreadSafe) {
   for (const auto& l : lines) EXPECT_TRUE(std::regex_match(l, line)) << l;
 }
 
+// The catalog's words stand beside the rows that did not hold, and only those.
+TEST(ConsoleRequirementTexts, EvidenceNamesTheBrokenRowsInTheCatalogsWords) {
+  conformance::ScenarioResult s;
+  s.id = "csrattrs-anonymous";
+  s.profile = "rfc7030";
+  s.requirements = {"7030-4.5-a", "7030-4.5.2-b"};
+  s.verdict = Verdict::fail;
+  conformance::StepResult step;
+  step.verdict = Verdict::fail;
+  step.checks = {{"status 200", Verdict::pass, "7030-4.5-a", "MUST"},
+                 {"the body is base64 of a DER CsrAttrs", Verdict::fail, "7030-4.5.2-b", "MUST"}};
+  s.steps = {step};
+  std::ostringstream out;
+  ConsoleReporter reporter(out, plain());
+  reporter.set_requirement_texts({{"7030-4.5-a", "MUST: csrattrs is served"}, {"7030-4.5.2-b", "MUST: the body is base64 DER CsrAttrs"}});
+  reporter.scenario_finished(s, 1, 1);
+  EXPECT_NE(out.str().find("  7030-4.5.2-b: MUST: the body is base64 DER CsrAttrs\n"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("csrattrs is served"), std::string::npos) << "a row that held is not spelled out\n" << out.str();
+}
+
 }  // namespace
 }  // namespace estlab::reports::testing

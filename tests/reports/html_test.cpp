@@ -168,6 +168,16 @@ TEST(HtmlReportTest, CellsAreJudgedByTheChecksThatSpeakForTheirRequirement) {
   EXPECT_NE(matrix_row(again, "7030-3.5-d").find("data-verdict=\"fail\""), std::string::npos) << matrix_row(again, "7030-3.5-d");
 }
 
+TEST(HtmlReportTest, RequirementRowsCarryTheCatalogsWords) {
+  auto run = sample_run();
+  run.requirement_texts = {{"7030-4.2.1-a", "MUST: the enroll body is <PKCS#10>"}};
+  const auto html = html_report(run);
+  EXPECT_NE(matrix_row(html, "7030-4.2.1-a").find("<div class=\"requirement-text\">MUST: the enroll body is &lt;PKCS#10&gt;</div>"),
+            std::string::npos)
+      << matrix_row(html, "7030-4.2.1-a");
+  EXPECT_EQ(matrix_row(html, "PG-ENR-4").find("requirement-text"), std::string::npos) << "no text, no empty box";
+}
+
 TEST_F(HtmlTest, HeaderShowsTheSeedTheSkipsFirstAndEveryCount) {
   EXPECT_NE(html_.find("<span id=\"seed\" data-seed=\"1234\">seed 1234 (replay with --seed 1234)</span>"),
             std::string::npos);

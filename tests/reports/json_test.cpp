@@ -165,4 +165,13 @@ TEST(JsonReportTest, EmptyRun) {
 }
 
 }  // namespace
+TEST(JsonReportTest, CarriesTheCatalogsWordsForEveryRequirement) {
+  auto run = sample_run();
+  run.requirement_texts = {{"7030-4.2.1-a", "MUST: the enroll body is a PKCS#10 CSR"}, {"PG-ENR-4", "product rule: \"last issued\" only"}};
+  const auto json = json_report(run);
+  EXPECT_NE(json.find("\"requirements\": {"), std::string::npos) << json.substr(0, 2000);
+  EXPECT_NE(json.find("\"7030-4.2.1-a\": \"MUST: the enroll body is a PKCS#10 CSR\""), std::string::npos);
+  EXPECT_NE(json.find("\"PG-ENR-4\": \"product rule: \\\"last issued\\\" only\""), std::string::npos) << "escaped";
+}
+
 }  // namespace estlab::reports::testing

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -96,6 +97,8 @@ struct RunResult {
   std::uint64_t seed = 0;       // every randomness of the run comes from it; --seed replays it
   bool strict = false;          // --strict: warn counted as fail
   std::string baseline;         // the --baseline file applied, "" = none
+  // The catalog's words for every requirement the run names: ID -> "MUST: one-line text".
+  std::map<std::string, std::string> requirement_texts;
 
   std::size_t count(Verdict verdict) const;
   std::size_t partially_skipped() const;  // scenarios that ran but skipped some steps

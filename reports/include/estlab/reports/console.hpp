@@ -54,8 +54,13 @@ class ConsoleReporter {
 
   const Options& options() const { return options_; }
 
+  // The catalog's words (ID -> "MUST: text"), printed with the evidence beside the rows that did
+  // not hold. Set before the first scenario finishes.
+  void set_requirement_texts(std::map<std::string, std::string> texts) { requirement_texts_ = std::move(texts); }
+
  private:
   void clear_bar_locked();
+  std::map<std::string, std::string> requirement_texts_;
   void draw_bar_locked(std::string_view label);
   std::string paint(std::string_view text, const char* sgr) const;
   std::string verdict_word(conformance::Verdict verdict) const;
