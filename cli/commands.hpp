@@ -21,5 +21,6 @@ void register_gateway(CLI::App& app, Action& action);
 void register_replay(CLI::App& app, Action& action);
 void register_coap_proxy(CLI::App& app, Action& action);
 void register_target(CLI::App& app, Action& action);
+void register_coverage(CLI::App& app, Action& action);
 
 }  // namespace estlab::cli

@@ -1,0 +1,165 @@
+// `estlab coverage`: which gateway-side rows of the requirement catalog a scenario names, per spec
+// and per level, so "PASSED" can be read against how much of the standard was judged. Rows that
+// bind only clients are out of scope until client testing exists; rows the catalog calls not
+// black-box testable are listed with its words.
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "commands.hpp"
+#include "estlab/conformance/catalog.hpp"
+#include "estlab/conformance/scenario.hpp"
+#include "paths.hpp"
+
+namespace estlab::cli {
+namespace {
+
+struct CoverageOptions {
+  std::string scenarios;
+  std::string catalog;
+  std::string format = "text";
+  bool uncovered = false;
+};
+
+enum class RowState { covered, not_covered, untestable, client_side };
+
+const char* to_string(RowState state) {
+  switch (state) {
+    case RowState::covered: return "covered";
+    case RowState::not_covered: return "not covered";
+    case RowState::untestable: return "untestable";
+    case RowState::client_side: return "client-side";
+  }
+  return "";
+}
+
+struct Tally {
+  std::size_t gateway = 0, covered = 0, untestable = 0, client_side = 0;
+  void add(RowState state) {
+    if (state == RowState::client_side) ++client_side;
+    else if (state == RowState::untestable) ++untestable;
+    else {
+      ++gateway;
+      covered += state == RowState::covered;
+    }
+  }
+  double percent() const { return gateway == 0 ? 100.0 : 100.0 * static_cast<double>(covered) / static_cast<double>(gateway); }
+};
+
+std::string json_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\', out += c;
+    else if (static_cast<unsigned char>(c) < 0x20) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
+      out += buffer;
+    } else out += c;
+  }
+  return out;
+}
+
+int coverage(const CoverageOptions& o) {
+  const std::filesystem::path scenario_dir = o.scenarios.empty() ? builtin_scenario_dir() : std::filesystem::path(o.scenarios);
+  const std::filesystem::path catalog_file = o.catalog.empty() ? builtin_data_dir("catalog") / "requirements.yaml" : std::filesystem::path(o.catalog);
+  const auto catalog = conformance::Catalog::load(catalog_file);     // ConfigError -> exit 2
+  const auto scenarios = conformance::load_scenarios(scenario_dir);  // ConfigError -> exit 2
+  std::map<std::string, std::set<std::string>> named_by;  // requirement -> scenario ids
+  for (const auto& s : scenarios) {
+    for (const auto& r : s.requirements) named_by[r].insert(s.id);
+    for (const auto& step : s.steps)
+      if (step.expect && !step.expect->requirement.empty()) named_by[step.expect->requirement].insert(s.id);
+  }
+  auto state_of = [&](const conformance::Requirement& row) {
+    if (row.side == conformance::Side::client) return RowState::client_side;
+    if (row.test.rfind("Not black-box testable", 0) == 0) return RowState::untestable;
+    return named_by.count(row.id) ? RowState::covered : RowState::not_covered;
+  };
+  std::map<std::string, std::map<std::string, Tally>> by_spec;  // spec -> verdict level -> tally
+  Tally total;
+  for (const auto& row : catalog.all()) {
+    const auto state = state_of(row);
+    by_spec[row.spec][conformance::to_string(row.verdict_level)].add(state);
+    by_spec[row.spec]["all"].add(state);
+    total.add(state);
+  }
+
+  if (o.format == "json") {
+    std::cout << "{\n  \"catalog\": \"" << json_escape(catalog_file.string()) << "\",\n  \"scenarios\": " << scenarios.size()
+              << ",\n  \"total\": {\"gateway_rows\": " << total.gateway << ", \"covered\": " << total.covered << ", \"percent\": "
+              << std::fixed << std::setprecision(1) << total.percent() << ", \"untestable\": " << total.untestable
+              << ", \"client_side\": " << total.client_side << "},\n  \"specs\": {";
+    bool first_spec = true;
+    for (const auto& [spec, levels] : by_spec) {
+      std::cout << (first_spec ? "\n" : ",\n") << "    \"" << json_escape(spec) << "\": {";
+      bool first_level = true;
+      for (const auto& [level, t] : levels) {
+        std::cout << (first_level ? "" : ", ") << "\"" << level << "\": {\"gateway_rows\": " << t.gateway << ", \"covered\": " << t.covered
+                  << ", \"percent\": " << t.percent() << ", \"untestable\": " << t.untestable << ", \"client_side\": " << t.client_side << "}";
+        first_level = false;
+      }
+      std::cout << "}";
+      first_spec = false;
+    }
+    std::cout << "\n  },\n  \"rows\": [";
+    bool first_row = true;
+    for (const auto& row : catalog.all()) {
+      const auto state = state_of(row);
+      std::string names;
+      for (const auto& id : named_by[row.id]) names += std::string(names.empty() ? "" : ", ") + "\"" + json_escape(id) + "\"";
+      std::cout << (first_row ? "\n" : ",\n") << "    {\"id\": \"" << json_escape(row.id) << "\", \"spec\": \"" << json_escape(row.spec)
+                << "\", \"level\": \"" << json_escape(row.level) << "\", \"side\": \"" << conformance::to_string(row.side)
+                << "\", \"state\": \"" << to_string(state) << "\", \"scenarios\": [" << names << "]"
+                << (state == RowState::untestable ? ", \"reason\": \"" + json_escape(row.test) + "\"" : std::string()) << "}";
+      first_row = false;
+    }
+    std::cout << "\n  ]\n}\n";
+    return kExitOk;
+  }
+
+  std::cout << "Coverage of the requirement catalog by " << scenarios.size() << " scenarios (" << catalog_file.string() << ")\n\n";
+  std::cout << std::left << std::setw(18) << "spec" << std::setw(7) << "level" << std::right << std::setw(9) << "gateway" << std::setw(9)
+            << "covered" << std::setw(8) << "%" << std::setw(12) << "untestable" << std::setw(13) << "client-side" << "\n";
+  for (const auto& [spec, levels] : by_spec) {
+    bool first_line = true;
+    for (const char* level : {"fail", "warn", "info", "all"}) {
+      auto it = levels.find(level);
+      if (it == levels.end()) continue;
+      const auto& t = it->second;
+      const std::string shown = std::string(level) == "fail" ? "MUST" : std::string(level) == "warn" ? "SHOULD" : std::string(level) == "info" ? "MAY" : "all";
+      std::cout << std::left << std::setw(18) << (first_line ? spec : "") << std::setw(7) << shown
+                << std::right << std::setw(9) << t.gateway << std::setw(9) << t.covered << std::setw(7) << std::fixed << std::setprecision(0)
+                << t.percent() << "%" << std::setw(12) << t.untestable << std::setw(13) << t.client_side << "\n";
+      first_line = false;
+    }
+  }
+  std::cout << std::left << std::setw(25) << "total" << std::right << std::setw(9) << total.gateway << std::setw(9) << total.covered
+            << std::setw(7) << std::fixed << std::setprecision(0) << total.percent() << "%" << std::setw(12) << total.untestable
+            << std::setw(13) << total.client_side << "\n";
+  std::cout << "\nlevel: the row's verdict level (MUST fails, SHOULD warns, MAY is recorded); gateway: rows that bind the\n"
+               "server or proxy; client-side rows are out of scope until client testing exists.\n";
+  for (const auto& row : catalog.all())
+    if (state_of(row) == RowState::untestable) std::cout << "untestable " << row.id << ": " << row.test << "\n";
+  if (o.uncovered) {
+    std::cout << "\nnot covered:\n";
+    for (const auto& row : catalog.all())
+      if (state_of(row) == RowState::not_covered) std::cout << "  " << std::left << std::setw(16) << row.id << row.level << ": " << row.text << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void register_coverage(CLI::App& app, Action& action) {
+  auto o = std::make_shared<CoverageOptions>();
+  CLI::App* cmd = app.add_subcommand("coverage", "Which gateway-side rows of the requirement catalog the scenarios judge, per spec and level");
+  cmd->add_option("--scenarios", o->scenarios, "Scenario directory (default: $ESTLAB_SCENARIOS, else the built-in set)");
+  cmd->add_option("--catalog", o->catalog, "Requirement catalog (YAML) (default: the built-in one)");
+  cmd->add_option("--format", o->format, "text or json")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+  cmd->add_flag("--uncovered", o->uncovered, "List the gateway-side rows no scenario names, with their text");
+  cmd->footer("Exit codes: 0 the coverage was computed, 2 a broken catalog or scenario file (file:line: what).");
+  cmd->callback([o, &action] { action = [o] { return coverage(*o); }; });
+}
+
+}  // namespace estlab::cli
