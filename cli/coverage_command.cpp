@@ -10,6 +10,7 @@
 #include "commands.hpp"
 #include "estlab/conformance/catalog.hpp"
 #include "estlab/conformance/scenario.hpp"
+#include "estlab/reports/json.hpp"
 #include "paths.hpp"
 
 namespace estlab::cli {
@@ -47,19 +48,6 @@ struct Tally {
   double percent() const { return gateway == 0 ? 100.0 : 100.0 * static_cast<double>(covered) / static_cast<double>(gateway); }
 };
 
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-      out += buffer;
-    } else out += c;
-  }
-  return out;
-}
-
 int coverage(const CoverageOptions& o) {
   const std::filesystem::path scenario_dir = o.scenarios.empty() ? builtin_scenario_dir() : std::filesystem::path(o.scenarios);
   const std::filesystem::path catalog_file = o.catalog.empty() ? builtin_data_dir("catalog") / "requirements.yaml" : std::filesystem::path(o.catalog);
@@ -67,9 +55,7 @@ int coverage(const CoverageOptions& o) {
   const auto scenarios = conformance::load_scenarios(scenario_dir);  // ConfigError -> exit 2
   std::map<std::string, std::set<std::string>> named_by;  // requirement -> scenario ids
   for (const auto& s : scenarios) {
-    for (const auto& r : s.requirements) named_by[r].insert(s.id);
-    for (const auto& step : s.steps)
-      if (step.expect && !step.expect->requirement.empty()) named_by[step.expect->requirement].insert(s.id);
+    for (const auto& r : s.named_requirements()) named_by[r].insert(s.id);
   }
   auto state_of = [&](const conformance::Requirement& row) {
     if (row.side == conformance::Side::client) return RowState::client_side;
@@ -86,13 +72,13 @@ int coverage(const CoverageOptions& o) {
   }
 
   if (o.format == "json") {
-    std::cout << "{\n  \"catalog\": \"" << json_escape(catalog_file.string()) << "\",\n  \"scenarios\": " << scenarios.size()
+    std::cout << "{\n  \"catalog\": " << reports::json_string(catalog_file.string()) << ",\n  \"scenarios\": " << scenarios.size()
               << ",\n  \"total\": {\"gateway_rows\": " << total.gateway << ", \"covered\": " << total.covered << ", \"percent\": "
               << std::fixed << std::setprecision(1) << total.percent() << ", \"untestable\": " << total.untestable
               << ", \"client_side\": " << total.client_side << "},\n  \"specs\": {";
     bool first_spec = true;
     for (const auto& [spec, levels] : by_spec) {
-      std::cout << (first_spec ? "\n" : ",\n") << "    \"" << json_escape(spec) << "\": {";
+      std::cout << (first_spec ? "\n" : ",\n") << "    " << reports::json_string(spec) << ": {";
       bool first_level = true;
       for (const auto& [level, t] : levels) {
         std::cout << (first_level ? "" : ", ") << "\"" << level << "\": {\"gateway_rows\": " << t.gateway << ", \"covered\": " << t.covered
@@ -107,11 +93,11 @@ int coverage(const CoverageOptions& o) {
     for (const auto& row : catalog.all()) {
       const auto state = state_of(row);
       std::string names;
-      for (const auto& id : named_by[row.id]) names += std::string(names.empty() ? "" : ", ") + "\"" + json_escape(id) + "\"";
-      std::cout << (first_row ? "\n" : ",\n") << "    {\"id\": \"" << json_escape(row.id) << "\", \"spec\": \"" << json_escape(row.spec)
-                << "\", \"level\": \"" << json_escape(row.level) << "\", \"side\": \"" << conformance::to_string(row.side)
+      for (const auto& id : named_by[row.id]) names += std::string(names.empty() ? "" : ", ") + reports::json_string(id);
+      std::cout << (first_row ? "\n" : ",\n") << "    {\"id\": " << reports::json_string(row.id) << ", \"spec\": " << reports::json_string(row.spec)
+                << ", \"level\": " << reports::json_string(row.level) << ", \"side\": \"" << conformance::to_string(row.side)
                 << "\", \"state\": \"" << to_string(state) << "\", \"scenarios\": [" << names << "]"
-                << (state == RowState::untestable ? ", \"reason\": \"" + json_escape(row.test) + "\"" : std::string()) << "}";
+                << (state == RowState::untestable ? ", \"reason\": " + reports::json_string(row.test) : std::string()) << "}";
       first_row = false;
     }
     std::cout << "\n  ]\n}\n";

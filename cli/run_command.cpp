@@ -24,8 +24,6 @@
 #include "estlab/reports/json.hpp"
 #include "estlab/reports/junit.hpp"
 
-
-
 namespace estlab::cli {
 namespace {
 
@@ -77,10 +75,7 @@ std::filesystem::path catalog_file(const RunOptions& o) {
 // nothing under a name that looks right.
 void check_requirements(const std::vector<conformance::Scenario>& scenarios, const conformance::Catalog& catalog) {
   for (const auto& s : scenarios) {
-    std::vector<std::string> ids = s.requirements;
-    for (const auto& step : s.steps)
-      if (step.expect && !step.expect->requirement.empty()) ids.push_back(step.expect->requirement);
-    for (const auto& id : ids)
+    for (const auto& id : s.named_requirements())
       if (!catalog.find(id)) {
         const auto close = catalog.closest_id(id);
         throw ConfigError(s.file.string() + ":" + std::to_string(s.line) + ": requirement '" + id + "' is not in the catalog" +
@@ -237,26 +232,26 @@ int run(const RunOptions& o) {
     target_name = external.front().name + " (" + o.target + ")";
   }
 
-  // Pre-flight: one clear error instead of a failure per scenario when the target is unreachable
-  // or its certificate does not validate against the trust anchors.
   const auto planned = conformance::plan(scenarios, targets, selection, run_options);
   if (planned.empty()) {
     std::cerr << "estlab run: no scenario matches the selection\n";
     return kExitUsage;
   }
+  // Pre-flight: one clear error instead of a failure per scenario when the target is unreachable
+  // or its certificate does not validate against the trust anchors (EST-coaps too, where used).
   for (const auto* t : targets) {
-    if (auto ready = conformance::preflight(*t, run_options.step_timeout); !ready.ok()) {
-      std::cerr << "estlab run: " << t->name << " [" << t->profile << "]: " << ready.error().message << "\n"
-                << "estlab run: no scenario was run (check base_url, trust_anchors and server_name in the target file)\n";
-      return kExitUsage;
-    }
     const bool runs_coaps = std::any_of(planned.begin(), planned.end(), [&](const conformance::PlannedRun& run) {
       return run.target == t && run.skip_reason.empty() && run.scenario->transport == "coaps";
     });
-    if (!runs_coaps) continue;
-    if (auto ready = conformance::preflight_coaps(*t, run_options.step_timeout); !ready.ok()) {
+    Result<void> ready = conformance::preflight(*t, run_options.step_timeout);
+    const char* keys = "base_url, trust_anchors and server_name";
+    if (ready.ok() && runs_coaps) {
+      ready = conformance::preflight_coaps(*t, run_options.step_timeout);
+      keys = "coaps_port, trust_anchors and server_name";
+    }
+    if (!ready.ok()) {
       std::cerr << "estlab run: " << t->name << " [" << t->profile << "]: " << ready.error().message << "\n"
-                << "estlab run: no scenario was run (check coaps_port, trust_anchors and server_name in the target file)\n";
+                << "estlab run: no scenario was run (check " << keys << " in the target file)\n";
       return kExitUsage;
     }
   }
@@ -272,9 +267,7 @@ int run(const RunOptions& o) {
   result.strict = o.strict;
   // The catalog's words beside every ID the reports show.
   for (const auto& run : planned) {
-    std::vector<std::string> ids = run.scenario->requirements;
-    for (const auto& step : run.scenario->steps)
-      if (step.expect && !step.expect->requirement.empty()) ids.push_back(step.expect->requirement);
+    auto ids = run.scenario->named_requirements();
     ids.push_back("7030-3.2.3-a");  // every 401 is checked for its challenge under this row
     for (const auto& id : ids)
       if (const auto* row = catalog->find(id)) result.requirement_texts[id] = row->level + ": " + row->text;

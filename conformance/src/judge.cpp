@@ -16,10 +16,6 @@ namespace estlab::conformance {
 
 namespace {
 
-bool contains_ci(const std::string& haystack, const std::string& needle) {
-  return ascii_lowercase(haystack).find(ascii_lowercase(needle)) != std::string::npos;
-}
-
 std::string status_list(const std::vector<int>& statuses, std::optional<char> status_class) {
   std::string list;
   for (int s : statuses) list += (list.empty() ? "" : " or ") + std::to_string(s);
@@ -194,7 +190,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     if (want == "present") checks.verify(value.has_value(), "header " + name + " present");
     else if (want == "absent") checks.verify(!value.has_value(), "header " + name + " absent" + (value ? " (got '" + *value + "')" : ""));
     else if (!want.empty() && want[0] == '~')
-      checks.verify(value && contains_ci(*value, want.substr(1)), "header " + name + " contains '" + want.substr(1) + "' (got '" + value.value_or("none") + "')");
+      checks.verify(value && icontains(*value, want.substr(1)), "header " + name + " contains '" + want.substr(1) + "' (got '" + value.value_or("none") + "')");
     else checks.verify(value == want, "header " + name + " = '" + want + "' (got '" + value.value_or("none") + "')");
   }
   const auto content_type = response.header("Content-Type").value_or("");
@@ -252,7 +248,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
           checks.verify(issued.subject().common_name() == e.issued_common_name,
                         "issued commonName '" + issued.subject().common_name().value_or("") + "' = '" + e.issued_common_name + "'");
         if (!e.issued_issuer.empty())
-          checks.verify(contains_ci(issued.issuer().to_string(), e.issued_issuer), "issuer '" + issued.issuer().to_string() + "' contains '" + e.issued_issuer + "'");
+          checks.verify(icontains(issued.issuer().to_string(), e.issued_issuer), "issuer '" + issued.issuer().to_string() + "' contains '" + e.issued_issuer + "'");
         std::vector<std::string> sans;
         for (const auto& san : issued.subject_alt_names()) sans.push_back(san.to_string());
         std::string sans_text;

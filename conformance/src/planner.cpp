@@ -19,8 +19,6 @@ namespace estlab::conformance {
 
 namespace {
 
-bool contains_ci(const std::string& haystack, const std::string& needle) { return ascii_lowercase(haystack).find(ascii_lowercase(needle)) != std::string::npos; }
-
 // "-k" expressions: words joined by "or"/"and", each optionally prefixed by "not".
 bool keyword_matches(const std::string& expression, const Scenario& s) {
   if (expression.empty()) return true;
@@ -41,7 +39,7 @@ bool keyword_matches(const std::string& expression, const Scenario& s) {
       negate = true;
       ++i;
     }
-    bool term = contains_ci(haystack, tokens[i]) != negate;
+    bool term = icontains(haystack, tokens[i]) != negate;
     if (!have) result = term;
     else result = joiner == "and" ? (result && term) : (result || term);
     have = true;

@@ -21,10 +21,6 @@ namespace estlab::conformance {
 
 namespace {
 
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
 // Evidence text is kept readable: long bodies are cut in the middle.
 std::string clip(const std::string& text, std::size_t max = 6000) {
   if (text.size() <= max) return text;

@@ -418,6 +418,14 @@ class Loader {
 
 }  // namespace
 
+std::vector<std::string> Scenario::named_requirements() const {
+  std::vector<std::string> ids = requirements;
+  for (const auto& step : steps)
+    if (step.expect && !step.expect->requirement.empty() && std::find(ids.begin(), ids.end(), step.expect->requirement) == ids.end())
+      ids.push_back(step.expect->requirement);
+  return ids;
+}
+
 std::pair<std::string, std::string> spec_and_section(const std::string& requirement) {
   if (requirement.rfind("PG-", 0) == 0) {
     const auto last = requirement.rfind('-');

@@ -4,12 +4,6 @@
 
 namespace estlab::conformance {
 
-namespace {
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-}  // namespace
-
 HttpResponse as_http(const CoapResponse& response) {
   HttpResponse http;
   http.status = response.code.code_class() * 100 + response.code.detail();

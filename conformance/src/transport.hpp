@@ -23,6 +23,11 @@ namespace estlab::conformance {
 // of expectations serves both transports.
 HttpResponse as_http(const CoapResponse& response);
 
+// Milliseconds since `start`, for the evidence's timings.
+inline double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 struct ChannelSettings {
   std::string as;                       // the identity's name, "" = anonymous
   std::optional<TlsIdentity> identity;  // its certificate and key

@@ -10,6 +10,10 @@ std::string ascii_lowercase(std::string_view text) {
   return out;
 }
 
+bool icontains(std::string_view haystack, std::string_view needle) {
+  return ascii_lowercase(haystack).find(ascii_lowercase(needle)) != std::string::npos;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });

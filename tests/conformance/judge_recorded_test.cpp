@@ -112,7 +112,9 @@ TEST(JudgeRecordedLibest, ServerkeygenKeyPartIsPkcs1NotPkcs8) {
   EXPECT_NE(j.first_problem().find("PKCS#1/SEC1"), std::string::npos) << text_of(j);
   // Everything else about the answer is right: the multipart parses and carries one certificate.
   for (const auto& c : j.checks)
-    if (c.what.find("PKCS#8") == std::string::npos) EXPECT_EQ(c.verdict, Verdict::pass) << c.what;
+    if (c.what.find("PKCS#8") == std::string::npos) {
+      EXPECT_EQ(c.verdict, Verdict::pass) << c.what;
+    }
 }
 
 TEST(JudgeRecordedLibest, A401WithoutAChallengeIsAFailureEvenWhere401IsExpected) {

@@ -132,6 +132,10 @@ struct Scenario {
   std::vector<std::string> needs_credentials;  // preregistered, ... (target credentials)
   std::vector<std::string> step_roles;     // roles connect steps use: steps as a role the target lacks are skipped
   std::vector<Step> steps;
+
+  // Every requirement ID the scenario names: its `requirements`, then those its steps' expectations
+  // name (`expect.requirement`), each once.
+  std::vector<std::string> named_requirements() const;
 };
 
 // One scenario file. Throws ConfigError "file:line: what" for anything wrong.

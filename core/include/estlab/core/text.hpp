@@ -12,6 +12,8 @@ inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<ch
 std::string ascii_lowercase(std::string_view text);
 // Equal ignoring ASCII case (RFC 9110 header names, media types, schemes).
 bool iequals(std::string_view a, std::string_view b);
+// `needle` occurs in `haystack`, ignoring ASCII case.
+bool icontains(std::string_view haystack, std::string_view needle);
 
 // Appends `cp` (at most U+10FFFF; the caller has excluded surrogates) as UTF-8.
 void append_utf8(std::string& out, char32_t cp);
