@@ -135,12 +135,19 @@ void extract_certificates(const HttpResponse& response, const std::optional<Csr>
   }
 }
 
+std::string requirement_of(const Expectation& e, const JudgeContext& context) {
+  return e.requirement.empty() ? context.default_requirement : e.requirement;
+}
+
+Level level_of(const Expectation& e, const JudgeContext& context) {
+  if (auto overridden = parse_level(e.level)) return *overridden;
+  return context.level_of ? context.level_of(requirement_of(e, context)) : Level::must;
+}
+
 Judgement judge(const Expectation& e, const Observation& observation, const JudgeContext& context) {
   Judgement out;
-  const std::string requirement = e.requirement.empty() ? context.default_requirement : e.requirement;
-  Level level = Level::must;
-  if (auto overridden = parse_level(e.level)) level = *overridden;
-  else if (context.level_of) level = context.level_of(requirement);
+  const std::string requirement = requirement_of(e, context);
+  const Level level = level_of(e, context);
   Checks checks(out, level, requirement);
   // A tolerated status warns, but is never judged worse than the step's own level would judge any status.
   const Level tolerated_level = level == Level::info ? Level::info : Level::should;

@@ -281,16 +281,12 @@ class ScenarioRun {
     const std::string failure = channel_.open(settings, step_timeout(step));
     const bool failed = !failure.empty();
     if (step.expect && step.expect->connection_fails) {
-      const Level level = parse_level(step.expect->level) ? *parse_level(step.expect->level)
-                          : options_.level_of ? options_.level_of(step.expect->requirement.empty() ? scenario_.requirements.front() : step.expect->requirement)
-                                              : Level::must;
-      Verdict v = failed ? Verdict::pass : verdict_when_failed(level);
-      if (options_.strict && v == Verdict::warn) v = Verdict::fail;
-      r.checks.push_back({failed ? "the handshake fails: " + failure : "the handshake was expected to fail but succeeded", v,
-                          step.expect->requirement, to_string(level)});
-      r.verdict = worse(r.verdict, v);
-      if (v != Verdict::pass) r.message = r.checks.back().what;
-      return;
+      // Judged here, at the expectation's level like any check (and through apply, so --strict holds).
+      const Level level = level_of(*step.expect, judge_context());
+      Judgement handshake;
+      handshake.checks.push_back({failed ? "the handshake fails: " + failure : "the handshake was expected to fail but succeeded",
+                                  failed ? Verdict::pass : verdict_when_failed(level), step.expect->requirement, to_string(level)});
+      return apply(handshake, r);
     }
     if (failed) {
       // Recorded, not judged here: a refusal at the handshake may be exactly what the next request

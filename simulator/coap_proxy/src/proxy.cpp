@@ -263,35 +263,33 @@ struct CoapProxy::Impl {
           " client=" + quote_value(client) + " code=" + answer->code.to_string() + " rule=" + answer->rule +
           (answer->upstream_status ? " upstream=" + std::to_string(*answer->upstream_status) : std::string(" upstream=-")));
     }
-    if (request_type_is_confirmable(request)) remember(session, mid, token);
+    if (coap_pdu_get_type(request) == COAP_MESSAGE_CON) remember(session, mid, token);
     send_answer(std::move(*answer), resource, session, request, query, response);
   }
 
-  static bool request_type_is_confirmable(const coap_pdu_t* request) { return coap_pdu_get_type(request) == COAP_MESSAGE_CON; }
-
-  void send_answer(CoapAnswer answer_value, coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
+  // The answer into libcoap's response: a large body through its Block2 machinery, else inline.
+  void send_answer(CoapAnswer answer, coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
                    const coap_string_t* query, coap_pdu_t* response) {
-    auto* answer = &answer_value;
-    coap_pdu_set_code(response, static_cast<coap_pdu_code_t>(answer->code.value));
+    coap_pdu_set_code(response, static_cast<coap_pdu_code_t>(answer.code.value));
     std::uint8_t buffer[4];
-    if (answer->content_format && !answer->payload.empty()) {
-      auto body = std::make_unique<Bytes>(std::move(answer->payload));
+    if (answer.content_format && !answer.payload.empty()) {
+      auto body = std::make_unique<Bytes>(std::move(answer.payload));
       const std::uint8_t* bytes = body->data();
       const std::size_t size = body->size();
       // libcoap owns the body from here until release_body (it may send it in many Block2 blocks).
-      if (!coap_add_data_large_response(resource, session, request, response, query, *answer->content_format, -1, 0,
+      if (!coap_add_data_large_response(resource, session, request, response, query, *answer.content_format, -1, 0,
                                         size, bytes, release_body, body.get())) {
         coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
       } else {
         body.release();
       }
     } else {
-      if (answer->max_age)
-        coap_add_option(response, COAP_OPTION_MAXAGE, coap_encode_var_safe(buffer, sizeof buffer, *answer->max_age), buffer);
-      if (answer->code == CoapCode::make(4, 13))
+      if (answer.max_age)
+        coap_add_option(response, COAP_OPTION_MAXAGE, coap_encode_var_safe(buffer, sizeof buffer, *answer.max_age), buffer);
+      if (answer.code == CoapCode::make(4, 13))
         coap_add_option(response, COAP_OPTION_SIZE1,
                         coap_encode_var_safe(buffer, sizeof buffer, static_cast<unsigned>(limits.max_request_body)), buffer);
-      if (!answer->payload.empty()) coap_add_data(response, answer->payload.size(), answer->payload.data());
+      if (!answer.payload.empty()) coap_add_data(response, answer.payload.size(), answer.payload.data());
     }
   }
 

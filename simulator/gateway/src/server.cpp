@@ -313,7 +313,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ignored;
     tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
     tcp().expires_after(config().timeouts.shutdown);
-    drain_buffer_ = std::make_shared<std::array<char, 16 * 1024>>();
+    drain_buffer_ = std::make_unique<std::array<char, 16 * 1024>>();
     drain();
   }
 
@@ -348,7 +348,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = true;
   bool closing_ = false;
   bool drain_before_close_ = false;  // an error answer before the request was read whole
-  std::shared_ptr<std::array<char, 16 * 1024>> drain_buffer_;
+  std::unique_ptr<std::array<char, 16 * 1024>> drain_buffer_;  // only sessions that drain pay for it
   std::size_t drained_ = 0;
   unsigned version_ = 11;
   std::size_t requests_ = 0;

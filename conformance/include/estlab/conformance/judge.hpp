@@ -57,6 +57,11 @@ struct Judgement {
   std::string first_problem() const;      // the first check that did not pass, "" when none
 };
 
+// The row an expectation's checks judge (its own `requirement`, else the scenario's first) and the
+// level they count at (its `level`, else the row's in the catalog, else MUST).
+std::string requirement_of(const Expectation& expectation, const JudgeContext& context);
+Level level_of(const Expectation& expectation, const JudgeContext& context);
+
 // `expectation` holds no {{variables}} any more (the runner resolved them).
 Judgement judge(const Expectation& expectation, const Observation& observation, const JudgeContext& context);
 
