@@ -1,5 +1,7 @@
 #include "estlab/conformance/lab.hpp"
 
+#include "csr_maker.hpp"
+
 #include <algorithm>
 #include <mutex>
 
@@ -161,7 +163,7 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
     for (const auto& device : instance->config.preregistered) {
       if (device.user.empty()) continue;
       // The subject the preregistered device requests: its factory certificate's, where one carries its CN.
-      std::string subject = "C=SE,O=estlab lab devices,CN=" + device.common_name;
+      std::string subject = fresh_subject(t.subject_template, device.common_name);
       for (const auto& [role, identity] : identities)
         if (identity.certificate.subject().common_name() == device.common_name) subject = identity.certificate.subject().to_string();
       t.credentials.emplace("preregistered", Target::Credential{device.user, device.password, subject});
