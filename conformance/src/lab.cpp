@@ -1,10 +1,9 @@
 #include "estlab/conformance/lab.hpp"
 
-#include "csr_maker.hpp"
-
 #include <algorithm>
 #include <mutex>
 
+#include "csr_maker.hpp"
 #include "estlab/ca/ca.hpp"
 #include "estlab/coap_proxy/proxy.hpp"
 #include "estlab/fixtures/fixture_set.hpp"
