@@ -1,7 +1,7 @@
 // `estlab coverage`: which gateway-side rows of the requirement catalog a scenario names, per spec
 // and per level, so "PASSED" can be read against how much of the standard was judged. Rows that
-// bind only clients are out of scope until client testing exists; rows the catalog calls not
-// black-box testable are listed with its words.
+// bind only clients are out of scope until client testing exists; rows the catalog calls
+// untestable are listed with its reason; the field bugs with the scenarios that catch them.
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "estlab/conformance/catalog.hpp"
+#include "estlab/conformance/coverage.hpp"
 #include "estlab/conformance/scenario.hpp"
 #include "estlab/reports/json.hpp"
 #include "paths.hpp"
@@ -23,26 +24,16 @@ struct CoverageOptions {
   bool uncovered = false;
 };
 
-enum class RowState { covered, not_covered, untestable, client_side };
-
-const char* to_string(RowState state) {
-  switch (state) {
-    case RowState::covered: return "covered";
-    case RowState::not_covered: return "not covered";
-    case RowState::untestable: return "untestable";
-    case RowState::client_side: return "client-side";
-  }
-  return "";
-}
+using conformance::CoverageState;
 
 struct Tally {
   std::size_t gateway = 0, covered = 0, untestable = 0, client_side = 0;
-  void add(RowState state) {
-    if (state == RowState::client_side) ++client_side;
-    else if (state == RowState::untestable) ++untestable;
+  void add(CoverageState state) {
+    if (state == CoverageState::client_side) ++client_side;
+    else if (state == CoverageState::untestable) ++untestable;
     else {
       ++gateway;
-      covered += state == RowState::covered;
+      covered += state == CoverageState::covered;
     }
   }
   double percent() const { return gateway == 0 ? 100.0 : 100.0 * static_cast<double>(covered) / static_cast<double>(gateway); }
@@ -53,23 +44,21 @@ int coverage(const CoverageOptions& o) {
   const std::filesystem::path catalog_file = o.catalog.empty() ? builtin_data_dir("catalog") / "requirements.yaml" : std::filesystem::path(o.catalog);
   const auto catalog = conformance::Catalog::load(catalog_file);     // ConfigError -> exit 2
   const auto scenarios = conformance::load_scenarios(scenario_dir);  // ConfigError -> exit 2
-  std::map<std::string, std::set<std::string>> named_by;  // requirement -> scenario ids
-  for (const auto& s : scenarios) {
-    for (const auto& r : s.named_requirements()) named_by[r].insert(s.id);
-  }
-  auto state_of = [&](const conformance::Requirement& row) {
-    if (row.side == conformance::Side::client) return RowState::client_side;
-    if (row.test.rfind("Not black-box testable", 0) == 0) return RowState::untestable;
-    return named_by.count(row.id) ? RowState::covered : RowState::not_covered;
-  };
+  const auto coverage = conformance::catalog_coverage(catalog, scenarios);
   std::map<std::string, std::map<std::string, Tally>> by_spec;  // spec -> verdict level -> tally
   Tally total;
-  for (const auto& row : catalog.all()) {
-    const auto state = state_of(row);
-    by_spec[row.spec][conformance::to_string(row.verdict_level)].add(state);
-    by_spec[row.spec]["all"].add(state);
-    total.add(state);
+  for (const auto& row : coverage.rows) {
+    by_spec[row.spec][row.verdict_level].add(row.state);
+    by_spec[row.spec]["all"].add(row.state);
+    total.add(row.state);
   }
+  std::size_t bugs_covered = 0;
+  for (const auto& bug : coverage.field_bugs) bugs_covered += !bug.scenarios.empty();
+  auto id_list = [](const std::vector<std::string>& ids) {
+    std::string out;
+    for (const auto& id : ids) out += std::string(out.empty() ? "" : ", ") + reports::json_string(id);
+    return out;
+  };
 
   if (o.format == "json") {
     std::cout << "{\n  \"catalog\": " << reports::json_string(catalog_file.string()) << ",\n  \"scenarios\": " << scenarios.size()
@@ -90,17 +79,21 @@ int coverage(const CoverageOptions& o) {
     }
     std::cout << "\n  },\n  \"rows\": [";
     bool first_row = true;
-    for (const auto& row : catalog.all()) {
-      const auto state = state_of(row);
-      std::string names;
-      for (const auto& id : named_by[row.id]) names += std::string(names.empty() ? "" : ", ") + reports::json_string(id);
+    for (const auto& row : coverage.rows) {
       std::cout << (first_row ? "\n" : ",\n") << "    {\"id\": " << reports::json_string(row.id) << ", \"spec\": " << reports::json_string(row.spec)
-                << ", \"level\": " << reports::json_string(row.level) << ", \"side\": \"" << conformance::to_string(row.side)
-                << "\", \"state\": \"" << to_string(state) << "\", \"scenarios\": [" << names << "]"
-                << (state == RowState::untestable ? ", \"reason\": " + reports::json_string(row.test) : std::string()) << "}";
+                << ", \"level\": " << reports::json_string(row.level) << ", \"side\": \"" << row.side
+                << "\", \"state\": \"" << to_string(row.state) << "\", \"scenarios\": [" << id_list(row.scenarios) << "]"
+                << (row.state == CoverageState::untestable ? ", \"reason\": " + reports::json_string(row.reason) : std::string()) << "}";
       first_row = false;
     }
-    std::cout << "\n  ]\n}\n";
+    std::cout << "\n  ],\n  \"field_bugs\": {\"total\": " << coverage.field_bugs.size() << ", \"covered\": " << bugs_covered << ", \"bugs\": [";
+    bool first_bug = true;
+    for (const auto& bug : coverage.field_bugs) {
+      std::cout << (first_bug ? "\n" : ",\n") << "    {\"id\": " << reports::json_string(bug.id) << ", \"name\": " << reports::json_string(bug.name)
+                << ", \"requirements\": [" << id_list(bug.requirements) << "], \"scenarios\": [" << id_list(bug.scenarios) << "]}";
+      first_bug = false;
+    }
+    std::cout << "\n  ]}\n}\n";
     return kExitOk;
   }
 
@@ -125,12 +118,18 @@ int coverage(const CoverageOptions& o) {
             << std::setw(13) << total.client_side << "\n";
   std::cout << "\nlevel: the row's verdict level (MUST fails, SHOULD warns, MAY is recorded); gateway: rows that bind the\n"
                "server or proxy; client-side rows are out of scope until client testing exists.\n";
-  for (const auto& row : catalog.all())
-    if (state_of(row) == RowState::untestable) std::cout << "untestable " << row.id << ": " << row.test << "\n";
+  for (const auto& row : coverage.rows)
+    if (row.state == CoverageState::untestable) std::cout << "untestable " << row.id << ": " << row.reason << "\n";
+  std::cout << "\nfield bugs (field-bugs.md): " << bugs_covered << " of " << coverage.field_bugs.size() << " named by a scenario\n";
+  for (const auto& bug : coverage.field_bugs) {
+    std::string names;
+    for (const auto& id : bug.scenarios) names += (names.empty() ? "" : ", ") + id;
+    std::cout << "  " << std::left << std::setw(7) << bug.id << std::setw(36) << bug.name << (names.empty() ? "NOT COVERED" : names) << "\n";
+  }
   if (o.uncovered) {
     std::cout << "\nnot covered:\n";
-    for (const auto& row : catalog.all())
-      if (state_of(row) == RowState::not_covered) std::cout << "  " << std::left << std::setw(16) << row.id << row.level << ": " << row.text << "\n";
+    for (const auto& row : coverage.rows)
+      if (row.state == CoverageState::not_covered) std::cout << "  " << std::left << std::setw(16) << row.id << row.level << ": " << row.text << "\n";
   }
   return kExitOk;
 }

@@ -14,6 +14,7 @@
 #include "paths.hpp"
 #include "estlab/conformance/baseline.hpp"
 #include "estlab/conformance/catalog.hpp"
+#include "estlab/conformance/coverage.hpp"
 #include "estlab/conformance/lab.hpp"
 #include "estlab/conformance/runner.hpp"
 #include "estlab/conformance/scenario.hpp"
@@ -81,6 +82,9 @@ void check_requirements(const std::vector<conformance::Scenario>& scenarios, con
         throw ConfigError(s.file.string() + ":" + std::to_string(s.line) + ": requirement '" + id + "' is not in the catalog" +
                           (close.empty() ? "" : " (did you mean '" + close + "'?)"));
       }
+    for (const auto& bug : s.field_bugs)
+      if (!catalog.find_field_bug(bug))
+        throw ConfigError(s.file.string() + ":" + std::to_string(s.line) + ": field bug '" + bug + "' is not in the catalog's field_bugs");
   }
 }
 
@@ -272,6 +276,7 @@ int run(const RunOptions& o) {
     for (const auto& id : ids)
       if (const auto* row = catalog->find(id)) result.requirement_texts[id] = row->level + ": " + row->text;
   }
+  result.coverage = conformance::catalog_coverage(*catalog, scenarios);
   for (const auto* t : targets) {
     if (std::find(result.profiles.begin(), result.profiles.end(), t->profile) == result.profiles.end()) result.profiles.push_back(t->profile);
     if (!external.empty()) {

@@ -83,7 +83,7 @@ Catalog Catalog::load(const std::filesystem::path& file) {
   const YAML::Node list = root["requirements"];
   if (!list || !list.IsSequence()) fail(file, list ? list : root, "'requirements' must be a list");
 
-  static const char* const kKeys[] = {"id", "spec", "section", "refs", "level", "verdict_level", "side", "text", "test"};
+  static const char* const kKeys[] = {"id", "spec", "section", "refs", "level", "verdict_level", "side", "text", "test", "untestable"};
   Catalog catalog;
   for (const YAML::Node& entry : list) {
     if (!entry.IsMap()) fail(file, entry, "each requirement is a mapping (id, spec, section, ...)");
@@ -103,6 +103,7 @@ Catalog Catalog::load(const std::filesystem::path& file) {
     row.side = side_of(file, entry["side"], text_of(file, entry, "side"));
     row.text = text_of(file, entry, "text");
     row.test = text_of(file, entry, "test");
+    if (entry["untestable"]) row.untestable = text_of(file, entry, "untestable");
     row.line = entry.Mark().line + 1;
     const auto [it, inserted] = catalog.index_.emplace(row.id, catalog.rows_.size());
     if (!inserted) {
@@ -110,7 +111,40 @@ Catalog Catalog::load(const std::filesystem::path& file) {
     }
     catalog.rows_.push_back(std::move(row));
   }
+  if (const YAML::Node bugs = root["field_bugs"]) {
+    if (!bugs.IsSequence()) fail(file, bugs, "'field_bugs' must be a list");
+    static const char* const kBugKeys[] = {"id", "name", "seen_in", "symptom", "test", "requirements"};
+    for (const YAML::Node& entry : bugs) {
+      if (!entry.IsMap()) fail(file, entry, "each field bug is a mapping (id, name, seen_in, ...)");
+      for (const auto& key_value : entry) {
+        const std::string key = key_value.first.as<std::string>();
+        if (std::find(std::begin(kBugKeys), std::end(kBugKeys), key) == std::end(kBugKeys)) fail(file, key_value.first, "unknown key '" + key + "'");
+      }
+      FieldBug bug;
+      bug.id = text_of(file, entry, "id");
+      bug.name = text_of(file, entry, "name");
+      bug.seen_in = text_of(file, entry, "seen_in");
+      bug.symptom = text_of(file, entry, "symptom");
+      bug.test = text_of(file, entry, "test");
+      bug.line = entry.Mark().line + 1;
+      const YAML::Node ids = entry["requirements"];
+      if (!ids || !ids.IsSequence() || ids.size() == 0) fail(file, ids ? ids : entry, "'requirements' must be a non-empty list of catalog IDs");
+      for (const YAML::Node& id : ids) {
+        const std::string rid = id.as<std::string>();
+        if (!catalog.find(rid)) fail(file, id, "field bug " + bug.id + " names unknown requirement '" + rid + "'");
+        bug.requirements.push_back(rid);
+      }
+      if (catalog.find_field_bug(bug.id)) fail(file, entry["id"], "duplicate field bug '" + bug.id + "'");
+      catalog.field_bugs_.push_back(std::move(bug));
+    }
+  }
   return catalog;
+}
+
+const FieldBug* Catalog::find_field_bug(std::string_view id) const {
+  for (const FieldBug& bug : field_bugs_)
+    if (bug.id == id) return &bug;
+  return nullptr;
 }
 
 const Requirement* Catalog::find(std::string_view id) const {

@@ -63,4 +63,14 @@ std::size_t RunResult::partially_skipped() const {
 
 bool RunResult::all_passed() const { return count(Verdict::fail) == 0 && count(Verdict::error) == 0; }
 
+const char* to_string(CoverageState state) {
+  switch (state) {
+    case CoverageState::covered: return "covered";
+    case CoverageState::not_covered: return "not covered";
+    case CoverageState::untestable: return "untestable";
+    case CoverageState::client_side: return "client-side";
+  }
+  return "not covered";
+}
+
 }  // namespace estlab::conformance

@@ -350,7 +350,7 @@ class Loader {
 
   Scenario scenario(const YAML::Node& root) const {
     if (!root.IsMap()) fail(root, "a scenario file holds one mapping (id, title, requirements, profiles, steps)");
-    only_keys(root, "the scenario", {"id", "title", "description", "requirements", "profiles", "transport", "spec", "section", "needs", "steps"});
+    only_keys(root, "the scenario", {"id", "title", "description", "requirements", "field_bugs", "profiles", "transport", "spec", "section", "needs", "steps"});
     Scenario s;
     s.file = file_;
     s.line = line_of(root);
@@ -365,6 +365,12 @@ class Loader {
     s.requirements = strings(root["requirements"], "requirements");
     for (const auto& r : s.requirements) check_requirement_shape(root["requirements"], r);
     if (s.requirements.empty()) fail(root["requirements"], "requirements must not be empty");
+    if (root["field_bugs"]) {
+      s.field_bugs = strings(root["field_bugs"], "field_bugs");
+      static const std::regex field_bug_shape(R"(^FB-\d+$)");
+      for (const auto& bug : s.field_bugs)
+        if (!std::regex_match(bug, field_bug_shape)) fail(root["field_bugs"], "field bug '" + bug + "' is not an ID like FB-03");
+    }
     s.profiles = root["profiles"] ? strings(root["profiles"], "profiles") : std::vector<std::string>{"rfc7030", "protocol-gateway"};
     for (const auto& p : s.profiles)
       if (p != "rfc7030" && p != "protocol-gateway") fail(root["profiles"], "profile '" + p + "' is not rfc7030 or protocol-gateway");

@@ -57,6 +57,12 @@ th, td { border: 1px solid var(--line); padding: .25rem .5rem; text-align: left;
 th { background: #f0f2f5; }
 #matrix td.cell a { color: inherit; margin-right: .4rem; white-space: nowrap; }
 #matrix td.verdict-none { color: #aaa; }
+#coverage-matrix, #field-bug-matrix { border-collapse: collapse; margin-bottom: 1rem; }
+#coverage-matrix th, #coverage-matrix td, #field-bug-matrix th, #field-bug-matrix td { border: 1px solid #ddd; padding: .2rem .4rem; text-align: left; vertical-align: top; font-size: 12px; }
+td.coverage-na { color: #888; }
+td.coverage-uncovered { background: #fff4e5; color: #8a4b00; }
+td.coverage-not-run { background: #eef2f7; color: #445; }
+.coverage-count { margin-left: .4rem; font-weight: 600; }
 #matrix .requirement-text { font-family: sans-serif; font-weight: normal; font-size: 11px; color: #555; max-width: 28rem; }
 #readings td:first-child { font-family: ui-monospace, Menlo, Consolas, monospace; }
 #filters { position: sticky; top: 0; background: #fff; padding: .5rem 0; border-bottom: 1px solid var(--line);
@@ -380,6 +386,96 @@ void write_matrix(Html& html, const RunResult& run, const std::vector<std::strin
   html.raw("</p>\n");
 }
 
+// The whole catalog, not only what ran: a row judged in this run shows its verdict; a row a
+// scenario names that this run did not judge is "not run"; a row no scenario names is "not
+// covered"; client-only and untestable rows are "not applicable", with the catalog's reason.
+void write_coverage(Html& html, const RunResult& run, const std::vector<std::string>& anchors) {
+  if (run.coverage.empty()) return;
+  using conformance::CoverageState;
+  auto judged = [&](const std::vector<std::string>& scenario_ids, const std::string& requirement) {
+    std::optional<Verdict> worst;
+    std::vector<std::size_t> runs;
+    for (std::size_t i = 0; i < run.scenarios.size(); ++i) {
+      if (std::find(scenario_ids.begin(), scenario_ids.end(), run.scenarios[i].id) == scenario_ids.end()) continue;
+      const auto verdict = requirement.empty() ? std::optional<Verdict>(run.scenarios[i].verdict) : verdict_for(run.scenarios[i], requirement);
+      if (!verdict || *verdict == Verdict::skip) continue;
+      worst = worst ? conformance::worse(*worst, *verdict) : *verdict;
+      runs.push_back(i);
+    }
+    return std::make_pair(worst, runs);
+  };
+  std::map<std::string, std::size_t> counts;
+  struct Line {
+    const conformance::CoverageRow* row;
+    std::string state;  // a verdict, "not run", "not covered", "not applicable"
+    std::string css;
+    std::vector<std::size_t> runs;
+  };
+  std::vector<Line> lines;
+  for (const auto& row : run.coverage.rows) {
+    Line line{&row, "", "", {}};
+    if (row.state == CoverageState::client_side || row.state == CoverageState::untestable) {
+      line.state = "not applicable";
+      line.css = "coverage-na";
+    } else if (row.state == CoverageState::not_covered) {
+      line.state = "not covered";
+      line.css = "coverage-uncovered";
+    } else {
+      auto [worst, runs] = judged(row.scenarios, row.id);
+      if (worst) {
+        line.state = to_string(*worst);
+        line.css = verdict_class(*worst);
+        line.runs = runs;
+      } else {
+        line.state = "not run";
+        line.css = "coverage-not-run";
+      }
+    }
+    ++counts[line.state];
+    lines.push_back(std::move(line));
+  }
+  html.raw("<h2 id=\"coverage\">Catalog coverage</h2>\n<p class=\"meta\" id=\"coverage-summary\">")
+      .text(std::to_string(lines.size()) + " catalog rows:");
+  for (const auto& [state, n] : counts) html.raw(" <span class=\"coverage-count\">").text(state + " " + std::to_string(n)).raw("</span>");
+  html.raw(". <em>not run</em>: a scenario checks the row but this run did not judge it (filtered, skipped or another "
+           "profile); <em>not covered</em>: no scenario checks it yet; <em>not applicable</em>: the row binds clients only, "
+           "or no black-box suite can judge it (the reason is given).</p>\n");
+  html.raw("<table id=\"coverage-matrix\">\n<thead><tr><th>requirement</th><th>level</th><th>side</th><th>in this run</th><th>scenarios</th></tr></thead>\n<tbody>\n");
+  for (const auto& line : lines) {
+    const auto& row = *line.row;
+    html.raw("<tr data-state=\"").text(line.state).raw("\"><th class=\"mono\">").text(row.id)
+        .raw("<div class=\"requirement-text\">").text(row.text).raw("</div></th><td>").text(row.level).raw("</td><td>").text(row.side)
+        .raw("</td><td class=\"").raw(line.css).raw("\">").text(line.state);
+    if (!row.reason.empty()) html.raw("<div class=\"requirement-text\">").text(row.reason).raw("</div>");
+    else if (row.state == CoverageState::client_side) html.raw("<div class=\"requirement-text\">binds EST clients only</div>");
+    html.raw("</td><td>");
+    for (const auto& id : row.scenarios) {
+      std::string anchor;
+      for (const auto i : line.runs)
+        if (run.scenarios[i].id == id) anchor = anchors[i];
+      if (anchor.empty()) html.raw("<span class=\"mono\">").text(id).raw("</span> ");
+      else html.raw("<a class=\"mono\" href=\"#").text(anchor).raw("\">").text(id).raw("</a> ");
+    }
+    html.raw("</td></tr>\n");
+  }
+  html.raw("</tbody>\n</table>\n");
+  if (run.coverage.field_bugs.empty()) return;
+  html.raw("<h3 id=\"field-bugs\">Field bugs</h3>\n<table id=\"field-bug-matrix\">\n<thead><tr><th>bug</th><th>rows</th><th>in this run</th><th>scenarios</th></tr></thead>\n<tbody>\n");
+  for (const auto& bug : run.coverage.field_bugs) {
+    auto [worst, runs] = judged(bug.scenarios, "");
+    const std::string state = bug.scenarios.empty() ? "not covered" : worst ? to_string(*worst) : "not run";
+    const std::string css = bug.scenarios.empty() ? "coverage-uncovered" : worst ? verdict_class(*worst) : "coverage-not-run";
+    std::string rows;
+    for (const auto& r : bug.requirements) rows += (rows.empty() ? "" : ", ") + r;
+    html.raw("<tr data-state=\"").text(state).raw("\"><th class=\"mono\">").text(bug.id + " " + bug.name)
+        .raw("<div class=\"requirement-text\">").text(bug.symptom).raw("</div></th><td class=\"mono\">").text(rows)
+        .raw("</td><td class=\"").raw(css).raw("\">").text(state).raw("</td><td>");
+    for (const auto& id : bug.scenarios) html.raw("<span class=\"mono\">").text(id).raw("</span> ");
+    html.raw("</td></tr>\n");
+  }
+  html.raw("</tbody>\n</table>\n");
+}
+
 void write_filters(Html& html) {
   html.raw("<h2>Scenarios</h2>\n<div id=\"filters\">\n");
   for (const Verdict verdict : all_verdicts()) {
@@ -537,6 +633,7 @@ std::string html_report(const RunResult& run) {
       .raw("</style>\n</head>\n<body>\n");
   write_header(html, run);
   write_matrix(html, run, anchors);
+  write_coverage(html, run, anchors);
   write_filters(html);
   html.raw("<div id=\"scenarios\">\n");
   for (std::size_t i = 0; i < run.scenarios.size(); ++i) write_scenario(html, run.scenarios[i], anchors[i]);

@@ -33,10 +33,23 @@ struct Requirement {
   Side side = Side::server;
   std::string text;      // the requirement, one line
   std::string test;      // how a black-box test checks it
+  std::string untestable;  // why a black-box suite cannot judge it; "" = testable
   int line = 0;          // line of the entry in the catalog file
 
   // True when a check against an IUT in `role` (server, client or proxy) is covered by this row.
   bool applies_to(Side role) const;
+};
+
+// A bug that shipped in a real EST server, RA or proxy (field-bugs.md): a scenario naming it in
+// `field_bugs` must fail against a gateway with the bug.
+struct FieldBug {
+  std::string id;         // "FB-03"
+  std::string name;       // "server-rejects-unwrapped-b64-csr"
+  std::string seen_in;
+  std::string symptom;
+  std::string test;       // what to send and what a correct gateway answers
+  std::vector<std::string> requirements;  // catalog rows it breaks
+  int line = 0;
 };
 
 class Catalog {
@@ -48,6 +61,8 @@ class Catalog {
   // nullptr when unknown.
   const Requirement* find(std::string_view id) const;
   const std::vector<Requirement>& all() const { return rows_; }
+  const std::vector<FieldBug>& field_bugs() const { return field_bugs_; }
+  const FieldBug* find_field_bug(std::string_view id) const;
 
   // The known id nearest to `wrong` (case-insensitive edit distance), for "unknown requirement
   // 7030-4.2.1a; did you mean 7030-4.2.1-a?". "" when the catalog is empty.
@@ -55,6 +70,7 @@ class Catalog {
 
  private:
   std::vector<Requirement> rows_;
+  std::vector<FieldBug> field_bugs_;
   std::unordered_map<std::string, std::size_t> index_;
 };
 

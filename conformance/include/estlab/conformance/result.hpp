@@ -85,6 +85,38 @@ struct ScenarioResult {
   std::size_t skipped_steps() const;  // steps not judged while others were (partial runs)
 };
 
+// How the catalog is covered by the scenarios the run loaded (estlab coverage, the HTML matrix).
+// covered: a scenario names the row; untestable: the catalog says why no black-box suite can judge
+// it; client_side: binds clients only (out of scope until client testing exists).
+enum class CoverageState { covered, not_covered, untestable, client_side };
+const char* to_string(CoverageState state);  // "covered", "not covered", "untestable", "client-side"
+
+struct CoverageRow {
+  std::string id;
+  std::string spec;
+  std::string level;          // the source keyword ("MUST", "derived", ...)
+  std::string verdict_level;  // fail | warn | info
+  std::string side;
+  std::string text;
+  CoverageState state = CoverageState::not_covered;
+  std::string reason;                  // untestable: why
+  std::vector<std::string> scenarios;  // ids of the scenarios that name it
+};
+
+struct FieldBugCoverage {
+  std::string id;    // FB-03
+  std::string name;
+  std::string symptom;
+  std::vector<std::string> requirements;
+  std::vector<std::string> scenarios;  // ids of the scenarios that name it in field_bugs
+};
+
+struct CatalogCoverage {
+  std::vector<CoverageRow> rows;
+  std::vector<FieldBugCoverage> field_bugs;
+  bool empty() const { return rows.empty(); }
+};
+
 struct RunResult {
   std::string estlab_version;
   std::string target;           // "embedded lab" or the target file
@@ -99,6 +131,9 @@ struct RunResult {
   std::string baseline;         // the --baseline file applied, "" = none
   // The catalog's words for every requirement the run names: ID -> "MUST: one-line text".
   std::map<std::string, std::string> requirement_texts;
+  // The whole catalog against every scenario loaded (not only those run), so a report tells "not
+  // run" (a scenario exists, this run did not judge it) from "not covered" and "not applicable".
+  CatalogCoverage coverage;
 
   std::size_t count(Verdict verdict) const;
   std::size_t partially_skipped() const;  // scenarios that ran but skipped some steps

@@ -121,6 +121,7 @@ struct Scenario {
   std::filesystem::path file;
   int line = 1;
   std::vector<std::string> requirements;
+  std::vector<std::string> field_bugs;   // FB-03 ...: the field bugs (field-bugs.md) this scenario catches
   std::vector<std::string> profiles;     // rfc7030, protocol-gateway
   std::string transport = "https";
   std::string spec;                      // JUnit suite: "RFC 7030", "protocol-gateway", ...
