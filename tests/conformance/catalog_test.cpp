@@ -199,6 +199,35 @@ TEST(Catalog, BrokenFilesNameTheLine) {
   EXPECT_EQ(load_error("- a\n"), ": a catalog holds one mapping (version, requirements)");
 }
 
+TEST(Catalog, FieldBugsAndUntestableReasonsAreData) {
+  ASSERT_EQ(real().field_bugs().size(), 14u);
+  const FieldBug* fb03 = real().find_field_bug("FB-03");
+  ASSERT_NE(fb03, nullptr);
+  EXPECT_EQ(fb03->name, "server-rejects-unwrapped-b64-csr");
+  EXPECT_EQ(fb03->requirements, std::vector<std::string>{"8951-3.1-a"});
+  EXPECT_EQ(real().find_field_bug("FB-99"), nullptr);
+  for (const FieldBug& bug : real().field_bugs())
+    for (const auto& id : bug.requirements) EXPECT_NE(real().find(id), nullptr) << bug.id << " names " << id;
+  ASSERT_NE(real().find("7030-3.5-g"), nullptr);
+  EXPECT_FALSE(real().find("7030-3.5-g")->untestable.empty());
+  EXPECT_TRUE(real().find("7030-4.2-a")->untestable.empty());
+  // An untestable client-only row would be a contradiction in the data: client rows are out of scope anyway.
+  for (const Requirement& row : real().all())
+    if (!row.untestable.empty()) EXPECT_NE(row.side, Side::client) << row.id;
+}
+
+TEST(Catalog, BrokenFieldBugsNameTheLine) {
+  const std::string bug = "field_bugs:\n- id: FB-1\n  name: n\n  seen_in: s\n  symptom: y\n  test: t\n  requirements: [X-1]\n";
+  EXPECT_EQ(load_error(std::string(kGood) + bug), "(no error)");
+  std::string unknown_row = bug;
+  unknown_row.replace(unknown_row.find("[X-1]"), 5, "[X-2]");
+  EXPECT_EQ(load_error(std::string(kGood) + unknown_row), ":18: field bug FB-1 names unknown requirement 'X-2'");
+  std::string no_rows = bug;
+  no_rows.replace(no_rows.find("[X-1]"), 5, "[]");
+  EXPECT_EQ(load_error(std::string(kGood) + no_rows), ":18: 'requirements' must be a non-empty list of catalog IDs");
+  EXPECT_EQ(load_error(std::string(kGood) + bug + bug.substr(bug.find("- id"))), ":19: duplicate field bug 'FB-1'");
+}
+
 TEST(Catalog, UnreadableFile) {
   EXPECT_THROW(Catalog::load("/nonexistent/requirements.yaml"), ConfigError);
 }

@@ -1,7 +1,8 @@
 """`estlab coverage` against an independent reading of the same files: the catalog YAML and every
 scenario file, read here with PyYAML. A row is gateway-side unless it binds only clients; it is
-untestable where the catalog's how-to-test says "Not black-box testable"; it is covered when a
-scenario names it (in `requirements` or in a step's `expect.requirement`)."""
+untestable where the catalog gives an `untestable` reason; it is covered when a scenario names it
+(in `requirements` or in a step's `expect.requirement`). A field bug is covered when a scenario
+names it in `field_bugs`."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def expected_states() -> dict[str, str]:
     for row in yaml.safe_load(CATALOG.read_text())["requirements"]:
         if row["side"] == "client":
             states[row["id"]] = "client-side"
-        elif str(row["test"]).startswith("Not black-box testable"):
+        elif row.get("untestable"):
             states[row["id"]] = "untestable"
         else:
             states[row["id"]] = "covered" if row["id"] in named else "not covered"
@@ -55,10 +56,21 @@ def test_coverage_json_agrees_with_the_catalog_and_the_scenario_files(estlab):
     assert report["total"]["client_side"] == sum(1 for s in want.values() if s == "client-side")
     assert abs(report["total"]["percent"] - 100.0 * len(covered) / len(gateway)) < 0.06
     named = named_requirements()
+    catalog_rows = {row["id"]: row for row in yaml.safe_load(CATALOG.read_text())["requirements"]}
     for row in report["rows"]:
         assert set(row["scenarios"]) == named.get(row["id"], set()), row["id"]
         if row["state"] == "untestable":
-            assert row["reason"].startswith("Not black-box testable"), row
+            assert row["reason"] == catalog_rows[row["id"]]["untestable"], row
+    bugs = yaml.safe_load(CATALOG.read_text())["field_bugs"]
+    assert [b["id"] for b in report["field_bugs"]["bugs"]] == [b["id"] for b in bugs]
+    by_bug: dict[str, set[str]] = {}
+    for path in SCENARIOS.rglob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        for bug in doc.get("field_bugs", []):
+            by_bug.setdefault(bug, set()).add(doc["id"])
+    for bug in report["field_bugs"]["bugs"]:
+        assert set(bug["scenarios"]) == by_bug.get(bug["id"], set()), bug
+    assert report["field_bugs"]["covered"] == sum(1 for b in bugs if b["id"] in by_bug)
 
 
 def test_coverage_text_lists_every_uncovered_row_and_the_totals(estlab):
@@ -78,3 +90,15 @@ def test_coverage_of_a_broken_catalog_names_the_file(estlab, tmp_path):
     assert str(broken) in r.err, str(r)
     r = estlab("coverage", "--format", "xml")
     assert r.rc == 2 and "xml" in r.err, str(r)
+
+
+def test_a_scenario_naming_an_unknown_field_bug_does_not_run(estlab, tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "id: x\ntitle: x\nrequirements: [7030-4.1.2-a]\nfield_bugs: [FB-99]\nsteps:\n  - send: {op: cacerts}\n")
+    r = estlab("run", "--scenarios", tmp_path, "--out", tmp_path / "out")
+    assert r.rc == 2, str(r)
+    assert "FB-99" in r.err and "s.yaml" in r.err, str(r)
+    (tmp_path / "s.yaml").write_text(
+        "id: x\ntitle: x\nrequirements: [7030-4.1.2-a]\nfield_bugs: [bug3]\nsteps:\n  - send: {op: cacerts}\n")
+    r = estlab("run", "--scenarios", tmp_path, "--out", tmp_path / "out")
+    assert r.rc == 2 and "not an ID like FB-03" in r.err, str(r)

@@ -432,5 +432,63 @@ TEST(HtmlReportTest, ScenariosWithoutRequirementsGetARowAndAnEmptyRunWorks) {
   EXPECT_NE(empty.find("id=\"overall\">PASSED<"), std::string::npos);
 }
 
+// The coverage table tells apart: judged (the verdict), not run (a scenario names the row but this
+// run did not judge it), not covered, and not applicable (client-only or untestable, with why).
+TEST(HtmlReportTest, CoverageTableTellsNotRunNotCoveredAndNotApplicableApart) {
+  auto run = sample_run();
+  using conformance::CoverageRow;
+  using conformance::CoverageState;
+  auto row = [](std::string id, CoverageState state, std::vector<std::string> scenarios, std::string reason = "") {
+    CoverageRow r;
+    r.id = std::move(id);
+    r.spec = "RFC 7030";
+    r.level = "MUST";
+    r.verdict_level = "fail";
+    r.side = state == CoverageState::client_side ? "client" : "server";
+    r.text = "text of " + r.id;
+    r.state = state;
+    r.reason = std::move(reason);
+    r.scenarios = std::move(scenarios);
+    return r;
+  };
+  run.coverage.rows = {row("7030-4.1.2-a", CoverageState::covered, {"cacerts-basic"}),
+                       row("PG-ENR-3", CoverageState::covered, {"enroll-revoked-refused"}),
+                       row("7030-4.4-b", CoverageState::covered, {"a-scenario-not-in-this-run"}),
+                       row("7030-4.5-d", CoverageState::not_covered, {}),
+                       row("7030-4.2-c", CoverageState::client_side, {}),
+                       row("7030-3.5-g", CoverageState::untestable, {}, "the back end is <invisible>")};
+  conformance::FieldBugCoverage bug;
+  bug.id = "FB-26";
+  bug.name = "revoked-client-cert-accepted";
+  bug.requirements = {"7030-3.3.2-b"};
+  bug.scenarios = {"enroll-revoked-refused"};
+  run.coverage.field_bugs = {bug};
+  const auto html = html_report(run);
+  auto coverage_row = [&](const std::string& id) {
+    const auto table = html.find("<table id=\"coverage-matrix\">");
+    const auto at = html.find("<th class=\"mono\">" + id + "<", table);
+    if (table == std::string::npos || at == std::string::npos) return std::string();
+    const auto start = html.rfind("<tr", at);
+    return html.substr(start, html.find("</tr>", at) - start);
+  };
+  EXPECT_NE(coverage_row("7030-4.1.2-a").find("data-state=\"pass\""), std::string::npos) << coverage_row("7030-4.1.2-a");
+  EXPECT_NE(coverage_row("7030-4.1.2-a").find("href=\"#"), std::string::npos) << "a judged row links its scenario";
+  EXPECT_NE(coverage_row("PG-ENR-3").find("data-state=\"fail\""), std::string::npos) << coverage_row("PG-ENR-3");
+  EXPECT_NE(coverage_row("7030-4.4-b").find("data-state=\"not run\""), std::string::npos) << coverage_row("7030-4.4-b");
+  EXPECT_NE(coverage_row("7030-4.5-d").find("data-state=\"not covered\""), std::string::npos);
+  EXPECT_NE(coverage_row("7030-4.2-c").find("data-state=\"not applicable\""), std::string::npos);
+  EXPECT_NE(coverage_row("7030-4.2-c").find("binds EST clients only"), std::string::npos);
+  EXPECT_NE(coverage_row("7030-3.5-g").find("data-state=\"not applicable\""), std::string::npos);
+  EXPECT_NE(coverage_row("7030-3.5-g").find("the back end is &lt;invisible&gt;"), std::string::npos);
+  EXPECT_NE(html.find("<span class=\"coverage-count\">not run 1</span>"), std::string::npos);
+  EXPECT_NE(html.find("<span class=\"coverage-count\">not applicable 2</span>"), std::string::npos);
+  const auto bugs = html.find("<table id=\"field-bug-matrix\">");
+  ASSERT_NE(bugs, std::string::npos);
+  EXPECT_NE(html.find("FB-26 revoked-client-cert-accepted", bugs), std::string::npos);
+  EXPECT_NE(html.find("data-state=\"fail\"", bugs), std::string::npos) << "the bug's scenario failed in this run";
+  run.coverage = {};
+  EXPECT_EQ(html_report(run).find("<table id=\"coverage-matrix\">"), std::string::npos) << "no catalog, no table";
+}
+
 }  // namespace
 }  // namespace estlab::reports::testing
