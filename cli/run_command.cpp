@@ -292,6 +292,17 @@ int run(const RunOptions& o) {
     for (const auto& reading : t->readings)
       if (std::find(result.readings.begin(), result.readings.end(), reading) == result.readings.end()) result.readings.push_back(reading);
   }
+  // Gateways the lab started for scenarios that need a configuration of their own (needs.config):
+  // the readings where they differ from the standing gateways', each saying whose it is.
+  const auto standing_readings = result.readings;
+  for (const auto& run : planned) {
+    if (!run.skip_reason.empty() || std::find(targets.begin(), targets.end(), run.target) != targets.end()) continue;
+    for (const auto& [what, reading] : run.target->readings) {
+      if (std::find(standing_readings.begin(), standing_readings.end(), std::make_pair(what, reading)) != standing_readings.end()) continue;
+      const std::pair<std::string, std::string> named{"[" + run.target->name + "] " + what, reading};
+      if (std::find(result.readings.begin(), result.readings.end(), named) == result.readings.end()) result.readings.push_back(named);
+    }
+  }
   reports::ConsoleReporter console(std::cout);
   console.set_requirement_texts(result.requirement_texts);
   const auto started = std::chrono::steady_clock::now();

@@ -21,10 +21,23 @@ struct EmbeddedLab::Impl {
     std::shared_ptr<gateway::OperatorQueue> queue;
     Target target;
     std::mutex restart_mutex;
+    std::string configuration_key;  // profile and est.properties values of a configured gateway; "" = a standing one
+  };
+
+  // What an instance of the lab's gateway is: a profile, and for the four standing ones a role.
+  struct Variant {
+    std::string name;
+    gateway::Profile profile;
+    bool manual = false;
+    bool restartable = false;
+    std::map<std::string, std::string> config;  // est.properties values over the lab's file
   };
 
   LabOptions options;
   std::shared_ptr<ca::SimulatedCa> ca;
+  std::map<std::string, TlsIdentity> identities;
+  std::vector<Certificate> anchors;
+  std::mutex instances_mutex;  // configured gateways are added while planning
   std::vector<std::unique_ptr<Instance>> instances;
   std::unique_ptr<coap_proxy::CoapProxy> coap_proxy;  // in front of the protocol-gateway instance
   mutable std::mutex log_mutex;
@@ -43,6 +56,105 @@ struct EmbeddedLab::Impl {
     if (!server.ok()) throw ConfigError("starting the " + instance.name + " gateway: " + server.error().message);
     instance.server = std::move(server).value();
     instance.config.port = instance.server->port();  // a restart binds the same port again
+  }
+
+  // The lab's est.properties with the variant's values over it.
+  gateway::GatewayConfig configuration(const Variant& v) const {
+    const auto file = options.dir / "config" / "est.properties";
+    if (v.config.empty()) return gateway::GatewayConfig::load(file, v.profile);
+    auto properties = Properties::load_file(file);
+    if (!properties.ok()) throw ConfigError(properties.error().message);
+    for (const auto& [key, value] : v.config) properties->set(key, value);
+    return gateway::GatewayConfig::from_properties(*properties, file.parent_path(), v.profile);
+  }
+
+  std::unique_ptr<Instance> make_instance(const Variant& v) {
+    auto instance = std::make_unique<Impl::Instance>();
+    instance->name = v.name;
+    instance->config = configuration(v);
+    instance->config.port = 0;
+    instance->config.faults = options.faults;
+    if (options.transcripts) {
+      std::string directory = v.name;
+      std::replace_if(directory.begin(), directory.end(), [](char c) { return c == ' ' || c == '/' || c == '='; }, '_');
+      instance->config.transcript_dir = options.dir / "transcripts" / directory;
+    }
+    if (v.manual) {
+      instance->config.approval = gateway::ApprovalMode::manual;
+      instance->queue = std::make_shared<gateway::OperatorQueue>();
+    }
+    start_server(*instance);
+
+    Target& t = instance->target;
+    t.name = "embedded " + v.name;
+    t.profile = gateway::to_string(v.profile);
+    t.host = "127.0.0.1";
+    t.port = instance->server->port();
+    t.server_name = "localhost";
+    t.trust_anchors = anchors;
+    t.identities = identities;
+    t.key_type = options.key_type;
+    t.features = {"tls1.2", "tls1.3", "fullcmc", "csrattrs", "basic-auth", "labels", "rollover"};
+    if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
+    if (v.manual) t.features.insert("manual-approval");
+    t.controls = {"revoke", "publish-crl"};
+    t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
+    t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
+    for (const auto& device : instance->config.preregistered) {
+      if (device.user.empty()) continue;
+      // The subject the preregistered device requests: its factory certificate's, where one carries its CN.
+      std::string subject = fresh_subject(t.subject_template, device.common_name);
+      for (const auto& [role, identity] : identities)
+        if (identity.certificate.subject().common_name() == device.common_name) subject = identity.certificate.subject().to_string();
+      t.credentials.emplace("preregistered", Target::Credential{device.user, device.password, subject});
+      break;
+    }
+    if (v.restartable) t.controls.insert("restart");
+    if (v.manual) {
+      t.controls.insert("approve");
+      t.controls.insert("reject");
+    }
+    Impl* raw_impl = this;
+    Impl::Instance* raw_instance = instance.get();
+    t.control_hook = [raw_impl, raw_instance](const std::string& name, const ControlArguments& args) {
+      return raw_impl->control(*raw_instance, name, args);
+    };
+    t.configured = [raw_impl, profile = t.profile](const std::map<std::string, std::string>& config) {
+      return raw_impl->configured(profile, config);
+    };
+    if (v.profile == gateway::Profile::protocol_gateway) {
+      t.readings.emplace_back("PG-ENR-4 allowRenewalWithOldCertificates",
+                              std::string(instance->config.allow_renewal_with_old_certificates ? "true" : "false") + " read as " +
+                                  (instance->config.renewal_rule_polarity == gateway::RenewalRulePolarity::documented
+                                       ? "documented (true = the rule is on)"
+                                       : "inverted (true = the rule is off)"));
+      t.readings.emplace_back("PG-ENR-3 revocation", instance->config.revocation == gateway::RevocationSource::published_crl
+                                                         ? "seen once on a published CRL"
+                                                         : "seen at once (before any CRL is published)");
+      t.readings.emplace_back("PG-EP-2 csrattrs/serverkeygen", "RFC 7030 semantics (the product table swaps the two descriptions)");
+    } else {
+      t.readings.emplace_back("9266-2-a identity linking over TLS 1.3",
+                              instance->config.tls13_linking == gateway::Tls13Linking::exporter ? "tls-exporter (RFC 9266)" : "refused");
+    }
+    return instance;
+  }
+
+  // A gateway of the profile with `config` over the lab's est.properties, started on first use
+  // and shared by every scenario that asks for the same values.
+  const Target* configured(const std::string& profile, const std::map<std::string, std::string>& config) {
+    std::string key = profile;
+    for (const auto& [k, v] : config) key += " " + k + "=" + v;
+    std::lock_guard lock(instances_mutex);
+    for (const auto& instance : instances)
+      if (instance->configuration_key == key) return &instance->target;
+    auto parsed = gateway::parse_profile(profile);
+    if (!parsed) throw ConfigError("unknown profile '" + profile + "'");
+    Variant v{profile, *parsed, false, false, config};
+    for (const auto& [k, value] : config) v.name += " " + k + "=" + value;
+    auto instance = make_instance(v);
+    instance->configuration_key = key;
+    instances.push_back(std::move(instance));
+    return &instances.back()->target;
   }
 
   Result<std::string> control(Instance& instance, const std::string& name, const ControlArguments& args) {
@@ -110,7 +222,7 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   if (!ca.ok()) throw ConfigError("opening the lab's CA: " + ca.error().message);
   impl->ca = std::shared_ptr<ca::SimulatedCa>(std::move(ca).value());
 
-  std::map<std::string, TlsIdentity> identities;
+  auto& identities = impl->identities;
   for (const auto& item : set->items) {
     if (item.key.empty() || item.chain.empty()) continue;
     auto identity = TlsIdentity::load(options.dir / item.chain, options.dir / item.key);
@@ -118,81 +230,16 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   }
   auto anchors_bytes = read_file_bytes((options.dir / "trust" / "anchors.pem").string());
   if (!anchors_bytes.ok()) throw ConfigError(anchors_bytes.error().message);
-  auto anchors = value_or_throw(Certificate::parse_all(*anchors_bytes), "lab trust anchors");
+  impl->anchors = value_or_throw(Certificate::parse_all(*anchors_bytes), "lab trust anchors");
 
   // Scenarios that change a gateway for everyone (manual approval, restarts) get their own, so
   // parallel scenarios on the shared ones never notice.
-  struct Variant {
-    std::string name;
-    gateway::Profile profile;
-    bool manual;
-    bool restartable;
-  };
-  for (const Variant& v : {Variant{"rfc7030", gateway::Profile::rfc7030, false, false},
-                           Variant{"protocol-gateway", gateway::Profile::protocol_gateway, false, false},
-                           Variant{"protocol-gateway-manual-approval", gateway::Profile::protocol_gateway, true, false},
-                           Variant{"protocol-gateway-restartable", gateway::Profile::protocol_gateway, false, true}}) {
-    auto instance = std::make_unique<Impl::Instance>();
-    instance->name = v.name;
-    instance->config = gateway::GatewayConfig::load(options.dir / "config" / "est.properties", v.profile);
-    instance->config.port = 0;
-    instance->config.faults = options.faults;
-    if (options.transcripts) instance->config.transcript_dir = options.dir / "transcripts" / v.name;
-    if (v.manual) {
-      instance->config.approval = gateway::ApprovalMode::manual;
-      instance->queue = std::make_shared<gateway::OperatorQueue>();
-    }
-    impl->start_server(*instance);
-
-    Target& t = instance->target;
-    t.name = "embedded " + v.name;
-    t.profile = gateway::to_string(v.profile);
-    t.host = "127.0.0.1";
-    t.port = instance->server->port();
-    t.server_name = "localhost";
-    t.trust_anchors = anchors;
-    t.identities = identities;
-    t.key_type = options.key_type;
-    t.features = {"tls1.2", "tls1.3", "fullcmc", "csrattrs", "basic-auth", "labels", "rollover"};
-    if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
-    if (v.manual) t.features.insert("manual-approval");
-    t.controls = {"revoke", "publish-crl"};
-    t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
-    t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
-    for (const auto& device : instance->config.preregistered) {
-      if (device.user.empty()) continue;
-      // The subject the preregistered device requests: its factory certificate's, where one carries its CN.
-      std::string subject = fresh_subject(t.subject_template, device.common_name);
-      for (const auto& [role, identity] : identities)
-        if (identity.certificate.subject().common_name() == device.common_name) subject = identity.certificate.subject().to_string();
-      t.credentials.emplace("preregistered", Target::Credential{device.user, device.password, subject});
-      break;
-    }
-    if (v.restartable) t.controls.insert("restart");
-    if (v.manual) {
-      t.controls.insert("approve");
-      t.controls.insert("reject");
-    }
-    Impl* raw_impl = impl.get();
-    Impl::Instance* raw_instance = instance.get();
-    t.control_hook = [raw_impl, raw_instance](const std::string& name, const ControlArguments& args) {
-      return raw_impl->control(*raw_instance, name, args);
-    };
-    if (v.profile == gateway::Profile::protocol_gateway) {
-      t.readings.emplace_back("PG-ENR-4 allowRenewalWithOldCertificates",
-                              std::string(instance->config.allow_renewal_with_old_certificates ? "true" : "false") + " read as " +
-                                  (instance->config.renewal_rule_polarity == gateway::RenewalRulePolarity::documented
-                                       ? "documented (true = the rule is on)"
-                                       : "inverted (true = the rule is off)"));
-      t.readings.emplace_back("PG-ENR-3 revocation", instance->config.revocation == gateway::RevocationSource::published_crl
-                                                         ? "seen once on a published CRL"
-                                                         : "seen at once (before any CRL is published)");
-      t.readings.emplace_back("PG-EP-2 csrattrs/serverkeygen", "RFC 7030 semantics (the product table swaps the two descriptions)");
-    } else {
-      t.readings.emplace_back("9266-2-a identity linking over TLS 1.3",
-                              instance->config.tls13_linking == gateway::Tls13Linking::exporter ? "tls-exporter (RFC 9266)" : "refused");
-    }
-    impl->instances.push_back(std::move(instance));
+  using Variant = Impl::Variant;
+  for (const Variant& v : {Variant{"rfc7030", gateway::Profile::rfc7030, false, false, {}},
+                           Variant{"protocol-gateway", gateway::Profile::protocol_gateway, false, false, {}},
+                           Variant{"protocol-gateway-manual-approval", gateway::Profile::protocol_gateway, true, false, {}},
+                           Variant{"protocol-gateway-restartable", gateway::Profile::protocol_gateway, false, true, {}}}) {
+    impl->instances.push_back(impl->make_instance(v));
   }
 
   // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance.

@@ -88,6 +88,20 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
         if (target == nullptr) target = t;
       }
       if (target == nullptr) continue;  // the target does not implement this profile
+      std::string config_skip;
+      if (!scenario.needs_config.empty()) {
+        std::string values;
+        for (const auto& [key, value] : scenario.needs_config) values += (values.empty() ? "" : ", ") + key + "=" + value;
+        if (target->configured) {
+          try {
+            target = target->configured(scenario.needs_config);
+          } catch (const ConfigError& e) {
+            throw ConfigError(scenario.file.string() + ":" + std::to_string(scenario.line) + ": needs.config (" + values + "): " + e.what());
+          }
+        } else {
+          config_skip = "the gateway must run with " + values + " (needs.config), and the suite cannot reconfigure this target";
+        }
+      }
       // Every unmet need is named, so one fix to the target file is not followed by another skip.
       std::vector<std::string> missing;
       if (scenario.transport == "coaps" && target->coaps_port == 0) missing.push_back("an EST-coaps endpoint (coaps_port)");
@@ -99,7 +113,7 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
         if (!target->identities.count(role)) missing.push_back("an identity for role '" + role + "'");
       for (const auto& credential : scenario.needs_credentials)
         if (!target->credentials.count(credential)) missing.push_back("credentials." + credential);
-      std::string skip;
+      std::string skip = config_skip;
       for (const auto& m : missing) skip += (skip.empty() ? "the target lacks " : ", ") + m;
       for (const auto& feature : scenario.needs_absent_features)
         if (target->features.count(feature)) skip += (skip.empty() ? "" : "; ") + std::string("applies only where '") + feature + "' is not offered";

@@ -1,5 +1,8 @@
 #include "estlab/conformance/scenario.hpp"
+
+#include "estlab/gateway/config.hpp"
 #include "estlab/conformance/vocabulary.hpp"
+#include "estlab/core/text.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -13,6 +16,33 @@
 namespace estlab::conformance {
 
 namespace {
+
+// est.properties keys as the gateway's known_keys() lists them; "<n>" stands for any index.
+bool key_matches(const std::string& pattern, const std::string& key) {
+  const auto n = pattern.find("<n>");
+  if (n == std::string::npos) return pattern == key;
+  const std::string head = pattern.substr(0, n), tail = pattern.substr(n + 3);
+  return key.size() > head.size() + tail.size() && key.compare(0, head.size(), head) == 0 &&
+         key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+bool is_gateway_key(const std::string& key) {
+  const auto& keys = gateway::GatewayConfig::known_keys();
+  return std::any_of(keys.begin(), keys.end(), [&](const std::string& pattern) { return key_matches(pattern, key); });
+}
+
+std::string gateway_key_hint(const std::string& key) {
+  std::string best;
+  std::size_t best_distance = 4;  // only close spellings
+  for (const auto& pattern : gateway::GatewayConfig::known_keys()) {
+    const auto d = edit_distance(ascii_lowercase(key), ascii_lowercase(pattern));
+    if (d < best_distance) {
+      best_distance = d;
+      best = pattern;
+    }
+  }
+  return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
 
 class Loader {
  public:
@@ -382,7 +412,7 @@ class Loader {
     s.spec = root["spec"] ? text(root["spec"], "spec") : spec;
     s.section = root["section"] ? text(root["section"], "section") : section;
     if (const auto& needs = root["needs"]) {
-      only_keys(needs, "needs", {"roles", "controls", "features", "absent_features", "credentials"});
+      only_keys(needs, "needs", {"roles", "controls", "features", "absent_features", "credentials", "config"});
       auto names = [&](const char* key, const std::string& kind, const std::vector<VocabularyEntry>& vocabulary) {
         std::vector<std::string> out;
         if (!needs[key]) return out;
@@ -396,6 +426,15 @@ class Loader {
       s.needs_features = names("features", "feature", known_features());
       s.needs_absent_features = names("absent_features", "feature", known_features());
       s.needs_credentials = names("credentials", "credential", known_credentials());
+      if (const auto& config = needs["config"]) {
+        if (!config.IsMap() || config.size() == 0) fail(config, "needs.config maps est.properties keys to values, e.g. {estlab.linking.required: \"true\"}");
+        for (const auto& entry : config) {
+          const std::string key = entry.first.as<std::string>();
+          if (!entry.second.IsScalar()) fail(entry.second, "needs.config." + key + " must be a single value");
+          if (!is_gateway_key(key)) fail(entry.first, "needs.config: '" + key + "' is not an est.properties key the gateway reads" + gateway_key_hint(key));
+          s.needs_config[key] = entry.second.as<std::string>();
+        }
+      }
     }
     if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0) fail(root, "steps must be a non-empty list");
     std::size_t index = 0;

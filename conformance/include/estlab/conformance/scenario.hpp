@@ -131,6 +131,9 @@ struct Scenario {
   std::vector<std::string> needs_features;  // serverkeygen, fullcmc, manual-approval, tls1.2, ...
   std::vector<std::string> needs_absent_features;  // runs only where the target lacks these (404/501 checks)
   std::vector<std::string> needs_credentials;  // preregistered, ... (target credentials)
+  // est.properties values the gateway must run with (the embedded lab starts one so configured;
+  // a target file's gateway cannot be reconfigured, so there the scenario skips).
+  std::map<std::string, std::string> needs_config;
   std::vector<std::string> step_roles;     // roles connect steps use: steps as a role the target lacks are skipped
   std::vector<Step> steps;
 

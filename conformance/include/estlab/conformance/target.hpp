@@ -55,6 +55,11 @@ struct Target {
   // scenarios gateways of their own); false for hooks on a shared vendor gateway, where a
   // scenario with controls runs alone.
   bool controls_isolated = false;
+  // The embedded lab's: the same profile's gateway with these est.properties values over the
+  // lab's file (`needs: {config: ...}`), started on first use. Empty for a target file: a vendor's
+  // gateway cannot be reconfigured by the suite, so such scenarios skip with the reason.
+  // Throws ConfigError for a value the gateway refuses.
+  std::function<const Target*(const std::map<std::string, std::string>& config)> configured;
   std::chrono::milliseconds ready_timeout{30'000};  // how long to wait for the target after restart
 };
 
