@@ -86,6 +86,12 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {requirement: RFC7030}\n", ":6:", "is not an ID like"},
       {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {cn: a, subject: \"CN=b\"}}\n", ":5:", "both subject and cn"},
       {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, base64_layout: wrapped}\n", ":5:", "base64_layout must be one of"},
+      // Gateway configuration: est.properties keys the gateway reads, one value each.
+      {std::string(kValidHead) + "needs: {config: {estlab.linking.requird: \"true\"}}\nsteps:\n  - wait: 0\n", ":4:",
+       "'estlab.linking.requird' is not an est.properties key the gateway reads (did you mean 'estlab.linking.required'?)"},
+      {std::string(kValidHead) + "needs: {config: {estlab.linking.required: [a, b]}}\nsteps:\n  - wait: 0\n", ":4:", "must be a single value"},
+      {std::string(kValidHead) + "needs: {config: []}\nsteps:\n  - wait: 0\n", ":4:", "needs.config maps est.properties keys"},
+      {std::string(kValidHead) + "field_bugs: [FB3]\nsteps:\n  - wait: 0\n", ":4:", "field bug 'FB3' is not an ID like FB-03"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);
@@ -230,6 +236,54 @@ namespace {
 // Target mode cannot race: a scenario whose controls change a shared gateway runs alone. Two
 // targets: "shared" (a vendor's hooks, controls_isolated = false) and "isolated" (the lab's
 // gateways of their own). Every hook records who else is inside a hook at the same moment.
+TEST(ScenarioLoader, ConfigAndFieldBugsAreRead) {
+  const auto dir = temp_dir("config");
+  const auto file = dir / "s.yaml";
+  std::ofstream(file) << kValidHead
+                      << "field_bugs: [FB-26]\nneeds: {config: {allowRenewalWithOldCertificates: \"false\", handler.2.realm: r}}\nsteps:\n  - wait: 0\n";
+  const auto s = load_scenario_file(file);
+  EXPECT_EQ(s.field_bugs, std::vector<std::string>{"FB-26"});
+  const std::map<std::string, std::string> want = {{"allowRenewalWithOldCertificates", "false"}, {"handler.2.realm", "r"}};
+  EXPECT_EQ(s.needs_config, want);
+  fs::remove_all(dir);
+}
+
+// A scenario needing a gateway configuration runs on the target the hook gives; a target without
+// the hook (a vendor's gateway) skips it with the values named.
+TEST(RunPlan, NeedsConfigPicksTheConfiguredGatewayOrSkips) {
+  Target configured;
+  configured.name = "configured";
+  configured.profile = "rfc7030";
+  std::map<std::string, std::string> asked;
+  Target lab;
+  lab.name = "lab";
+  lab.profile = "rfc7030";
+  lab.configured = [&](const std::map<std::string, std::string>& config) -> const Target* {
+    asked = config;
+    return &configured;
+  };
+  Target vendor;
+  vendor.name = "vendor";
+  vendor.profile = "rfc7030";
+  Scenario s;
+  s.id = "x";
+  s.profiles = {"rfc7030"};
+  s.needs_config = {{"estlab.linking.required", "true"}};
+  const std::vector<Scenario> scenarios = {s};
+  auto runs = plan(scenarios, {&lab}, Selection{}, RunOptions{});
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].target, &configured);
+  EXPECT_EQ(runs[0].skip_reason, "");
+  EXPECT_EQ(asked, s.needs_config);
+  runs = plan(scenarios, {&vendor}, Selection{}, RunOptions{});
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].target, &vendor);
+  EXPECT_NE(runs[0].skip_reason.find("estlab.linking.required=true (needs.config)"), std::string::npos) << runs[0].skip_reason;
+  lab.configured = [](const std::map<std::string, std::string>&) -> const Target* { throw ConfigError("bad value"); };
+  s.file = "s.yaml";
+  EXPECT_THROW(plan({s}, {&lab}, Selection{}, RunOptions{}), ConfigError);
+}
+
 TEST(RunPlan, ScenariosWithControlsOnASharedGatewayRunAlone) {
   std::atomic<int> shared_inside{0}, isolated_inside{0}, violations{0}, isolated_calls{0};
   auto hold = [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); };
