@@ -2,6 +2,7 @@
 
 #include "estlab/gateway/config.hpp"
 #include "estlab/conformance/vocabulary.hpp"
+#include "estlab/core/key.hpp"
 #include "estlab/core/text.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -49,14 +50,51 @@ class Loader {
   explicit Loader(std::filesystem::path file) : file_(std::move(file)) {}
 
   [[noreturn]] void fail(const YAML::Node& node, const std::string& what) const {
-    const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+    const int line = node.Mark().line >= 0 ? node.Mark().line + 1 : fallback_line_;
     throw ConfigError(file_.string() + ":" + std::to_string(line) + ": " + what);
   }
   [[noreturn]] void fail_at(int line, const std::string& what) const {
     throw ConfigError(file_.string() + ":" + std::to_string(line) + ": " + what);
   }
 
-  static int line_of(const YAML::Node& node) { return node.Mark().line >= 0 ? node.Mark().line + 1 : 0; }
+  int line_of(const YAML::Node& node) const { return node.Mark().line >= 0 ? node.Mark().line + 1 : fallback_line_; }
+
+  // A value as written, with the for_each parameters in force replaced ("{{key_type}}" -> "ec-p384").
+  std::string scalar(const YAML::Node& node) const {
+    std::string value = node.as<std::string>();
+    for (const auto& [name, replacement] : params_) {
+      const std::string reference = "{{" + name + "}}";
+      for (auto at = value.find(reference); at != std::string::npos; at = value.find(reference, at + replacement.size()))
+        value.replace(at, reference.size(), replacement);
+    }
+    return value;
+  }
+
+  // for_each: {name: [v1, v2], other: [a, b]} -> every combination, in order, as name -> value maps.
+  std::vector<std::map<std::string, std::string>> combinations(const YAML::Node& for_each) const {
+    if (!for_each.IsMap() || for_each.size() == 0) fail(for_each, "for_each maps parameter names to lists of values, e.g. {key_type: [ec-p256, rsa2048]}");
+    std::vector<std::map<std::string, std::string>> out = {{}};
+    static const std::regex name_shape(R"(^[a-z_][a-z0-9_]*$)");
+    for (const auto& entry : for_each) {
+      const std::string name = entry.first.as<std::string>();
+      if (!std::regex_match(name, name_shape)) fail(entry.first, "for_each parameter '" + name + "' must be lower-case letters, digits and '_'");
+      if (params_.count(name)) fail(entry.first, "for_each parameter '" + name + "' is already set by an outer for_each");
+      if (!entry.second.IsSequence() || entry.second.size() == 0) fail(entry.second, "for_each." + name + " must be a non-empty list of values");
+      std::vector<std::map<std::string, std::string>> next;
+      for (const auto& partial : out)
+        for (const auto& value : entry.second) {
+          if (!value.IsScalar()) fail(value, "for_each." + name + " values must be single values");
+          auto combined = partial;
+          combined[name] = value.as<std::string>();
+          next.push_back(std::move(combined));
+        }
+      out = std::move(next);
+    }
+    if (out.size() > 256) fail(for_each, "for_each makes " + std::to_string(out.size()) + " combinations; at most 256");
+    return out;
+  }
+
+  void set_parameters(std::map<std::string, std::string> params) { params_ = std::move(params); }
 
   void only_keys(const YAML::Node& map, const std::string& where, const std::vector<std::string>& allowed) const {
     if (!map.IsMap()) fail(map, where + " must be a mapping");
@@ -71,13 +109,13 @@ class Loader {
 
   std::string text(const YAML::Node& node, const std::string& what) const {
     if (!node.IsScalar()) fail(node, what + " must be a string");
-    return node.as<std::string>();
+    return scalar(node);
   }
 
   std::vector<std::string> strings(const YAML::Node& node, const std::string& what) const {
     std::vector<std::string> out;
     if (node.IsScalar()) {
-      out.push_back(node.as<std::string>());
+      out.push_back(scalar(node));
       return out;
     }
     if (!node.IsSequence()) fail(node, what + " must be a list of strings");
@@ -89,13 +127,13 @@ class Loader {
     if (!node.IsScalar()) fail(node, what + " must be a number");
     try {
       std::size_t used = 0;
-      const std::string t = node.as<std::string>();
+      const std::string t = scalar(node);
       const int value = std::stoi(t, &used);
       if (used != t.size() || value < min || value > max) throw std::out_of_range("range");
       return value;
     } catch (const std::exception&) {
       fail(node, what + " must be a whole number from " + std::to_string(min) + " to " + std::to_string(max) + ", not '" +
-                     node.as<std::string>() + "'");
+                     scalar(node) + "'");
     }
   }
 
@@ -103,18 +141,18 @@ class Loader {
     if (!node.IsScalar()) fail(node, what + " must be a number");
     try {
       std::size_t used = 0;
-      const std::string t = node.as<std::string>();
+      const std::string t = scalar(node);
       const double value = std::stod(t, &used);
       if (used != t.size() || value < 0 || value > max) throw std::out_of_range("range");
       return value;
     } catch (const std::exception&) {
-      fail(node, what + " must be a number from 0 to " + std::to_string(static_cast<int>(max)) + ", not '" + node.as<std::string>() + "'");
+      fail(node, what + " must be a number from 0 to " + std::to_string(static_cast<int>(max)) + ", not '" + scalar(node) + "'");
     }
   }
 
   bool boolean(const YAML::Node& node, const std::string& what) const {
     if (!node.IsScalar()) fail(node, what + " must be true or false");
-    const auto t = node.as<std::string>();
+    const auto t = scalar(node);
     if (t == "true") return true;
     if (t == "false") return false;
     fail(node, what + " must be true or false, not '" + t + "'");
@@ -156,7 +194,7 @@ class Loader {
   void status_field(const YAML::Node& s, const std::string& what, std::vector<int>& statuses, std::optional<char>& status_class) const {
     if (!s) return;
     auto one = [&](const YAML::Node& item) {
-      const auto t = item.as<std::string>();
+      const auto t = scalar(item);
       if (t.size() == 3 && t[1] == 'x' && t[2] == 'x' && (t[0] >= '1' && t[0] <= '5')) status_class = t[0];
       else statuses.push_back(integer(item, what, 100, 599));
     };
@@ -192,7 +230,11 @@ class Loader {
     for (const auto& san : t.subject_alt_names)
       if (san.find(':') == std::string::npos) fail(node["san"], "csr.san entry '" + san + "' must be DNS:..., IP:..., email:... or URI:...");
     if (node["key"]) t.key = text(node["key"], "csr.key");
-    if (node["key_type"]) t.key_type = text(node["key_type"], "csr.key_type");
+    if (node["key_type"]) {
+      t.key_type = text(node["key_type"], "csr.key_type");
+      if (t.key_type.find("{{") == std::string::npos)
+        if (auto parsed = parse_key_type(t.key_type); !parsed.ok()) fail(node["key_type"], "csr.key_type: " + parsed.error().message);
+    }
     if (node["challenge_password"]) t.challenge_password = text(node["challenge_password"], "csr.challenge_password");
     if (node["unstructured_name"]) t.unstructured_name = text(node["unstructured_name"], "csr.unstructured_name");
     if (node["unstructured_address"]) t.unstructured_address = text(node["unstructured_address"], "csr.unstructured_address");
@@ -280,7 +322,7 @@ class Loader {
       only_keys(node, "a connect step", {"connect", "expect", "timeout"});
       s.kind = Step::Kind::connect;
       if (c.IsScalar()) {
-        s.as = c.as<std::string>() == "anonymous" ? "" : c.as<std::string>();
+        s.as = scalar(c) == "anonymous" ? "" : scalar(c);
       } else {
         only_keys(c, "connect", {"as", "tls", "plain_http"});
         if (c["as"]) s.as = text(c["as"], "connect.as") == "anonymous" ? "" : text(c["as"], "connect.as");
@@ -335,7 +377,7 @@ class Loader {
       only_keys(node, "a control step", {"control", "timeout"});
       s.kind = Step::Kind::control;
       if (c.IsScalar()) {
-        s.control = c.as<std::string>();
+        s.control = scalar(c);
       } else {
         if (!c.IsMap() || c.size() != 1) fail(c, "control must be one of revoke, publish-crl, approve, reject, restart with its arguments");
         const auto entry = *c.begin();
@@ -346,7 +388,7 @@ class Loader {
             check_variables(arg.second, s.arguments[arg.first.as<std::string>()]);
           }
         } else if (entry.second.IsScalar()) {
-          s.arguments["value"] = entry.second.as<std::string>();
+          s.arguments["value"] = scalar(entry.second);
         }
       }
       static const std::set<std::string> controls = {"revoke", "publish-crl", "approve", "reject", "restart"};
@@ -380,7 +422,7 @@ class Loader {
 
   Scenario scenario(const YAML::Node& root) const {
     if (!root.IsMap()) fail(root, "a scenario file holds one mapping (id, title, requirements, profiles, steps)");
-    only_keys(root, "the scenario", {"id", "title", "description", "requirements", "field_bugs", "profiles", "transport", "spec", "section", "needs", "steps"});
+    only_keys(root, "the scenario", {"id", "title", "description", "requirements", "field_bugs", "for_each", "profiles", "transport", "spec", "section", "needs", "steps"});
     Scenario s;
     s.file = file_;
     s.line = line_of(root);
@@ -432,13 +474,34 @@ class Loader {
           const std::string key = entry.first.as<std::string>();
           if (!entry.second.IsScalar()) fail(entry.second, "needs.config." + key + " must be a single value");
           if (!is_gateway_key(key)) fail(entry.first, "needs.config: '" + key + "' is not an est.properties key the gateway reads" + gateway_key_hint(key));
-          s.needs_config[key] = entry.second.as<std::string>();
+          s.needs_config[key] = scalar(entry.second);
         }
       }
     }
     if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0) fail(root, "steps must be a non-empty list");
     std::size_t index = 0;
-    for (const auto& node : root["steps"]) s.steps.push_back(step(node, index++));
+    for (const auto& node : root["steps"]) {
+      if (!node.IsMap() || !node["for_each"]) {
+        s.steps.push_back(step(node, index++));
+        continue;
+      }
+      // A step over a list: the step once per combination, its parameters replaced in its values.
+      YAML::Node body(YAML::NodeType::Map);
+      for (const auto& entry : node)
+        if (entry.first.as<std::string>() != "for_each") body[entry.first] = entry.second;
+      const auto outer = params_;
+      const int outer_line = fallback_line_;
+      fallback_line_ = line_of(node);
+      for (auto params : combinations(node["for_each"])) {
+        params.insert(outer.begin(), outer.end());
+        params_ = std::move(params);
+        Step expanded = step(body, index++);
+        expanded.line = line_of(node);
+        s.steps.push_back(std::move(expanded));
+      }
+      params_ = outer;
+      fallback_line_ = outer_line;
+    }
     // Derived needs: controls used by steps.
     for (const auto& st : s.steps) {
       if (st.kind == Step::Kind::control &&
@@ -459,6 +522,8 @@ class Loader {
 
  private:
   std::filesystem::path file_;
+  mutable std::map<std::string, std::string> params_;  // for_each parameters in force (set while a step is expanded)
+  mutable int fallback_line_ = 0;               // for nodes built here (an expanded step), which have no position
 };
 
 }  // namespace
@@ -487,7 +552,7 @@ std::pair<std::string, std::string> spec_and_section(const std::string& requirem
   return {"RFC " + requirement.substr(0, dash), section};
 }
 
-Scenario load_scenario_file(const std::filesystem::path& file) {
+std::vector<Scenario> load_scenario_variants(const std::filesystem::path& file) {
   std::ifstream in(file);
   if (!in) throw ConfigError(file.string() + ": cannot read the scenario file");
   YAML::Node root;
@@ -497,11 +562,35 @@ Scenario load_scenario_file(const std::filesystem::path& file) {
     throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": YAML syntax: " + e.msg);
   }
   try {
-    return Loader(file).scenario(root);
+    Loader loader(file);
+    std::vector<Scenario> variants;
+    if (!root.IsMap() || !root["for_each"]) {
+      variants.push_back(loader.scenario(root));
+      return variants;
+    }
+    // A scenario over a list: one scenario per combination, its id and title saying which.
+    for (const auto& params : loader.combinations(root["for_each"])) {
+      loader.set_parameters(params);
+      Scenario s = loader.scenario(root);
+      std::string suffix, shown;
+      for (const auto& [name, value] : params) {
+        std::string part = ascii_lowercase(value);
+        std::replace_if(part.begin(), part.end(), [](char c) { return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'); }, '-');
+        suffix += "." + part;
+        shown += (shown.empty() ? "" : ", ") + name + "=" + value;
+      }
+      s.id += suffix;
+      s.title += " [" + shown + "]";
+      s.parameters = params;
+      variants.push_back(std::move(s));
+    }
+    return variants;
   } catch (const YAML::Exception& e) {
     throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
 }
+
+Scenario load_scenario_file(const std::filesystem::path& file) { return load_scenario_variants(file).front(); }
 
 std::vector<Scenario> load_scenarios(const std::filesystem::path& dir) {
   std::error_code ec;
@@ -514,11 +603,12 @@ std::vector<Scenario> load_scenarios(const std::filesystem::path& dir) {
   std::vector<Scenario> scenarios;
   std::map<std::string, std::string> seen;
   for (const auto& file : files) {
-    auto scenario = load_scenario_file(file);
-    if (auto it = seen.find(scenario.id); it != seen.end())
-      throw ConfigError(file.string() + ":" + std::to_string(scenario.line) + ": id '" + scenario.id + "' is also used by " + it->second);
-    seen[scenario.id] = file.string();
-    scenarios.push_back(std::move(scenario));
+    for (auto& scenario : load_scenario_variants(file)) {
+      if (auto it = seen.find(scenario.id); it != seen.end())
+        throw ConfigError(file.string() + ":" + std::to_string(scenario.line) + ": id '" + scenario.id + "' is also used by " + it->second);
+      seen[scenario.id] = file.string();
+      scenarios.push_back(std::move(scenario));
+    }
   }
   return scenarios;
 }

@@ -92,6 +92,14 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "needs: {config: {estlab.linking.required: [a, b]}}\nsteps:\n  - wait: 0\n", ":4:", "must be a single value"},
       {std::string(kValidHead) + "needs: {config: []}\nsteps:\n  - wait: 0\n", ":4:", "needs.config maps est.properties keys"},
       {std::string(kValidHead) + "field_bugs: [FB3]\nsteps:\n  - wait: 0\n", ":4:", "field bug 'FB3' is not an ID like FB-03"},
+      // Parametrization: names, lists, values; a value that does not fit its field names the step's line.
+      {std::string(kValidHead) + "for_each: {Key: [a]}\nsteps:\n  - wait: 0\n", ":4:", "for_each parameter 'Key' must be lower-case"},
+      {std::string(kValidHead) + "for_each: {k: []}\nsteps:\n  - wait: 0\n", ":4:", "for_each.k must be a non-empty list"},
+      {std::string(kValidHead) + "for_each: {k: [[a]]}\nsteps:\n  - wait: 0\n", ":4:", "for_each.k values must be single values"},
+      {std::string(kValidHead) + "for_each: {k: [a]}\nsteps:\n  - for_each: {k: [b]}\n    wait: 0\n", ":6:", "already set by an outer for_each"},
+      {std::string(kValidHead) + "steps:\n  - for_each: {layout: [one-line, wrapped]}\n    send: {op: simpleenroll, base64_layout: \"{{layout}}\"}\n", ":6:",
+       "base64_layout must be one of"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {key_type: rsa-2048}}\n", ":5:", "csr.key_type: unknown key type 'rsa-2048'"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);
@@ -236,6 +244,43 @@ namespace {
 // Target mode cannot race: a scenario whose controls change a shared gateway runs alone. Two
 // targets: "shared" (a vendor's hooks, controls_isolated = false) and "isolated" (the lab's
 // gateways of their own). Every hook records who else is inside a hook at the same moment.
+// A scenario over a list becomes one scenario per combination (id and title say which, the value
+// in every field); a step over a list becomes one step per value, each at the step's line.
+TEST(ScenarioLoader, ForEachExpandsScenariosAndSteps) {
+  const auto dir = temp_dir("for-each");
+  const auto file = dir / "s.yaml";
+  std::ofstream(file) << "id: enroll-kt\ntitle: Key types\nrequirements: [7030-4.2-a]\n"
+                         "for_each: {key_type: [ec-p384, ed25519], tls: [\"1.2\", \"1.3\"]}\n"
+                         "steps:\n"
+                         "  - connect: {as: ra-officer, tls: \"{{tls}}\"}\n"
+                         "  - for_each: {layout: [one-line, wrap76-lf, whitespace]}\n"
+                         "    send: {op: simpleenroll, base64_layout: \"{{layout}}\", csr: {cn: \"x-{{key_type}}-{{unique}}\", key_type: \"{{key_type}}\"}}\n"
+                         "    expect: {status: 200}\n"
+                         "  - wait: 0\n";
+  const auto variants = load_scenario_variants(file);
+  ASSERT_EQ(variants.size(), 4u);
+  EXPECT_EQ(variants[0].id, "enroll-kt.ec-p384.1.2");
+  EXPECT_EQ(variants[3].id, "enroll-kt.ed25519.1.3");
+  EXPECT_EQ(variants[3].title, "Key types [key_type=ed25519, tls=1.3]");
+  const std::map<std::string, std::string> params = {{"key_type", "ed25519"}, {"tls", "1.3"}};
+  EXPECT_EQ(variants[3].parameters, params);
+  const auto& steps = variants[3].steps;
+  ASSERT_EQ(steps.size(), 5u);
+  EXPECT_EQ(steps[0].tls, "1.3");
+  for (std::size_t i = 1; i <= 3; ++i) {
+    EXPECT_EQ(steps[i].line, 7) << i;
+    ASSERT_TRUE(steps[i].csr.has_value());
+    EXPECT_EQ(steps[i].csr->key_type, "ed25519");
+    EXPECT_EQ(steps[i].csr->cn, "x-ed25519-{{unique}}") << "run-time variables stay for the runner";
+  }
+  EXPECT_EQ(steps[1].base64_layout, "one-line");
+  EXPECT_EQ(steps[2].base64_layout, "wrap76-lf");
+  EXPECT_EQ(steps[3].base64_layout, "whitespace");
+  EXPECT_EQ(steps[4].kind, Step::Kind::wait);
+  EXPECT_EQ(load_scenarios(dir).size(), 4u);
+  fs::remove_all(dir);
+}
+
 TEST(ScenarioLoader, ConfigAndFieldBugsAreRead) {
   const auto dir = temp_dir("config");
   const auto file = dir / "s.yaml";

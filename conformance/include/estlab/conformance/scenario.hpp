@@ -122,6 +122,7 @@ struct Scenario {
   int line = 1;
   std::vector<std::string> requirements;
   std::vector<std::string> field_bugs;   // FB-03 ...: the field bugs (field-bugs.md) this scenario catches
+  std::map<std::string, std::string> parameters;  // for_each values of this variant ("key_type" -> "ec-p384")
   std::vector<std::string> profiles;     // rfc7030, protocol-gateway
   std::string transport = "https";
   std::string spec;                      // JUnit suite: "RFC 7030", "protocol-gateway", ...
@@ -142,7 +143,10 @@ struct Scenario {
   std::vector<std::string> named_requirements() const;
 };
 
-// One scenario file. Throws ConfigError "file:line: what" for anything wrong.
+// One scenario file: one scenario, or one per combination of its `for_each` parameters. Throws
+// ConfigError "file:line: what" for anything wrong.
+std::vector<Scenario> load_scenario_variants(const std::filesystem::path& file);
+// The file's (first) scenario.
 Scenario load_scenario_file(const std::filesystem::path& file);
 // Every *.yaml under dir (recursively, sorted); ids must be unique across files.
 std::vector<Scenario> load_scenarios(const std::filesystem::path& dir);
