@@ -281,6 +281,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
             checks.add(Verdict::error, "no captured /cacerts bag '" + e.issued_chains_to + "' to chain to");
           } else {
             PathValidation validation;
+            validation.at = context.at;
             for (const auto& c : bag->second) (c.is_self_signed() ? validation.trust_anchors : validation.intermediates).push_back(c);
             auto verdict = validate_path(issued, validation);
             const bool ok = verdict.ok() && verdict->valid;

@@ -34,6 +34,8 @@ struct EmbeddedLab::Impl {
   };
 
   LabOptions options;
+  // The lab's virtual time: the CA issues, signs CRLs and judges client certificates by it.
+  std::shared_ptr<OffsetClock> clock = std::make_shared<OffsetClock>();
   std::shared_ptr<ca::SimulatedCa> ca;
   std::map<std::string, TlsIdentity> identities;
   std::vector<Certificate> anchors;
@@ -81,7 +83,7 @@ struct EmbeddedLab::Impl {
     }
     if (v.manual) {
       instance->config.approval = gateway::ApprovalMode::manual;
-      instance->queue = std::make_shared<gateway::OperatorQueue>();
+      instance->queue = std::make_shared<gateway::OperatorQueue>(clock);
     }
     start_server(*instance);
 
@@ -97,7 +99,11 @@ struct EmbeddedLab::Impl {
     t.features = {"tls1.2", "tls1.3", "fullcmc", "csrattrs", "basic-auth", "labels", "rollover"};
     if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
     if (v.manual) t.features.insert("manual-approval");
-    t.controls = {"revoke", "publish-crl"};
+    t.controls = {"revoke", "publish-crl", "advance-time", "reset-time"};
+    // One clock for the whole lab: a scenario that moves it runs alone, and the runner brings the
+    // clock back afterwards.
+    t.exclusive_controls = {"advance-time"};
+    t.now = [clock = clock] { return clock->now(); };
     t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
     t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
     for (const auto& device : instance->config.preregistered) {
@@ -169,6 +175,18 @@ struct EmbeddedLab::Impl {
       if (!revoked.ok()) return revoked.error();
       return "revoked " + arg("serial", "") + " (" + revoked->certificate.subject().to_string() + ")";
     }
+    if (name == "advance-time") {
+      const std::string by = arg("by", arg("value", ""));
+      const auto duration = parse_duration(by);
+      if (!duration) return make_error(ErrorCode::invalid_input, "advance-time: '" + by + "' is not a duration such as 400d, 12h, 30m or 90s");
+      clock->advance(*duration);
+      return "the lab's clock is now " + std::to_string(std::chrono::duration_cast<std::chrono::hours>(clock->offset()).count() / 24) +
+             " days ahead of real time";
+    }
+    if (name == "reset-time") {
+      clock->reset();
+      return std::string("the lab's clock is back to real time");
+    }
     if (name == "publish-crl") {
       std::string label = arg("ca", arg("value", ""));
       if (label.empty()) label = instance.config.default_ca;
@@ -218,7 +236,10 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   generate.force = true;
   auto set = fixtures::generate(generate);
   if (!set.ok()) throw ConfigError("building the embedded lab: " + set.error().message);
-  auto ca = ca::SimulatedCa::open({options.dir / "lab.db"});
+  ca::SimulatedCa::Options ca_options;
+  ca_options.store_path = options.dir / "lab.db";
+  ca_options.clock = impl->clock;
+  auto ca = ca::SimulatedCa::open(std::move(ca_options));
   if (!ca.ok()) throw ConfigError("opening the lab's CA: " + ca.error().message);
   impl->ca = std::shared_ptr<ca::SimulatedCa>(std::move(ca).value());
 

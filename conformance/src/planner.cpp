@@ -117,9 +117,12 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
       for (const auto& m : missing) skip += (skip.empty() ? "the target lacks " : ", ") + m;
       for (const auto& feature : scenario.needs_absent_features)
         if (target->features.count(feature)) skip += (skip.empty() ? "" : "; ") + std::string("applies only where '") + feature + "' is not offered";
-      bool has_control = false;
-      for (const auto& step : scenario.steps) has_control |= step.kind == Step::Kind::control;
-      const bool exclusive = has_control && !target->controls_isolated;
+      bool has_control = false, moves_everyone = false;
+      for (const auto& step : scenario.steps) {
+        has_control |= step.kind == Step::Kind::control;
+        moves_everyone |= step.kind == Step::Kind::control && target->exclusive_controls.count(step.control) != 0;
+      }
+      const bool exclusive = (has_control && !target->controls_isolated) || moves_everyone;
       std::vector<std::string> roles_lacking;
       for (const auto& role : scenario.step_roles)
         if (!target->identities.count(role)) roles_lacking.push_back(role);
@@ -268,6 +271,16 @@ std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const 
       else if (run.exclusive) {
         std::unique_lock lock(exclusive_mutex);
         results[i] = run_scenario(*run.scenario, *run.target, run.repetition, options);
+        // A scenario that moved the target's clock leaves it as it found it, whatever its verdict.
+        const bool moved_time = std::any_of(run.scenario->steps.begin(), run.scenario->steps.end(),
+                                            [](const Step& step) { return step.kind == Step::Kind::control && step.control == "advance-time"; });
+        if (moved_time && run.target->controls.count("reset-time") && run.target->control_hook) {
+          auto reset = run.target->control_hook("reset-time", {});
+          if (!reset.ok()) {
+            results[i].verdict = worse(results[i].verdict, Verdict::error);
+            results[i].message = "could not bring the clock back (reset-time): " + reset.error().message;
+          }
+        }
       } else {
         std::shared_lock lock(exclusive_mutex);
         results[i] = run_scenario(*run.scenario, *run.target, run.repetition, options);

@@ -247,6 +247,7 @@ class ScenarioRun {
     c.level_of = options_.level_of;
     c.default_requirement = scenario_.requirements.front();
     c.bags = bags_;
+    c.at = target_.now ? target_.now() : std::chrono::system_clock::now();
     return c;
   }
 
@@ -472,6 +473,16 @@ class ScenarioRun {
     }
     // A CRL of the CA the target enrolls with, unless the scenario names one.
     if (step.control == "publish-crl" && !arguments.count("ca") && !arguments.count("value")) arguments["ca"] = target_.default_label;
+    // advance-time past an identity: to a minute after its certificate's notAfter, so "expired"
+    // follows from the certificate the target issued, not from a lifetime the scenario assumes.
+    if (step.control == "advance-time" && arguments.count("past")) {
+      const TlsIdentity* identity = this->identity(arguments["past"]);
+      if (!identity) throw NotJudged("not judged: advance-time past '" + arguments["past"] + "': no such identity (captured or role)");
+      const TimePoint now = target_.now ? target_.now() : std::chrono::system_clock::now();
+      const auto by = std::chrono::duration_cast<std::chrono::seconds>(identity->certificate.not_after() - now) + std::chrono::seconds(60);
+      arguments.erase("past");
+      arguments["by"] = std::to_string(std::max<long long>(by.count(), 1)) + "s";
+    }
     std::string args_text;
     for (const auto& [k, v] : arguments) args_text += " " + k + "=" + v;
     r.summary = "control " + step.control + args_text;

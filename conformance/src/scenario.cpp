@@ -391,9 +391,18 @@ class Loader {
           s.arguments["value"] = scalar(entry.second);
         }
       }
-      static const std::set<std::string> controls = {"revoke", "publish-crl", "approve", "reject", "restart"};
-      if (!controls.count(s.control)) fail(c, "unknown control '" + s.control + "' (revoke, publish-crl, approve, reject, restart)");
+      static const std::set<std::string> controls = {"revoke", "publish-crl", "approve", "reject", "restart", "advance-time", "reset-time"};
+      if (!controls.count(s.control))
+        fail(c, "unknown control '" + s.control + "' (revoke, publish-crl, approve, reject, restart, advance-time, reset-time)");
       if (s.control == "revoke" && !s.arguments.count("serial")) fail(c, "control revoke needs serial");
+      if (s.control == "advance-time") {
+        if (s.arguments.count("value")) s.arguments["by"] = s.arguments["value"], s.arguments.erase("value");
+        const auto by = s.arguments.find("by");
+        if ((by == s.arguments.end()) == (s.arguments.count("past") == 0))
+          fail(c, "control advance-time needs a duration ({advance-time: 400d}) or an identity to outlive ({advance-time: {past: device}}), one of them");
+        if (by != s.arguments.end() && by->second.find("{{") == std::string::npos && !parse_duration(by->second))
+          fail(c, "control advance-time: '" + by->second + "' is not a duration such as 400d, 12h, 30m or 90s");
+      }
     } else if (const auto& w = node["wait"]) {
       only_keys(node, "a wait step", {"wait"});
       s.kind = Step::Kind::wait;

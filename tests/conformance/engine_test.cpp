@@ -100,6 +100,9 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - for_each: {layout: [one-line, wrapped]}\n    send: {op: simpleenroll, base64_layout: \"{{layout}}\"}\n", ":6:",
        "base64_layout must be one of"},
       {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {key_type: rsa-2048}}\n", ":5:", "csr.key_type: unknown key type 'rsa-2048'"},
+      {std::string(kValidHead) + "steps:\n  - control: {advance-time: 400y}\n", ":5:", "'400y' is not a duration such as 400d"},
+      {std::string(kValidHead) + "steps:\n  - control: {advance-time: {}}\n", ":5:", "needs a duration ({advance-time: 400d}) or an identity"},
+      {std::string(kValidHead) + "steps:\n  - control: {advance-time: {by: 1d, past: device}}\n", ":5:", "one of them"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);
@@ -327,6 +330,49 @@ TEST(RunPlan, NeedsConfigPicksTheConfiguredGatewayOrSkips) {
   lab.configured = [](const std::map<std::string, std::string>&) -> const Target* { throw ConfigError("bad value"); };
   s.file = "s.yaml";
   EXPECT_THROW(plan({s}, {&lab}, Selection{}, RunOptions{}), ConfigError);
+}
+
+// Moving the clock changes what every scenario sees: such a scenario runs alone even on a target
+// whose other controls are isolated, and the clock is brought back after it, whatever its verdict.
+TEST(RunPlan, AScenarioThatMovesTheClockRunsAloneAndTheClockComesBack) {
+  std::vector<std::string> calls;
+  std::mutex calls_mutex;
+  Target lab;
+  lab.name = "lab";
+  lab.profile = "rfc7030";
+  lab.controls = {"advance-time", "reset-time"};
+  lab.controls_isolated = true;
+  lab.exclusive_controls = {"advance-time"};
+  lab.control_hook = [&](const std::string& name, const ControlArguments& args) -> Result<std::string> {
+    std::lock_guard lock(calls_mutex);
+    calls.push_back(name + (args.count("by") ? " " + args.at("by") : ""));
+    return std::string("ok");
+  };
+  Scenario mover;
+  mover.id = "mover";
+  mover.requirements = {"7030-3.3.2-b"};
+  mover.profiles = {"rfc7030"};
+  Step advance;
+  advance.kind = Step::Kind::control;
+  advance.control = "advance-time";
+  advance.arguments = {{"by", "400d"}};
+  Step note;
+  note.kind = Step::Kind::note;
+  note.note = "after";
+  mover.steps = {advance, note};
+  Scenario other = mover;
+  other.id = "other";
+  other.steps = {note};
+  const std::vector<Scenario> scenarios = {mover, other};
+  const auto runs = plan(scenarios, {&lab}, Selection{}, RunOptions{});
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_TRUE(runs[0].exclusive);
+  EXPECT_FALSE(runs[1].exclusive);
+  RunOptions options;
+  options.jobs = 2;
+  run_plan(runs, options, {});
+  const std::vector<std::string> want = {"advance-time 400d", "reset-time"};
+  EXPECT_EQ(calls, want);
 }
 
 TEST(RunPlan, ScenariosWithControlsOnASharedGatewayRunAlone) {

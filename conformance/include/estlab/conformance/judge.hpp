@@ -45,6 +45,7 @@ struct JudgeContext {
   std::function<Level(const std::string& requirement)> level_of;
   std::string default_requirement;  // the scenario's first requirement
   std::map<std::string, std::vector<Certificate>> bags;  // captured /cacerts bags by name
+  TimePoint at = std::chrono::system_clock::now();         // the target's time: certificates are judged at it
 };
 
 struct Judgement {

@@ -55,6 +55,12 @@ struct Target {
   // scenarios gateways of their own); false for hooks on a shared vendor gateway, where a
   // scenario with controls runs alone.
   bool controls_isolated = false;
+  // Controls that change what every scenario sees (the lab's clock): a scenario using one runs
+  // alone, whatever controls_isolated says; after it, "reset-time" is run where offered.
+  std::set<std::string> exclusive_controls;
+  // The target's time where the suite can know it (the lab's virtual clock): certificates are
+  // judged at this time. Empty = the machine's clock.
+  std::function<TimePoint()> now;
   // The embedded lab's: the same profile's gateway with these est.properties values over the
   // lab's file (`needs: {config: ...}`), started on first use. Empty for a target file: a vendor's
   // gateway cannot be reconfigured by the suite, so such scenarios skip with the reason.
