@@ -144,6 +144,28 @@ Level level_of(const Expectation& e, const JudgeContext& context) {
   return context.level_of ? context.level_of(requirement_of(e, context)) : Level::must;
 }
 
+// RFC 9908's shape of a CsrAttrs answer: one check per rule, each at its own catalog row's level;
+// a legacy form RFC 7030's own examples use warns instead of failing (catalog.md part 4 #5).
+void judge_csrattrs_shape(const CsrAttrs& attrs, const JudgeContext& context, Checks& checks) {
+  const auto findings = lint_csrattrs(attrs);
+  static const std::pair<const char*, const char*> kRules[] = {
+      {"csrattrs-3.2-a", "extensions are asked for in one extensionRequest holding one Extensions, no extnID repeated"},
+      {"csrattrs-3.2-b", "a key type is one attribute of the key algorithm carrying its parameters"},
+      {"7030-4.5.2-f", "signature schemes are bare OIDs, key algorithms attributes, extensions inside extensionRequest"},
+  };
+  for (const auto& [rule, what] : kRules) {
+    const Level level = context.level_of ? context.level_of(rule) : Level::must;
+    bool any = false;
+    for (const auto& finding : findings) {
+      if (finding.rule != rule) continue;
+      any = true;
+      checks.verify_at(false, std::string(what) + ": " + finding.what + (finding.legacy ? " (legacy RFC 7030 form: a warning)" : ""),
+                       finding.legacy && level == Level::must ? Level::should : level, rule);
+    }
+    if (!any) checks.verify_at(true, what, level, rule);
+  }
+}
+
 Judgement judge(const Expectation& e, const Observation& observation, const JudgeContext& context) {
   Judgement out;
   const std::string requirement = requirement_of(e, context);
@@ -298,13 +320,14 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
       }
     }
   }
-  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid) && response.status == 200) {
+  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid || e.csrattrs_lint) && response.status == 200) {
     auto der = decode_est_body(response.body, std::nullopt);
     auto attrs = der.ok() ? CsrAttrs::from_der(*der) : Result<CsrAttrs>(der.error());
     if (e.csrattrs_valid)
       checks.verify(attrs.ok(), "the body is base64 of a DER CsrAttrs" + (attrs.ok() ? " (" + std::to_string(attrs->entries().size()) + " entries)" : ": " + attrs.error().message));
     for (const auto& want : e.csrattrs_contains)
       checks.verify(attrs.ok() && attrs->contains_oid(want), "csrattrs contains " + want + (attrs.ok() ? "" : " (" + attrs.error().message + ")"));
+    if (e.csrattrs_lint && attrs.ok()) judge_csrattrs_shape(*attrs, context, checks);
   }
   if (!e.cmc_status.empty() || !e.cmc_fail_info.empty()) {
     auto der = decode_est_body(response.body, std::nullopt);

@@ -256,7 +256,7 @@ class Loader {
   Expectation expectation(const YAML::Node& node) const {
     only_keys(node, "expect",
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
-               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "cmc", "body_contains", "connection_fails", "requirement", "level"});
+               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "requirement", "level"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -288,6 +288,7 @@ class Loader {
     }
     if (node["server_key_matches"]) e.server_key_matches = boolean(node["server_key_matches"], "expect.server_key_matches");
     if (node["csrattrs_valid"]) e.csrattrs_valid = boolean(node["csrattrs_valid"], "expect.csrattrs_valid");
+    if (node["csrattrs_lint"]) e.csrattrs_lint = boolean(node["csrattrs_lint"], "expect.csrattrs_lint");
     if (node["csrattrs_contains"]) e.csrattrs_contains = strings(node["csrattrs_contains"], "expect.csrattrs_contains");
     if (const auto& cmc = node["cmc"]) {
       only_keys(cmc, "expect.cmc", {"status", "fail_info"});

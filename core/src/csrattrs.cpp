@@ -451,4 +451,109 @@ Result<CsrAttrs> parse_csrattrs_spec(std::string_view spec) {
   return builder.build();
 }
 
+namespace {
+
+// Key algorithms whose requirement is an attribute (RFC 9908 3.2): EC with a curve, RSA with a size,
+// and the parameterless EdDSA ones.
+bool is_key_algorithm(std::string_view dotted) {
+  return dotted == oid::id_ec_public_key || dotted == oid::rsa_encryption || dotted == "1.3.101.112" || dotted == "1.3.101.113";
+}
+
+// Named curves a legacy answer lists as bare OIDs (RFC 7030 A.2's brainpoolP384r1).
+bool is_curve(std::string_view dotted) {
+  return dotted == "1.2.840.10045.3.1.7" || dotted == "1.3.132.0.34" || dotted == "1.3.132.0.35" ||
+         dotted.rfind("1.3.36.3.3.2.8.1.1.", 0) == 0;
+}
+
+// Signature algorithms: ecdsa-with-SHA*, sha*WithRSAEncryption, RSASSA-PSS, Ed25519/Ed448.
+bool is_signature_algorithm(std::string_view dotted) {
+  return dotted.rfind("1.2.840.10045.4.", 0) == 0 || dotted == "1.2.840.113549.1.1.5" || dotted == "1.2.840.113549.1.1.10" ||
+         dotted == "1.2.840.113549.1.1.11" || dotted == "1.2.840.113549.1.1.12" || dotted == "1.2.840.113549.1.1.13" ||
+         dotted == "1.3.101.112" || dotted == "1.3.101.113";
+}
+
+// X.509 certificate extensions (id-ce, id-pe): requested as bare OIDs, they belong in extensionRequest.
+bool is_certificate_extension(std::string_view dotted) {
+  return dotted.rfind("2.5.29.", 0) == 0 || dotted.rfind("1.3.6.1.5.5.7.1.", 0) == 0;
+}
+
+}  // namespace
+
+std::vector<CsrAttrsFinding> lint_csrattrs(const CsrAttrs& attrs) {
+  std::vector<CsrAttrsFinding> out;
+  int extension_requests = 0;
+  std::vector<std::string> key_types;
+  for (const auto& entry : attrs.entries()) {
+    if (!entry.is_attribute()) {
+      if (is_curve(entry.oid))
+        out.push_back({"csrattrs-3.2-b", true, "curve " + entry.oid + " is a bare OID; RFC 9908 puts it in an id-ecPublicKey attribute"});
+      else if (is_key_algorithm(entry.oid) && entry.oid != "1.3.101.112" && entry.oid != "1.3.101.113")
+        out.push_back({"7030-4.5.2-f", false, "key algorithm " + entry.oid + " is a bare OID; an attribute carries its parameters"});
+      else if (is_certificate_extension(entry.oid))
+        out.push_back({"7030-4.5.2-f", false, "extension " + entry.oid + " is a bare OID; extensions belong inside extensionRequest"});
+      continue;
+    }
+    if (is_signature_algorithm(entry.oid) && !is_key_algorithm(entry.oid))
+      out.push_back({"7030-4.5.2-f", false, "signature scheme " + entry.oid + " is an attribute; it is a bare OID"});
+    if (entry.oid == oid::extension_request) {
+      ++extension_requests;
+      if (entry.values->size() != 1)
+        out.push_back({"csrattrs-3.2-a", false, "extensionRequest holds " + std::to_string(entry.values->size()) + " values; exactly one Extensions"});
+      for (const auto& value_der : *entry.values) {
+        der::Reader reader(value_der);
+        auto value = reader.next("extensionRequest value");
+        if (!value.ok()) continue;
+        if (value->tag == der::kOid) {
+          out.push_back({"csrattrs-3.2-a", true, "extensionRequest holds a bare OID (RFC 7030 4.5.2 style), not an Extensions"});
+          continue;
+        }
+        if (value->tag != der::kSequence) {
+          out.push_back({"csrattrs-3.2-a", false, "extensionRequest value is a " + der::tag_name(value->tag) + ", not an Extensions SEQUENCE"});
+          continue;
+        }
+        std::vector<std::string> ids;
+        der::Reader extensions(value->content);
+        while (!extensions.empty()) {
+          auto ext = extensions.expect(der::kSequence, "Extension");
+          if (!ext.ok()) {
+            out.push_back({"csrattrs-3.2-a", false, "extensionRequest: " + ext.error().message});
+            break;
+          }
+          der::Reader fields(ext->content);
+          auto id = fields.expect(der::kOid, "extnID");
+          auto dotted = id.ok() ? der::decode_oid(*id, "extnID") : Result<std::string>(id.error());
+          if (!dotted.ok()) {
+            out.push_back({"csrattrs-3.2-a", false, "extensionRequest: " + dotted.error().message});
+            break;
+          }
+          if (std::find(ids.begin(), ids.end(), *dotted) != ids.end())
+            out.push_back({"csrattrs-3.2-a", false, "extensionRequest repeats extnID " + *dotted});
+          ids.push_back(*dotted);
+        }
+      }
+    }
+    if (is_key_algorithm(entry.oid)) {
+      key_types.push_back(entry.oid);
+      for (const auto& value_der : *entry.values) {
+        der::Reader reader(value_der);
+        auto value = reader.next("parameter");
+        if (!value.ok()) continue;
+        const bool fits = entry.oid == oid::id_ec_public_key ? value->tag == der::kOid
+                          : entry.oid == oid::rsa_encryption ? value->tag == der::kInteger
+                                                             : false;
+        if (!fits)
+          out.push_back({"csrattrs-3.2-b", false, "key type " + entry.oid + " carries a " + der::tag_name(value->tag) +
+                                                       (entry.oid == oid::id_ec_public_key ? "; its parameter is a curve OID"
+                                                        : entry.oid == oid::rsa_encryption ? "; its parameter is an INTEGER size"
+                                                                                          : "; it takes no parameters")});
+      }
+    }
+  }
+  if (extension_requests > 1)
+    out.push_back({"csrattrs-3.2-a", false, std::to_string(extension_requests) + " extensionRequest attributes; exactly one"});
+  if (key_types.size() > 1)
+    out.push_back({"csrattrs-3.2-b", false, std::to_string(key_types.size()) + " key-type attributes; exactly one"});
+  return out;
+}
+
 }  // namespace estlab

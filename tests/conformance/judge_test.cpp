@@ -680,6 +680,39 @@ TEST(JudgeCsrattrs, NoneAvailableAnswersHaveNoMediaTypeToJudge) {
 }
 
 
+// RFC 9908's shape: a modern answer passes all three rows; RFC 7030's own inline example (a bare
+// OID inside extensionRequest) warns under csrattrs-3.2-a; a signature scheme sent as an attribute
+// warns under the SHOULD row 7030-4.5.2-f; two key types fail csrattrs-3.2-b.
+TEST(JudgeCsrattrs, ShapeChecksSpeakForTheirOwnRows) {
+  Expectation e;
+  e.status = {200, 204, 404};
+  e.csrattrs_lint = true;
+  const HttpHeaders type = {{"Content-Type", "application/csrattrs"}};
+  const auto ctx = context("csrattrs-3.2-a", {{"7030-4.5.2-f", Level::should}});
+  auto modern = parse_csrattrs_spec("ecdsa-with-SHA256, id-ecPublicKey=prime256v1, extensionRequest=ext(subjectAltName)");
+  ASSERT_TRUE(modern.ok());
+  auto j = judge(e, seen(answer(200, type, encode_est_body(modern->der()))), ctx);
+  EXPECT_EQ(j.verdict(), Verdict::pass) << describe(j);
+  for (const char* row : {"csrattrs-3.2-a", "csrattrs-3.2-b", "7030-4.5.2-f"})
+    EXPECT_TRUE(std::any_of(j.checks.begin(), j.checks.end(), [&](const CheckResult& c) { return c.requirement == row; })) << row;
+
+  auto legacy = CsrAttrs::parse(as_bytes(std::string_view(
+      "MEEGCSqGSIb3DQEJBzASBgcqhkjOPQIBMQcGBSuBBAAiMBYGCSqGSIb3DQEJDjEJBgcrBgEBAQEWBggqhkjOPQQDAw==")));
+  ASSERT_TRUE(legacy.ok());
+  auto k = judge(e, seen(answer(200, type, encode_est_body(legacy->der()))), ctx);
+  EXPECT_EQ(k.verdict(), Verdict::warn) << describe(k);
+  EXPECT_EQ(find_check(k, "legacy RFC 7030 form")->requirement, "csrattrs-3.2-a");
+
+  auto broken = parse_csrattrs_spec("id-ecPublicKey=prime256v1, rsaEncryption=2048");
+  ASSERT_TRUE(broken.ok());
+  auto f = judge(e, seen(answer(200, type, encode_est_body(broken->der()))), ctx);
+  EXPECT_EQ(f.verdict(), Verdict::fail) << describe(f);
+  EXPECT_EQ(find_check(f, "2 key-type attributes")->requirement, "csrattrs-3.2-b");
+
+  auto none = judge(e, seen(answer(204)), ctx);
+  EXPECT_EQ(none.verdict(), Verdict::pass) << "no attributes, nothing to lint";
+}
+
 // A tolerated status is better than an intolerable one, whatever the step's level
 // (a tolerated status warns at most, and is info where the step is info).
 TEST(JudgeStatus, ToleratedStatusIsNeverWorseThanAnUntoleratedOne) {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "estlab/core/base64.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/oids.hpp"
 #include "test_support.hpp"
 
@@ -311,6 +312,63 @@ TEST(CsrAttrsSpec, BuilderErrorsNameTheEntry) {
   expect_error(CsrAttrsBuilder().add_attribute("1.2.3.4", {}).build(), "at least one value");
   expect_error(CsrAttrsBuilder().add_attribute("1.2.3.4", {{0x02, 0x05, 0x01}}).build(), "value 1");
   expect_error(CsrAttrsBuilder().require_rsa_bits(0).build(), "not positive");
+}
+
+// The RFC 9908 lint: each finding names its rule, and the legacy forms of RFC 7030's own examples
+// are told apart from violations.
+std::vector<std::string> finding_texts(const CsrAttrs& attrs) {
+  std::vector<std::string> out;
+  for (const auto& f : lint_csrattrs(attrs)) out.push_back(f.rule + (f.legacy ? " legacy" : "") + ": " + f.what);
+  return out;
+}
+
+TEST(CsrAttrsLint, Rfc7030InlineExampleIsLegacyOnly) {
+  auto attrs = CsrAttrs::parse(as_bytes(kRfc7030Example));
+  ASSERT_TRUE(attrs.ok());
+  const auto findings = lint_csrattrs(*attrs);
+  ASSERT_EQ(findings.size(), 1u) << ::testing::PrintToString(finding_texts(*attrs));
+  EXPECT_EQ(findings[0].rule, "csrattrs-3.2-a");
+  EXPECT_TRUE(findings[0].legacy);
+}
+
+TEST(CsrAttrsLint, ModernAnswerHasNoFinding) {
+  auto attrs = parse_csrattrs_spec("challengePassword, ecdsa-with-SHA256, id-ecPublicKey=prime256v1, extensionRequest=ext(subjectAltName)");
+  ASSERT_TRUE(attrs.ok()) << attrs.error().message;
+  EXPECT_TRUE(lint_csrattrs(*attrs).empty()) << ::testing::PrintToString(finding_texts(*attrs));
+  auto rsa = parse_csrattrs_spec("rsaEncryption=3072, sha256WithRSAEncryption");
+  ASSERT_TRUE(rsa.ok()) << rsa.error().message;
+  EXPECT_TRUE(lint_csrattrs(*rsa).empty()) << ::testing::PrintToString(finding_texts(*rsa));
+}
+
+Bytes concat(Bytes a, const Bytes& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(CsrAttrsLint, ViolationsNameTheirRule) {
+  const Bytes san_ext = der::encode_sequence(concat(der::encode_oid("2.5.29.17"), der::encode_octet_string({})));
+  const Bytes twice = der::encode_sequence(concat(san_ext, san_ext));
+  auto attrs = CsrAttrsBuilder()
+                   .add_attribute("extensionRequest", {twice})
+                   .add_attribute("extensionRequest", {der::encode_sequence(san_ext)})
+                   .add_attribute("ecdsa-with-SHA256", {der::encode_oid("2.16.840.1.101.3.4.2.1")})
+                   .add_attribute("id-ecPublicKey", {der::encode_integer(256)})
+                   .require_rsa_bits(2048)
+                   .add_oid("2.5.29.17")
+                   .add_oid("prime256v1")
+                   .build();
+  ASSERT_TRUE(attrs.ok()) << attrs.error().message;
+  const auto texts = finding_texts(*attrs);
+  auto has = [&](const std::string& needle) {
+    return std::any_of(texts.begin(), texts.end(), [&](const std::string& t) { return t.find(needle) != std::string::npos; });
+  };
+  EXPECT_TRUE(has("csrattrs-3.2-a: extensionRequest repeats extnID 2.5.29.17")) << ::testing::PrintToString(texts);
+  EXPECT_TRUE(has("csrattrs-3.2-a: 2 extensionRequest attributes; exactly one")) << ::testing::PrintToString(texts);
+  EXPECT_TRUE(has("7030-4.5.2-f: signature scheme 1.2.840.10045.4.3.2 is an attribute")) << ::testing::PrintToString(texts);
+  EXPECT_TRUE(has("csrattrs-3.2-b: key type 1.2.840.10045.2.1 carries a INTEGER")) << ::testing::PrintToString(texts);
+  EXPECT_TRUE(has("csrattrs-3.2-b: 2 key-type attributes; exactly one")) << ::testing::PrintToString(texts);
+  EXPECT_TRUE(has("7030-4.5.2-f: extension 2.5.29.17 is a bare OID")) << ::testing::PrintToString(texts);
+  EXPECT_TRUE(has("csrattrs-3.2-b legacy: curve 1.2.840.10045.3.1.7 is a bare OID")) << ::testing::PrintToString(texts);
 }
 
 }  // namespace

@@ -64,6 +64,7 @@ struct Expectation {
   std::optional<bool> server_key_matches;  // serverkeygen: the PKCS#8 key part matches the certificate
   std::vector<std::string> csrattrs_contains;  // OIDs or names
   bool csrattrs_valid = false;             // a 200 body is base64 DER CsrAttrs (7030-4.5.2-b)
+  bool csrattrs_lint = false;              // a 200 body has RFC 9908's shape (csrattrs-3.2-a/b, 7030-4.5.2-f), each at its row's level
   std::string cmc_status;                  // "success", "failed", ...
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body

@@ -65,6 +65,20 @@ class CsrAttrs {
   Bytes der_;
 };
 
+// How a CsrAttrs answer follows the RFC 9908 clarification of RFC 7030 4.5.2. Each finding names
+// its rule: "csrattrs-3.2-a" (extensions: one extensionRequest attribute holding one Extensions
+// without a repeated extnID), "csrattrs-3.2-b" (a key type: one attribute of the key-algorithm
+// OID whose values are its parameters), "7030-4.5.2-f" (the shape: signature schemes as bare OIDs,
+// key algorithms as attributes, extensions inside extensionRequest). `legacy` marks forms RFC
+// 7030's own examples use (a bare curve OID, a bare OID inside extensionRequest): tolerated with a
+// warning, where the rest is a violation.
+struct CsrAttrsFinding {
+  std::string rule;
+  bool legacy = false;
+  std::string what;
+};
+std::vector<CsrAttrsFinding> lint_csrattrs(const CsrAttrs& attrs);
+
 // Builds a CsrAttrs entry by entry, in order. OIDs are dotted or names OpenSSL knows (plus
 // "macAddress" and "extensionRequest"); a bad one is reported by build(), which names the entry.
 class CsrAttrsBuilder {
