@@ -62,6 +62,7 @@ std::string layout_base64(ByteView der, const std::string& layout) {
     return out;
   }
   if (layout == "pem") return pem_encode("CERTIFICATE REQUEST", der);
+  if (layout == "der") return std::string(der.begin(), der.end());  // no base64 at all (RFC 8951 3: not an EST body)
   return wrap(line, 64, "\r\n");
 }
 

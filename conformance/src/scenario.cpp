@@ -364,9 +364,10 @@ class Loader {
       if (r["resend"]) s.resend = boolean(r["resend"], "send.resend");
       if (r["base64_layout"]) {
         s.base64_layout = text(r["base64_layout"], "send.base64_layout");
-        static const std::set<std::string> layouts = {"wrap64-crlf", "one-line", "one-line-lf", "one-line-crlf", "wrap76-lf", "whitespace", "pem"};
+        static const std::set<std::string> layouts = {"wrap64-crlf", "one-line", "one-line-lf", "one-line-crlf", "wrap76-lf", "whitespace", "pem", "der"};
         if (!layouts.count(s.base64_layout))
-          fail(r["base64_layout"], "send.base64_layout must be one of wrap64-crlf, one-line, one-line-lf, one-line-crlf, wrap76-lf, whitespace, pem");
+          fail(r["base64_layout"], "send.base64_layout must be one of wrap64-crlf, one-line, one-line-lf, one-line-crlf, wrap76-lf, whitespace, pem, der; not '" +
+                                       s.base64_layout + "'");
       }
       if (s.resend && (s.csr || s.body)) fail(r, "send.resend repeats the previous body; it cannot have csr or body too");
     } else if (const auto& raw = node["raw"]) {
