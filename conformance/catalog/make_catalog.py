@@ -93,6 +93,9 @@ VERDICT_OVERRIDES = {
 UNTESTABLE = {
     "7030-3.5-g": "What an EST server tells its back-end CA (e.g. a CMC RA POP Witness) never reaches "
                   "the client; only a review of the server or a capture between server and CA shows it.",
+    "7030-4.4-a": "Whether /serverkeygen is on in a product's default install is a fact about its "
+                  "installer, not about the running configuration a black-box suite reaches; a "
+                  "deployment that enabled it on purpose is not wrong.",
     "9148-5-j": "Entropy cannot be observed from outside; keys that differ across requests are "
                 "necessary, not sufficient, so a passing check would claim more than it knows.",
 }

@@ -1,6 +1,8 @@
 #include "estlab/conformance/lab.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <fstream>
 #include <mutex>
 
 #include "csr_maker.hpp"
@@ -100,9 +102,11 @@ struct EmbeddedLab::Impl {
     if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
     if (v.manual) t.features.insert("manual-approval");
     t.controls = {"revoke", "publish-crl", "advance-time", "reset-time"};
-    // One clock for the whole lab: a scenario that moves it runs alone, and the runner brings the
-    // clock back afterwards.
-    t.exclusive_controls = {"advance-time"};
+    if (v.profile == gateway::Profile::protocol_gateway) t.controls.insert("start-coap-proxy");
+    // One clock and one CA for the whole lab: a scenario that moves the clock runs alone (the
+    // runner brings it back afterwards), and so does one that publishes a CRL, which every
+    // gateway reading CRLs would see at once (a revoked-but-unpublished step would race it).
+    t.exclusive_controls = {"advance-time", "publish-crl"};
     t.now = [clock = clock] { return clock->now(); };
     t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
     t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
@@ -163,6 +167,52 @@ struct EmbeddedLab::Impl {
     return &instances.back()->target;
   }
 
+  // Starts a second CoAP proxy with these coap.properties values over the lab's file and stops it
+  // again: its startup checks (PG-COAP-5 duplicate CA subjects, PG-COAP-6 serverAuth) are what a
+  // scenario judges. The message carries the proxy's own PG-COAP notes (which CA it ignored).
+  Result<std::string> start_proxy_once(const ControlArguments& args) {
+    const auto base = options.dir / "config" / "coap.properties";
+    auto text = read_file_bytes(base.string());
+    if (!text.ok()) return text.error();
+    std::string properties(text->begin(), text->end());
+    properties += "\n# start-coap-proxy control\n";
+    for (const auto& [key, value] : args) {
+      if (key.find_first_of("=:\n") != std::string::npos || value.find('\n') != std::string::npos)
+        return make_error(ErrorCode::invalid_input, "start-coap-proxy: bad setting '" + key + "'");
+      properties += key + " = " + value + "\n";
+    }
+    static std::atomic<int> counter{0};
+    const auto file = options.dir / "config" / ("coap-control-" + std::to_string(counter++) + ".properties");
+    {
+      std::ofstream out(file, std::ios::binary | std::ios::trunc);
+      out << properties;
+      if (!out) return make_error(ErrorCode::io, "start-coap-proxy: cannot write " + file.string());
+    }
+    std::vector<std::string> notes;
+    std::mutex notes_mutex;
+    try {
+      auto config = coap_proxy::CoapProxyConfig::load(file);
+      config.port = 0;
+      const Instance* product = nullptr;
+      for (const auto& instance : instances)
+        if (instance->name == "protocol-gateway") product = instance.get();
+      if (product) config.est_url = "https://127.0.0.1:" + std::to_string(product->target.port) + "/.well-known/est";
+      config.est_server_name = "localhost";
+      auto proxy = coap_proxy::CoapProxy::start(config, [&](const std::string& line) {
+        std::lock_guard lock(notes_mutex);
+        if (line.find("PG-COAP") != std::string::npos) notes.push_back(line);
+      });
+      if (!proxy.ok()) return proxy.error();
+      (*proxy)->stop();
+    } catch (const ConfigError& e) {
+      return make_error(ErrorCode::invalid_input, e.what());
+    }
+    std::lock_guard lock(notes_mutex);
+    std::string said = "the proxy started";
+    for (const auto& note : notes) said += "; " + note;
+    return said;
+  }
+
   Result<std::string> control(Instance& instance, const std::string& name, const ControlArguments& args) {
     auto arg = [&](const std::string& key, const std::string& fallback) {
       auto it = args.find(key);
@@ -183,6 +233,7 @@ struct EmbeddedLab::Impl {
       return "the lab's clock is now " + std::to_string(std::chrono::duration_cast<std::chrono::hours>(clock->offset()).count() / 24) +
              " days ahead of real time";
     }
+    if (name == "start-coap-proxy") return start_proxy_once(args);
     if (name == "reset-time") {
       clock->reset();
       return std::string("the lab's clock is back to real time");

@@ -488,6 +488,24 @@ class ScenarioRun {
     r.summary = "control " + step.control + args_text;
     if (!target_.control_hook || !target_.controls.count(step.control)) throw NotJudged("not judged: the target has no '" + step.control + "' control");
     auto done = target_.control_hook(step.control, arguments);
+    if (step.expect && (step.expect->control_fails || !step.expect->message_contains.empty())) {
+      // The action's outcome is what is judged (a proxy that must refuse to start, PG-COAP-6).
+      const Level level = level_of(*step.expect, judge_context());
+      const std::string said = done.ok() ? *done : done.error().message;
+      Judgement outcome;
+      if (step.expect->control_fails) {
+        const bool as_expected = done.ok() != *step.expect->control_fails;
+        outcome.checks.push_back({std::string(*step.expect->control_fails ? "refused" : "done") + " as expected? " +
+                                      (done.ok() ? "done: " : "refused: ") + said,
+                                  as_expected ? Verdict::pass : verdict_when_failed(level), step.expect->requirement, to_string(level)});
+      }
+      if (!step.expect->message_contains.empty()) {
+        const bool says = icontains(said, step.expect->message_contains);
+        outcome.checks.push_back({"the target's message " + std::string(says ? "names" : "does not name") + " '" + step.expect->message_contains + "'",
+                                  says ? Verdict::pass : verdict_when_failed(level), step.expect->requirement, to_string(level)});
+      }
+      return apply(outcome, r);
+    }
     if (!done.ok()) return fail_step(r, Verdict::error, "control " + step.control + " failed: " + done.error().message);
     r.checks.push_back({*done, Verdict::pass, "", ""});
     if (step.control == "restart") {

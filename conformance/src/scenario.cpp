@@ -256,7 +256,7 @@ class Loader {
   Expectation expectation(const YAML::Node& node) const {
     only_keys(node, "expect",
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
-               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "requirement", "level"});
+               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails", "message_contains", "requirement", "level"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -297,6 +297,8 @@ class Loader {
     }
     if (node["body_contains"]) e.body_contains = text(node["body_contains"], "expect.body_contains");
     if (node["connection_fails"]) e.connection_fails = boolean(node["connection_fails"], "expect.connection_fails");
+    if (node["control_fails"]) e.control_fails = boolean(node["control_fails"], "expect.control_fails");
+    if (node["message_contains"]) e.message_contains = text(node["message_contains"], "expect.message_contains");
     if (node["requirement"]) {
       e.requirement = text(node["requirement"], "expect.requirement");
       check_requirement_shape(node["requirement"], e.requirement);
@@ -376,7 +378,7 @@ class Loader {
       s.raw_text = unescape(text(raw, "raw"));
       if (s.raw_text.empty()) fail(raw, "raw needs the bytes to send");
     } else if (const auto& c = node["control"]) {
-      only_keys(node, "a control step", {"control", "timeout"});
+      only_keys(node, "a control step", {"control", "expect", "timeout"});
       s.kind = Step::Kind::control;
       if (c.IsScalar()) {
         s.control = scalar(c);
@@ -393,9 +395,10 @@ class Loader {
           s.arguments["value"] = scalar(entry.second);
         }
       }
-      static const std::set<std::string> controls = {"revoke", "publish-crl", "approve", "reject", "restart", "advance-time", "reset-time"};
+      static const std::set<std::string> controls = {"revoke", "publish-crl", "approve", "reject", "restart", "advance-time", "reset-time",
+                                                     "start-coap-proxy"};
       if (!controls.count(s.control))
-        fail(c, "unknown control '" + s.control + "' (revoke, publish-crl, approve, reject, restart, advance-time, reset-time)");
+        fail(c, "unknown control '" + s.control + "' (revoke, publish-crl, approve, reject, restart, advance-time, reset-time, start-coap-proxy)");
       if (s.control == "revoke" && !s.arguments.count("serial")) fail(c, "control revoke needs serial");
       if (s.control == "advance-time") {
         if (s.arguments.count("value")) s.arguments["by"] = s.arguments["value"], s.arguments.erase("value");
@@ -428,6 +431,11 @@ class Loader {
     if (s.kind == Step::Kind::connect && s.expect &&
         (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty()))
       fail(node["expect"], "a connect step can only expect connection_fails");
+    if (s.expect && (s.expect->control_fails || !s.expect->message_contains.empty()) && s.kind != Step::Kind::control)
+      fail(node["expect"], "control_fails and message_contains are for control steps");
+    if (s.kind == Step::Kind::control && s.expect &&
+        (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty() || s.expect->connection_fails))
+      fail(node["expect"], "a control step can only expect control_fails and message_contains");
     return s;
   }
 

@@ -103,6 +103,8 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - control: {advance-time: 400y}\n", ":5:", "'400y' is not a duration such as 400d"},
       {std::string(kValidHead) + "steps:\n  - control: {advance-time: {}}\n", ":5:", "needs a duration ({advance-time: 400d}) or an identity"},
       {std::string(kValidHead) + "steps:\n  - control: {advance-time: {by: 1d, past: device}}\n", ":5:", "one of them"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {control_fails: true}\n", ":6:", "control_fails and message_contains are for control steps"},
+      {std::string(kValidHead) + "steps:\n  - control: restart\n    expect: {status: 200}\n", ":6:", "a control step can only expect control_fails"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);

@@ -69,6 +69,8 @@ struct Expectation {
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body
   bool connection_fails = false;           // connect steps: the handshake must fail
+  std::optional<bool> control_fails;       // control steps: the target refuses the action (a proxy that must not start)
+  std::string message_contains;            // control steps: what the target said (case-insensitive substring)
   std::string requirement;                 // the catalog row these checks judge; "" = the scenario's first
   std::string level;                       // "" (the row's), or "must", "should", "info" to override it
 };
