@@ -108,6 +108,12 @@ Result<MadeCsr> CsrMaker::make(const CsrTemplate& t, const TlsConnectionInfo* tl
     if (!der.ok()) return der.error();
     builder.add_attribute(oid, *der);
   }
+  // The connections' tls-unique values as CSRs go out, so "previous-tls-unique" can replay the
+  // value of an earlier connection on this one (RFC 7030 3.5: it must be refused).
+  if (tls != nullptr && tls->bindings.tls_unique && (!current_unique_ || *current_unique_ != *tls->bindings.tls_unique)) {
+    previous_unique_ = current_unique_;
+    current_unique_ = *tls->bindings.tls_unique;
+  }
   if (!t.challenge_password.empty()) {
     std::string value = t.challenge_password;
     if (value == "tls-unique" || value == "tls-exporter") {
@@ -115,8 +121,12 @@ Result<MadeCsr> CsrMaker::make(const CsrTemplate& t, const TlsConnectionInfo* tl
       const auto& binding = value == "tls-unique" ? tls->bindings.tls_unique : tls->bindings.tls_exporter;
       if (!binding) return make_error(ErrorCode::unsupported, value + " is not defined on this " + to_string(tls->version) + " connection");
       value = base64_encode(*binding);
+    } else if (value == "previous-tls-unique") {
+      if (!previous_unique_)
+        return make_error(ErrorCode::invalid_input, "challenge_password previous-tls-unique needs an earlier TLS 1.2 connection of this scenario that sent a CSR");
+      value = base64_encode(*previous_unique_);
     }
-    builder.challenge_password(value);
+    builder.challenge_password(value, t.challenge_password_type == "utf8" ? StringEncoding::utf8 : StringEncoding::printable);
   }
   auto csr = builder.sign(*key);
   if (!csr.ok()) return csr.error();

@@ -46,6 +46,7 @@ class CsrMaker {
   KeyType default_key_type_;
   std::filesystem::path scenario_dir_;
   std::map<std::string, PrivateKey> keys_;
+  std::optional<Bytes> current_unique_, previous_unique_;  // tls-unique of the last two connections CSRs went on
 };
 
 }  // namespace estlab::conformance

@@ -202,7 +202,8 @@ class ScenarioRun {
     for (auto& san : r.subject_alt_names) san = substitute(san);
     r.unstructured_name = substitute(t.unstructured_name);
     r.unstructured_address = substitute(t.unstructured_address);
-    if (t.challenge_password != "tls-unique" && t.challenge_password != "tls-exporter") r.challenge_password = substitute(t.challenge_password);
+    if (t.challenge_password != "tls-unique" && t.challenge_password != "tls-exporter" && t.challenge_password != "previous-tls-unique")
+      r.challenge_password = substitute(t.challenge_password);
     r.file = substitute(t.file);
     return r;
   }

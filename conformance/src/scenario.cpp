@@ -214,7 +214,7 @@ class Loader {
 
   CsrTemplate csr(const YAML::Node& node) const {
     only_keys(node, "csr", {"subject", "cn", "san", "key", "key_type", "challenge_password", "unstructured_name",
-                            "unstructured_address", "eku", "corrupt_signature", "file", "attributes"});
+                            "unstructured_address", "eku", "corrupt_signature", "file", "attributes", "challenge_password_type"});
     CsrTemplate t;
     if (node["subject"]) {
       t.subject = text(node["subject"], "csr.subject");
@@ -230,6 +230,11 @@ class Loader {
     for (const auto& san : t.subject_alt_names)
       if (san.find(':') == std::string::npos) fail(node["san"], "csr.san entry '" + san + "' must be DNS:..., IP:..., email:... or URI:...");
     if (node["key"]) t.key = text(node["key"], "csr.key");
+    if (node["challenge_password_type"]) {
+      t.challenge_password_type = text(node["challenge_password_type"], "csr.challenge_password_type");
+      if (t.challenge_password_type != "printable" && t.challenge_password_type != "utf8")
+        fail(node["challenge_password_type"], "csr.challenge_password_type must be printable or utf8, not '" + t.challenge_password_type + "'");
+    }
     if (node["key_type"]) {
       t.key_type = text(node["key_type"], "csr.key_type");
       if (t.key_type.find("{{") == std::string::npos)

@@ -105,6 +105,8 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - control: {advance-time: {by: 1d, past: device}}\n", ":5:", "one of them"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {control_fails: true}\n", ":6:", "control_fails and message_contains are for control steps"},
       {std::string(kValidHead) + "steps:\n  - control: restart\n    expect: {status: 200}\n", ":6:", "a control step can only expect control_fails"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {challenge_password: tls-unique, challenge_password_type: bmp}}\n", ":5:",
+       "challenge_password_type must be printable or utf8, not 'bmp'"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);

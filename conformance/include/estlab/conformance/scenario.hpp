@@ -23,7 +23,8 @@ struct CsrTemplate {
   std::vector<std::string> subject_alt_names;  // "DNS:x", "IP:1.2.3.4"
   std::string key = "new";                   // "new", or the name of a key made by an earlier step
   std::string key_type;                      // "" = the lab's key type
-  std::string challenge_password;            // "", "tls-unique", "tls-exporter", or a literal
+  std::string challenge_password;            // "", "tls-unique", "tls-exporter", "previous-tls-unique", or a literal
+  std::string challenge_password_type = "printable";  // the DirectoryString choice: printable or utf8 (RFC 9148 uses UTF8String)
   std::string unstructured_name;
   std::string unstructured_address;
   std::vector<std::string> extended_key_usages;  // requested, dotted or short names
