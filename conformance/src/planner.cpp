@@ -240,6 +240,60 @@ Result<std::chrono::milliseconds> wait_until_ready(const Target& target, std::ch
   return make_error(ErrorCode::timeout, "the target did not answer within " + std::to_string(target.ready_timeout.count()) + " ms: " + last);
 }
 
+namespace {
+
+// What an answer means, across the two transports as RFC 9148 4.5 and 5 map them.
+std::string outcome_of(int status, bool coaps) {
+  if (status == -1) return "refused";
+  if (status == 0) return "";  // nothing seen: nothing to compare
+  if (coaps) {
+    if (status >= 200 && status < 300) return "served";
+    if (status == 404) return "not available";
+    if (status == 503) return "later";
+    if (status >= 400 && status < 500) return "refused";
+    return "server error";
+  }
+  if (status == 202 || status == 503) return "later";
+  if (status == 204 || status == 404) return "not available";
+  if (status >= 200 && status < 300) return "served";
+  if (status >= 400 && status < 500) return "refused";
+  return "server error";
+}
+
+}  // namespace
+
+// The runs of one scenario over https and coaps must mean the same at every step (RFC 9148 5: the
+// proxy translates, it does not decide differently). A difference is a failure of the coaps run
+// under 9148-5-e, naming the step and both answers.
+void compare_transports(std::vector<ScenarioResult>& results) {
+  for (auto& coaps_run : results) {
+    if (coaps_run.transport != "coaps" || coaps_run.transport_group.empty() || coaps_run.verdict == Verdict::skip) continue;
+    for (const auto& https_run : results) {
+      if (https_run.transport != "https" || https_run.transport_group != coaps_run.transport_group ||
+          https_run.profile != coaps_run.profile || https_run.repetition != coaps_run.repetition || https_run.verdict == Verdict::skip)
+        continue;
+      const std::size_t steps = std::min(coaps_run.steps.size(), https_run.steps.size());
+      for (std::size_t i = 0; i < steps; ++i) {
+        auto& step = coaps_run.steps[i];
+        const auto over_https = outcome_of(https_run.steps[i].observed_status, false);
+        const auto over_coaps = outcome_of(step.observed_status, true);
+        if (over_https.empty() || over_coaps.empty()) continue;
+        const bool same = over_https == over_coaps;
+        step.checks.push_back({"the same request over https was " + over_https + " (" + std::to_string(https_run.steps[i].observed_status) +
+                                   "), over coaps " + over_coaps + " (" + std::to_string(step.observed_status) + ")" +
+                                   (same ? "" : ": the transports differ where RFC 9148 says the proxy only translates"),
+                               same ? Verdict::pass : Verdict::fail, "9148-5-e", "MUST"});
+        if (!same) {
+          step.verdict = worse(step.verdict, Verdict::fail);
+          if (step.message.empty()) step.message = step.checks.back().what;
+          if (!is_failure(coaps_run.verdict)) coaps_run.message = "step " + std::to_string(i + 1) + ": " + step.checks.back().what;
+          coaps_run.verdict = worse(coaps_run.verdict, Verdict::fail);
+        }
+      }
+    }
+  }
+}
+
 std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const RunOptions& options, const ProgressCallback& progress) {
   std::vector<ScenarioResult> results(runs.size());
   std::atomic<std::size_t> next{0};
@@ -256,6 +310,7 @@ std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const 
     r.requirements = run.scenario->requirements;
     r.profile = run.profile;
     r.transport = run.scenario->transport;
+    r.transport_group = run.scenario->transport_group;
     r.spec = run.scenario->spec;
     r.section = run.scenario->section;
     r.repetition = run.repetition;
@@ -298,6 +353,7 @@ std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const 
   for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
+  compare_transports(results);
   return results;
 }
 

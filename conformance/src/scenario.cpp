@@ -96,6 +96,39 @@ class Loader {
 
   void set_parameters(std::map<std::string, std::string> params) { params_ = std::move(params); }
 
+  // transports: [https, coaps] -> each scenario once per transport, ids suffixed, grouped so the
+  // runs can be compared. Steps that exist on one transport only are refused here.
+  std::vector<Scenario> per_transport(const YAML::Node& node, std::vector<Scenario> scenarios) const {
+    const auto transports = strings(node, "transports");
+    if (transports.size() < 2) fail(node, "transports lists two or more of https, coaps (one transport: use transport)");
+    std::set<std::string> seen;
+    for (const auto& t : transports) {
+      if (t != "https" && t != "coaps") fail(node, "transports: '" + t + "' is not https or coaps");
+      if (!seen.insert(t).second) fail(node, "transports names " + t + " twice");
+    }
+    std::vector<Scenario> out;
+    for (const auto& s : scenarios) {
+      for (const auto& step : s.steps) {
+        std::string only_https;
+        if (step.kind == Step::Kind::raw) only_https = "raw steps";
+        else if (step.basic_auth) only_https = "HTTP Basic (EST-coaps has none, RFC 9148 1)";
+        else if (step.plain_http || step.tls != "any") only_https = "TLS settings";
+        else if (!step.base64_layout.empty()) only_https = "base64 layouts (CoAP bodies are DER)";
+        else if (!step.headers.empty()) only_https = "HTTP headers";
+        if (!only_https.empty()) fail_at(step.line, "a step of a scenario over several transports uses " + only_https + ", which is HTTPS only");
+      }
+      for (const auto& t : transports) {
+        Scenario v = s;
+        v.transport_group = s.id;
+        v.id += "." + t;
+        v.transport = t;
+        v.title += " [" + t + "]";
+        out.push_back(std::move(v));
+      }
+    }
+    return out;
+  }
+
   void only_keys(const YAML::Node& map, const std::string& where, const std::vector<std::string>& allowed) const {
     if (!map.IsMap()) fail(map, where + " must be a mapping");
     for (const auto& entry : map) {
@@ -446,7 +479,7 @@ class Loader {
 
   Scenario scenario(const YAML::Node& root) const {
     if (!root.IsMap()) fail(root, "a scenario file holds one mapping (id, title, requirements, profiles, steps)");
-    only_keys(root, "the scenario", {"id", "title", "description", "requirements", "field_bugs", "for_each", "profiles", "transport", "spec", "section", "needs", "steps"});
+    only_keys(root, "the scenario", {"id", "title", "description", "requirements", "field_bugs", "for_each", "profiles", "transport", "transports", "spec", "section", "needs", "steps"});
     Scenario s;
     s.file = file_;
     s.line = line_of(root);
@@ -474,6 +507,7 @@ class Loader {
       s.transport = text(root["transport"], "transport");
       if (s.transport != "https" && s.transport != "coaps") fail(root["transport"], "transport must be https or coaps");
     }
+    if (root["transports"] && root["transport"]) fail(root["transports"], "a scenario names transport or transports, not both");
     auto [spec, section] = spec_and_section(s.requirements.front());
     s.spec = root["spec"] ? text(root["spec"], "spec") : spec;
     s.section = root["section"] ? text(root["section"], "section") : section;
@@ -590,8 +624,7 @@ std::vector<Scenario> load_scenario_variants(const std::filesystem::path& file) 
     std::vector<Scenario> variants;
     if (!root.IsMap() || !root["for_each"]) {
       variants.push_back(loader.scenario(root));
-      return variants;
-    }
+    } else {
     // A scenario over a list: one scenario per combination, its id and title saying which.
     for (const auto& params : loader.combinations(root["for_each"])) {
       loader.set_parameters(params);
@@ -608,6 +641,8 @@ std::vector<Scenario> load_scenario_variants(const std::filesystem::path& file) 
       s.parameters = params;
       variants.push_back(std::move(s));
     }
+    }
+    if (root.IsMap() && root["transports"]) return loader.per_transport(root["transports"], std::move(variants));
     return variants;
   } catch (const YAML::Exception& e) {
     throw ConfigError(file.string() + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);

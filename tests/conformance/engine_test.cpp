@@ -379,6 +379,62 @@ TEST(RunPlan, AScenarioThatMovesTheClockRunsAloneAndTheClockComesBack) {
   EXPECT_EQ(calls, want);
 }
 
+// transports: [https, coaps] makes one scenario per transport, grouped; steps that exist over
+// HTTPS only are refused at load.
+TEST(ScenarioLoader, TransportsMakeOneScenarioPerTransport) {
+  const auto dir = temp_dir("transports");
+  const auto file = dir / "s.yaml";
+  std::ofstream(file) << kValidHead << "transports: [https, coaps]\nsteps:\n  - send: {op: cacerts}\n";
+  const auto variants = load_scenario_variants(file);
+  ASSERT_EQ(variants.size(), 2u);
+  EXPECT_EQ(variants[0].id, "x.https");
+  EXPECT_EQ(variants[1].id, "x.coaps");
+  EXPECT_EQ(variants[1].transport, "coaps");
+  EXPECT_EQ(variants[0].transport_group, "x");
+  EXPECT_EQ(variants[1].transport_group, "x");
+  std::ofstream(file) << kValidHead << "transports: [https, coaps]\nsteps:\n  - send: {op: simpleenroll, auth: {user: a, password: b}}\n";
+  try {
+    load_scenario_variants(file);
+    ADD_FAILURE() << "HTTP Basic in a scenario over coaps loaded";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("s.yaml:6: a step of a scenario over several transports uses HTTP Basic"), std::string::npos) << e.what();
+  }
+  std::ofstream(file) << kValidHead << "transports: [https]\nsteps:\n  - wait: 0\n";
+  EXPECT_THROW(load_scenario_variants(file), ConfigError);
+  fs::remove_all(dir);
+}
+
+// After both runs, each step must mean the same: 200 over https and 2.04 over coaps are both
+// "served"; 403 and 4.03 both "refused"; a step served over one transport and refused over the
+// other fails the coaps run under 9148-5-e.
+TEST(RunPlan, TransportsThatDisagreeFailTheCoapsRun) {
+  auto run = [](const std::string& transport, std::vector<int> statuses) {
+    ScenarioResult r;
+    r.id = "x." + transport;
+    r.transport = transport;
+    r.transport_group = "x";
+    r.profile = "protocol-gateway";
+    for (int status : statuses) {
+      StepResult step;
+      step.kind = "send";
+      step.observed_status = status;
+      r.steps.push_back(step);
+    }
+    return r;
+  };
+  std::vector<ScenarioResult> agree = {run("https", {200, 200, 403, -1, 202}), run("coaps", {205, 204, 403, 403, 503})};
+  compare_transports(agree);
+  EXPECT_EQ(agree[1].verdict, Verdict::pass) << agree[1].message;
+  EXPECT_EQ(agree[1].steps[1].checks.size(), 1u);
+  std::vector<ScenarioResult> differ = {run("https", {200, 403}), run("coaps", {205, 204})};
+  compare_transports(differ);
+  EXPECT_EQ(differ[1].verdict, Verdict::fail);
+  EXPECT_NE(differ[1].message.find("step 2: the same request over https was refused (403), over coaps served (204)"), std::string::npos)
+      << differ[1].message;
+  EXPECT_EQ(differ[1].steps[1].checks.back().requirement, "9148-5-e");
+  EXPECT_EQ(differ[0].verdict, Verdict::pass) << "the https run is the reference";
+}
+
 TEST(RunPlan, ScenariosWithControlsOnASharedGatewayRunAlone) {
   std::atomic<int> shared_inside{0}, isolated_inside{0}, violations{0}, isolated_calls{0};
   auto hold = [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); };

@@ -63,6 +63,9 @@ struct StepResult {
   std::vector<CheckResult> checks;
   std::optional<Exchange> exchange;
   double elapsed_ms = 0;
+  // What a send step saw, for comparing transports: the HTTP status or CoAP code as a number
+  // (2.04 = 204), -1 refused at the handshake, 0 nothing (not sent, or no answer).
+  int observed_status = 0;
 };
 
 struct ScenarioResult {
@@ -82,6 +85,7 @@ struct ScenarioResult {
   int repetition = 0;           // with --repeat N: 0..N-1
   std::string unique;           // the {{unique}} value this run used (from the run's seed)
   std::string baseline_reason;  // set when a --baseline entry applied (xfail / xpass)
+  std::string transport_group;  // the scenario id shared by its https and coaps runs (transports: [https, coaps])
   std::size_t skipped_steps() const;  // steps not judged while others were (partial runs)
 };
 

@@ -83,4 +83,8 @@ using ProgressCallback = std::function<void(const ScenarioResult& result, std::s
 std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const RunOptions& options,
                                      const ProgressCallback& progress = {});
 
+// Marks every coaps run of a scenario over both transports whose answers mean something else than
+// its https run's at the same step (see transports: in conformance/README.md).
+void compare_transports(std::vector<ScenarioResult>& results);
+
 }  // namespace estlab::conformance

@@ -129,6 +129,9 @@ struct Scenario {
   std::map<std::string, std::string> parameters;  // for_each values of this variant ("key_type" -> "ec-p384")
   std::vector<std::string> profiles;     // rfc7030, protocol-gateway
   std::string transport = "https";
+  // transports: [https, coaps]: the id the variants of each transport share ("" = one transport).
+  // Their expectations are written in HTTP terms and read over coaps as RFC 9148 maps them.
+  std::string transport_group;
   std::string spec;                      // JUnit suite: "RFC 7030", "protocol-gateway", ...
   std::string section;
   std::vector<std::string> needs_roles;  // identities the target must provide
