@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include <cctype>
+#include <cstring>
 #include <sstream>
 #include <variant>
 
@@ -24,6 +25,24 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Counts HelloRequest messages from the server after the handshake: RFC 5929 3.1 forbids a server
+// to renegotiate while linking is in progress (7030-3.5-e).
+void count_hello_requests(int write_p, int, int content_type, const void* buf, std::size_t len, SSL* ssl, void* arg) {
+  if (write_p != 0 || content_type != SSL3_RT_HANDSHAKE || len < 1 || arg == nullptr) return;
+  if (static_cast<const unsigned char*>(buf)[0] == SSL3_MT_HELLO_REQUEST && SSL_is_init_finished(ssl) == 1)
+    ++static_cast<TlsConnectionInfo*>(arg)->hello_requests;
+}
+
+// Offering PSK suites needs a PSK; a probe that offers only PSK suites (7030-3.3.3-a) gives a
+// fixed identity and key the server cannot know.
+unsigned int probe_psk(SSL*, const char*, char* identity, unsigned int max_identity, unsigned char* psk, unsigned int max_psk) {
+  static constexpr char kIdentity[] = "estlab-probe";
+  if (max_identity < sizeof(kIdentity) || max_psk < 16) return 0;
+  std::memcpy(identity, kIdentity, sizeof(kIdentity));
+  std::memset(psk, 0x5a, 16);
+  return 16;
+}
 
 // Runs the context until the posted operation finishes; the stream's own timer bounds it.
 void run_until_done(asio::io_context& io) {
@@ -75,8 +94,18 @@ struct HttpsConnection::Impl {
   Result<void> setup_tls_context() {
     SSL_CTX* ctx = ssl_context.native_handle();
     if (auto r = set_tls_versions(ctx, options.min_version, options.max_version); !r.ok()) return r;
-    if (!options.tls12_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, options.tls12_ciphers.c_str()) != 1)
-      return ossl::error(ErrorCode::invalid_input, "cipher list '" + options.tls12_ciphers + "' refused");
+    if (!options.tls12_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, options.tls12_ciphers.c_str()) != 1) {
+      ERR_clear_error();
+      return make_error(ErrorCode::unsupported, "this OpenSSL (" + std::string(OpenSSL_version(OPENSSL_VERSION)) +
+                                                    ") has no cipher suite matching '" + options.tls12_ciphers + "'");
+    }
+    if (!options.tls13_ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, options.tls13_ciphersuites.c_str()) != 1) {
+      ERR_clear_error();
+      return make_error(ErrorCode::unsupported, "this OpenSSL (" + std::string(OpenSSL_version(OPENSSL_VERSION)) +
+                                                    ") has no TLS 1.3 suite matching '" + options.tls13_ciphersuites + "'");
+    }
+    if (options.tls12_ciphers.find("PSK") != std::string::npos) SSL_CTX_set_psk_client_callback(ctx, probe_psk);
+    SSL_CTX_set_msg_callback(ctx, count_hello_requests);
     if (options.identity) {
       if (auto r = use_tls_identity(ctx, *options.identity); !r.ok()) return r;
     }
@@ -116,6 +145,20 @@ struct HttpsConnection::Impl {
       const bool is_ip = !addr_ec;
       if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
         return ossl::error(ErrorCode::internal, "setting SNI");
+      SSL_set_msg_callback_arg(ssl, &tls);
+      // A suite list that leaves nothing to offer at these versions is this client's limit, not a
+      // refusal by the server.
+      if (!options.tls12_ciphers.empty() || !options.tls13_ciphersuites.empty()) {
+        STACK_OF(SSL_CIPHER)* offered = SSL_get1_supported_ciphers(ssl);
+        const int count = offered ? sk_SSL_CIPHER_num(offered) : 0;
+        sk_SSL_CIPHER_free(offered);
+        if (count == 0)
+          return make_error(ErrorCode::unsupported, "this OpenSSL (" + std::string(OpenSSL_version(OPENSSL_VERSION)) + ") can offer none of '" +
+                                                        options.tls12_ciphers + options.tls13_ciphersuites + "' at " +
+                                                        to_string(options.min_version) + "-" + to_string(options.max_version));
+      }
+      if (options.resume_session && SSL_set_session(ssl, options.resume_session.get()) != 1)
+        return ossl::error(ErrorCode::invalid_input, "the session to resume was refused by OpenSSL");
       if (options.verify_server) {
         X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
         const int set = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
@@ -132,7 +175,9 @@ struct HttpsConnection::Impl {
         return make_error(ec == beast::error::timeout ? ErrorCode::timeout : ErrorCode::verify_failed,
                           "TLS handshake with " + where + ": " + reason);
       }
+      const int hello_requests = tls.hello_requests;
       tls = describe_tls_connection(ssl, false);
+      tls.hello_requests = hello_requests;
     }
     tcp().expires_never();
     is_open = true;
@@ -228,6 +273,14 @@ Result<HttpResponse> HttpsConnection::send_raw(std::string_view bytes) {
 }
 
 const TlsConnectionInfo& HttpsConnection::tls() const { return impl_->tls; }
+
+TlsSession HttpsConnection::session() const {
+  auto* tls_stream = impl_ ? std::get_if<beast::ssl_stream<beast::tcp_stream>>(&impl_->stream) : nullptr;
+  if (tls_stream == nullptr) return nullptr;
+  SSL_SESSION* session = SSL_get1_session(tls_stream->native_handle());
+  if (session == nullptr) return nullptr;
+  return TlsSession(session, SSL_SESSION_free);
+}
 bool HttpsConnection::open() const { return impl_ && impl_->is_open; }
 
 void HttpsConnection::close() {

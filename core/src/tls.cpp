@@ -90,6 +90,10 @@ ChannelBindings channel_bindings(SSL* ssl, bool is_server) {
     const std::size_t length = own_first ? SSL_get_finished(ssl, finished, sizeof(finished))
                                          : SSL_get_peer_finished(ssl, finished, sizeof(finished));
     if (length > 0 && length <= sizeof(finished)) bindings.tls_unique = Bytes(finished, finished + length);
+    const std::size_t own = SSL_get_finished(ssl, finished, sizeof(finished));
+    if (own > 0 && own <= sizeof(finished)) (is_server ? bindings.server_finished : bindings.client_finished) = Bytes(finished, finished + own);
+    const std::size_t peer = SSL_get_peer_finished(ssl, finished, sizeof(finished));
+    if (peer > 0 && peer <= sizeof(finished)) (is_server ? bindings.client_finished : bindings.server_finished) = Bytes(finished, finished + peer);
   }
   static constexpr char kLabel[] = "EXPORTER-Channel-Binding";
   Bytes exporter(32);
@@ -104,6 +108,7 @@ TlsConnectionInfo describe_tls_connection(SSL* ssl, bool is_server) {
   info.version = from_openssl(SSL_version(ssl)).value_or(TlsVersion::tls1_2);
   if (const char* name = SSL_get_cipher_name(ssl)) info.cipher = name;
   info.resumed = SSL_session_reused(ssl) != 0;
+  info.secure_renegotiation = SSL_get_secure_renegotiation_support(ssl) == 1;
   // The server side's peer chain excludes the leaf (OpenSSL quirk); add it back first.
   if (is_server) {
     if (X509* leaf = SSL_get0_peer_certificate(ssl)) info.peer_chain.push_back(Certificate::borrow_shared(leaf));
