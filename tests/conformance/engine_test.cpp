@@ -86,6 +86,19 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {requirement: RFC7030}\n", ":6:", "is not an ID like"},
       {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {cn: a, subject: \"CN=b\"}}\n", ":5:", "both subject and cn"},
       {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, base64_layout: wrapped}\n", ":5:", "base64_layout must be one of"},
+      // The TLS and certificate words.
+      {std::string(kValidHead) + "steps:\n  - connect: {tls: \"1.3\", ciphers: \"eNULL\"}\n", ":5:", "TLS 1.3 takes ciphersuites"},
+      {std::string(kValidHead) + "steps:\n  - connect: {tls: \"1.2\", ciphersuites: \"TLS_AES_128_GCM_SHA256\"}\n", ":5:", "connect.ciphersuites are TLS 1.3 suites"},
+      {std::string(kValidHead) + "steps:\n  - connect: {plain_http: true, resume: true}\n", ":5:", "plain_http has no TLS"},
+      {std::string(kValidHead) + "steps:\n  - connect: {resume: yes}\n", ":5:", "connect.resume must be true or false"},
+      {std::string(kValidHead) + "steps:\n  - connect: anonymous\n    expect: {status: 200}\n", ":6:", "a connect step can only expect"},
+      {std::string(kValidHead) + "steps:\n  - connect: anonymous\n    expect: {connection_fails: true, resumed: true}\n", ":6:", "cannot be combined"},
+      {std::string(kValidHead) + "steps:\n  - connect: anonymous\n    expect: {server_certificate: {validity: inside}}\n", ":6:", "expect.server_certificate.validity must be within-ca, not 'inside'"},
+      {std::string(kValidHead) + "steps:\n  - connect: anonymous\n    expect: {server_certificate: {subject: x}}\n", ":6:", "unknown key 'subject' in expect.server_certificate"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {issued: {key_usage_absent: [certSign]}}\n", ":6:", "unknown bit 'certSign'"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {issued: {basic_constraints: {pathlen: 0}}}\n", ":6:", "unknown key 'pathlen'"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {issued: {signature_algorithm: sha256}}\n", ":6:", "signature_algorithm must be strong"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {issued: {crl_distribution_points: yes}}\n", ":6:", "must be present, absent"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);
