@@ -13,7 +13,6 @@
 #include <openssl/x509v3.h>
 
 #include <cctype>
-#include <cstring>
 #include <sstream>
 #include <variant>
 
@@ -32,16 +31,6 @@ void count_hello_requests(int write_p, int, int content_type, const void* buf, s
   if (write_p != 0 || content_type != SSL3_RT_HANDSHAKE || len < 1 || arg == nullptr) return;
   if (static_cast<const unsigned char*>(buf)[0] == SSL3_MT_HELLO_REQUEST && SSL_is_init_finished(ssl) == 1)
     ++static_cast<TlsConnectionInfo*>(arg)->hello_requests;
-}
-
-// Offering PSK suites needs a PSK; a probe that offers only PSK suites (7030-3.3.3-a) gives a
-// fixed identity and key the server cannot know.
-unsigned int probe_psk(SSL*, const char*, char* identity, unsigned int max_identity, unsigned char* psk, unsigned int max_psk) {
-  static constexpr char kIdentity[] = "estlab-probe";
-  if (max_identity < sizeof(kIdentity) || max_psk < 16) return 0;
-  std::memcpy(identity, kIdentity, sizeof(kIdentity));
-  std::memset(psk, 0x5a, 16);
-  return 16;
 }
 
 // Runs the context until the posted operation finishes; the stream's own timer bounds it.
@@ -94,17 +83,12 @@ struct HttpsConnection::Impl {
   Result<void> setup_tls_context() {
     SSL_CTX* ctx = ssl_context.native_handle();
     if (auto r = set_tls_versions(ctx, options.min_version, options.max_version); !r.ok()) return r;
-    if (!options.tls12_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, options.tls12_ciphers.c_str()) != 1) {
-      ERR_clear_error();
-      return make_error(ErrorCode::unsupported, "this OpenSSL (" + std::string(OpenSSL_version(OPENSSL_VERSION)) +
-                                                    ") has no cipher suite matching '" + options.tls12_ciphers + "'");
-    }
-    if (!options.tls13_ciphersuites.empty() && SSL_CTX_set_ciphersuites(ctx, options.tls13_ciphersuites.c_str()) != 1) {
-      ERR_clear_error();
-      return make_error(ErrorCode::unsupported, "this OpenSSL (" + std::string(OpenSSL_version(OPENSSL_VERSION)) +
-                                                    ") has no TLS 1.3 suite matching '" + options.tls13_ciphersuites + "'");
-    }
-    if (options.tls12_ciphers.find("PSK") != std::string::npos) SSL_CTX_set_psk_client_callback(ctx, probe_psk);
+    // A suite list that leaves nothing to offer at these versions is this client's limit, not a
+    // refusal by the server.
+    if (auto problem = local_suite_problem(options.tls12_ciphers, options.tls13_ciphersuites, options.min_version, options.max_version);
+        !problem.empty())
+      return make_error(ErrorCode::unsupported, problem);
+    if (auto r = offer_cipher_suites(ctx, options.tls12_ciphers, options.tls13_ciphersuites); !r.ok()) return r;
     SSL_CTX_set_msg_callback(ctx, count_hello_requests);
     if (options.identity) {
       if (auto r = use_tls_identity(ctx, *options.identity); !r.ok()) return r;
@@ -146,17 +130,6 @@ struct HttpsConnection::Impl {
       if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
         return ossl::error(ErrorCode::internal, "setting SNI");
       SSL_set_msg_callback_arg(ssl, &tls);
-      // A suite list that leaves nothing to offer at these versions is this client's limit, not a
-      // refusal by the server.
-      if (!options.tls12_ciphers.empty() || !options.tls13_ciphersuites.empty()) {
-        STACK_OF(SSL_CIPHER)* offered = SSL_get1_supported_ciphers(ssl);
-        const int count = offered ? sk_SSL_CIPHER_num(offered) : 0;
-        sk_SSL_CIPHER_free(offered);
-        if (count == 0)
-          return make_error(ErrorCode::unsupported, "this OpenSSL (" + std::string(OpenSSL_version(OPENSSL_VERSION)) + ") can offer none of '" +
-                                                        options.tls12_ciphers + options.tls13_ciphersuites + "' at " +
-                                                        to_string(options.min_version) + "-" + to_string(options.max_version));
-      }
       if (options.resume_session && SSL_set_session(ssl, options.resume_session.get()) != 1)
         return ossl::error(ErrorCode::invalid_input, "the session to resume was refused by OpenSSL");
       if (options.verify_server) {

@@ -71,6 +71,14 @@ ChannelBindings channel_bindings(SSL* ssl, bool is_server);
 Result<void> set_tls_versions(SSL_CTX* ctx, TlsVersion min_version, TlsVersion max_version);
 Result<void> use_tls_identity(SSL_CTX* ctx, const TlsIdentity& identity);
 Result<void> add_trust_anchors(SSL_CTX* ctx, const std::vector<Certificate>& anchors);
+// The cipher suites a client offers: an OpenSSL cipher list for TLS <= 1.2 and TLS 1.3 suites ("" =
+// OpenSSL's default for each). A list naming PSK suites comes with a probe identity and key no
+// server knows. A list the local OpenSSL has no suite for is an `unsupported` error.
+Result<void> offer_cipher_suites(SSL_CTX* ctx, const std::string& tls12_ciphers, const std::string& tls13_suites);
+// Why this client cannot offer these suites at these versions (the local OpenSSL lacks them: EXPORT
+// and DES are gone since 1.1), "" when it can. Planning and the HTTPS client say the same words.
+std::string local_suite_problem(const std::string& tls12_ciphers, const std::string& tls13_suites, TlsVersion min_version,
+                                TlsVersion max_version);
 
 // SSLKEYLOGFILE (NSS key log format) so Wireshark can decrypt a capture. `path` empty means
 // "take it from the SSLKEYLOGFILE environment variable, if set". Lines from every context that
