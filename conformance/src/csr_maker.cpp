@@ -8,6 +8,10 @@
 
 namespace estlab::conformance {
 
+bool is_channel_value(const std::string& challenge_password) {
+  return challenge_password == "tls-unique" || challenge_password == "tls-exporter" || challenge_password == "other-finished";
+}
+
 std::string eku_oid(const std::string& name) {
   if (name == "clientAuth") return std::string(oid::client_auth);
   if (name == "serverAuth") return std::string(oid::server_auth);
@@ -116,9 +120,15 @@ Result<MadeCsr> CsrMaker::make(const CsrTemplate& t, const TlsConnectionInfo* tl
   }
   if (!t.challenge_password.empty()) {
     std::string value = t.challenge_password;
-    if (value == "tls-unique" || value == "tls-exporter") {
+    if (is_channel_value(value)) {
       if (tls == nullptr) return make_error(ErrorCode::invalid_input, "challenge_password " + value + " needs a TLS connection first");
-      const auto& binding = value == "tls-unique" ? tls->bindings.tls_unique : tls->bindings.tls_exporter;
+      const auto& b = tls->bindings;
+      // other-finished: the Finished tls-unique does not name (the server's after a full
+      // handshake, the client's after a resumed one, RFC 5929 3.1): a linking value that must fail.
+      const auto& binding = value == "tls-unique"     ? b.tls_unique
+                            : value == "tls-exporter" ? b.tls_exporter
+                            : tls->resumed            ? b.client_finished
+                                                      : b.server_finished;
       if (!binding) return make_error(ErrorCode::unsupported, value + " is not defined on this " + to_string(tls->version) + " connection");
       value = base64_encode(*binding);
     } else if (value == "previous-tls-unique") {

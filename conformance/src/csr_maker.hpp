@@ -17,6 +17,9 @@ namespace estlab::conformance {
 
 // "clientAuth", "serverAuth", "cmcRA" as dotted OIDs; anything else is taken as an OID already.
 std::string eku_oid(const std::string& name);
+// challenge_password values taken from the connection: tls-unique, tls-exporter, and other-finished
+// (the TLS <= 1.2 Finished message tls-unique does not name, a wrong linking value).
+bool is_channel_value(const std::string& challenge_password);
 
 // The target's subject_template with {{cn}} = cn; an empty cn drops the CN attribute (a CSR
 // without commonName, PG-SAN-2).

@@ -8,6 +8,7 @@
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/csrattrs.hpp"
 #include "estlab/core/est.hpp"
+#include "estlab/core/extensions.hpp"
 #include "estlab/core/oids.hpp"
 #include "estlab/core/text.hpp"
 #include "estlab/core/verify.hpp"
@@ -45,7 +46,138 @@ class Checks {
   std::string requirement_;
 };
 
+bool wanted_absent(const std::optional<std::uint32_t>& usage, std::uint32_t bits) { return !usage || (*usage & bits) == 0; }
+
+std::string names(const std::vector<std::string>& list) {
+  std::string text;
+  for (const auto& item : list) text += (text.empty() ? "" : ", ") + item;
+  return text;
+}
+
+// The certificate that issued `cert`: among `candidates`, one whose subject is the issuer and
+// whose key verifies the signature (a self-signed certificate is its own).
+std::optional<Certificate> issuer_among(const Certificate& cert, const std::vector<const std::vector<Certificate>*>& candidates) {
+  if (cert.is_self_signed()) return cert;
+  for (const auto* list : candidates)
+    for (const auto& c : *list)
+      if (!(c == cert) && c.subject() == cert.issuer() && cert.signed_by(c.public_key())) return c;
+  return std::nullopt;
+}
+
+// The RFC 5280 vocabulary (CertificateChecks) on one certificate. `presented` is what came with
+// it (the TLS chain, or the rest of the enroll answer): a place to find its issuer.
+void check_certificate(Checks& checks, const CertificateChecks& c, const Certificate& cert, const std::vector<Certificate>& presented,
+                       const JudgeContext& context, const std::string& what) {
+  if (c.version) checks.verify(cert.version() == *c.version, what + " is X.509 v" + std::to_string(cert.version()) + ", expected v" + std::to_string(*c.version));
+  const std::string period = format_time(cert.not_before()) + " .. " + format_time(cert.not_after());
+  if (c.valid_now)
+    checks.verify(cert.valid_at(context.now) == *c.valid_now,
+                  what + (*c.valid_now ? " is" : " is not") + " valid now (" + format_time(context.now) + " in " + period + ")");
+  if (c.validity == "within-ca") {
+    std::vector<const std::vector<Certificate>*> candidates{&presented, &context.trust_anchors};
+    for (const auto& [name, bag] : context.bags) candidates.push_back(&bag);
+    if (auto ca = issuer_among(cert, candidates)) {
+      const bool inside = cert.not_before() >= ca->not_before() && cert.not_after() <= ca->not_after();
+      checks.verify(inside, what + " validity " + period + " lies within its CA's " + format_time(ca->not_before()) + " .. " +
+                                format_time(ca->not_after()) + " (" + ca->subject().to_string() + ")");
+    } else {
+      checks.add(Verdict::error, what + ": its issuer '" + cert.issuer().to_string() +
+                                     "' is neither among the certificates sent with it nor in a captured bag or the trust anchors, so its validity cannot be compared");
+    }
+  }
+  const auto usage = cert.key_usage();
+  const std::string usage_text = usage ? "[" + key_usage::to_string(*usage) + "]" : "none (no keyUsage extension)";
+  for (const auto& bit : c.key_usage) {
+    const auto wanted = key_usage::parse(bit);
+    checks.verify(wanted.ok() && usage && (*usage & *wanted) == *wanted, what + " keyUsage " + usage_text + " includes " + bit);
+  }
+  for (const auto& bit : c.key_usage_absent) {
+    const auto unwanted = key_usage::parse(bit);
+    checks.verify(wanted_absent(usage, unwanted.ok() ? *unwanted : 0), what + " keyUsage " + usage_text + " lacks " + bit);
+  }
+  for (const auto& bit : c.key_usage_permits) {
+    const auto wanted = key_usage::parse(bit);
+    checks.verify(wanted.ok() && (!usage || (*usage & *wanted) == *wanted), what + " keyUsage " + usage_text + " permits " + bit);
+  }
+  if (c.basic_constraints_ca) {
+    const std::string found = cert.has_basic_constraints() ? (cert.is_ca() ? "cA TRUE" : "cA FALSE") : "no basicConstraints";
+    checks.verify(cert.is_ca() == *c.basic_constraints_ca,
+                  what + (*c.basic_constraints_ca ? " is a CA (basicConstraints cA TRUE)" : " is not a CA (no cA TRUE)") + ": " + found);
+  }
+  if (!c.crl_distribution_points.empty())
+    checks.verify(cert.has_crl_distribution_points() == (c.crl_distribution_points == "present"),
+                  what + " cRLDistributionPoints " + c.crl_distribution_points + " (" + (cert.has_crl_distribution_points() ? "present" : "absent") + ")");
+  if (!c.authority_info_access.empty())
+    checks.verify(cert.has_authority_info_access() == (c.authority_info_access == "present"),
+                  what + " authorityInfoAccess " + c.authority_info_access + " (" + (cert.has_authority_info_access() ? "present" : "absent") + ")");
+  if (c.signature_algorithm == "strong")
+    checks.verify(!cert.has_weak_signature(), what + " signature algorithm " + cert.signature_algorithm() + " is not MD5 or SHA-1 based");
+  for (const auto& eku : c.eku) checks.verify(cert.has_extended_key_usage(eku_oid(eku)), what + " has EKU " + eku);
+  if (!c.eku_permits.empty()) {
+    const auto present = cert.extended_key_usages();
+    bool ok = true;
+    for (const auto& eku : c.eku_permits) ok = ok && (present.empty() || cert.has_extended_key_usage(eku_oid(eku)));
+    std::vector<std::string> shown;
+    for (const auto& o : present) shown.push_back(oid::short_name(o));
+    checks.verify(ok, what + " extendedKeyUsage " + (present.empty() ? std::string("absent (any purpose)") : "[" + names(shown) + "]") +
+                          " permits " + names(c.eku_permits));
+  }
+  if (!c.name.empty()) {
+    std::vector<std::string> sans;
+    for (const auto& san : cert.subject_alt_names()) sans.push_back(san.to_string());
+    checks.verify(cert.carries_name(c.name), what + " subjectAltName [" + names(sans) + "] carries the name " + c.name);
+  }
+  if (!c.chains_to.empty()) {
+    PathValidation validation;
+    validation.at = context.now;
+    validation.intermediates.assign(presented.begin(), presented.end());
+    if (c.chains_to == "trust-anchors") {
+      validation.trust_anchors = context.trust_anchors;
+    } else if (auto bag = context.bags.find(c.chains_to); bag != context.bags.end()) {
+      for (const auto& b : bag->second) (b.is_self_signed() ? validation.trust_anchors : validation.intermediates).push_back(b);
+    }
+    if (validation.trust_anchors.empty()) {
+      checks.add(Verdict::error, what + ": no " + (c.chains_to == "trust-anchors" ? std::string("trust anchors of the target") : "captured bag '" + c.chains_to + "' with a root") + " to chain to");
+    } else {
+      auto verdict = validate_path(cert, validation);
+      const bool ok = verdict.ok() && verdict->valid;
+      checks.verify(ok, what + " chains to " + c.chains_to + " through the certificates sent with it" +
+                            (ok ? std::string() : ": " + (verdict.ok() ? verdict->reason : verdict.error().message)));
+    }
+  }
+}
+
+// The TLS facts of a connection (connect steps, and send steps on the connection they used).
+void check_connection(Checks& checks, const Expectation& e, const TlsConnectionInfo& tls, const JudgeContext& context) {
+  const std::string negotiated = std::string(to_string(tls.version)) + " " + tls.cipher;
+  if (e.resumed)
+    checks.verify(tls.resumed == *e.resumed, std::string("the handshake ") + (tls.resumed ? "resumed the offered session" : "was a full one") + " (" +
+                                                 negotiated + "), expected " + (*e.resumed ? "a resumed session" : "a full handshake"));
+  if (e.secure_renegotiation)
+    checks.verify(tls.secure_renegotiation == *e.secure_renegotiation,
+                  std::string("the server ") + (tls.secure_renegotiation ? "supports" : "does not signal") + " RFC 5746 secure renegotiation (" + negotiated + ")");
+  if (e.renegotiation_requested)
+    checks.verify((tls.hello_requests > 0) == *e.renegotiation_requested,
+                  "the server sent " + std::to_string(tls.hello_requests) + " HelloRequest(s) on this connection" +
+                      (*e.renegotiation_requested ? ", expected one" : ", expected none"));
+  if (e.server_certificate) {
+    if (tls.peer_chain.empty()) {
+      checks.verify(false, "the server presented no certificate (" + negotiated + ")");
+    } else {
+      const std::vector<Certificate> rest(tls.peer_chain.begin() + 1, tls.peer_chain.end());
+      check_certificate(checks, *e.server_certificate, tls.peer_chain.front(), rest, context, "the server certificate");
+    }
+  }
+}
+
 }  // namespace
+
+Judgement judge_connection(const Expectation& e, const TlsConnectionInfo& tls, const JudgeContext& context) {
+  Judgement out;
+  Checks checks(out, level_of(e, context), requirement_of(e, context));
+  check_connection(checks, e, tls, context);
+  return out;
+}
 
 const char* to_string(Level level) {
   switch (level) {
@@ -213,6 +345,10 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     checks.verify_at(response.header("WWW-Authenticate").has_value(), "the 401 carries a WWW-Authenticate challenge (RFC 9110 15.5.2)",
                      Level::must, "7030-3.2.3-a");
 
+  if (observation.tls) check_connection(checks, e, *observation.tls, context);
+  else if (e.resumed || e.secure_renegotiation || e.renegotiation_requested || e.server_certificate)
+    checks.verify(false, "the answer came without TLS, so the TLS checks cannot hold");
+
   if (!primary_status) return out;
   for (const auto& [name, want] : e.headers) {
     const auto value = response.header(name);
@@ -244,7 +380,7 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   const bool wants_certs = e.certificate_count || e.min_certificates || e.contains_root || !e.issued_subject.empty() ||
                            !e.issued_common_name.empty() || !e.issued_issuer.empty() || !e.issued_serial.empty() || !e.issued_san.empty() ||
                            !e.issued_san_contains.empty() || !e.issued_eku.empty() || !e.issued_public_key.empty() ||
-                           !e.issued_chains_to.empty() || e.server_key_matches;
+                           !e.issued_chains_to.empty() || e.server_key_matches || e.issued_profile.any();
   std::string key_problem;
   if (wants_certs || response.status / 100 == 2)
     extract_certificates(response, observation.csr ? observation.csr : observation.last_csr, out.certificates, out.server_key, key_problem,
@@ -303,13 +439,17 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
             checks.add(Verdict::error, "no captured /cacerts bag '" + e.issued_chains_to + "' to chain to");
           } else {
             PathValidation validation;
-            validation.at = context.at;
+            validation.at = context.now;
             for (const auto& c : bag->second) (c.is_self_signed() ? validation.trust_anchors : validation.intermediates).push_back(c);
             auto verdict = validate_path(issued, validation);
             const bool ok = verdict.ok() && verdict->valid;
             checks.verify(ok, "the issued certificate chains to a root of /cacerts through certificates of /cacerts (7030-4.1.3-d)" +
                                   (ok ? std::string() : ": " + (verdict.ok() ? verdict->reason : verdict.error().message)));
           }
+        }
+        if (e.issued_profile.any()) {
+          const std::vector<Certificate> rest(certs.begin() + 1, certs.end());
+          check_certificate(checks, e.issued_profile, issued, rest, context, "the issued certificate");
         }
         if (e.server_key_matches) {
           const bool matches = out.server_key && issued.public_key() == out.server_key->public_key();

@@ -12,6 +12,7 @@
 #include "estlab/conformance/runner.hpp"
 #include "estlab/core/coaps_client.hpp"
 #include "estlab/core/est.hpp"
+#include "estlab/core/tls.hpp"
 #include "estlab/core/https_client.hpp"
 #include "estlab/core/text.hpp"
 
@@ -117,6 +118,17 @@ std::vector<PlannedRun> plan(const std::vector<Scenario>& scenarios, const std::
       for (const auto& m : missing) skip += (skip.empty() ? "the target lacks " : ", ") + m;
       for (const auto& feature : scenario.needs_absent_features)
         if (target->features.count(feature)) skip += (skip.empty() ? "" : "; ") + std::string("applies only where '") + feature + "' is not offered";
+      // A suite list the local OpenSSL cannot offer (EXPORT, DES): nothing about the target could
+      // be learnt, so the scenario is skipped with that reason (and --list says so).
+      for (const auto& step : scenario.steps)
+        if (step.kind == Step::Kind::connect && (!step.ciphers.empty() || !step.ciphersuites.empty())) {
+          const auto min = step.tls == "any" ? TlsVersion::tls1_2 : parse_tls_version(step.tls).value_or(TlsVersion::tls1_2);
+          const auto max = step.tls == "any" ? TlsVersion::tls1_3 : min;
+          if (auto problem = local_suite_problem(step.ciphers, step.ciphersuites, min, max); !problem.empty()) {
+            skip += (skip.empty() ? "not judged: " : "; ") + problem;
+            break;
+          }
+        }
       bool has_control = false, moves_everyone = false;
       for (const auto& step : scenario.steps) {
         has_control |= step.kind == Step::Kind::control;

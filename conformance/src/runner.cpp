@@ -44,6 +44,7 @@ class ScenarioRun {
     vars_["unique"] = unique;
     vars_["profile"] = target.profile;
     vars_["label"] = target.default_label;
+    vars_["server_name"] = target.server_name.empty() ? target.host : target.server_name;
     for (const auto& [role, identity] : target.identities) add_identity_vars(role, identity);
     for (const auto& [name, credential] : target.credentials) {
       vars_["credential." + name + ".user"] = credential.user;
@@ -190,10 +191,12 @@ class ScenarioRun {
     for (auto& s : r.issued_san) s = substitute(s);
     for (auto& s : r.issued_san_contains) s = substitute(s);
     r.body_contains = substitute(e.body_contains);
-    if (!r.issued_chains_to.empty() && !bags_.count(r.issued_chains_to)) {
-      if (auto it = unavailable_.find(r.issued_chains_to); it != unavailable_.end())
-        throw NotJudged("not judged: the /cacerts bag '" + r.issued_chains_to + "' is missing because " + it->second);
-    }
+    r.issued_profile.name = substitute(e.issued_profile.name);
+    if (r.server_certificate) r.server_certificate->name = substitute(e.server_certificate->name);
+    for (const auto* bag : {&r.issued_chains_to, r.server_certificate ? &r.server_certificate->chains_to : nullptr})
+      if (bag && !bag->empty() && *bag != "trust-anchors" && !bags_.count(*bag))
+        if (auto it = unavailable_.find(*bag); it != unavailable_.end())
+          throw NotJudged("not judged: the /cacerts bag '" + *bag + "' is missing because " + it->second);
     return r;
   }
 
@@ -203,8 +206,7 @@ class ScenarioRun {
     for (auto& san : r.subject_alt_names) san = substitute(san);
     r.unstructured_name = substitute(t.unstructured_name);
     r.unstructured_address = substitute(t.unstructured_address);
-    if (t.challenge_password != "tls-unique" && t.challenge_password != "tls-exporter" && t.challenge_password != "previous-tls-unique")
-      r.challenge_password = substitute(t.challenge_password);
+    if (!is_channel_value(t.challenge_password)) r.challenge_password = substitute(t.challenge_password);
     r.file = substitute(t.file);
     return r;
   }
@@ -249,7 +251,8 @@ class ScenarioRun {
     c.level_of = options_.level_of;
     c.default_requirement = scenario_.requirements.front();
     c.bags = bags_;
-    c.at = target_.now ? target_.now() : std::chrono::system_clock::now();
+    c.trust_anchors = target_.trust_anchors;
+    c.now = target_.now ? target_.now() : std::chrono::system_clock::now();
     return c;
   }
 
@@ -281,8 +284,20 @@ class ScenarioRun {
       throw NotJudged("not judged: no identity '" + as + "' (neither a target role nor captured earlier)");
     }
     ChannelSettings settings{as, as.empty() ? std::nullopt : std::optional<TlsIdentity>(*identity(as)), step.tls, step.plain_http};
+    settings.ciphers = step.ciphers;
+    settings.ciphersuites = step.ciphersuites;
+    settings.resume = step.resume;
+    // The judge validates the server certificate itself (and says why it fails); OpenSSL stopping
+    // the handshake would leave nothing to judge.
+    settings.verify_server = !(step.expect && step.expect->server_certificate);
     const std::string failure = channel_.open(settings, step_timeout(step));
     const bool failed = !failure.empty();
+    // This client could not make the offer (a suite the local OpenSSL lacks, nothing to resume):
+    // nothing about the target was learnt.
+    if (failed && channel_.connect_failed_locally()) {
+      skipped_connection_ = "not judged: " + failure;
+      throw NotJudged(skipped_connection_);
+    }
     if (step.expect && step.expect->connection_fails) {
       // Judged here, at the expectation's level like any check (and through apply, so --strict holds).
       const Level level = level_of(*step.expect, judge_context());
@@ -299,6 +314,9 @@ class ScenarioRun {
       return;
     }
     r.checks.push_back({"connected (" + channel_.describe() + ")", Verdict::pass, "", ""});
+    if (step.expect && channel_.tls_info()) apply(judge_connection(resolve(*step.expect), *channel_.tls_info(), judge_context()), r);
+    else if (step.expect && (step.expect->server_certificate || step.expect->resumed || step.expect->secure_renegotiation || step.expect->renegotiation_requested))
+      fail_step(r, Verdict::error, "the connection has no TLS to check");
   }
 
   void check_connection_usable() const {

@@ -4,6 +4,7 @@
 #include "estlab/conformance/vocabulary.hpp"
 #include "estlab/core/key.hpp"
 #include "estlab/core/text.hpp"
+#include "estlab/core/extensions.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -291,10 +292,63 @@ class Loader {
     return t;
   }
 
+  static const std::vector<std::string>& certificate_keys() {
+    static const std::vector<std::string> keys = {"validity", "valid_now", "version", "key_usage", "key_usage_absent", "key_usage_permits", "basic_constraints",
+                                                  "crl_distribution_points", "authority_info_access", "signature_algorithm", "eku",
+                                                  "eku_permits", "name", "chains_to"};
+    return keys;
+  }
+
+  // The RFC 5280 vocabulary shared by expect.issued and expect.server_certificate.
+  CertificateChecks certificate_checks(const YAML::Node& node, const std::string& where) const {
+    CertificateChecks c;
+    auto one_of = [&](const char* key, std::initializer_list<const char*> allowed) {
+      if (!node[key]) return std::string();
+      const auto value = text(node[key], where + "." + key);
+      std::string list;
+      for (const char* a : allowed) {
+        if (value == a) return value;
+        list += (list.empty() ? "" : ", ") + std::string(a);
+      }
+      fail(node[key], where + "." + key + " must be " + list + ", not '" + value + "'");
+    };
+    c.validity = one_of("validity", {"within-ca"});
+    if (node["valid_now"]) c.valid_now = boolean(node["valid_now"], where + ".valid_now");
+    if (node["version"]) c.version = integer(node["version"], where + ".version", 1, 3);
+    auto usage_bits = [&](const char* key) {
+      std::vector<std::string> out;
+      if (!node[key]) return out;
+      out = strings(node[key], where + "." + key);
+      for (const auto& bit : out)
+        if (auto parsed = key_usage::parse(bit); !parsed.ok()) fail(node[key], where + "." + key + ": " + parsed.error().message);
+      return out;
+    };
+    c.key_usage = usage_bits("key_usage");
+    c.key_usage_absent = usage_bits("key_usage_absent");
+    c.key_usage_permits = usage_bits("key_usage_permits");
+    if (const auto& bc = node["basic_constraints"]) {
+      only_keys(bc, where + ".basic_constraints", {"ca"});
+      if (!bc["ca"]) fail(bc, where + ".basic_constraints needs ca: true or false");
+      c.basic_constraints_ca = boolean(bc["ca"], where + ".basic_constraints.ca");
+    }
+    c.crl_distribution_points = one_of("crl_distribution_points", {"present", "absent"});
+    c.authority_info_access = one_of("authority_info_access", {"present", "absent"});
+    c.signature_algorithm = one_of("signature_algorithm", {"strong"});
+    if (node["eku"]) c.eku = strings(node["eku"], where + ".eku");
+    if (node["eku_permits"]) c.eku_permits = strings(node["eku_permits"], where + ".eku_permits");
+    if (node["name"]) {
+      c.name = text(node["name"], where + ".name");
+      check_variables(node["name"], c.name);
+    }
+    if (node["chains_to"]) c.chains_to = text(node["chains_to"], where + ".chains_to");
+    return c;
+  }
+
   Expectation expectation(const YAML::Node& node) const {
     only_keys(node, "expect",
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
-               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails", "message_contains", "requirement", "level"});
+               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails",
+               "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -309,21 +363,33 @@ class Loader {
     if (node["min_certificates"]) e.min_certificates = integer(node["min_certificates"], "expect.min_certificates", 0, 1000);
     if (node["contains_root"]) e.contains_root = boolean(node["contains_root"], "expect.contains_root");
     if (const auto& issued = node["issued"]) {
-      only_keys(issued, "expect.issued", {"subject", "cn", "issuer", "serial", "san", "san_contains", "eku", "public_key", "chains_to"});
-      if (issued["chains_to"]) e.issued_chains_to = text(issued["chains_to"], "expect.issued.chains_to");
+      std::vector<std::string> keys = {"subject", "cn", "issuer", "serial", "san", "san_contains", "public_key"};
+      keys.insert(keys.end(), certificate_keys().begin(), certificate_keys().end());
+      only_keys(issued, "expect.issued", keys);
+      e.issued_profile = certificate_checks(issued, "expect.issued");
+      e.issued_chains_to = e.issued_profile.chains_to;
+      e.issued_profile.chains_to.clear();
+      e.issued_eku = e.issued_profile.eku;
+      e.issued_profile.eku.clear();
       if (issued["serial"]) e.issued_serial = text(issued["serial"], "expect.issued.serial");
       if (issued["subject"]) e.issued_subject = text(issued["subject"], "expect.issued.subject");
       if (issued["cn"]) e.issued_common_name = text(issued["cn"], "expect.issued.cn");
       if (issued["issuer"]) e.issued_issuer = text(issued["issuer"], "expect.issued.issuer");
       if (issued["san"]) e.issued_san = strings(issued["san"], "expect.issued.san");
       if (issued["san_contains"]) e.issued_san_contains = strings(issued["san_contains"], "expect.issued.san_contains");
-      if (issued["eku"]) e.issued_eku = strings(issued["eku"], "expect.issued.eku");
       if (issued["public_key"]) {
         e.issued_public_key = text(issued["public_key"], "expect.issued.public_key");
         if (e.issued_public_key != "csr" && e.issued_public_key != "not-csr")
           fail(issued["public_key"], "expect.issued.public_key must be csr or not-csr");
       }
     }
+    if (const auto& server = node["server_certificate"]) {
+      only_keys(server, "expect.server_certificate", certificate_keys());
+      e.server_certificate = certificate_checks(server, "expect.server_certificate");
+    }
+    if (node["resumed"]) e.resumed = boolean(node["resumed"], "expect.resumed");
+    if (node["secure_renegotiation"]) e.secure_renegotiation = boolean(node["secure_renegotiation"], "expect.secure_renegotiation");
+    if (node["renegotiation_requested"]) e.renegotiation_requested = boolean(node["renegotiation_requested"], "expect.renegotiation_requested");
     if (node["server_key_matches"]) e.server_key_matches = boolean(node["server_key_matches"], "expect.server_key_matches");
     if (node["csrattrs_valid"]) e.csrattrs_valid = boolean(node["csrattrs_valid"], "expect.csrattrs_valid");
     if (node["csrattrs_lint"]) e.csrattrs_lint = boolean(node["csrattrs_lint"], "expect.csrattrs_lint");
@@ -365,7 +431,7 @@ class Loader {
       if (c.IsScalar()) {
         s.as = scalar(c) == "anonymous" ? "" : scalar(c);
       } else {
-        only_keys(c, "connect", {"as", "tls", "plain_http"});
+        only_keys(c, "connect", {"as", "tls", "plain_http", "ciphers", "ciphersuites", "resume"});
         if (c["as"]) s.as = text(c["as"], "connect.as") == "anonymous" ? "" : text(c["as"], "connect.as");
         if (c["tls"]) {
           s.tls = text(c["tls"], "connect.tls");
@@ -373,6 +439,14 @@ class Loader {
           if (!versions.count(s.tls)) fail(c["tls"], "connect.tls must be 1.0, 1.1, 1.2, 1.3 or any, not '" + s.tls + "'");
         }
         if (c["plain_http"]) s.plain_http = boolean(c["plain_http"], "connect.plain_http");
+        if (c["ciphers"]) s.ciphers = text(c["ciphers"], "connect.ciphers");
+        if (c["ciphersuites"]) s.ciphersuites = text(c["ciphersuites"], "connect.ciphersuites");
+        if (c["resume"]) s.resume = boolean(c["resume"], "connect.resume");
+        if (s.plain_http && (!s.ciphers.empty() || !s.ciphersuites.empty() || s.resume))
+          fail(c, "connect.plain_http has no TLS: ciphers, ciphersuites and resume do not apply");
+        if (!s.ciphers.empty() && s.tls == "1.3") fail(c["ciphers"], "connect.ciphers are TLS 1.2 and earlier suites; TLS 1.3 takes ciphersuites");
+        if (!s.ciphersuites.empty() && s.tls != "1.3" && s.tls != "any")
+          fail(c["ciphersuites"], "connect.ciphersuites are TLS 1.3 suites; this connect offers TLS " + s.tls);
       }
     } else if (const auto& r = node["send"]) {
       only_keys(node, "a send step", {"send", "expect", "capture", "timeout"});
@@ -467,8 +541,12 @@ class Loader {
     }
     if (node["timeout"]) s.timeout_seconds = number(node["timeout"], "timeout", 600);
     if (s.kind == Step::Kind::connect && s.expect &&
-        (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty()))
-      fail(node["expect"], "a connect step can only expect connection_fails");
+        (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty() || s.expect->refused ||
+         !s.expect->headers.empty() || !s.expect->body_contains.empty() || s.expect->issued_profile.any() || !s.expect->issued_chains_to.empty()))
+      fail(node["expect"], "a connect step can only expect connection_fails, server_certificate, resumed, secure_renegotiation and renegotiation_requested");
+    if (s.expect && s.expect->connection_fails &&
+        (s.expect->server_certificate || s.expect->resumed || s.expect->secure_renegotiation || s.expect->renegotiation_requested))
+      fail(node["expect"], "expect.connection_fails cannot be combined with checks on the connection it expects to fail");
     if (s.expect && (s.expect->control_fails || !s.expect->message_contains.empty()) && s.kind != Step::Kind::control)
       fail(node["expect"], "control_fails and message_contains are for control steps");
     if (s.kind == Step::Kind::control && s.expect &&

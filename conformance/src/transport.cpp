@@ -51,6 +51,10 @@ HttpsClientOptions TargetChannel::https_options(std::chrono::milliseconds timeou
     o.min_version = o.max_version = *parse_tls_version(settings_.tls);
   }
   o.identity = settings_.identity;
+  o.tls12_ciphers = settings_.ciphers;
+  o.tls13_ciphersuites = settings_.ciphersuites;
+  o.verify_server = settings_.verify_server;
+  if (settings_.resume) o.resume_session = last_session_;
   o.connect_timeout = o.handshake_timeout = o.io_timeout = timeout;
   return o;
 }
@@ -67,7 +71,10 @@ CoapsClientOptions TargetChannel::coaps_options(std::chrono::milliseconds timeou
 }
 
 void TargetChannel::close() {
-  if (https_) https_->close();
+  if (https_) {
+    if (auto session = https_->session()) last_session_ = std::move(session);
+    https_->close();
+  }
   https_.reset();
   if (coaps_) coaps_->close();
   coaps_.reset();
@@ -77,7 +84,12 @@ std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::mi
   close();
   settings_ = settings;
   connect_failure_.clear();
+  connect_failed_locally_ = false;
   requests_on_connection_ = 0;
+  if (settings.resume && !coaps_transport_ && !last_session_) {
+    connect_failed_locally_ = true;
+    return connect_failure_ = "resume: no earlier TLS connection of this scenario left a session to offer";
+  }
   if (coaps_transport_) {
     auto connected = CoapsConnection::connect(coaps_options(timeout));
     if (connected.ok()) coaps_ = std::move(connected).value();
@@ -85,14 +97,20 @@ std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::mi
   } else {
     auto connected = HttpsConnection::connect(https_options(timeout));
     if (connected.ok()) https_ = std::move(connected).value();
-    else connect_failure_ = connected.error().message;
+    else {
+      connect_failure_ = connected.error().message;
+      connect_failed_locally_ = connected.error().code == ErrorCode::unsupported;
+    }
   }
   return connect_failure_;
 }
 
 Result<void> TargetChannel::ensure_https(std::chrono::milliseconds timeout) {
   if (https_ && https_->open()) return {};
-  if (https_) https_->close();
+  if (https_) {
+    if (auto session = https_->session()) last_session_ = std::move(session);
+    https_->close();
+  }
   https_.reset();
   auto connected = HttpsConnection::connect(https_options(timeout));
   if (!connected.ok()) return connected.error();
@@ -142,6 +160,7 @@ Observation TargetChannel::send(const HttpRequest& request, bool fresh, std::chr
     if (response.ok()) {
       observation.kind = Observation::Kind::response;
       observation.response = *response;
+      if (!settings_.plain_http) observation.tls = https_->tls();
       if (!response->keep_alive) https_->close();
       return observation;
     }
@@ -204,6 +223,11 @@ Observation TargetChannel::send_raw(std::string_view bytes, std::chrono::millise
   }
   observation.response = *response;
   return observation;
+}
+
+const TlsConnectionInfo* TargetChannel::tls_info() const {
+  if (coaps_transport_ || settings_.plain_http || !https_) return nullptr;
+  return &https_->tls();
 }
 
 std::string TargetChannel::describe() const {

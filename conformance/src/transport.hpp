@@ -33,6 +33,10 @@ struct ChannelSettings {
   std::optional<TlsIdentity> identity;  // its certificate and key
   std::string tls = "any";              // "1.0".."1.3", or "any" (1.2-1.3)
   bool plain_http = false;
+  std::string ciphers;       // TLS <= 1.2 cipher list offered; "" = OpenSSL's default
+  std::string ciphersuites;  // TLS 1.3 suites offered; "" = OpenSSL's default
+  bool resume = false;       // offer the session of the previous connection
+  bool verify_server = true; // false: the handshake completes whatever the server presents (the judge checks it)
 };
 
 class TargetChannel {
@@ -50,6 +54,12 @@ class TargetChannel {
   Observation send(const CoapRequest& request, std::chrono::milliseconds timeout, Exchange& exchange);
   Observation send_raw(std::string_view bytes, std::chrono::milliseconds timeout, Exchange& exchange);
 
+  // The open HTTPS connection's TLS facts (nullptr without one), and whether the last connect
+  // failed on this client's own limits (a suite list the local OpenSSL cannot offer, nothing to
+  // resume) rather than at the server.
+  const TlsConnectionInfo* tls_info() const;
+  bool connect_failed_locally() const { return connect_failed_locally_; }
+
   std::string describe() const;  // "https TLSv1.3 as device-factory", "coaps DTLS 1.2 anonymous"
   // Why the target is taken as no longer answering (a deadline passed); "" while it answers.
   const std::string& timed_out() const { return timed_out_; }
@@ -66,6 +76,8 @@ class TargetChannel {
   std::optional<HttpsConnection> https_;
   std::optional<CoapsConnection> coaps_;
   std::string connect_failure_;  // the last connect's handshake failure, for the next request
+  bool connect_failed_locally_ = false;
+  TlsSession last_session_;      // the session of the last HTTPS connection, for `resume`
   int requests_on_connection_ = 0;
   std::string timed_out_;
 };

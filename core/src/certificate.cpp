@@ -1,6 +1,7 @@
 #include "estlab/core/certificate.hpp"
 
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <ctime>
 
@@ -169,6 +170,55 @@ std::vector<std::string> Certificate::certificate_policies() const {
 }
 
 std::vector<RawExtension> Certificate::extensions() const { return ext::read_all(X509_get0_extensions(cert_.get())); }
+
+int Certificate::version() const { return static_cast<int>(X509_get_version(cert_.get())) + 1; }
+
+bool Certificate::has_basic_constraints() const { return (X509_get_extension_flags(cert_.get()) & EXFLAG_BCONS) != 0; }
+bool Certificate::has_crl_distribution_points() const { return X509_get_ext_by_NID(cert_.get(), NID_crl_distribution_points, -1) >= 0; }
+bool Certificate::has_authority_info_access() const { return X509_get_ext_by_NID(cert_.get(), NID_info_access, -1) >= 0; }
+
+std::string Certificate::signature_algorithm() const {
+  const int nid = X509_get_signature_nid(cert_.get());
+  if (nid != NID_undef) return OBJ_nid2ln(nid);
+  const X509_ALGOR* algorithm = nullptr;
+  X509_get0_signature(nullptr, &algorithm, cert_.get());
+  const ASN1_OBJECT* object = nullptr;
+  X509_ALGOR_get0(&object, nullptr, nullptr, algorithm);
+  char buffer[128];
+  OBJ_obj2txt(buffer, sizeof buffer, object, 1);
+  return buffer;
+}
+
+std::string Certificate::signature_digest() const {
+  int md_nid = NID_undef;
+  // X509_get_signature_info also reads the digest inside RSA-PSS parameters.
+  if (X509_get_signature_info(cert_.get(), &md_nid, nullptr, nullptr, nullptr) != 1 || md_nid == NID_undef) {
+    ERR_clear_error();
+    return {};
+  }
+  return OBJ_nid2sn(md_nid);
+}
+
+bool Certificate::carries_name(std::string_view name) const {
+  const std::string text(name);
+  if (text.empty()) return false;
+  ossl::Asn1OctetString ip(a2i_IPADDRESS(text.c_str()));
+  ERR_clear_error();
+  if (ip) return X509_check_ip(cert_.get(), ASN1_STRING_get0_data(ip.get()), static_cast<std::size_t>(ASN1_STRING_length(ip.get())), 0) == 1;
+  return X509_check_host(cert_.get(), text.c_str(), text.size(), X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+                         nullptr) == 1;
+}
+
+bool Certificate::has_weak_signature() const {
+  int md_nid = NID_undef;
+  if (X509_get_signature_info(cert_.get(), &md_nid, nullptr, nullptr, nullptr) != 1) {
+    ERR_clear_error();
+    // An algorithm OpenSSL cannot name by digest: judged by its name alone.
+    const auto name = signature_algorithm();
+    return name.find("sha1") != std::string::npos || name.find("SHA1") != std::string::npos || name.find("md5") != std::string::npos;
+  }
+  return md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md4 || md_nid == NID_md2 || md_nid == NID_md5_sha1;
+}
 
 PublicKey Certificate::public_key() const { return PublicKey::borrow_shared(X509_get0_pubkey(cert_.get())); }
 

@@ -25,6 +25,14 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// Counts HelloRequest messages from the server after the handshake: RFC 5929 3.1 forbids a server
+// to renegotiate while linking is in progress (7030-3.5-e).
+void count_hello_requests(int write_p, int, int content_type, const void* buf, std::size_t len, SSL* ssl, void* arg) {
+  if (write_p != 0 || content_type != SSL3_RT_HANDSHAKE || len < 1 || arg == nullptr) return;
+  if (static_cast<const unsigned char*>(buf)[0] == SSL3_MT_HELLO_REQUEST && SSL_is_init_finished(ssl) == 1)
+    ++static_cast<TlsConnectionInfo*>(arg)->hello_requests;
+}
+
 // Runs the context until the posted operation finishes; the stream's own timer bounds it.
 void run_until_done(asio::io_context& io) {
   io.restart();
@@ -75,8 +83,13 @@ struct HttpsConnection::Impl {
   Result<void> setup_tls_context() {
     SSL_CTX* ctx = ssl_context.native_handle();
     if (auto r = set_tls_versions(ctx, options.min_version, options.max_version); !r.ok()) return r;
-    if (!options.tls12_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, options.tls12_ciphers.c_str()) != 1)
-      return ossl::error(ErrorCode::invalid_input, "cipher list '" + options.tls12_ciphers + "' refused");
+    // A suite list that leaves nothing to offer at these versions is this client's limit, not a
+    // refusal by the server.
+    if (auto problem = local_suite_problem(options.tls12_ciphers, options.tls13_ciphersuites, options.min_version, options.max_version);
+        !problem.empty())
+      return make_error(ErrorCode::unsupported, problem);
+    if (auto r = offer_cipher_suites(ctx, options.tls12_ciphers, options.tls13_ciphersuites); !r.ok()) return r;
+    SSL_CTX_set_msg_callback(ctx, count_hello_requests);
     if (options.identity) {
       if (auto r = use_tls_identity(ctx, *options.identity); !r.ok()) return r;
     }
@@ -116,6 +129,9 @@ struct HttpsConnection::Impl {
       const bool is_ip = !addr_ec;
       if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)
         return ossl::error(ErrorCode::internal, "setting SNI");
+      SSL_set_msg_callback_arg(ssl, &tls);
+      if (options.resume_session && SSL_set_session(ssl, options.resume_session.get()) != 1)
+        return ossl::error(ErrorCode::invalid_input, "the session to resume was refused by OpenSSL");
       if (options.verify_server) {
         X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
         const int set = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
@@ -132,7 +148,9 @@ struct HttpsConnection::Impl {
         return make_error(ec == beast::error::timeout ? ErrorCode::timeout : ErrorCode::verify_failed,
                           "TLS handshake with " + where + ": " + reason);
       }
+      const int hello_requests = tls.hello_requests;
       tls = describe_tls_connection(ssl, false);
+      tls.hello_requests = hello_requests;
     }
     tcp().expires_never();
     is_open = true;
@@ -228,6 +246,14 @@ Result<HttpResponse> HttpsConnection::send_raw(std::string_view bytes) {
 }
 
 const TlsConnectionInfo& HttpsConnection::tls() const { return impl_->tls; }
+
+TlsSession HttpsConnection::session() const {
+  auto* tls_stream = impl_ ? std::get_if<beast::ssl_stream<beast::tcp_stream>>(&impl_->stream) : nullptr;
+  if (tls_stream == nullptr) return nullptr;
+  SSL_SESSION* session = SSL_get1_session(tls_stream->native_handle());
+  if (session == nullptr) return nullptr;
+  return TlsSession(session, SSL_SESSION_free);
+}
 bool HttpsConnection::open() const { return impl_ && impl_->is_open; }
 
 void HttpsConnection::close() {

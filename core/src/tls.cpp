@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 
@@ -90,6 +91,10 @@ ChannelBindings channel_bindings(SSL* ssl, bool is_server) {
     const std::size_t length = own_first ? SSL_get_finished(ssl, finished, sizeof(finished))
                                          : SSL_get_peer_finished(ssl, finished, sizeof(finished));
     if (length > 0 && length <= sizeof(finished)) bindings.tls_unique = Bytes(finished, finished + length);
+    const std::size_t own = SSL_get_finished(ssl, finished, sizeof(finished));
+    if (own > 0 && own <= sizeof(finished)) (is_server ? bindings.server_finished : bindings.client_finished) = Bytes(finished, finished + own);
+    const std::size_t peer = SSL_get_peer_finished(ssl, finished, sizeof(finished));
+    if (peer > 0 && peer <= sizeof(finished)) (is_server ? bindings.client_finished : bindings.server_finished) = Bytes(finished, finished + peer);
   }
   static constexpr char kLabel[] = "EXPORTER-Channel-Binding";
   Bytes exporter(32);
@@ -104,6 +109,7 @@ TlsConnectionInfo describe_tls_connection(SSL* ssl, bool is_server) {
   info.version = from_openssl(SSL_version(ssl)).value_or(TlsVersion::tls1_2);
   if (const char* name = SSL_get_cipher_name(ssl)) info.cipher = name;
   info.resumed = SSL_session_reused(ssl) != 0;
+  info.secure_renegotiation = SSL_get_secure_renegotiation_support(ssl) == 1;
   // The server side's peer chain excludes the leaf (OpenSSL quirk); add it back first.
   if (is_server) {
     if (X509* leaf = SSL_get0_peer_certificate(ssl)) info.peer_chain.push_back(Certificate::borrow_shared(leaf));
@@ -157,6 +163,53 @@ Result<void> add_trust_anchors(SSL_CTX* ctx, const std::vector<Certificate>& anc
     }
   }
   return {};
+}
+
+namespace {
+
+// Offering PSK suites needs a PSK; a probe that offers only PSK suites (7030-3.3.3-a) gives a
+// fixed identity and key the server cannot know.
+unsigned int probe_psk(SSL*, const char*, char* identity, unsigned int max_identity, unsigned char* psk, unsigned int max_psk) {
+  static constexpr char kIdentity[] = "estlab-probe";
+  if (max_identity < sizeof(kIdentity) || max_psk < 16) return 0;
+  std::memcpy(identity, kIdentity, sizeof(kIdentity));
+  std::memset(psk, 0x5a, 16);
+  return 16;
+}
+
+std::string this_openssl() { return std::string("this OpenSSL (") + OpenSSL_version(OPENSSL_VERSION) + ")"; }
+
+}  // namespace
+
+Result<void> offer_cipher_suites(SSL_CTX* ctx, const std::string& tls12_ciphers, const std::string& tls13_suites) {
+  if (!tls12_ciphers.empty() && SSL_CTX_set_cipher_list(ctx, tls12_ciphers.c_str()) != 1) {
+    ERR_clear_error();
+    return make_error(ErrorCode::unsupported, this_openssl() + " has no cipher suite matching '" + tls12_ciphers + "'");
+  }
+  if (!tls13_suites.empty() && SSL_CTX_set_ciphersuites(ctx, tls13_suites.c_str()) != 1) {
+    ERR_clear_error();
+    return make_error(ErrorCode::unsupported, this_openssl() + " has no TLS 1.3 suite matching '" + tls13_suites + "'");
+  }
+  if (tls12_ciphers.find("PSK") != std::string::npos) SSL_CTX_set_psk_client_callback(ctx, probe_psk);
+  return {};
+}
+
+std::string local_suite_problem(const std::string& tls12_ciphers, const std::string& tls13_suites, TlsVersion min_version,
+                                TlsVersion max_version) {
+  if (tls12_ciphers.empty() && tls13_suites.empty()) return {};
+  ossl::SslCtx ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) return this_openssl() + " cannot make a TLS context";
+  if (auto r = set_tls_versions(ctx.get(), min_version, max_version); !r.ok()) return r.error().message;
+  if (auto r = offer_cipher_suites(ctx.get(), tls12_ciphers, tls13_suites); !r.ok()) return r.error().message;
+  // What a ClientHello would carry: the lists filtered by the versions, the security level and PSK.
+  ossl::Ssl ssl(SSL_new(ctx.get()));
+  STACK_OF(SSL_CIPHER)* offered = ssl ? SSL_get1_supported_ciphers(ssl.get()) : nullptr;
+  const int count = offered ? sk_SSL_CIPHER_num(offered) : 0;
+  sk_SSL_CIPHER_free(offered);
+  ERR_clear_error();
+  if (count > 0) return {};
+  return this_openssl() + " can offer none of '" + tls12_ciphers + (tls12_ciphers.empty() || tls13_suites.empty() ? "" : "' / '") + tls13_suites +
+         "' at " + to_string(min_version) + (min_version == max_version ? std::string() : std::string("-") + to_string(max_version));
 }
 
 namespace {

@@ -742,5 +742,162 @@ TEST(JudgeServerkeygen, TheCertificateForTheServerKeyIsTheIssuedOneWhateverItsPl
   EXPECT_EQ(find_check(j, "server-generated PKCS#8 key matches")->verdict, Verdict::pass) << describe(j);
 }
 
+// ---- RFC 5280 certificate checks (issued: and server_certificate:) ---------------------------------
+
+CertificateChecks end_entity_lint() {
+  CertificateChecks c;
+  c.validity = "within-ca";
+  c.valid_now = true;
+  c.version = 3;
+  c.key_usage_absent = {"keyCertSign"};
+  c.basic_constraints_ca = false;
+  c.signature_algorithm = "strong";
+  return c;
+}
+
+TEST(JudgeCertificateChecks, AnEndEntityInsideItsCaPassesTheLint) {
+  const auto& pki = Pki::get();
+  Expectation e;
+  e.status = {200};
+  e.issued_profile = end_entity_lint();
+  e.issued_profile.key_usage = {"digitalSignature"};
+  auto c = context("7030-4.2.3-a");
+  c.bags["ca"] = pki.three_tier;
+  auto j = judge(e, seen(answer(200, kCertsOnly, certs_only_body({pki.leaf})), pki.leaf_csr), c);
+  EXPECT_EQ(j.verdict(), Verdict::pass) << describe(j);
+  EXPECT_EQ(j.checks.size(), 8u) << describe(j);  // the status and seven certificate checks
+  ASSERT_NE(find_check(j, "lies within its CA's"), nullptr) << describe(j);
+  ASSERT_NE(find_check(j, "Judge Issuing CA"), nullptr) << "the CA compared with is the issuer, not the root\n" << describe(j);
+}
+
+TEST(JudgeCertificateChecks, ABrokenCaFailsEachCheckItBreaks) {
+  const auto& pki = Pki::get();
+  // SHA-1 signed, and starting before the issuing CA does.
+  ca::IssueOverrides broken;
+  broken.signature_digest = "SHA1";
+  broken.not_before = pki.issuing.not_before() - std::chrono::hours(48);
+  auto csr = csr_for(ec_key(5), "CN=broken-ca-device");
+  auto sha1 = must(pki.ca->issue("issuing", csr, ca::CertificateProfile::device(), broken), "SHA-1 leaf");
+  Expectation e;
+  e.status = {200};
+  e.issued_profile = end_entity_lint();
+  auto c = context("7030-4.2.3-a");
+  c.bags["ca"] = pki.three_tier;
+  auto j = judge(e, seen(answer(200, kCertsOnly, certs_only_body({sha1})), csr), c);
+  EXPECT_EQ(j.verdict(), Verdict::fail) << describe(j);
+  EXPECT_EQ(find_check(j, "lies within its CA's")->verdict, Verdict::fail) << describe(j);
+  EXPECT_EQ(find_check(j, "ecdsa-with-SHA1 is not MD5 or SHA-1 based")->verdict, Verdict::fail) << describe(j);
+  EXPECT_EQ(find_check(j, "is not a CA")->verdict, Verdict::pass) << describe(j);
+
+  // A CA certificate handed out as the issued one: keyCertSign and cA TRUE fail, its validity
+  // inside its own issuer's (found in the bag) passes.
+  auto ca_as_issued = judge(e, seen(answer(200, kCertsOnly, certs_only_body({pki.issuing}))), c);
+  EXPECT_EQ(find_check(ca_as_issued, "lacks keyCertSign")->verdict, Verdict::fail) << describe(ca_as_issued);
+  EXPECT_EQ(find_check(ca_as_issued, "is not a CA")->verdict, Verdict::fail) << describe(ca_as_issued);
+  EXPECT_EQ(find_check(ca_as_issued, "lies within its CA's")->verdict, Verdict::pass) << describe(ca_as_issued);
+  EXPECT_EQ(find_check(ca_as_issued, "signature algorithm")->verdict, Verdict::pass) << describe(ca_as_issued);
+}
+
+TEST(JudgeCertificateChecks, WithoutTheIssuerValidityWithinCaCannotBeJudged) {
+  const auto& pki = Pki::get();
+  Expectation e;
+  e.status = {200};
+  e.issued_profile.validity = "within-ca";
+  // No bag, no trust anchors, and the answer holds the leaf alone: an error, never a pass.
+  auto j = judge(e, seen(answer(200, kCertsOnly, certs_only_body({pki.leaf})), pki.leaf_csr), context("7030-4.2.3-a"));
+  EXPECT_EQ(j.verdict(), Verdict::error) << describe(j);
+  // The issuer sent along in the answer is enough.
+  auto with_chain = judge(e, seen(answer(200, kCertsOnly, certs_only_body({pki.leaf, pki.issuing})), pki.leaf_csr), context("7030-4.2.3-a"));
+  EXPECT_EQ(with_chain.verdict(), Verdict::pass) << describe(with_chain);
+}
+
+TEST(JudgeCertificateChecks, PermitsMeansAbsentOrHolding) {
+  const auto& pki = Pki::get();
+  TlsConnectionInfo tls;
+  tls.peer_chain = {pki.leaf, pki.issuing, pki.policy};
+  Expectation e;
+  e.server_certificate = CertificateChecks{};
+  e.server_certificate->eku_permits = {"serverAuth"};
+  e.server_certificate->key_usage_permits = {"digitalSignature"};
+  auto j = judge_connection(e, tls, context("7030-3.3.1-b"));
+  // The device profile's leaf: EKU clientAuth only, keyUsage digitalSignature.
+  EXPECT_EQ(find_check(j, "permits serverAuth")->verdict, Verdict::fail) << describe(j);
+  EXPECT_EQ(find_check(j, "permits digitalSignature")->verdict, Verdict::pass) << describe(j);
+  // The root has no extendedKeyUsage: any purpose.
+  tls.peer_chain = {pki.root};
+  auto root = judge_connection(e, tls, context("7030-3.3.1-b"));
+  EXPECT_EQ(find_check(root, "permits serverAuth")->verdict, Verdict::pass) << describe(root);
+}
+
+// ---- the TLS connection (connect steps, and send steps on their connection) -----------------------
+
+TEST(JudgeConnection, ServerChainMustValidateToTheTargetsAnchorsAndCarryTheName) {
+  const auto& pki = Pki::get();
+  TlsConnectionInfo tls;
+  tls.peer_chain = {pki.leaf, pki.issuing, pki.policy};
+  Expectation e;
+  e.server_certificate = CertificateChecks{};
+  e.server_certificate->chains_to = "trust-anchors";
+  auto c = context("7030-3.3-c");
+  c.trust_anchors = {pki.root};
+  auto j = judge_connection(e, tls, c);
+  EXPECT_EQ(j.verdict(), Verdict::pass) << describe(j);
+  // Another root: the same chain does not validate.
+  c.trust_anchors = {pki.solo_root};
+  auto other = judge_connection(e, tls, c);
+  EXPECT_EQ(other.verdict(), Verdict::fail) << describe(other);
+  // The intermediates are the ones the server sent: without them there is no path.
+  c.trust_anchors = {pki.root};
+  tls.peer_chain = {pki.leaf};
+  EXPECT_EQ(judge_connection(e, tls, c).verdict(), Verdict::fail);
+  // The leaf's only name is its CN, which does not count (RFC 6125: the SAN).
+  e.server_certificate = CertificateChecks{};
+  e.server_certificate->name = "device-7";
+  auto named = judge_connection(e, tls, c);
+  EXPECT_EQ(named.verdict(), Verdict::fail) << describe(named);
+  // No certificate at all fails even the empty server_certificate check.
+  e.server_certificate = CertificateChecks{};
+  tls.peer_chain.clear();
+  auto none = judge_connection(e, tls, c);
+  EXPECT_EQ(none.verdict(), Verdict::fail) << describe(none);
+  ASSERT_NE(find_check(none, "presented no certificate"), nullptr) << describe(none);
+}
+
+TEST(JudgeConnection, ResumptionRenegotiationAndHelloRequestsAtTheRowsLevel) {
+  TlsConnectionInfo tls;
+  tls.version = TlsVersion::tls1_2;
+  tls.cipher = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  Expectation e;
+  e.resumed = true;
+  // 7030-3.3-d is a SHOULD: a full handshake warns.
+  auto full = judge_connection(e, tls, context("7030-3.3-d", {{"7030-3.3-d", Level::should}}));
+  EXPECT_EQ(full.verdict(), Verdict::warn) << describe(full);
+  tls.resumed = true;
+  EXPECT_EQ(judge_connection(e, tls, context("7030-3.3-d", {{"7030-3.3-d", Level::should}})).verdict(), Verdict::pass);
+  e.resumed = false;
+  EXPECT_EQ(judge_connection(e, tls, context("7030-3.3-d")).verdict(), Verdict::fail);
+
+  Expectation reneg;
+  reneg.secure_renegotiation = true;
+  reneg.renegotiation_requested = false;
+  tls.secure_renegotiation = true;
+  EXPECT_EQ(judge_connection(reneg, tls, context("7030-3.5-e")).verdict(), Verdict::pass);
+  tls.secure_renegotiation = false;
+  auto insecure = judge_connection(reneg, tls, context("7030-3.5-e"));
+  EXPECT_EQ(find_check(insecure, "RFC 5746")->verdict, Verdict::fail) << describe(insecure);
+  tls.secure_renegotiation = true;
+  tls.hello_requests = 1;
+  auto hello = judge_connection(reneg, tls, context("7030-3.5-e"));
+  EXPECT_EQ(find_check(hello, "HelloRequest")->verdict, Verdict::fail) << describe(hello);
+
+  // A send step judges the connection its answer came on the same way.
+  Observation o = seen(answer(200));
+  o.tls = tls;
+  auto on_send = judge(reneg, o, context("7030-3.5-e"));
+  EXPECT_EQ(on_send.verdict(), Verdict::fail) << describe(on_send);
+  // An answer without TLS cannot satisfy a TLS check.
+  EXPECT_EQ(judge(reneg, seen(answer(200)), context("7030-3.5-e")).verdict(), Verdict::fail);
+}
+
 }  // namespace
 }  // namespace estlab::conformance

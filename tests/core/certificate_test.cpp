@@ -5,6 +5,9 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <openssl/ec.h>
+#include <openssl/x509v3.h>
+
 #include <map>
 
 #include "estlab/core/base64.hpp"
@@ -412,6 +415,71 @@ TEST(ExtensionInputs, SubjectAltNameText) {
   auto unknown = SubjectAltName::parse("X400:foo");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().message, "SAN 'X400:foo': unknown type 'X400' (DNS, IP, email, URI)");
+}
+
+// A certificate built here with the digest, version and extensions a test needs (make.sh's
+// certificates are all SHA-256 v3 without CRL distribution points or AIA).
+Certificate built(const EVP_MD* digest, long version, bool revocation_pointers) {
+  ossl::Pkey key(EVP_EC_gen("P-256"));
+  ossl::X509Ptr x(X509_new());
+  X509_set_version(x.get(), version);
+  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 7);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x.get()), "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("lint"), -1, -1, 0);
+  X509_set_issuer_name(x.get(), X509_get_subject_name(x.get()));
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), 0);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), 3600);
+  X509_set_pubkey(x.get(), key.get());
+  if (revocation_pointers) {
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, x.get(), x.get(), nullptr, nullptr, 0);
+    for (auto [nid, value] : {std::pair{NID_crl_distribution_points, "URI:http://crl.example/ca.crl"},
+                              std::pair{NID_info_access, "caIssuers;URI:http://ca.example/ca.cer"}}) {
+      ossl::X509Extension e(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
+      X509_add_ext(x.get(), e.get(), -1);
+    }
+  }
+  X509_sign(x.get(), key.get(), digest);
+  return Certificate::borrow_shared(x.get());
+}
+
+TEST(Certificate, SignatureAlgorithmAndDigest) {
+  const Certificate sha256 = built(EVP_sha256(), 2, false);
+  EXPECT_EQ(sha256.signature_algorithm(), "ecdsa-with-SHA256");
+  EXPECT_EQ(sha256.signature_digest(), "SHA256");
+  EXPECT_FALSE(sha256.has_weak_signature());
+  const Certificate sha1 = built(EVP_sha1(), 2, false);
+  EXPECT_EQ(sha1.signature_algorithm(), "ecdsa-with-SHA1");
+  EXPECT_EQ(sha1.signature_digest(), "SHA1");
+  EXPECT_TRUE(sha1.has_weak_signature());
+  // make.sh's leaf is an RSA-signed SHA-256 certificate.
+  EXPECT_FALSE(load("leaf").has_weak_signature());
+}
+
+TEST(Certificate, VersionAndRevocationPointers) {
+  const Certificate v3 = built(EVP_sha256(), 2, true);
+  EXPECT_EQ(v3.version(), 3);
+  EXPECT_TRUE(v3.has_crl_distribution_points());
+  EXPECT_TRUE(v3.has_authority_info_access());
+  EXPECT_FALSE(v3.has_basic_constraints());
+  const Certificate v1 = built(EVP_sha256(), 0, false);
+  EXPECT_EQ(v1.version(), 1);
+  EXPECT_FALSE(v1.has_crl_distribution_points());
+  EXPECT_FALSE(v1.has_authority_info_access());
+  EXPECT_TRUE(load("int").has_basic_constraints());
+  EXPECT_EQ(load("leaf").version(), 3);
+}
+
+TEST(Certificate, CarriesNameOnlyFromSubjectAltName) {
+  const Certificate leaf = load("leaf");  // SAN: device-1.example, alt.example, 192.0.2.10, 2001:db8::10
+  EXPECT_TRUE(leaf.carries_name("device-1.example"));
+  EXPECT_TRUE(leaf.carries_name("ALT.example"));
+  EXPECT_TRUE(leaf.carries_name("192.0.2.10"));
+  EXPECT_TRUE(leaf.carries_name("2001:db8:0::10"));
+  EXPECT_FALSE(leaf.carries_name("192.0.2.11"));
+  EXPECT_FALSE(leaf.carries_name("other.example"));
+  EXPECT_FALSE(leaf.carries_name(""));
+  // built() has CN=lint and no SAN: the commonName alone does not carry a name.
+  EXPECT_FALSE(built(EVP_sha256(), 2, false).carries_name("lint"));
 }
 
 TEST(ExtensionInputs, KeyUsageText) {

@@ -104,7 +104,7 @@ Result<Certificate> SimulatedCa::sign_certificate(const LoadedCa* issuer, const 
                                                   const DistinguishedName& subject, const PublicKey& key,
                                                   const std::vector<SubjectAltName>& sans,
                                                   const CertificateProfile& profile, TimePoint not_before,
-                                                  TimePoint not_after, const std::string& serial_hex) {
+                                                  TimePoint not_after, const std::string& serial_hex, const EVP_MD* digest) {
   ossl::ErrorQueueGuard guard;
   ossl::X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
@@ -150,7 +150,7 @@ Result<Certificate> SimulatedCa::sign_certificate(const LoadedCa* issuer, const 
     }
   }
 
-  if (X509_sign(cert.get(), signing_key.native(), signing_key.signing_digest()) <= 0) {
+  if (X509_sign(cert.get(), signing_key.native(), digest != nullptr ? digest : signing_key.signing_digest()) <= 0) {
     return ossl::error(ErrorCode::internal, "simulated CA: signing the certificate failed");
   }
   return Certificate::borrow_shared(cert.get());
@@ -428,7 +428,12 @@ Result<Certificate> SimulatedCa::issue_for_key(const std::string& ca_label, cons
   }
   auto serial = next_serial();
   if (!serial.ok()) return serial.error();
-  auto cert = sign_certificate(&*ca, *ca->key, final_subject, key, final_sans, effective, not_before, not_after, *serial);
+  const EVP_MD* digest = nullptr;
+  if (!overrides.signature_digest.empty()) {
+    digest = EVP_get_digestbyname(overrides.signature_digest.c_str());
+    if (digest == nullptr) return make_error(ErrorCode::invalid_input, "simulated CA: unknown digest '" + overrides.signature_digest + "'");
+  }
+  auto cert = sign_certificate(&*ca, *ca->key, final_subject, key, final_sans, effective, not_before, not_after, *serial, digest);
   if (!cert.ok()) return cert.error();
   IssuedCertificate record{*serial,         ca_label, final_subject.to_string(), profile.name, cert->der(),
                            to_unix(not_before), to_unix(not_after), to_unix(now), std::nullopt, std::nullopt};

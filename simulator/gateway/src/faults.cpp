@@ -26,6 +26,7 @@ const std::vector<FaultInfo>& all_faults() {
       {Fault::errors_as_200, "errors-as-200", "refusals are answered 200 with a text body", "7030-4.2.3-b"},
       {Fault::serverkeygen_key_mismatch, "serverkeygen-key-mismatch", "/serverkeygen returns a private key that does not match the certificate", "7030-4.4.2-b"},
       {Fault::stall_response, "stall-response", "enroll requests are read but never answered (until the connection times out)", "7030-4.2-a"},
+      {Fault::issued_cert_sha1, "issued-cert-sha1", "issued certificates are signed with SHA-1 (FB-34)", "7030-4.2.3-a"},
   };
   return faults;
 }

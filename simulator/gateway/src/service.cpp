@@ -422,6 +422,7 @@ struct EstService::Impl {
     ca::IssueOverrides overrides;
     overrides.subject = e.subject;
     overrides.subject_alt_names = e.sans;
+    if (fault(Fault::issued_cert_sha1)) overrides.signature_digest = "SHA1";
     auto cert = s.ca_->issue(label, csr, certificate_profile(), overrides);
     if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
     if (approval_request && s.approval_) s.approval_->record_issued(approval_request->id, *cert);

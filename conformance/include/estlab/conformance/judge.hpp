@@ -16,6 +16,7 @@
 #include "estlab/core/csr.hpp"
 #include "estlab/core/https_client.hpp"
 #include "estlab/core/key.hpp"
+#include "estlab/core/tls.hpp"
 
 namespace estlab::conformance {
 
@@ -37,6 +38,7 @@ struct Observation {
   std::string failure;       // what the transport said otherwise
   std::optional<Csr> csr;    // the CSR the request carried
   std::optional<Csr> last_csr;  // the scenario's last CSR (a CMC answer's certificate is found by its key)
+  std::optional<TlsConnectionInfo> tls;  // the HTTPS connection the answer came on (its state after the answer)
 };
 
 struct JudgeContext {
@@ -45,7 +47,8 @@ struct JudgeContext {
   std::function<Level(const std::string& requirement)> level_of;
   std::string default_requirement;  // the scenario's first requirement
   std::map<std::string, std::vector<Certificate>> bags;  // captured /cacerts bags by name
-  TimePoint at = std::chrono::system_clock::now();         // the target's time: certificates are judged at it
+  std::vector<Certificate> trust_anchors;  // the target's: `chains_to: trust-anchors`
+  TimePoint now = std::chrono::system_clock::now();  // the target's time: `valid_now` and `chains_to` judge at it
 };
 
 struct Judgement {
@@ -65,6 +68,10 @@ Level level_of(const Expectation& expectation, const JudgeContext& context);
 
 // `expectation` holds no {{variables}} any more (the runner resolved them).
 Judgement judge(const Expectation& expectation, const Observation& observation, const JudgeContext& context);
+
+// The checks of a connect step (and of a send step) on the TLS connection itself: `resumed`,
+// `secure_renegotiation`, `renegotiation_requested` and `server_certificate`.
+Judgement judge_connection(const Expectation& expectation, const TlsConnectionInfo& tls, const JudgeContext& context);
 
 // Certificates (and a server-generated key) from a certs-only, CMC or multipart answer; the
 // certificate whose key is `csr_key_owner`'s comes first. `problem` says why none were found.

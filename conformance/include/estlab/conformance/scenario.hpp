@@ -33,6 +33,30 @@ struct CsrTemplate {
   std::vector<std::pair<std::string, std::string>> attributes;  // oid -> DER hex (e.g. DecryptKeyIdentifier)
 };
 
+// RFC 5280 facts expected of one certificate: the issued one (`issued:`) or the TLS server's
+// (`server_certificate:`), in the same words. Every field set is a check.
+struct CertificateChecks {
+  std::string validity;                       // "within-ca": notBefore/notAfter inside the issuing CA certificate's
+  std::optional<bool> valid_now;              // the validity period contains the time of the check
+  std::optional<int> version;                 // 3 = X.509 v3
+  std::vector<std::string> key_usage;         // each bit present ("digitalSignature")
+  std::vector<std::string> key_usage_absent;  // each bit absent ("keyCertSign")
+  std::vector<std::string> key_usage_permits; // no keyUsage extension (any use), or one holding each of these
+  std::optional<bool> basic_constraints_ca;   // basic_constraints: {ca: false} = not a CA (absent or cA FALSE)
+  std::string crl_distribution_points;        // "present" | "absent"
+  std::string authority_info_access;          // "present" | "absent"
+  std::string signature_algorithm;            // "strong": no MD5/SHA-1 based signature (FB-34)
+  std::vector<std::string> eku;               // each EKU present
+  std::vector<std::string> eku_permits;       // no EKU extension (any purpose), or one holding each of these
+  std::string name;                           // a subjectAltName dNSName/iPAddress matches (RFC 6125, no CN fallback)
+  std::string chains_to;                      // server_certificate: a captured bag or "trust-anchors" (the target's)
+  bool any() const {
+    return !validity.empty() || valid_now || version || !key_usage.empty() || !key_usage_absent.empty() || !key_usage_permits.empty() || basic_constraints_ca ||
+           !crl_distribution_points.empty() || !authority_info_access.empty() || !signature_algorithm.empty() || !eku.empty() ||
+           !eku_permits.empty() || !name.empty() || !chains_to.empty();
+  }
+};
+
 // Expectations on a response. Every field is optional; each one present is a check. A failed
 // check counts at the level of its catalog row (MUST -> fail, SHOULD -> warn, MAY/record -> info)
 // unless `level` says otherwise.
@@ -62,6 +86,11 @@ struct Expectation {
   std::vector<std::string> issued_eku;     // each must be present
   std::string issued_public_key;           // "csr" (equals the CSR's) or "not-csr" (serverkeygen)
   std::string issued_chains_to;            // a captured /cacerts bag: the issued certificate chains to a root in it
+  CertificateChecks issued_profile;        // issued: the RFC 5280 vocabulary above (chains_to stays issued_chains_to)
+  std::optional<CertificateChecks> server_certificate;  // the TLS server's leaf, with the chain it sent
+  std::optional<bool> resumed;             // the TLS handshake of this connection was abbreviated (a resumed session)
+  std::optional<bool> secure_renegotiation;  // the server sent RFC 5746 renegotiation_info
+  std::optional<bool> renegotiation_requested;  // the server sent a HelloRequest on this connection
   std::optional<bool> server_key_matches;  // serverkeygen: the PKCS#8 key part matches the certificate
   std::vector<std::string> csrattrs_contains;  // OIDs or names
   bool csrattrs_valid = false;             // a 200 body is base64 DER CsrAttrs (7030-4.5.2-b)
@@ -85,6 +114,9 @@ struct Step {
   std::string as;           // identity role or captured identity; "" = no client certificate
   std::string tls = "any";  // "1.0".."1.3" or "any"
   bool plain_http = false;  // no TLS at all (RFC 7030 3.3 refusal tests)
+  std::string ciphers;       // OpenSSL cipher list offered for TLS <= 1.2 ("eNULL:@SECLEVEL=0"); "" = default
+  std::string ciphersuites;  // TLS 1.3 suites offered ("TLS_AES_128_GCM_SHA256"); "" = default
+  bool resume = false;       // offer the session of this scenario's previous connection
 
   // send
   std::string operation;    // "cacerts", "simpleenroll", ...

@@ -42,6 +42,19 @@ class Certificate {
   std::optional<int> path_length() const;
   std::vector<std::string> certificate_policies() const;  // dotted OIDs
   std::vector<RawExtension> extensions() const;
+  int version() const;                        // 1, 2 or 3 (RFC 5280 4.1.2.1)
+  bool has_basic_constraints() const;
+  bool has_crl_distribution_points() const;   // RFC 5280 4.2.1.13
+  bool has_authority_info_access() const;     // RFC 5280 4.2.2.1
+  // The signatureAlgorithm: its name ("ecdsa-with-SHA256") and the digest it hashes with ("SHA256";
+  // "" for algorithms without a separate digest, such as Ed25519).
+  std::string signature_algorithm() const;
+  std::string signature_digest() const;
+  // A subjectAltName dNSName (wildcards as RFC 6125 6.4.3 allows) or iPAddress equal to `name`; the
+  // subject's commonName does not count (RFC 6125 6.4.4 makes it a last resort a profile may forbid).
+  bool carries_name(std::string_view name) const;
+  // Signed with a digest current verifiers reject (MD2, MD4, MD5, SHA-1): FB-34.
+  bool has_weak_signature() const;
 
   PublicKey public_key() const;
   bool is_self_issued() const { return subject() == issuer(); }

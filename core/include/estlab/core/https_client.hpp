@@ -54,7 +54,11 @@ struct HttpsClientOptions {
   std::optional<TlsIdentity> identity;  // client certificate
   TlsVersion min_version = TlsVersion::tls1_2;
   TlsVersion max_version = TlsVersion::tls1_3;
-  std::string tls12_ciphers;  // OpenSSL cipher list for TLS <= 1.2; "" = OpenSSL's default
+  // OpenSSL cipher list for TLS <= 1.2 ("eNULL:@SECLEVEL=0"); "" = OpenSSL's default. A list this
+  // OpenSSL cannot offer at the chosen versions is an `unsupported` error, never a handshake.
+  std::string tls12_ciphers;
+  std::string tls13_ciphersuites;  // TLS 1.3 suites ("TLS_AES_128_GCM_SHA256"); "" = OpenSSL's default
+  TlsSession resume_session;       // offered in the ClientHello to resume it; null = a full handshake
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds io_timeout{15000};  // each write, and each read of a response
@@ -79,6 +83,9 @@ class HttpsConnection {
   Result<HttpResponse> send_raw(std::string_view bytes);
 
   const TlsConnectionInfo& tls() const;  // meaningless when use_tls is false
+  // The session to offer on a later connection (with TLS 1.3 the server's ticket arrives after the
+  // handshake: take it after a response was read); null without TLS.
+  TlsSession session() const;
   bool open() const;
   void close();  // TLS close_notify with a short deadline, then the socket
 

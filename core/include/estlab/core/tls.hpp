@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,13 +42,23 @@ struct TlsIdentity {
 struct ChannelBindings {
   std::optional<Bytes> tls_unique;    // TLS 1.2 and earlier: first Finished of the latest handshake
   std::optional<Bytes> tls_exporter;  // RFC 9266: 32 bytes of "EXPORTER-Channel-Binding"
+  // TLS 1.2 and earlier: both Finished messages of the latest handshake, so a test can offer the
+  // one tls-unique does not name (the client's on a resumed session, RFC 5929 3.1).
+  std::optional<Bytes> client_finished;
+  std::optional<Bytes> server_finished;
 };
+
+// A TLS session a client can offer again to resume it (RFC 5246 7.3, RFC 8446 2.2); shared, freed
+// with SSL_SESSION_free.
+using TlsSession = std::shared_ptr<SSL_SESSION>;
 
 // What one TLS connection negotiated, as seen from either end.
 struct TlsConnectionInfo {
   TlsVersion version = TlsVersion::tls1_2;
   std::string cipher;
   bool resumed = false;
+  bool secure_renegotiation = false;  // RFC 5746 renegotiation_info was exchanged (TLS 1.2 and earlier)
+  int hello_requests = 0;             // HelloRequest messages the server sent after the handshake (client side)
   std::vector<Certificate> peer_chain;  // leaf first, as the peer sent it; empty when none
   ChannelBindings bindings;
 };
@@ -60,6 +71,14 @@ ChannelBindings channel_bindings(SSL* ssl, bool is_server);
 Result<void> set_tls_versions(SSL_CTX* ctx, TlsVersion min_version, TlsVersion max_version);
 Result<void> use_tls_identity(SSL_CTX* ctx, const TlsIdentity& identity);
 Result<void> add_trust_anchors(SSL_CTX* ctx, const std::vector<Certificate>& anchors);
+// The cipher suites a client offers: an OpenSSL cipher list for TLS <= 1.2 and TLS 1.3 suites ("" =
+// OpenSSL's default for each). A list naming PSK suites comes with a probe identity and key no
+// server knows. A list the local OpenSSL has no suite for is an `unsupported` error.
+Result<void> offer_cipher_suites(SSL_CTX* ctx, const std::string& tls12_ciphers, const std::string& tls13_suites);
+// Why this client cannot offer these suites at these versions (the local OpenSSL lacks them: EXPORT
+// and DES are gone since 1.1), "" when it can. Planning and the HTTPS client say the same words.
+std::string local_suite_problem(const std::string& tls12_ciphers, const std::string& tls13_suites, TlsVersion min_version,
+                                TlsVersion max_version);
 
 // SSLKEYLOGFILE (NSS key log format) so Wireshark can decrypt a capture. `path` empty means
 // "take it from the SSLKEYLOGFILE environment variable, if set". Lines from every context that

@@ -49,6 +49,8 @@ struct IssueOverrides {
   std::optional<std::vector<SubjectAltName>> subject_alt_names;
   std::optional<TimePoint> not_before;
   std::optional<TimePoint> not_after;
+  // "" = the CA key's own digest; a named one ("SHA1") only to make a broken CA (FB-34).
+  std::string signature_digest;
 };
 
 struct IssuedInfo {
@@ -126,7 +128,8 @@ class SimulatedCa {
   Result<Certificate> sign_certificate(const LoadedCa* issuer, const PrivateKey& signing_key,
                                        const DistinguishedName& subject, const PublicKey& key,
                                        const std::vector<SubjectAltName>& sans, const CertificateProfile& profile,
-                                       TimePoint not_before, TimePoint not_after, const std::string& serial_hex);
+                                       TimePoint not_before, TimePoint not_after, const std::string& serial_hex,
+                                       const EVP_MD* digest = nullptr);  // nullptr = the key's own
   Result<Certificate> create_ca(const std::string& label, const std::string& parent_label,
                                 const DistinguishedName& subject, KeyType key_type, Seconds validity,
                                 std::optional<int> path_length);

@@ -30,6 +30,7 @@ enum class Fault {
   errors_as_200,               // refusals answered 200 with a text body (7030-4.2.3-b)
   serverkeygen_key_mismatch,   // the returned private key does not belong to the certificate (7030-4.4.2-b)
   stall_response,              // enroll requests are never answered (a client's timeout must fire)
+  issued_cert_sha1,            // issued certificates are signed with SHA-1 (FB-34, 7030-4.2.3-a)
 };
 
 struct FaultInfo {
