@@ -8,6 +8,8 @@
 #include "csr_maker.hpp"
 #include "estlab/ca/ca.hpp"
 #include "estlab/coap_proxy/proxy.hpp"
+#include "estlab/core/base64.hpp"
+#include "estlab/core/est.hpp"
 #include "estlab/fixtures/fixture_set.hpp"
 #include "estlab/gateway/approval.hpp"
 #include "estlab/gateway/server.hpp"
@@ -46,6 +48,37 @@ struct EmbeddedLab::Impl {
   std::unique_ptr<coap_proxy::CoapProxy> coap_proxy;  // in front of the protocol-gateway instance
   mutable std::mutex log_mutex;
   std::vector<std::string> log_lines;
+  mutable std::mutex upstream_mutex;
+  std::vector<UpstreamRecord> upstream_records;  // what the CoAP proxy forwarded to the gateway
+
+  void record_upstream(const HttpRequest& sent, const Result<HttpResponse>& answer) {
+    UpstreamRecord record;
+    record.method = sent.method;
+    record.path = sent.target;
+    record.content_type = sent.header("Content-Type").value_or("");
+    if (!sent.body.empty()) {
+      auto body = decode_est_body(sent.body, sent.header("Content-Transfer-Encoding"));
+      if (body.ok()) record.body = std::move(body).value();
+    }
+    // The device's chain as the gateway reads it (PG-COAP-2): base64 DER certificates, leaf first.
+    if (auto chain = sent.header(kForwardedClientCertHeader)) {
+      auto leaf = base64_decode(chain->substr(0, chain->find(',')));
+      if (leaf.ok())
+        if (auto certificate = Certificate::from_der(*leaf); certificate.ok()) record.client = certificate->subject().to_string();
+    }
+    if (answer.ok()) record.status = answer->status;
+    std::lock_guard lock(upstream_mutex);
+    if (upstream_records.size() < 100000) upstream_records.push_back(std::move(record));
+  }
+
+  std::vector<UpstreamRecord> upstream_for(ByteView body) const {
+    std::vector<UpstreamRecord> out;
+    std::lock_guard lock(upstream_mutex);
+    for (const auto& record : upstream_records)
+      if (!body.empty() && record.body.size() == body.size() && std::equal(record.body.begin(), record.body.end(), body.begin()))
+        out.push_back(record);
+    return out;
+  }
 
   gateway::LogSink sink() {
     return [this](const std::string& line) {
@@ -321,11 +354,16 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   coap_config.port = 0;
   coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
   coap_config.est_server_name = "localhost";
-  auto proxy = coap_proxy::CoapProxy::start(coap_config, impl->sink());
+  Impl* lab = impl.get();
+  auto proxy = coap_proxy::CoapProxy::start(coap_config, impl->sink(), {}, [lab](const HttpRequest& sent, const Result<HttpResponse>& answer) {
+    lab->record_upstream(sent, answer);
+  });
   if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy: " + proxy.error().message);
   impl->coap_proxy = std::move(proxy).value();
   product.target.coaps_port = impl->coap_proxy->port();
   product.target.features.insert("coaps");
+  product.target.features.insert("coaps-upstream");
+  product.target.coaps_upstream = [lab](ByteView body) { return lab->upstream_for(body); };
   product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
                                        std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
                                            " (see the proxy's log for the CA ignored)");

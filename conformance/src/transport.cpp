@@ -10,6 +10,7 @@ HttpResponse as_http(const CoapResponse& response) {
   http.reason = "CoAP " + response.code.to_string();
   if (response.max_age) http.headers.emplace_back("Max-Age", std::to_string(*response.max_age));
   const auto format = response.content_format;
+  if (format) http.headers.emplace_back("Content-Format", std::to_string(*format));
   if (format && *format == coap_formats::multipart_core) {
     auto parts = decode_multipart_core(response.payload);
     if (parts.ok()) {
@@ -76,9 +77,28 @@ void TargetChannel::close() {
 std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::milliseconds timeout) {
   close();
   settings_ = settings;
+  handshake_.reset();
   connect_failure_.clear();
   requests_on_connection_ = 0;
-  if (coaps_transport_) {
+  if (coaps_transport_ && (settings.dtls != "any" || !settings.ciphers.empty() || !settings.groups.empty())) {
+    // A restricted ClientHello is a handshake of its own (libcoap cannot make one); requests after
+    // it go on a new default connection.
+    const CoapsClientOptions coaps = coaps_options(timeout);
+    DtlsHandshakeOptions o;
+    o.host = coaps.host;
+    o.port = coaps.port;
+    o.identity = coaps.identity;
+    o.trust_anchors = coaps.trust_anchors;
+    o.server_name = coaps.server_name;
+    using Version = DtlsHandshakeOptions::Version;
+    o.version = settings.dtls == "1.0" ? Version::dtls1_0 : settings.dtls == "1.2" ? Version::dtls1_2 : Version::any;
+    o.ciphers = settings.ciphers;
+    o.groups = settings.groups;
+    o.timeout = timeout;
+    auto shaken = dtls_handshake(o);
+    if (shaken.ok()) handshake_ = *shaken;
+    else connect_failure_ = shaken.error().message;
+  } else if (coaps_transport_) {
     auto connected = CoapsConnection::connect(coaps_options(timeout));
     if (connected.ok()) coaps_ = std::move(connected).value();
     else connect_failure_ = connected.error().message;
@@ -161,6 +181,7 @@ Observation TargetChannel::send(const HttpRequest& request, bool fresh, std::chr
 Observation TargetChannel::send(const CoapRequest& request, std::chrono::milliseconds timeout, Exchange& exchange) {
   Observation observation;
   if (!coaps_ && connect_failure_.empty()) {
+    handshake_.reset();  // a handshake alone carries no requests: this one gets a connection
     auto connected = CoapsConnection::connect(coaps_options(timeout));
     if (connected.ok()) coaps_ = std::move(connected).value();
     else connect_failure_ = connected.error().message;
@@ -206,7 +227,16 @@ Observation TargetChannel::send_raw(std::string_view bytes, std::chrono::millise
   return observation;
 }
 
+std::optional<bool> TargetChannel::extended_master_secret() const {
+  if (coaps_) return coaps_->extended_master_secret();
+  if (handshake_) return handshake_->extended_master_secret;
+  return std::nullopt;
+}
+
 std::string TargetChannel::describe() const {
+  if (coaps_transport_ && handshake_ && !coaps_)
+    return "coaps " + handshake_->version + " " + handshake_->cipher + (handshake_->extended_master_secret ? " EMS" : " no-EMS") +
+           " (handshake only)" + (settings_.as.empty() ? " anonymous" : " as " + settings_.as);
   std::string text = coaps_transport_             ? std::string("coaps DTLS 1.2")
                      : settings_.plain_http       ? std::string("http (no TLS)")
                      : https_ && https_->open()   ? std::string("https ") + to_string(https_->tls().version)
