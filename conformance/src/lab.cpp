@@ -45,7 +45,9 @@ struct EmbeddedLab::Impl {
   std::vector<Certificate> anchors;
   std::mutex instances_mutex;  // configured gateways are added while planning
   std::vector<std::unique_ptr<Instance>> instances;
-  std::unique_ptr<coap_proxy::CoapProxy> coap_proxy;  // in front of the protocol-gateway instance
+  // The product's CoAP proxy in front of the protocol-gateway instance, and one in front of the
+  // manual-approval instance (5.03 + Max-Age while an operator decides, 9148-4.7-b).
+  std::vector<std::unique_ptr<coap_proxy::CoapProxy>> coap_proxies;
   mutable std::mutex log_mutex;
   std::vector<std::string> log_lines;
   mutable std::mutex upstream_mutex;
@@ -306,7 +308,7 @@ struct EmbeddedLab::Impl {
 EmbeddedLab::EmbeddedLab(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EmbeddedLab::~EmbeddedLab() {
-  if (impl_->coap_proxy) impl_->coap_proxy->stop();
+  for (auto& proxy : impl_->coap_proxies) proxy->stop();
   for (auto& instance : impl_->instances)
     if (instance->server) instance->server->stop();
 }
@@ -347,26 +349,29 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
     impl->instances.push_back(impl->make_instance(v));
   }
 
-  // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance.
-  Impl::Instance& product = **std::find_if(impl->instances.begin(), impl->instances.end(),
-                                           [](const auto& instance) { return instance->name == "protocol-gateway"; });
-  auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
-  coap_config.port = 0;
-  coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
-  coap_config.est_server_name = "localhost";
+  // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance, and one
+  // of its own in front of the manual-approval instance.
   Impl* lab = impl.get();
-  auto proxy = coap_proxy::CoapProxy::start(coap_config, impl->sink(), {}, [lab](const HttpRequest& sent, const Result<HttpResponse>& answer) {
-    lab->record_upstream(sent, answer);
-  });
-  if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy: " + proxy.error().message);
-  impl->coap_proxy = std::move(proxy).value();
-  product.target.coaps_port = impl->coap_proxy->port();
-  product.target.features.insert("coaps");
-  product.target.features.insert("coaps-upstream");
-  product.target.coaps_upstream = [lab](ByteView body) { return lab->upstream_for(body); };
-  product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
-                                       std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
-                                           " (see the proxy's log for the CA ignored)");
+  for (const char* name : {"protocol-gateway", "protocol-gateway-manual-approval"}) {
+    Impl::Instance& product = **std::find_if(impl->instances.begin(), impl->instances.end(),
+                                             [name](const auto& instance) { return instance->name == name; });
+    auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
+    coap_config.port = 0;
+    coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
+    coap_config.est_server_name = "localhost";
+    auto proxy = coap_proxy::CoapProxy::start(coap_config, impl->sink(), {}, [lab](const HttpRequest& sent, const Result<HttpResponse>& answer) {
+      lab->record_upstream(sent, answer);
+    });
+    if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy for " + product.name + ": " + proxy.error().message);
+    product.target.coaps_port = (*proxy)->port();
+    impl->coap_proxies.push_back(std::move(proxy).value());
+    product.target.features.insert("coaps");
+    product.target.features.insert("coaps-upstream");
+    product.target.coaps_upstream = [lab](ByteView body) { return lab->upstream_for(body); };
+    product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
+                                         std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
+                                             " (see the proxy's log for the CA ignored)");
+  }
   return std::unique_ptr<EmbeddedLab>(new EmbeddedLab(std::move(impl)));
 }
 
