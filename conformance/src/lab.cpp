@@ -184,6 +184,27 @@ struct EmbeddedLab::Impl {
     return instance;
   }
 
+  // The product's CoAP proxy in front of a protocol-gateway instance: coaps scenarios run there, and
+  // what it forwards is recorded for expect.upstream.
+  void add_coap_proxy(Instance& product) {
+    auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
+    coap_config.port = 0;
+    coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
+    coap_config.est_server_name = "localhost";
+    auto proxy = coap_proxy::CoapProxy::start(coap_config, sink(), {}, [this](const HttpRequest& sent, const Result<HttpResponse>& answer) {
+      record_upstream(sent, answer);
+    });
+    if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy for " + product.name + ": " + proxy.error().message);
+    product.target.coaps_port = (*proxy)->port();
+    coap_proxies.push_back(std::move(proxy).value());
+    product.target.features.insert("coaps");
+    product.target.features.insert("coaps-upstream");
+    product.target.coaps_upstream = [this](ByteView body) { return upstream_for(body); };
+    product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
+                                         std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
+                                             " (see the proxy's log for the CA ignored)");
+  }
+
   // A gateway of the profile with `config` over the lab's est.properties, started on first use
   // and shared by every scenario that asks for the same values.
   const Target* configured(const std::string& profile, const std::map<std::string, std::string>& config) {
@@ -198,6 +219,7 @@ struct EmbeddedLab::Impl {
     for (const auto& [k, value] : config) v.name += " " + k + "=" + value;
     auto instance = make_instance(v);
     instance->configuration_key = key;
+    if (*parsed == gateway::Profile::protocol_gateway) add_coap_proxy(*instance);
     instances.push_back(std::move(instance));
     return &instances.back()->target;
   }
@@ -351,27 +373,9 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
 
   // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance, and one
   // of its own in front of the manual-approval instance.
-  Impl* lab = impl.get();
-  for (const char* name : {"protocol-gateway", "protocol-gateway-manual-approval"}) {
-    Impl::Instance& product = **std::find_if(impl->instances.begin(), impl->instances.end(),
-                                             [name](const auto& instance) { return instance->name == name; });
-    auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
-    coap_config.port = 0;
-    coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
-    coap_config.est_server_name = "localhost";
-    auto proxy = coap_proxy::CoapProxy::start(coap_config, impl->sink(), {}, [lab](const HttpRequest& sent, const Result<HttpResponse>& answer) {
-      lab->record_upstream(sent, answer);
-    });
-    if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy for " + product.name + ": " + proxy.error().message);
-    product.target.coaps_port = (*proxy)->port();
-    impl->coap_proxies.push_back(std::move(proxy).value());
-    product.target.features.insert("coaps");
-    product.target.features.insert("coaps-upstream");
-    product.target.coaps_upstream = [lab](ByteView body) { return lab->upstream_for(body); };
-    product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
-                                         std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
-                                             " (see the proxy's log for the CA ignored)");
-  }
+  for (const char* name : {"protocol-gateway", "protocol-gateway-manual-approval"})
+    impl->add_coap_proxy(**std::find_if(impl->instances.begin(), impl->instances.end(),
+                                        [name](const auto& instance) { return instance->name == name; }));
   return std::unique_ptr<EmbeddedLab>(new EmbeddedLab(std::move(impl)));
 }
 
