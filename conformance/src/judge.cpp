@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -355,6 +356,14 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     if (e.max_age == "present") checks.verify(age.has_value(), "the answer carries Max-Age" + (age ? " (" + *age + " s)" : std::string()));
     else if (e.max_age == "absent") checks.verify(!age, "the answer carries no Max-Age" + (age ? " (got " + *age + ")" : std::string()));
     else checks.verify(age == e.max_age, "Max-Age " + age.value_or("none") + ", expected " + e.max_age);
+  }
+  if (e.max_block_size) {
+    // RFC 7959 2.4: the server's blocks are no larger than the client's Block2 SZX (FB-40); as_http
+    // gives the last block's size as Block2-Size.
+    const auto size = response.header("Block2-Size");
+    if (!size) checks.verify(false, "the answer came in one piece, not in Block2 blocks of at most " + std::to_string(*e.max_block_size) + " bytes");
+    else checks.verify(std::atoi(size->c_str()) <= *e.max_block_size,
+                       "Block2 blocks of " + *size + " bytes, at most " + std::to_string(*e.max_block_size) + " asked for");
   }
   if (!e.links_contain.empty()) {
     const auto links = parse_link_format(response.body);

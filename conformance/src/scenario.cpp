@@ -262,7 +262,7 @@ class Loader {
     only_keys(node, "expect",
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails", "message_contains", "requirement", "level",
-               "content_format", "max_age", "links_contain", "upstream", "extended_master_secret"});
+               "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -314,6 +314,7 @@ class Loader {
       if (e.max_age != "present" && e.max_age != "absent") e.max_age = std::to_string(integer(age, "expect.max_age (or present, absent)", 0, 0x7fffffff));
     }
     if (node["links_contain"]) e.links_contain = strings(node["links_contain"], "expect.links_contain");
+    if (node["max_block_size"]) e.max_block_size = integer(node["max_block_size"], "expect.max_block_size", 16, 1024);
     if (const auto& up = node["upstream"]) {
       only_keys(up, "expect.upstream", {"requests", "method", "path", "content_type", "client", "status"});
       Expectation::Upstream u;
@@ -481,7 +482,7 @@ class Loader {
     if (node["timeout"]) s.timeout_seconds = number(node["timeout"], "timeout", 600);
     if (s.kind == Step::Kind::connect && s.expect &&
         (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty() || s.expect->content_format ||
-         !s.expect->max_age.empty() || !s.expect->links_contain.empty() || s.expect->upstream))
+         !s.expect->max_age.empty() || s.expect->max_block_size || !s.expect->links_contain.empty() || s.expect->upstream))
       fail(node["expect"], "a connect step can only expect connection_fails and extended_master_secret (coaps)");
     if (s.kind != Step::Kind::connect && s.expect && (s.expect->connection_fails || s.expect->extended_master_secret))
       fail(node["expect"], "connection_fails and extended_master_secret are expectations of connect steps");
@@ -580,12 +581,12 @@ class Loader {
         const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1;
         const bool coaps_connect = st.dtls != "any" || !st.ciphers.empty() || !st.groups.empty() ||
                                    (st.expect && st.expect->extended_master_secret);
-        const bool coaps_expect = st.expect && (st.expect->content_format || !st.expect->max_age.empty() ||
+        const bool coaps_expect = st.expect && (st.expect->content_format || !st.expect->max_age.empty() || st.expect->max_block_size ||
                                                 !st.expect->links_contain.empty() || st.expect->upstream);
         if (coaps_send || coaps_connect || coaps_expect)
           fail_at(st.line, std::string("this step uses ") +
                                (coaps_send ? "accept, content_format, block_size or block1" : coaps_connect ? "dtls, ciphers, groups or extended_master_secret"
-                                                                                                 : "content_format, max_age, links_contain or upstream") +
+                                                                                                 : "content_format, max_age, max_block_size, links_contain or upstream") +
                                ", which only exist over EST-coaps: add `transport: coaps`");
       }
     // Derived needs: controls used by steps.

@@ -1,5 +1,7 @@
 #include "transport.hpp"
 
+#include <algorithm>
+
 #include "estlab/core/est.hpp"
 
 namespace estlab::conformance {
@@ -11,6 +13,7 @@ HttpResponse as_http(const CoapResponse& response) {
   if (response.max_age) http.headers.emplace_back("Max-Age", std::to_string(*response.max_age));
   const auto format = response.content_format;
   if (format) http.headers.emplace_back("Content-Format", std::to_string(*format));
+  if (response.block2_szx) http.headers.emplace_back("Block2-Size", std::to_string(16u << std::min(*response.block2_szx, 7u)));
   if (format && *format == coap_formats::multipart_core) {
     auto parts = decode_multipart_core(response.payload);
     if (parts.ok()) {
@@ -203,6 +206,7 @@ Observation TargetChannel::send(const CoapRequest& request, std::chrono::millise
   }
   observation.response = as_http(*response);
   exchange.response = response->code.to_string() + (response->content_format ? " Content-Format: " + std::to_string(*response->content_format) : "") +
+                      (response->block2_szx ? " Block2 size: " + std::to_string(16u << std::min(*response->block2_szx, 7u)) : "") +
                       (response->max_age ? " Max-Age: " + std::to_string(*response->max_age) : "") + "\n\n" + observation.response.body;
   return observation;
 }

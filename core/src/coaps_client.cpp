@@ -262,6 +262,7 @@ struct CoapsConnection::Impl {
   std::string handshake_error;
   bool waiting = false;
   std::optional<CoapResponse> response;
+  CoapResponse partial;  // the Block2 blocks received so far
   std::optional<Error> failure;
   Bytes request_body;  // Block1 reads from it until the request completes
 
@@ -310,22 +311,32 @@ struct CoapsConnection::Impl {
     Impl* self = of(session);
     if (self == nullptr || !self->waiting) return COAP_RESPONSE_OK;
     try {
-      CoapResponse response;
-      response.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
-      if (auto cf = uint_option(received, COAP_OPTION_CONTENT_FORMAT)) response.content_format = static_cast<std::uint16_t>(*cf);
-      if (auto age = uint_option(received, COAP_OPTION_MAXAGE)) response.max_age = *age;
+      // Block2 blocks come one by one (no COAP_BLOCK_SINGLE_BODY), so the size the server chose for
+      // each is seen (FB-40); libcoap asks for the next block itself, the body is put together here.
+      const auto block2 = uint_option(received, COAP_OPTION_BLOCK2);
       std::size_t length = 0, offset = 0, total = 0;
       const std::uint8_t* data = nullptr;
-      if (coap_get_data_large(received, &length, &data, &offset, &total)) {
-        if (total > self->options.max_response_body) {
-          self->failure = make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(total) +
+      const bool has_data = coap_get_data_large(received, &length, &data, &offset, &total) != 0;
+      if (!block2 || offset == 0) {
+        self->partial = CoapResponse{};
+        self->partial.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
+        if (auto cf = uint_option(received, COAP_OPTION_CONTENT_FORMAT)) self->partial.content_format = static_cast<std::uint16_t>(*cf);
+        if (auto age = uint_option(received, COAP_OPTION_MAXAGE)) self->partial.max_age = *age;
+      }
+      CoapResponse& response = self->partial;
+      if (block2) response.block2_szx = std::max(response.block2_szx.value_or(0), *block2 & 0x07u);
+      if (has_data) {
+        if (std::max(total, offset + length) > self->options.max_response_body) {
+          self->failure = make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(std::max(total, offset + length)) +
                                                                     " bytes is over the limit of " +
                                                                     std::to_string(self->options.max_response_body));
           self->waiting = false;
           return COAP_RESPONSE_OK;
         }
-        response.payload.assign(data, data + length);
+        if (response.payload.size() < offset + length) response.payload.resize(offset + length);
+        std::copy(data, data + length, response.payload.begin() + static_cast<std::ptrdiff_t>(offset));
       }
+      if (block2 && (*block2 & 0x08u) != 0) return COAP_RESPONSE_OK;  // more blocks to come
       self->response = std::move(response);
     } catch (const std::exception& e) {
       self->failure = make_error(ErrorCode::internal, std::string("reading the response: ") + e.what());
@@ -367,7 +378,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   impl->options = options;
   impl->context.reset(coap_new_context(nullptr));
   if (!impl->context) return make_error(ErrorCode::internal, "coap_new_context failed");
-  coap_context_set_block_mode(impl->context.get(), COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_context_set_block_mode(impl->context.get(), COAP_BLOCK_USE_LIBCOAP);
   coap_register_response_handler(impl->context.get(), &Impl::on_response);
   coap_register_nack_handler(impl->context.get(), &Impl::on_nack);
   coap_register_event_handler(impl->context.get(), &Impl::on_event);

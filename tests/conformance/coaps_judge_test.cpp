@@ -80,6 +80,23 @@ TEST(CoapsJudge, MaxAgePresentAbsentOrExact) {
   EXPECT_EQ(verdict_of(e, seen(busy)), Verdict::fail);
 }
 
+// FB-40: a server that ignores the client's Block2 size answers in larger blocks.
+TEST(CoapsJudge, MaxBlockSizeIsTheServersBlock2Size) {
+  Expectation e;
+  e.max_block_size = 64;
+  auto blocks = coap(2, 5, coap_formats::certs_only, "\x30\x00");
+  blocks.block2_szx = 2;  // 64 bytes
+  EXPECT_EQ(seen(blocks).response.header("Block2-Size"), "64");
+  EXPECT_EQ(verdict_of(e, seen(blocks)), Verdict::pass);
+  blocks.block2_szx = 1;  // smaller is allowed (RFC 7959 2.4)
+  EXPECT_EQ(verdict_of(e, seen(blocks)), Verdict::pass);
+  blocks.block2_szx = 6;  // the preference ignored: 1024-byte blocks
+  const auto ignored = judge(e, seen(blocks), context());
+  EXPECT_EQ(ignored.verdict(), Verdict::fail);
+  EXPECT_NE(describe(ignored).find("Block2 blocks of 1024 bytes, at most 64"), std::string::npos) << describe(ignored);
+  EXPECT_EQ(verdict_of(e, seen(coap(2, 5, coap_formats::certs_only, "\x30\x00"))), Verdict::fail);  // in one piece
+}
+
 TEST(CoapsJudge, LinksContainNeedsEachRtWithItsContentFormats) {
   Expectation e;
   e.links_contain = {"ace.est.crts", "ace.est.sen", "ace.est.sren"};
@@ -203,7 +220,7 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
                            "    expect: {status: 204, content_format: 281, max_age: absent, upstream: {requests: 1, path: /p, status: 200}}\n"
                            "  - send: {op: simpleenroll, body: \"x\", block1: {num: 1, more: false, szx: 7}}\n"
                            "  - send: {path: \"/.well-known/core?rt=ace.est*\"}\n"
-                           "    expect: {links_contain: [ace.est.crts], content_format: none, max_age: 60}\n";
+                           "    expect: {links_contain: [ace.est.crts], content_format: none, max_age: 60, max_block_size: 64}\n";
   EXPECT_EQ(load_error(good), "");
   struct Case {
     std::string yaml, message;
@@ -221,6 +238,8 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {upstream: {requests: 1}}\n", "expect.upstream finds the forwarded request by its body"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts, body: x}\n    expect: {upstream: {paht: /x}}\n", "unknown key 'paht' in expect.upstream"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {max_age: soon}\n", "expect.max_age (or present, absent) must be a whole number"},
+      {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {max_block_size: 2048}\n", "expect.max_block_size must be a whole number from 16 to 1024"},
+      {https_head + "steps:\n  - send: {op: cacerts}\n    expect: {max_block_size: 64}\n", "this step uses content_format, max_age, max_block_size"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {content_format: json}\n", "expect.content_format (or none) must be a whole number"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {extended_master_secret: true}\n", "are expectations of connect steps"},
       {kCoapsHead + "steps:\n  - connect: {as: device-factory}\n    expect: {content_format: 281}\n", "a connect step can only expect"},

@@ -486,6 +486,12 @@ TEST_F(CoapProxyTest, PerRequestBlockSize) {  // 9148-4.6-a
   ASSERT_TRUE(crts.ok()) << crts.error().message;
   EXPECT_EQ(crts->code.to_string(), "2.05");
   EXPECT_TRUE(CertsOnly::from_der(crts->payload).ok());
+  EXPECT_EQ(crts->block2_szx, 0u);  // the blocks' size is seen (FB-40), the body reassembled
+  request.block_szx.reset();
+  auto whole = connection.send(request);
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(whole->payload, crts->payload);
+  EXPECT_TRUE(!whole->block2_szx || *whole->block2_szx == 6u);
   request.block_szx = 7;
   auto bad = connection.send(request);
   ASSERT_FALSE(bad.ok());

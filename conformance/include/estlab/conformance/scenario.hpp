@@ -77,6 +77,7 @@ struct Expectation {
   std::optional<int> content_format;       // the response's Content-Format; -1 = none
   std::string max_age;                     // the Max-Age option: "present", "absent" or seconds
   std::vector<std::string> links_contain;  // discovery: link-format entries with these rt values, each with its ct
+  std::optional<int> max_block_size;       // the answer came in Block2 blocks no larger than this (bytes)
   // What the EST-coaps proxy forwarded for this step's request body (9148-5-*), matched by that body.
   struct Upstream {
     std::optional<int> requests;  // how many forwarded requests carried the body (0 = never forwarded)

@@ -105,6 +105,9 @@ struct CoapResponse {
   CoapCode code;
   std::optional<std::uint16_t> content_format;
   std::optional<std::uint32_t> max_age;
+  // The SZX of the last Block2 block (the size the server chose, 16 << szx bytes); nullopt when
+  // the answer came in one piece.
+  std::optional<unsigned> block2_szx;
   Bytes payload;  // the whole body, Block2 reassembled
 
   std::string payload_text() const { return std::string(payload.begin(), payload.end()); }
