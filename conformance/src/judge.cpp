@@ -3,6 +3,10 @@
 #include "csr_maker.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <map>
+#include <sstream>
 
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/cmc.hpp"
@@ -170,6 +174,66 @@ void check_connection(Checks& checks, const Expectation& e, const TlsConnectionI
   }
 }
 
+// RFC 6690 link-format: "<uri>;attr=value;attr=\"v1 v2\",<uri>;..." as (uri, attributes) entries.
+struct Link {
+  std::string target;
+  std::map<std::string, std::string> attributes;  // quotes removed
+};
+
+std::vector<Link> parse_link_format(const std::string& body) {
+  std::vector<Link> links;
+  std::size_t i = 0;
+  auto skip_space = [&] {
+    while (i < body.size() && std::isspace(static_cast<unsigned char>(body[i]))) ++i;
+  };
+  while (i < body.size()) {
+    skip_space();
+    if (i >= body.size() || body[i] != '<') break;  // not link-format from here on
+    const auto close = body.find('>', i);
+    if (close == std::string::npos) break;
+    Link link;
+    link.target = body.substr(i + 1, close - i - 1);
+    i = close + 1;
+    while (i < body.size() && body[i] == ';') {
+      ++i;
+      std::string name, value;
+      while (i < body.size() && body[i] != '=' && body[i] != ';' && body[i] != ',') name.push_back(body[i++]);
+      if (i < body.size() && body[i] == '=') {
+        ++i;
+        if (i < body.size() && body[i] == '"') {
+          const auto end = body.find('"', i + 1);
+          value = body.substr(i + 1, (end == std::string::npos ? body.size() : end) - i - 1);
+          i = end == std::string::npos ? body.size() : end + 1;
+        } else {
+          while (i < body.size() && body[i] != ';' && body[i] != ',') value.push_back(body[i++]);
+        }
+      }
+      name.erase(0, name.find_first_not_of(" \t"));
+      name.erase(name.find_last_not_of(" \t") + 1);
+      link.attributes[name] = value;
+    }
+    links.push_back(std::move(link));
+    skip_space();
+    if (i < body.size() && body[i] == ',') ++i;
+  }
+  return links;
+}
+
+std::vector<std::string> words(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string word; in >> word;) out.push_back(word);
+  return out;
+}
+
+// The Content-Formats RFC 9148 4.1 lists for each EST-coaps resource type; empty = any.
+std::vector<std::string> formats_of_resource_type(const std::string& rt) {
+  if (rt == "ace.est.crts" || rt == "ace.est.sen" || rt == "ace.est.sren") return {"281", "287"};
+  if (rt == "ace.est.att") return {"285"};
+  if (rt == "ace.est.skg" || rt == "ace.est.skc") return {"62"};
+  return {};
+}
+
 }  // namespace
 
 Judgement judge_connection(const Expectation& e, const TlsConnectionInfo& tls, const JudgeContext& context) {
@@ -298,6 +362,45 @@ void judge_csrattrs_shape(const CsrAttrs& attrs, const JudgeContext& context, Ch
   }
 }
 
+namespace {
+
+// expect.upstream: what the EST-coaps proxy forwarded for this request (9148-5-*).
+void judge_upstream(const Expectation::Upstream& u, const Observation& observation, Checks& checks) {
+  if (!observation.upstream) {
+    checks.add(Verdict::info, "upstream side not judged: " +
+                                  (observation.upstream_unavailable.empty() ? std::string("not visible") : observation.upstream_unavailable));
+    return;
+  }
+  const auto& records = *observation.upstream;
+  if (u.requests)
+    checks.verify(static_cast<int>(records.size()) == *u.requests, "the request body reached the EST server " + std::to_string(records.size()) +
+                                                                       " time(s), expected " + std::to_string(*u.requests));
+  const bool field_checks = !u.method.empty() || !u.path.empty() || !u.content_type.empty() || !u.client.empty() || u.status;
+  if (!field_checks) return;
+  if (records.empty()) {
+    if (!u.requests) checks.verify(false, "the request body never reached the EST server");
+    return;
+  }
+  const UpstreamRecord& r = records.front();
+  if (!u.method.empty()) checks.verify(r.method == u.method, "upstream method " + r.method + ", expected " + u.method);
+  if (!u.path.empty()) checks.verify(r.path == u.path, "upstream path " + r.path + ", expected " + u.path);
+  if (!u.content_type.empty()) {
+    auto type = MediaType::parse(r.content_type);
+    checks.verify(type.ok() && media_type_matches(*type, u.content_type),
+                  "upstream Content-Type '" + r.content_type + "' is " + u.content_type);
+  }
+  if (!u.client.empty()) {
+    auto want = DistinguishedName::parse(u.client);
+    auto got = DistinguishedName::parse(r.client);
+    checks.verify(want.ok() && got.ok() && *got == *want,
+                  "the forwarded device identity '" + (r.client.empty() ? std::string("none") : r.client) + "' = '" + u.client + "'");
+  }
+  if (u.status) checks.verify(r.status == *u.status, "the EST server answered the proxy HTTP " + std::to_string(r.status) + ", expected " +
+                                                         std::to_string(*u.status));
+}
+
+}  // namespace
+
 Judgement judge(const Expectation& e, const Observation& observation, const JudgeContext& context) {
   Judgement out;
   const std::string requirement = requirement_of(e, context);
@@ -349,6 +452,8 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   else if (e.resumed || e.secure_renegotiation || e.renegotiation_requested || e.server_certificate)
     checks.verify(false, "the answer came without TLS, so the TLS checks cannot hold");
 
+  // What the proxy forwarded is judged whatever the answer was (a refusal must not have been forwarded).
+  if (e.upstream) judge_upstream(*e.upstream, observation, checks);
   if (!primary_status) return out;
   for (const auto& [name, want] : e.headers) {
     const auto value = response.header(name);
@@ -375,6 +480,60 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     checks.verify(ok, "Content-Type '" + content_type + "' is " + e.media_type);
   }
   if (!e.body_contains.empty()) checks.verify(response.body.find(e.body_contains) != std::string::npos, "body contains '" + e.body_contains + "'");
+  // coaps: as_http keeps the CoAP options as the pseudo headers Content-Format and Max-Age.
+  if (e.content_format && response.status / 100 == 2) {  // the format of a success body, as media_type
+    const auto format = response.header("Content-Format");
+    if (*e.content_format < 0) checks.verify(!format, "no Content-Format" + (format ? " (got " + *format + ")" : std::string()));
+    else checks.verify(format == std::to_string(*e.content_format),
+                       "Content-Format " + format.value_or("none") + ", expected " + std::to_string(*e.content_format));
+  }
+  if (!e.max_age.empty()) {
+    const auto age = response.header("Max-Age");
+    if (e.max_age == "present") checks.verify(age.has_value(), "the answer carries Max-Age" + (age ? " (" + *age + " s)" : std::string()));
+    else if (e.max_age == "absent") checks.verify(!age, "the answer carries no Max-Age" + (age ? " (got " + *age + ")" : std::string()));
+    else checks.verify(age == e.max_age, "Max-Age " + age.value_or("none") + ", expected " + e.max_age);
+  }
+  if (e.max_block_size) {
+    // RFC 7959 2.4: the server's blocks are no larger than the client's Block2 SZX (FB-40); as_http
+    // gives the last block's size as Block2-Size.
+    const auto size = response.header("Block2-Size");
+    if (!size) checks.verify(false, "the answer came in one piece, not in Block2 blocks of at most " + std::to_string(*e.max_block_size) + " bytes");
+    else checks.verify(std::atoi(size->c_str()) <= *e.max_block_size,
+                       "Block2 blocks of " + *size + " bytes, at most " + std::to_string(*e.max_block_size) + " asked for");
+  }
+  if (!e.links_contain.empty()) {
+    const auto links = parse_link_format(response.body);
+    for (const auto& want : e.links_contain) {
+      const Link* found = nullptr;
+      for (const auto& link : links) {
+        auto rt = link.attributes.find("rt");
+        if (rt == link.attributes.end()) continue;
+        const auto types = words(rt->second);
+        if (std::find(types.begin(), types.end(), want) != types.end()) found = &link;
+        if (found) break;
+      }
+      if (!found) {
+        checks.verify(false, "discovery lists rt=" + want + " (" + std::to_string(links.size()) + " link(s) in the answer)");
+        continue;
+      }
+      const auto allowed = formats_of_resource_type(want);
+      auto ct = found->attributes.find("ct");
+      if (allowed.empty()) {
+        checks.verify(true, "discovery lists rt=" + want + " at <" + found->target + ">");
+      } else if (ct == found->attributes.end()) {
+        checks.verify(false, "discovery lists rt=" + want + " at <" + found->target + "> without its ct (RFC 9148 4.1)");
+      } else {
+        const auto formats = words(ct->second);
+        const bool ok = !formats.empty() && std::all_of(formats.begin(), formats.end(), [&](const std::string& f) {
+          return std::find(allowed.begin(), allowed.end(), f) != allowed.end();
+        });
+        std::string allowed_text;
+        for (const auto& a : allowed) allowed_text += (allowed_text.empty() ? "" : " ") + a;
+        checks.verify(ok, "discovery lists rt=" + want + " at <" + found->target + "> with ct=\"" + ct->second + "\" (RFC 9148 4.1: " +
+                              allowed_text + ")");
+      }
+    }
+  }
 
   // Certificates in the answer: read for every 2xx (captures need them) and whenever a check asks.
   const bool wants_certs = e.certificate_count || e.min_certificates || e.contains_root || !e.issued_subject.empty() ||
@@ -460,7 +619,9 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
       }
     }
   }
-  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid || e.csrattrs_lint) && response.status == 200) {
+  // csrattrs bodies come with 200, or over coaps (as_http) with 2.05.
+  const bool coap_answer = response.reason.rfind("CoAP", 0) == 0;
+  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid || e.csrattrs_lint) && (response.status == 200 || (coap_answer && response.status == 205))) {
     auto der = decode_est_body(response.body, std::nullopt);
     auto attrs = der.ok() ? CsrAttrs::from_der(*der) : Result<CsrAttrs>(der.error());
     if (e.csrattrs_valid)

@@ -8,6 +8,8 @@
 #include "csr_maker.hpp"
 #include "estlab/ca/ca.hpp"
 #include "estlab/coap_proxy/proxy.hpp"
+#include "estlab/core/base64.hpp"
+#include "estlab/core/est.hpp"
 #include "estlab/fixtures/fixture_set.hpp"
 #include "estlab/gateway/approval.hpp"
 #include "estlab/gateway/server.hpp"
@@ -43,9 +45,42 @@ struct EmbeddedLab::Impl {
   std::vector<Certificate> anchors;
   std::mutex instances_mutex;  // configured gateways are added while planning
   std::vector<std::unique_ptr<Instance>> instances;
-  std::unique_ptr<coap_proxy::CoapProxy> coap_proxy;  // in front of the protocol-gateway instance
+  // The product's CoAP proxy in front of the protocol-gateway instance, and one in front of the
+  // manual-approval instance (5.03 + Max-Age while an operator decides, 9148-4.7-b).
+  std::vector<std::unique_ptr<coap_proxy::CoapProxy>> coap_proxies;
   mutable std::mutex log_mutex;
   std::vector<std::string> log_lines;
+  mutable std::mutex upstream_mutex;
+  std::vector<UpstreamRecord> upstream_records;  // what the CoAP proxy forwarded to the gateway
+
+  void record_upstream(const HttpRequest& sent, const Result<HttpResponse>& answer) {
+    UpstreamRecord record;
+    record.method = sent.method;
+    record.path = sent.target;
+    record.content_type = sent.header("Content-Type").value_or("");
+    if (!sent.body.empty()) {
+      auto body = decode_est_body(sent.body, sent.header("Content-Transfer-Encoding"));
+      if (body.ok()) record.body = std::move(body).value();
+    }
+    // The device's chain as the gateway reads it (PG-COAP-2): base64 DER certificates, leaf first.
+    if (auto chain = sent.header(kForwardedClientCertHeader)) {
+      auto leaf = base64_decode(chain->substr(0, chain->find(',')));
+      if (leaf.ok())
+        if (auto certificate = Certificate::from_der(*leaf); certificate.ok()) record.client = certificate->subject().to_string();
+    }
+    if (answer.ok()) record.status = answer->status;
+    std::lock_guard lock(upstream_mutex);
+    if (upstream_records.size() < 100000) upstream_records.push_back(std::move(record));
+  }
+
+  std::vector<UpstreamRecord> upstream_for(ByteView body) const {
+    std::vector<UpstreamRecord> out;
+    std::lock_guard lock(upstream_mutex);
+    for (const auto& record : upstream_records)
+      if (!body.empty() && record.body.size() == body.size() && std::equal(record.body.begin(), record.body.end(), body.begin()))
+        out.push_back(record);
+    return out;
+  }
 
   gateway::LogSink sink() {
     return [this](const std::string& line) {
@@ -150,6 +185,27 @@ struct EmbeddedLab::Impl {
     return instance;
   }
 
+  // The product's CoAP proxy in front of a protocol-gateway instance: coaps scenarios run there, and
+  // what it forwards is recorded for expect.upstream.
+  void add_coap_proxy(Instance& product) {
+    auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
+    coap_config.port = 0;
+    coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
+    coap_config.est_server_name = "localhost";
+    auto proxy = coap_proxy::CoapProxy::start(coap_config, sink(), {}, [this](const HttpRequest& sent, const Result<HttpResponse>& answer) {
+      record_upstream(sent, answer);
+    });
+    if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy for " + product.name + ": " + proxy.error().message);
+    product.target.coaps_port = (*proxy)->port();
+    coap_proxies.push_back(std::move(proxy).value());
+    product.target.features.insert("coaps");
+    product.target.features.insert("coaps-upstream");
+    product.target.coaps_upstream = [this](ByteView body) { return upstream_for(body); };
+    product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
+                                         std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
+                                             " (see the proxy's log for the CA ignored)");
+  }
+
   // A gateway of the profile with `config` over the lab's est.properties, started on first use
   // and shared by every scenario that asks for the same values.
   const Target* configured(const std::string& profile, const std::map<std::string, std::string>& config) {
@@ -164,6 +220,7 @@ struct EmbeddedLab::Impl {
     for (const auto& [k, value] : config) v.name += " " + k + "=" + value;
     auto instance = make_instance(v);
     instance->configuration_key = key;
+    if (*parsed == gateway::Profile::protocol_gateway) add_coap_proxy(*instance);
     instances.push_back(std::move(instance));
     return &instances.back()->target;
   }
@@ -274,7 +331,7 @@ struct EmbeddedLab::Impl {
 EmbeddedLab::EmbeddedLab(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EmbeddedLab::~EmbeddedLab() {
-  if (impl_->coap_proxy) impl_->coap_proxy->stop();
+  for (auto& proxy : impl_->coap_proxies) proxy->stop();
   for (auto& instance : impl_->instances)
     if (instance->server) instance->server->stop();
 }
@@ -315,21 +372,11 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
     impl->instances.push_back(impl->make_instance(v));
   }
 
-  // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance.
-  Impl::Instance& product = **std::find_if(impl->instances.begin(), impl->instances.end(),
-                                           [](const auto& instance) { return instance->name == "protocol-gateway"; });
-  auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
-  coap_config.port = 0;
-  coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
-  coap_config.est_server_name = "localhost";
-  auto proxy = coap_proxy::CoapProxy::start(coap_config, impl->sink());
-  if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy: " + proxy.error().message);
-  impl->coap_proxy = std::move(proxy).value();
-  product.target.coaps_port = impl->coap_proxy->port();
-  product.target.features.insert("coaps");
-  product.target.readings.emplace_back("PG-COAP-5 two CA certificates with one subject",
-                                       std::string("the proxy ") + coap_proxy::to_string(coap_config.duplicate_ca_subjects) +
-                                           " (see the proxy's log for the CA ignored)");
+  // The product's CoAP proxy (PG-COAP-1) in front of the shared protocol-gateway instance, and one
+  // of its own in front of the manual-approval instance.
+  for (const char* name : {"protocol-gateway", "protocol-gateway-manual-approval"})
+    impl->add_coap_proxy(**std::find_if(impl->instances.begin(), impl->instances.end(),
+                                        [name](const auto& instance) { return instance->name == name; }));
   return std::unique_ptr<EmbeddedLab>(new EmbeddedLab(std::move(impl)));
 }
 

@@ -197,6 +197,10 @@ class ScenarioRun {
       if (bag && !bag->empty() && *bag != "trust-anchors" && !bags_.count(*bag))
         if (auto it = unavailable_.find(*bag); it != unavailable_.end())
           throw NotJudged("not judged: the /cacerts bag '" + *bag + "' is missing because " + it->second);
+    if (r.upstream) {
+      r.upstream->path = substitute(e.upstream->path);
+      r.upstream->client = substitute(e.upstream->client);
+    }
     return r;
   }
 
@@ -276,7 +280,8 @@ class ScenarioRun {
   void connect(const Step& step, StepResult& r) {
     skipped_connection_.clear();
     const std::string as = step.as.empty() ? "" : substitute(step.as);
-    r.summary = coaps() ? "connect DTLS" + std::string(as.empty() ? " anonymously" : " as " + as)
+    r.summary = coaps() ? "connect DTLS " + step.dtls + (step.ciphers.empty() ? "" : " ciphers " + step.ciphers) +
+                              (step.groups.empty() ? "" : " groups " + step.groups) + (as.empty() ? " anonymously" : " as " + as)
                         : "connect " + (step.plain_http ? std::string("over plain HTTP") : "TLS " + step.tls) + (as.empty() ? " anonymously" : " as " + as);
     channel_.close();
     if (!as.empty() && !identity(as)) {
@@ -287,6 +292,8 @@ class ScenarioRun {
     settings.ciphers = step.ciphers;
     settings.ciphersuites = step.ciphersuites;
     settings.resume = step.resume;
+    settings.dtls = step.dtls;
+    settings.groups = step.groups;
     // The judge validates the server certificate itself (and says why it fails); OpenSSL stopping
     // the handshake would leave nothing to judge.
     settings.verify_server = !(step.expect && step.expect->server_certificate);
@@ -298,12 +305,27 @@ class ScenarioRun {
       skipped_connection_ = "not judged: " + failure;
       throw NotJudged(skipped_connection_);
     }
-    if (step.expect && step.expect->connection_fails) {
+    if (step.expect && (step.expect->connection_fails || step.expect->extended_master_secret)) {
       // Judged here, at the expectation's level like any check (and through apply, so --strict holds).
       const Level level = level_of(*step.expect, judge_context());
+      const std::string requirement = requirement_of(*step.expect, judge_context());
       Judgement handshake;
-      handshake.checks.push_back({failed ? "the handshake fails: " + failure : "the handshake was expected to fail but succeeded",
-                                  failed ? Verdict::pass : verdict_when_failed(level), step.expect->requirement, to_string(level)});
+      auto check = [&](bool ok, const std::string& what) {
+        handshake.checks.push_back({what, ok ? Verdict::pass : verdict_when_failed(level), requirement, to_string(level)});
+      };
+      if (step.expect->connection_fails) {
+        if (*step.expect->connection_fails)
+          check(failed, failed ? "the handshake fails: " + failure : "the handshake was expected to fail but succeeded (" + channel_.describe() + ")");
+        else check(!failed, failed ? "the handshake was expected to complete but failed: " + failure : "the handshake completes (" + channel_.describe() + ")");
+      }
+      if (step.expect->extended_master_secret) {
+        const bool want = *step.expect->extended_master_secret;
+        const auto ems = channel_.extended_master_secret();
+        if (failed) check(false, "no handshake to judge the extended master secret on: " + failure);
+        else if (!ems) handshake.checks.push_back({"the extended master secret cannot be read on this connection", Verdict::error, requirement, to_string(level)});
+        else check(*ems == want, std::string("the extended master secret (RFC 7627) was ") + (*ems ? "" : "not ") + "negotiated" +
+                                     (*ems == want ? "" : want ? ", expected it" : ", expected not"));
+      }
       return apply(handshake, r);
     }
     if (failed) {
@@ -343,12 +365,18 @@ class ScenarioRun {
     if (!step.operation.empty()) op = parse_est_operation(step.operation);
     const std::string label = step.label.empty() ? target_.default_label : substitute(step.label);
     CoapRequest request;
-    if (!step.path.empty()) request.path = substitute(step.path);
-    else if (auto path = coaps_est_path(label, *op)) request.path = *path;
+    if (!step.path.empty()) {
+      // "/.well-known/core?rt=ace.est*": the query goes in Uri-Query options.
+      request.path = substitute(step.path);
+      if (auto question = request.path.find('?'); question != std::string::npos) {
+        request.query = request.path.substr(question + 1);
+        request.path.resize(question);
+      }
+    } else if (auto path = coaps_est_path(label, *op)) request.path = *path;
     else request.path = est_path(label, *op);  // fullcmc has no EST-coaps resource: ask for the HTTPS name (PG-COAP-3)
     const std::string method = !step.method.empty() ? step.method : std::string(op ? http_method(*op) : "GET");
     request.method = method == "POST" ? CoapMethod::post : method == "PUT" ? CoapMethod::put : method == "DELETE" ? CoapMethod::del : CoapMethod::get;
-    r.summary = method + " coaps " + request.path + " " + channel_.describe();
+    r.summary = method + " coaps " + request.path + (request.query.empty() ? "" : "?" + request.query) + " " + channel_.describe();
     std::optional<Csr> csr;
     if (auto made = make_csr(step, r)) {
       csr = made->csr;
@@ -366,15 +394,44 @@ class ScenarioRun {
     if (!request.payload.empty() && op) request.content_format = coaps_request_format(*op);
     if (!step.content_type.empty())
       if (auto type = MediaType::parse(step.content_type); type.ok()) request.content_format = format_of_media_type(*type);
+    if (step.content_format) request.content_format = static_cast<std::uint16_t>(*step.content_format);
+    if (step.accept) request.accept = static_cast<std::uint16_t>(*step.accept);
+    if (step.block_size) {
+      unsigned szx = 0;
+      while ((16 << szx) < *step.block_size) ++szx;
+      request.block_szx = szx;
+    }
+    if (step.block1) {
+      // Block `num` of the body cut at the block size (SZX 7 is reserved: cut as 1024), sent alone.
+      const std::size_t size = std::size_t{16} << std::min(step.block1->szx, 6);
+      const std::size_t begin = std::min(request.payload.size(), static_cast<std::size_t>(step.block1->num) * size);
+      request.payload = Bytes(request.payload.begin() + static_cast<std::ptrdiff_t>(begin),
+                              request.payload.begin() + static_cast<std::ptrdiff_t>(std::min(request.payload.size(), begin + size)));
+      request.block1_fragment = CoapRequest::Block1Fragment{static_cast<std::uint32_t>(step.block1->num), step.block1->more,
+                                                            static_cast<unsigned>(step.block1->szx)};
+    }
     Exchange exchange;
     exchange.transport = channel_.describe();
     exchange.request = method + " coaps://" + target_.host + ":" + std::to_string(target_.coaps_port) + request.path +
-                       (request.content_format ? "\nContent-Format: " + std::to_string(*request.content_format) : "") + "\n\n" +
-                       (request.payload.empty() ? "" : base64_encode(request.payload, LineBreaks::every64_lf));
+                       (request.query.empty() ? "" : "?" + request.query) +
+                       (request.content_format ? "\nContent-Format: " + std::to_string(*request.content_format) : "") +
+                       (request.accept ? "\nAccept: " + std::to_string(*request.accept) : "") +
+                       (step.block_size ? "\nBlock1/Block2 size: " + std::to_string(*step.block_size) : "") +
+                       (step.block1 ? "\nBlock1: num " + std::to_string(step.block1->num) + (step.block1->more ? " M" : "") + " SZX " +
+                                          std::to_string(step.block1->szx)
+                                    : "") +
+                       "\n\n" + (request.payload.empty() ? "" : base64_encode(request.payload, LineBreaks::every64_lf));
     if (csr) exchange.decoded = "request CSR:\n" + csr->to_text() + "\n";
     Observation observation = channel_.send(request, step_timeout(step), exchange);
+    r.summary = method + " coaps " + request.path + (request.query.empty() ? "" : "?" + request.query) + " " + channel_.describe();
+    exchange.transport = channel_.describe();
     observation.csr = csr;
     observation.last_csr = last_csr_;
+    if (step.expect && step.expect->upstream) {
+      // The proxy forwards (or not) before it answers, so the record is there once the answer is.
+      if (target_.coaps_upstream) observation.upstream = target_.coaps_upstream(request.payload);
+      else observation.upstream_unavailable = "the target does not show what its EST-coaps proxy forwarded (only the embedded lab does)";
+    }
     if (observation.kind == Observation::Kind::response) {
       const auto decoded = describe_est_body(observation.response.header("Content-Type").value_or(""), observation.response.body);
       if (!decoded.empty()) exchange.decoded += "response:\n" + clip(decoded);

@@ -348,7 +348,8 @@ class Loader {
     only_keys(node, "expect",
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails",
-               "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested"});
+               "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested",
+               "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -403,6 +404,30 @@ class Loader {
     if (node["connection_fails"]) e.connection_fails = boolean(node["connection_fails"], "expect.connection_fails");
     if (node["control_fails"]) e.control_fails = boolean(node["control_fails"], "expect.control_fails");
     if (node["message_contains"]) e.message_contains = text(node["message_contains"], "expect.message_contains");
+    if (node["extended_master_secret"]) e.extended_master_secret = boolean(node["extended_master_secret"], "expect.extended_master_secret");
+    if (const auto& cf = node["content_format"]) {
+      e.content_format = cf.IsScalar() && cf.as<std::string>() == "none" ? -1 : integer(cf, "expect.content_format (or none)", 0, 65535);
+    }
+    if (const auto& age = node["max_age"]) {
+      e.max_age = text(age, "expect.max_age");
+      if (e.max_age != "present" && e.max_age != "absent") e.max_age = std::to_string(integer(age, "expect.max_age (or present, absent)", 0, 0x7fffffff));
+    }
+    if (node["links_contain"]) e.links_contain = strings(node["links_contain"], "expect.links_contain");
+    if (node["max_block_size"]) e.max_block_size = integer(node["max_block_size"], "expect.max_block_size", 16, 1024);
+    if (const auto& up = node["upstream"]) {
+      only_keys(up, "expect.upstream", {"requests", "method", "path", "content_type", "client", "status"});
+      Expectation::Upstream u;
+      if (up["requests"]) u.requests = integer(up["requests"], "expect.upstream.requests", 0, 1000);
+      if (up["method"]) u.method = text(up["method"], "expect.upstream.method");
+      if (up["path"]) u.path = text(up["path"], "expect.upstream.path");
+      if (up["content_type"]) u.content_type = text(up["content_type"], "expect.upstream.content_type");
+      if (up["client"]) {
+        u.client = text(up["client"], "expect.upstream.client");
+        check_variables(up["client"], u.client);
+      }
+      if (up["status"]) u.status = integer(up["status"], "expect.upstream.status", 100, 599);
+      e.upstream = u;
+    }
     if (node["requirement"]) {
       e.requirement = text(node["requirement"], "expect.requirement");
       check_requirement_shape(node["requirement"], e.requirement);
@@ -431,7 +456,7 @@ class Loader {
       if (c.IsScalar()) {
         s.as = scalar(c) == "anonymous" ? "" : scalar(c);
       } else {
-        only_keys(c, "connect", {"as", "tls", "plain_http", "ciphers", "ciphersuites", "resume"});
+        only_keys(c, "connect", {"as", "tls", "plain_http", "ciphers", "ciphersuites", "resume", "dtls", "groups"});
         if (c["as"]) s.as = text(c["as"], "connect.as") == "anonymous" ? "" : text(c["as"], "connect.as");
         if (c["tls"]) {
           s.tls = text(c["tls"], "connect.tls");
@@ -447,12 +472,31 @@ class Loader {
         if (!s.ciphers.empty() && s.tls == "1.3") fail(c["ciphers"], "connect.ciphers are TLS 1.2 and earlier suites; TLS 1.3 takes ciphersuites");
         if (!s.ciphersuites.empty() && s.tls != "1.3" && s.tls != "any")
           fail(c["ciphersuites"], "connect.ciphersuites are TLS 1.3 suites; this connect offers TLS " + s.tls);
+        if (c["dtls"]) {
+          s.dtls = text(c["dtls"], "connect.dtls");
+          if (s.dtls != "1.0" && s.dtls != "1.2" && s.dtls != "any") fail(c["dtls"], "connect.dtls must be 1.0, 1.2 or any, not '" + s.dtls + "'");
+        }
+        if (c["groups"]) s.groups = text(c["groups"], "connect.groups");
       }
     } else if (const auto& r = node["send"]) {
       only_keys(node, "a send step", {"send", "expect", "capture", "timeout"});
       s.kind = Step::Kind::send;
       only_keys(r, "send", {"op", "label", "method", "path", "csr", "full_cmc", "body", "content_type", "headers", "auth",
-                            "new_connection", "resend", "base64_layout"});
+                            "new_connection", "resend", "base64_layout", "accept", "content_format", "block_size", "block1"});
+      if (r["accept"]) s.accept = integer(r["accept"], "send.accept", 0, 65535);
+      if (r["content_format"]) s.content_format = integer(r["content_format"], "send.content_format", 0, 65535);
+      if (const auto& b = r["block_size"]) {
+        s.block_size = integer(b, "send.block_size", 16, 1024);
+        if ((*s.block_size & (*s.block_size - 1)) != 0) fail(b, "send.block_size must be 16, 32, 64, 128, 256, 512 or 1024");
+      }
+      if (const auto& b = r["block1"]) {
+        only_keys(b, "send.block1", {"num", "more", "szx"});
+        Step::Block1 block;
+        if (b["num"]) block.num = integer(b["num"], "send.block1.num", 0, 0xfffff);
+        if (b["more"]) block.more = boolean(b["more"], "send.block1.more");
+        if (b["szx"]) block.szx = integer(b["szx"], "send.block1.szx", 0, 7);
+        s.block1 = block;
+      }
       if (r["op"]) s.operation = text(r["op"], "send.op");
       static const std::set<std::string> ops = {"cacerts", "simpleenroll", "simplereenroll", "fullcmc", "csrattrs", "serverkeygen"};
       if (!s.operation.empty() && !ops.count(s.operation))
@@ -529,6 +573,8 @@ class Loader {
       s.note = text(n, "note");
     }
     if (node["expect"]) s.expect = expectation(node["expect"]);
+    if (s.kind == Step::Kind::send && s.expect && s.expect->upstream && !s.csr && !s.body && !s.resend)
+      fail(node["expect"], "expect.upstream finds the forwarded request by its body: the send step needs csr, body or resend");
     if (const auto& cap = node["capture"]) {
       if (!cap.IsMap()) fail(cap, "capture must map variable names to issued.serial, issued.identity, issued.subject, header.<Name> or status");
       for (const auto& entry : cap) {
@@ -542,11 +588,15 @@ class Loader {
     if (node["timeout"]) s.timeout_seconds = number(node["timeout"], "timeout", 600);
     if (s.kind == Step::Kind::connect && s.expect &&
         (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty() || s.expect->refused ||
-         !s.expect->headers.empty() || !s.expect->body_contains.empty() || s.expect->issued_profile.any() || !s.expect->issued_chains_to.empty()))
-      fail(node["expect"], "a connect step can only expect connection_fails, server_certificate, resumed, secure_renegotiation and renegotiation_requested");
-    if (s.expect && s.expect->connection_fails &&
+         !s.expect->headers.empty() || !s.expect->body_contains.empty() || s.expect->issued_profile.any() || !s.expect->issued_chains_to.empty() ||
+         s.expect->content_format || !s.expect->max_age.empty() || s.expect->max_block_size || !s.expect->links_contain.empty() || s.expect->upstream))
+      fail(node["expect"], "a connect step can only expect connection_fails, server_certificate, resumed, secure_renegotiation, "
+                           "renegotiation_requested and extended_master_secret (coaps)");
+    if (s.expect && s.expect->connection_fails && *s.expect->connection_fails &&
         (s.expect->server_certificate || s.expect->resumed || s.expect->secure_renegotiation || s.expect->renegotiation_requested))
       fail(node["expect"], "expect.connection_fails cannot be combined with checks on the connection it expects to fail");
+    if (s.kind != Step::Kind::connect && s.expect && (s.expect->connection_fails || s.expect->extended_master_secret))
+      fail(node["expect"], "connection_fails and extended_master_secret are expectations of connect steps");
     if (s.expect && (s.expect->control_fails || !s.expect->message_contains.empty()) && s.kind != Step::Kind::control)
       fail(node["expect"], "control_fails and message_contains are for control steps");
     if (s.kind == Step::Kind::control && s.expect &&
@@ -638,6 +688,19 @@ class Loader {
       params_ = outer;
       fallback_line_ = outer_line;
     }
+    if (s.transport != "coaps")
+      for (const auto& st : s.steps) {
+        const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1;
+        const bool coaps_connect = st.dtls != "any" || !st.groups.empty() ||
+                                   (st.expect && st.expect->extended_master_secret);
+        const bool coaps_expect = st.expect && (st.expect->content_format || !st.expect->max_age.empty() || st.expect->max_block_size ||
+                                                !st.expect->links_contain.empty() || st.expect->upstream);
+        if (coaps_send || coaps_connect || coaps_expect)
+          fail_at(st.line, std::string("this step uses ") +
+                               (coaps_send ? "accept, content_format, block_size or block1" : coaps_connect ? "dtls, groups or extended_master_secret"
+                                                                                                 : "content_format, max_age, max_block_size, links_contain or upstream") +
+                               ", which only exist over EST-coaps: add `transport: coaps`");
+      }
     // Derived needs: controls used by steps.
     for (const auto& st : s.steps) {
       if (st.kind == Step::Kind::control &&

@@ -1,5 +1,7 @@
 #include "transport.hpp"
 
+#include <algorithm>
+
 #include "estlab/core/est.hpp"
 
 namespace estlab::conformance {
@@ -10,6 +12,8 @@ HttpResponse as_http(const CoapResponse& response) {
   http.reason = "CoAP " + response.code.to_string();
   if (response.max_age) http.headers.emplace_back("Max-Age", std::to_string(*response.max_age));
   const auto format = response.content_format;
+  if (format) http.headers.emplace_back("Content-Format", std::to_string(*format));
+  if (response.block2_szx) http.headers.emplace_back("Block2-Size", std::to_string(16u << std::min(*response.block2_szx, 7u)));
   if (format && *format == coap_formats::multipart_core) {
     auto parts = decode_multipart_core(response.payload);
     if (parts.ok()) {
@@ -83,6 +87,7 @@ void TargetChannel::close() {
 std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::milliseconds timeout) {
   close();
   settings_ = settings;
+  handshake_.reset();
   connect_failure_.clear();
   connect_failed_locally_ = false;
   requests_on_connection_ = 0;
@@ -90,7 +95,25 @@ std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::mi
     connect_failed_locally_ = true;
     return connect_failure_ = "resume: no earlier TLS connection of this scenario left a session to offer";
   }
-  if (coaps_transport_) {
+  if (coaps_transport_ && (settings.dtls != "any" || !settings.ciphers.empty() || !settings.groups.empty())) {
+    // A restricted ClientHello is a handshake of its own (libcoap cannot make one); requests after
+    // it go on a new default connection.
+    const CoapsClientOptions coaps = coaps_options(timeout);
+    DtlsHandshakeOptions o;
+    o.host = coaps.host;
+    o.port = coaps.port;
+    o.identity = coaps.identity;
+    o.trust_anchors = coaps.trust_anchors;
+    o.server_name = coaps.server_name;
+    using Version = DtlsHandshakeOptions::Version;
+    o.version = settings.dtls == "1.0" ? Version::dtls1_0 : settings.dtls == "1.2" ? Version::dtls1_2 : Version::any;
+    o.ciphers = settings.ciphers;
+    o.groups = settings.groups;
+    o.timeout = timeout;
+    auto shaken = dtls_handshake(o);
+    if (shaken.ok()) handshake_ = *shaken;
+    else connect_failure_ = shaken.error().message;
+  } else if (coaps_transport_) {
     auto connected = CoapsConnection::connect(coaps_options(timeout));
     if (connected.ok()) coaps_ = std::move(connected).value();
     else connect_failure_ = connected.error().message;
@@ -180,6 +203,7 @@ Observation TargetChannel::send(const HttpRequest& request, bool fresh, std::chr
 Observation TargetChannel::send(const CoapRequest& request, std::chrono::milliseconds timeout, Exchange& exchange) {
   Observation observation;
   if (!coaps_ && connect_failure_.empty()) {
+    handshake_.reset();  // a handshake alone carries no requests: this one gets a connection
     auto connected = CoapsConnection::connect(coaps_options(timeout));
     if (connected.ok()) coaps_ = std::move(connected).value();
     else connect_failure_ = connected.error().message;
@@ -201,6 +225,7 @@ Observation TargetChannel::send(const CoapRequest& request, std::chrono::millise
   }
   observation.response = as_http(*response);
   exchange.response = response->code.to_string() + (response->content_format ? " Content-Format: " + std::to_string(*response->content_format) : "") +
+                      (response->block2_szx ? " Block2 size: " + std::to_string(16u << std::min(*response->block2_szx, 7u)) : "") +
                       (response->max_age ? " Max-Age: " + std::to_string(*response->max_age) : "") + "\n\n" + observation.response.body;
   return observation;
 }
@@ -230,7 +255,16 @@ const TlsConnectionInfo* TargetChannel::tls_info() const {
   return &https_->tls();
 }
 
+std::optional<bool> TargetChannel::extended_master_secret() const {
+  if (coaps_) return coaps_->extended_master_secret();
+  if (handshake_) return handshake_->extended_master_secret;
+  return std::nullopt;
+}
+
 std::string TargetChannel::describe() const {
+  if (coaps_transport_ && handshake_ && !coaps_)
+    return "coaps " + handshake_->version + " " + handshake_->cipher + (handshake_->extended_master_secret ? " EMS" : " no-EMS") +
+           " (handshake only)" + (settings_.as.empty() ? " anonymous" : " as " + settings_.as);
   std::string text = coaps_transport_             ? std::string("coaps DTLS 1.2")
                      : settings_.plain_http       ? std::string("http (no TLS)")
                      : https_ && https_->open()   ? std::string("https ") + to_string(https_->tls().version)

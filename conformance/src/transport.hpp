@@ -20,7 +20,8 @@ namespace estlab::conformance {
 
 // A CoAP answer as an HTTP one: the code as the status (2.05 -> 205), the content format as the
 // Content-Type, binary bodies as base64 EST bodies, multipart-core as multipart/mixed, so one set
-// of expectations serves both transports.
+// of expectations serves both transports. The CoAP options themselves stay visible as pseudo
+// headers: Content-Format (the number) and Max-Age.
 HttpResponse as_http(const CoapResponse& response);
 
 // Milliseconds since `start`, for the evidence's timings.
@@ -33,10 +34,12 @@ struct ChannelSettings {
   std::optional<TlsIdentity> identity;  // its certificate and key
   std::string tls = "any";              // "1.0".."1.3", or "any" (1.2-1.3)
   bool plain_http = false;
-  std::string ciphers;       // TLS <= 1.2 cipher list offered; "" = OpenSSL's default
+  std::string ciphers;       // cipher list offered (TLS <= 1.2, or DTLS over coaps); "" = OpenSSL's default
   std::string ciphersuites;  // TLS 1.3 suites offered; "" = OpenSSL's default
   bool resume = false;       // offer the session of the previous connection
   bool verify_server = true; // false: the handshake completes whatever the server presents (the judge checks it)
+  std::string dtls = "any";  // coaps: "1.0", "1.2" or "any"
+  std::string groups;        // coaps: supported groups to offer
 };
 
 class TargetChannel {
@@ -44,11 +47,16 @@ class TargetChannel {
   TargetChannel(const Target& target, bool coaps) : target_(target), coaps_transport_(coaps) {}
 
   // A connect step: closes what was open and connects anew. "" when the handshake completed,
-  // else what failed (kept: the next request observes a refused handshake).
+  // else what failed (kept: the next request observes a refused handshake). Over coaps, settings
+  // with dtls, ciphers or groups make a handshake alone (dtls_handshake); the next request opens
+  // a default connection.
   std::string open(const ChannelSettings& settings, std::chrono::milliseconds timeout);
   // The TLS facts of the connection a request will use, connecting now if there is none (a CSR's
   // linking value must be this connection's); nullptr without TLS or when the handshake failed.
   const TlsConnectionInfo* tls_for_request(bool fresh, std::chrono::milliseconds timeout);
+  // coaps: whether the open connection (or the last handshake alone) negotiated RFC 7627's
+  // extended master secret; nullopt without one.
+  std::optional<bool> extended_master_secret() const;
 
   Observation send(const HttpRequest& request, bool fresh, std::chrono::milliseconds timeout, Exchange& exchange);
   Observation send(const CoapRequest& request, std::chrono::milliseconds timeout, Exchange& exchange);
@@ -78,6 +86,7 @@ class TargetChannel {
   std::string connect_failure_;  // the last connect's handshake failure, for the next request
   bool connect_failed_locally_ = false;
   TlsSession last_session_;      // the session of the last HTTPS connection, for `resume`
+  std::optional<DtlsHandshakeResult> handshake_;  // coaps: the last restricted handshake (no connection kept)
   int requests_on_connection_ = 0;
   std::string timed_out_;
 };

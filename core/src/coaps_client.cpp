@@ -3,7 +3,10 @@
 #include <cbor.h>
 #include <netdb.h>
 #include <unistd.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -253,11 +256,13 @@ struct CoapsConnection::Impl {
   std::string sni;
   coap_dtls_pki_t pki{};
   TlsConnectionInfo tls;
+  bool extended_master_secret = false;
 
   Handshake handshake = Handshake::pending;
   std::string handshake_error;
   bool waiting = false;
   std::optional<CoapResponse> response;
+  CoapResponse partial;  // the Block2 blocks received so far
   std::optional<Error> failure;
   Bytes request_body;  // Block1 reads from it until the request completes
 
@@ -306,22 +311,32 @@ struct CoapsConnection::Impl {
     Impl* self = of(session);
     if (self == nullptr || !self->waiting) return COAP_RESPONSE_OK;
     try {
-      CoapResponse response;
-      response.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
-      if (auto cf = uint_option(received, COAP_OPTION_CONTENT_FORMAT)) response.content_format = static_cast<std::uint16_t>(*cf);
-      if (auto age = uint_option(received, COAP_OPTION_MAXAGE)) response.max_age = *age;
+      // Block2 blocks come one by one (no COAP_BLOCK_SINGLE_BODY), so the size the server chose for
+      // each is seen (FB-40); libcoap asks for the next block itself, the body is put together here.
+      const auto block2 = uint_option(received, COAP_OPTION_BLOCK2);
       std::size_t length = 0, offset = 0, total = 0;
       const std::uint8_t* data = nullptr;
-      if (coap_get_data_large(received, &length, &data, &offset, &total)) {
-        if (total > self->options.max_response_body) {
-          self->failure = make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(total) +
+      const bool has_data = coap_get_data_large(received, &length, &data, &offset, &total) != 0;
+      if (!block2 || offset == 0) {
+        self->partial = CoapResponse{};
+        self->partial.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
+        if (auto cf = uint_option(received, COAP_OPTION_CONTENT_FORMAT)) self->partial.content_format = static_cast<std::uint16_t>(*cf);
+        if (auto age = uint_option(received, COAP_OPTION_MAXAGE)) self->partial.max_age = *age;
+      }
+      CoapResponse& response = self->partial;
+      if (block2) response.block2_szx = std::max(response.block2_szx.value_or(0), *block2 & 0x07u);
+      if (has_data) {
+        if (std::max(total, offset + length) > self->options.max_response_body) {
+          self->failure = make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(std::max(total, offset + length)) +
                                                                     " bytes is over the limit of " +
                                                                     std::to_string(self->options.max_response_body));
           self->waiting = false;
           return COAP_RESPONSE_OK;
         }
-        response.payload.assign(data, data + length);
+        if (response.payload.size() < offset + length) response.payload.resize(offset + length);
+        std::copy(data, data + length, response.payload.begin() + static_cast<std::ptrdiff_t>(offset));
       }
+      if (block2 && (*block2 & 0x08u) != 0) return COAP_RESPONSE_OK;  // more blocks to come
       self->response = std::move(response);
     } catch (const std::exception& e) {
       self->failure = make_error(ErrorCode::internal, std::string("reading the response: ") + e.what());
@@ -363,7 +378,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   impl->options = options;
   impl->context.reset(coap_new_context(nullptr));
   if (!impl->context) return make_error(ErrorCode::internal, "coap_new_context failed");
-  coap_context_set_block_mode(impl->context.get(), COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_context_set_block_mode(impl->context.get(), COAP_BLOCK_USE_LIBCOAP);
   coap_register_response_handler(impl->context.get(), &Impl::on_response);
   coap_register_nack_handler(impl->context.get(), &Impl::on_nack);
   coap_register_event_handler(impl->context.get(), &Impl::on_event);
@@ -413,8 +428,10 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   if (self->handshake == Handshake::failed)
     return make_error(ErrorCode::verify_failed, self->handshake_error + " with " + options.host + ":" + std::to_string(options.port));
   coap_tls_library_t library;
-  if (auto* ssl = static_cast<SSL*>(coap_session_get_tls(self->session.get(), &library)); ssl && library == COAP_TLS_LIBRARY_OPENSSL)
+  if (auto* ssl = static_cast<SSL*>(coap_session_get_tls(self->session.get(), &library)); ssl && library == COAP_TLS_LIBRARY_OPENSSL) {
     self->tls = describe_tls_connection(ssl, false);
+    self->extended_master_secret = SSL_get_extms_support(ssl) == 1;
+  }
   // RFC 6125 name check on the server's leaf: an IP literal against iPAddress, else dNSName.
   if (options.verify_server && !options.server_name.empty()) {
     if (self->tls.peer_chain.empty()) return make_error(ErrorCode::verify_failed, "the server sent no certificate");
@@ -465,18 +482,18 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   if (request.accept)
     coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_ACCEPT,
                                                        coap_encode_var_safe(buffer, sizeof buffer, *request.accept), buffer));
-  const std::size_t block_size = std::size_t{16} << impl.options.block_szx;
+  const unsigned szx = request.block_szx.value_or(impl.options.block_szx);
+  if (szx > 6) return make_error(ErrorCode::invalid_input, "block_szx must be 0..6");
+  const std::size_t block_size = std::size_t{16} << szx;
   if (request.block1_fragment) {
     const auto& f = *request.block1_fragment;
     const std::uint32_t value = (f.num << 4) | (f.more ? 0x08u : 0u) | (f.szx & 0x07u);
     coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK1, coap_encode_var_safe(buffer, sizeof buffer, value), buffer));
-  } else if (impl.options.block_szx < 6) {
+  } else if (szx < 6) {
     // The client's preferred Block2 size (RFC 7959 2.4), and Block1 when the body needs blocks.
-    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK2,
-                                                       coap_encode_var_safe(buffer, sizeof buffer, impl.options.block_szx), buffer));
+    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK2, coap_encode_var_safe(buffer, sizeof buffer, szx), buffer));
     if (request.payload.size() > block_size)
-      coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK1,
-                                                         coap_encode_var_safe(buffer, sizeof buffer, impl.options.block_szx), buffer));
+      coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_BLOCK1, coap_encode_var_safe(buffer, sizeof buffer, szx), buffer));
   }
   coap::OptList options(raw_options);
   if (raw_options != nullptr && !coap_add_optlist_pdu(pdu.get(), &raw_options))
@@ -549,7 +566,80 @@ Result<CoapResponse> CoapsConnection::csrattrs(std::string_view label) {
   return send(request);
 }
 
+Result<DtlsHandshakeResult> dtls_handshake(const DtlsHandshakeOptions& options) {
+  ossl::ErrorQueueGuard guard;
+  ossl::SslCtx ctx(SSL_CTX_new(DTLS_client_method()));
+  if (!ctx) return ossl::error(ErrorCode::internal, "SSL_CTX_new(DTLS)");
+  using Version = DtlsHandshakeOptions::Version;
+  if (options.version != Version::any) {
+    const int version = options.version == Version::dtls1_0 ? DTLS1_VERSION : DTLS1_2_VERSION;
+    if (SSL_CTX_set_min_proto_version(ctx.get(), version) != 1 || SSL_CTX_set_max_proto_version(ctx.get(), version) != 1)
+      return ossl::error(ErrorCode::unsupported, "this OpenSSL cannot offer that DTLS version");
+    if (version == DTLS1_VERSION) SSL_CTX_set_security_level(ctx.get(), 0);
+  }
+  if (!options.ciphers.empty() && SSL_CTX_set_cipher_list(ctx.get(), options.ciphers.c_str()) != 1)
+    return ossl::error(ErrorCode::invalid_input, "OpenSSL knows none of the ciphers '" + options.ciphers + "'");
+  if (!options.groups.empty() && SSL_CTX_set1_groups_list(ctx.get(), options.groups.c_str()) != 1)
+    return ossl::error(ErrorCode::invalid_input, "OpenSSL knows none of the groups '" + options.groups + "'");
+  if (options.identity)
+    if (auto used = use_tls_identity(ctx.get(), *options.identity); !used.ok()) return used.error();
+  if (options.verify_server) {
+    if (options.trust_anchors.empty())
+      return make_error(ErrorCode::invalid_input, "no trust anchors to authenticate the server with (RFC 9148 3)");
+    if (auto added = add_trust_anchors(ctx.get(), options.trust_anchors); !added.ok()) return added.error();
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  }
+
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(options.host.c_str(), std::to_string(options.port).c_str(), &hints, &found) != 0 || found == nullptr)
+    return make_error(ErrorCode::io, "cannot resolve " + options.host);
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> address(found, &freeaddrinfo);
+  const int fd = ::socket(found->ai_family, SOCK_DGRAM, 0);
+  if (fd < 0) return make_error(ErrorCode::io, "cannot open a UDP socket");
+  BIO* bio = BIO_new_dgram(fd, BIO_CLOSE);  // owns the socket from here
+  if (bio == nullptr) {
+    ::close(fd);
+    return ossl::error(ErrorCode::internal, "BIO_new_dgram");
+  }
+  ossl::Ssl ssl(SSL_new(ctx.get()));
+  if (!ssl) {
+    BIO_free(bio);
+    return ossl::error(ErrorCode::internal, "SSL_new");
+  }
+  SSL_set_bio(ssl.get(), bio, bio);  // the SSL owns the BIO
+  if (::connect(fd, found->ai_addr, found->ai_addrlen) != 0)
+    return make_error(ErrorCode::io, "cannot reach udp " + options.host + ":" + std::to_string(options.port));
+  BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, found->ai_addr);
+  // Short reads, so the deadline and DTLS retransmissions are both served by the loop below.
+  timeval tick{0, 50'000};
+  BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_RECV_TIMEOUT, 0, &tick);
+  if (!options.server_name.empty()) SSL_set_tlsext_host_name(ssl.get(), options.server_name.c_str());
+
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+  for (;;) {
+    const int r = SSL_connect(ssl.get());
+    if (r == 1) break;
+    const int error = SSL_get_error(ssl.get(), r);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE)
+      return ossl::error(ErrorCode::verify_failed, "DTLS handshake refused");
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(ErrorCode::timeout, "DTLS handshake with " + options.host + ":" + std::to_string(options.port) +
+                                                " timed out after " + std::to_string(options.timeout.count()) + " ms");
+    DTLSv1_handle_timeout(ssl.get());
+  }
+  DtlsHandshakeResult result;
+  result.version = SSL_get_version(ssl.get());
+  result.cipher = SSL_get_cipher_name(ssl.get());
+  result.extended_master_secret = SSL_get_extms_support(ssl.get()) == 1;
+  result.peer_chain = describe_tls_connection(ssl.get(), false).peer_chain;
+  SSL_shutdown(ssl.get());  // close_notify; no answer awaited
+  return result;
+}
+
 const TlsConnectionInfo& CoapsConnection::tls() const { return impl_->tls; }
+bool CoapsConnection::extended_master_secret() const { return impl_->extended_master_secret; }
 
 void CoapsConnection::close() {
   if (!impl_) return;

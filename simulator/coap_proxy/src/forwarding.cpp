@@ -138,7 +138,10 @@ CoapAnswer to_coap_answer(EstOperation operation, const HttpResponse& response, 
         answer.upstream_status = response.status;
         return answer;
       }
-      if (body->empty()) {  // 9148-4.5-b: "not available" is 4.04
+      // 9148-4.5-b: "not available" is 4.04; for /att that includes an empty CsrAttrs (SEQUENCE {}),
+      // which RFC 8951 allows over HTTPS as the third way of saying "no attributes".
+      const bool no_attributes = operation == EstOperation::csrattrs && body->size() == 2 && (*body)[0] == 0x30 && (*body)[1] == 0x00;
+      if (body->empty() || no_attributes) {
         code(4, 4);
         return answer;
       }

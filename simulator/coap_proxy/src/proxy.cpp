@@ -87,6 +87,7 @@ struct CoapProxy::Impl {
   CoapProxyConfig config;
   LogSink log;
   Upstream upstream;
+  ForwardObserver observer;
   UpstreamUrl url;
   ForwardingLimits limits;
   TlsIdentity dtls_identity;
@@ -249,6 +250,7 @@ struct CoapProxy::Impl {
       HttpRequest http = to_http_request(exchange, url.base_path, host_header);
       count(&ProxyStats::forwarded);
       auto upstream_response = upstream(http);
+      if (observer) observer(http, upstream_response);
       if (!upstream_response.ok()) {
         count(&ProxyStats::upstream_failures);
         answer = upstream_failure(upstream_response.error());
@@ -382,12 +384,14 @@ CoapProxy::CoapProxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 CoapProxy::~CoapProxy() { stop(); }
 
-Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& config, LogSink log, Upstream upstream) {
+Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& config, LogSink log, Upstream upstream,
+                                                    ForwardObserver observer) {
   coap::ensure_started();
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->log = std::move(log);
   impl->upstream = std::move(upstream);
+  impl->observer = std::move(observer);
   impl->limits.max_request_body = config.max_request_body;
   impl->limits.default_max_age = config.default_max_age;
   try {

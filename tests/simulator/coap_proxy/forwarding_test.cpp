@@ -61,6 +61,19 @@ TEST(CoapForwarding, SuccessBodyBecomesBinaryDerWithTheRightCode) {
   EXPECT_EQ(empty.code.to_string(), "4.04");  // 9148-4.5-b
 }
 
+// RFC 8951's third "no attributes" answer, an empty SEQUENCE with 200, is "not available" too:
+// 4.04, not 2.05 with 30 00 (which 9148-4.5-b rates a warning). Only for /att.
+TEST(CoapForwarding, EmptyCsrAttrsIs404) {  // 9148-4.5-b
+  const Bytes empty_sequence = {0x30, 0x00};
+  auto none = to_coap_answer(EstOperation::csrattrs, http(200, encode_est_body(empty_sequence)), kNow, {});
+  EXPECT_EQ(none.code.to_string(), "4.04");
+  EXPECT_FALSE(none.content_format);
+  const Bytes one = {0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07};
+  auto some = to_coap_answer(EstOperation::csrattrs, http(200, encode_est_body(one)), kNow, {});
+  EXPECT_EQ(some.code.to_string(), "2.05");
+  EXPECT_EQ(some.payload, one);
+}
+
 TEST(CoapForwarding, ServerkeygenMultipartBecomesMultipartCore) {
   const Bytes key = {0x30, 0x01, 0x00};
   const Bytes certs = {0x30, 0x02, 0x05, 0x00};

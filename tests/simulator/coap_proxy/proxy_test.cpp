@@ -375,5 +375,128 @@ TEST_F(CoapProxyTest, GarbageDatagramsNeverCrashIt) {
   EXPECT_EQ(response->code.to_string(), "2.05");
 }
 
+
+// What the embedded lab shows scenarios (expect.upstream): each forwarded request once, as sent,
+// with the gateway's answer; a request the proxy refuses itself is never reported.
+TEST(CoapProxyObserver, SeesEachForwardedRequestAndItsAnswer) {  // 9148-5-d, 9148-5-f, 9148-5-h
+  TestLab lab;
+  auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
+  gateway_config.port = 0;
+  auto gateway = gateway::GatewayServer::start(std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca()), 2,
+                                               [](const std::string&) {});
+  ASSERT_TRUE(gateway.ok()) << gateway.error().message;
+  CoapProxyConfig c = CoapProxyConfig::load(lab.path("config/coap.properties"));
+  c.port = 0;
+  c.est_url = "https://localhost:" + std::to_string((*gateway)->port()) + "/.well-known/est";
+  std::mutex mutex;
+  std::vector<std::pair<HttpRequest, int>> seen;
+  auto proxy = CoapProxy::start(c, [](const std::string&) {}, {}, [&](const HttpRequest& sent, const Result<HttpResponse>& answer) {
+    std::lock_guard lock(mutex);
+    seen.emplace_back(sent, answer.ok() ? answer->status : 0);
+  });
+  ASSERT_TRUE(proxy.ok()) << proxy.error().message;
+  CoapsClientOptions o;
+  o.port = (*proxy)->port();
+  o.identity = lab.identity("device-factory");
+  o.trust_anchors = lab.trust_anchors();
+  o.server_name = "127.0.0.1";
+  auto connection = CoapsConnection::connect(o);
+  ASSERT_TRUE(connection.ok()) << connection.error().message;
+  const PrivateKey key = PrivateKey::generate(KeyType::ec_p256).value();
+  const Csr csr = CsrBuilder().subject(lab.certificate("device-factory").subject()).sign(key).value();
+  CoapRequest request;
+  request.method = CoapMethod::post;
+  request.path = "/.well-known/est/sen";
+  request.content_format = coap_formats::pkcs10;
+  request.payload = csr.der();
+  request.block_szx = 2;  // 64-byte Block1 blocks: still one request upstream
+  auto enrolled = connection->send(request);
+  ASSERT_TRUE(enrolled.ok()) << enrolled.error().message;
+  EXPECT_EQ(enrolled->code.to_string(), "2.04");
+  request.payload.assign({'M', 'I', 'I'});  // base64 text: refused by the proxy, never forwarded
+  request.block_szx.reset();
+  auto refused = connection->send(request);
+  ASSERT_TRUE(refused.ok()) << refused.error().message;
+  EXPECT_EQ(refused->code.to_string(), "4.00");
+  std::lock_guard lock(mutex);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].first.method, "POST");
+  EXPECT_EQ(seen[0].first.target, "/.well-known/est/simpleenroll");
+  EXPECT_EQ(seen[0].first.header("Content-Type"), "application/pkcs10");
+  EXPECT_EQ(decode_est_body(seen[0].first.body, std::nullopt).value(), csr.der());
+  EXPECT_EQ(seen[0].second, 200);
+}
+
+// core's dtls_handshake, the connect step behind `dtls`, `ciphers` and `groups`: the mandatory
+// RFC 7925 suite with P-256 completes; DTLS 1.0 (RFC 8996) and a client without a certificate are
+// refused; what was offered is what was negotiated.
+TEST_F(CoapProxyTest, HandshakeAloneOffersOnlyWhatItIsTold) {  // 9148-3-a, 9148-3-c, 9148-3-e, 9148-9.1-b
+  start(config());
+  DtlsHandshakeOptions o;
+  o.port = proxy->port();
+  o.identity = lab.identity("device-factory");
+  o.trust_anchors = lab.trust_anchors();
+  o.server_name = "localhost";
+  o.timeout = 5s;
+  o.version = DtlsHandshakeOptions::Version::dtls1_2;
+  o.ciphers = "ECDHE-ECDSA-AES128-CCM8";
+  o.groups = "P-256";
+  auto mandatory = dtls_handshake(o);
+  ASSERT_TRUE(mandatory.ok()) << mandatory.error().message;
+  EXPECT_EQ(mandatory->version, "DTLSv1.2");
+  EXPECT_EQ(mandatory->cipher, "ECDHE-ECDSA-AES128-CCM8");
+  EXPECT_TRUE(mandatory->extended_master_secret);
+  EXPECT_FALSE(mandatory->peer_chain.empty());
+
+  auto old = o;
+  old.version = DtlsHandshakeOptions::Version::dtls1_0;
+  old.ciphers.clear();
+  auto refused = dtls_handshake(old);
+  ASSERT_FALSE(refused.ok()) << "DTLS 1.0 was accepted: " << refused->version;
+  EXPECT_NE(refused.error().message.find("DTLS handshake refused"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("protocol version"), std::string::npos) << refused.error().message;
+
+  auto anonymous = o;
+  anonymous.identity.reset();
+  EXPECT_FALSE(dtls_handshake(anonymous).ok());
+
+  auto nonsense = o;
+  nonsense.ciphers = "NO-SUCH-CIPHER";
+  auto bad = dtls_handshake(nonsense);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::invalid_input);
+
+  // A port nobody answers on: the deadline, not a hang.
+  auto silent = o;
+  silent.port = 9;  // discard
+  silent.timeout = 300ms;
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_FALSE(dtls_handshake(silent).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+}
+
+// A request's own block size overrides the connection's; a bad one is an error, not a crash.
+TEST_F(CoapProxyTest, PerRequestBlockSize) {  // 9148-4.6-a
+  start(config());
+  auto connection = connect("device-factory");
+  CoapRequest request;
+  request.path = "/.well-known/est/crts";
+  request.block_szx = 0;  // 16-byte Block2 blocks
+  auto crts = connection.send(request);
+  ASSERT_TRUE(crts.ok()) << crts.error().message;
+  EXPECT_EQ(crts->code.to_string(), "2.05");
+  EXPECT_TRUE(CertsOnly::from_der(crts->payload).ok());
+  EXPECT_EQ(crts->block2_szx, 0u);  // the blocks' size is seen (FB-40), the body reassembled
+  request.block_szx.reset();
+  auto whole = connection.send(request);
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(whole->payload, crts->payload);
+  EXPECT_TRUE(!whole->block2_szx || *whole->block2_szx == 6u);
+  request.block_szx = 7;
+  auto bad = connection.send(request);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::invalid_input);
+}
+
 }  // namespace
 }  // namespace estlab::coap_proxy

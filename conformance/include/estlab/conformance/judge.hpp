@@ -12,6 +12,7 @@
 
 #include "estlab/conformance/result.hpp"
 #include "estlab/conformance/scenario.hpp"
+#include "estlab/conformance/target.hpp"
 #include "estlab/core/certificate.hpp"
 #include "estlab/core/csr.hpp"
 #include "estlab/core/https_client.hpp"
@@ -39,6 +40,9 @@ struct Observation {
   std::optional<Csr> csr;    // the CSR the request carried
   std::optional<Csr> last_csr;  // the scenario's last CSR (a CMC answer's certificate is found by its key)
   std::optional<TlsConnectionInfo> tls;  // the HTTPS connection the answer came on (its state after the answer)
+  // coaps: what the proxy forwarded upstream for this request's body; nullopt = not visible, and why.
+  std::optional<std::vector<UpstreamRecord>> upstream;
+  std::string upstream_unavailable;
 };
 
 struct JudgeContext {

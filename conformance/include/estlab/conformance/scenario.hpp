@@ -98,9 +98,25 @@ struct Expectation {
   std::string cmc_status;                  // "success", "failed", ...
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body
-  bool connection_fails = false;           // connect steps: the handshake must fail
+  std::optional<bool> connection_fails;    // connect steps: the handshake must fail (true) or complete (false)
+  std::optional<bool> extended_master_secret;  // coaps connect steps: RFC 7627 was (not) negotiated
   std::optional<bool> control_fails;       // control steps: the target refuses the action (a proxy that must not start)
   std::string message_contains;            // control steps: what the target said (case-insensitive substring)
+  // coaps (RFC 9148) answers:
+  std::optional<int> content_format;       // the response's Content-Format; -1 = none
+  std::string max_age;                     // the Max-Age option: "present", "absent" or seconds
+  std::vector<std::string> links_contain;  // discovery: link-format entries with these rt values, each with its ct
+  std::optional<int> max_block_size;       // the answer came in Block2 blocks no larger than this (bytes)
+  // What the EST-coaps proxy forwarded for this step's request body (9148-5-*), matched by that body.
+  struct Upstream {
+    std::optional<int> requests;  // how many forwarded requests carried the body (0 = never forwarded)
+    std::string method;
+    std::string path;
+    std::string content_type;     // compared as media types (parameters per RFC 9110)
+    std::string client;           // the forwarded device identity's subject
+    std::optional<int> status;    // the EST server's HTTP answer to it
+  };
+  std::optional<Upstream> upstream;
   std::string requirement;                 // the catalog row these checks judge; "" = the scenario's first
   std::string level;                       // "" (the row's), or "must", "should", "info" to override it
 };
@@ -114,9 +130,11 @@ struct Step {
   std::string as;           // identity role or captured identity; "" = no client certificate
   std::string tls = "any";  // "1.0".."1.3" or "any"
   bool plain_http = false;  // no TLS at all (RFC 7030 3.3 refusal tests)
-  std::string ciphers;       // OpenSSL cipher list offered for TLS <= 1.2 ("eNULL:@SECLEVEL=0"); "" = default
+  std::string ciphers;       // OpenSSL cipher list offered: TLS <= 1.2 ("eNULL:@SECLEVEL=0") over HTTPS, DTLS over coaps; "" = default
   std::string ciphersuites;  // TLS 1.3 suites offered ("TLS_AES_128_GCM_SHA256"); "" = default
   bool resume = false;       // offer the session of this scenario's previous connection
+  std::string dtls = "any";  // coaps: "1.0", "1.2" or "any" (libcoap's default)
+  std::string groups;        // coaps: the supported groups to offer ("P-256"); "" = the default
 
   // send
   std::string operation;    // "cacerts", "simpleenroll", ...
@@ -134,6 +152,16 @@ struct Step {
   std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
   bool new_connection = false;  // reconnect (same identity and TLS version) before sending
   bool resend = false;          // send the previous send step's body again (a retry after 202)
+  // coaps only:
+  std::optional<int> accept;          // the Accept option
+  std::optional<int> content_format;  // the request's Content-Format instead of the operation's
+  std::optional<int> block_size;      // Block1/Block2 size in bytes: 16, 32, ..., 1024
+  struct Block1 {
+    int num = 0;
+    bool more = true;
+    int szx = 2;  // 0..7 (7 is reserved: a refusal test)
+  };
+  std::optional<Block1> block1;       // send the body as this one Block1 block (a broken transfer)
 
   // raw: bytes written as they are on the current connection
   std::string raw_text;     // C-style escapes (\r \n \x01) are decoded at load time

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "estlab/core/bytes.hpp"
 #include "estlab/core/certificate.hpp"
 #include "estlab/core/key.hpp"
 #include "estlab/core/result.hpp"
@@ -25,6 +26,20 @@ using ControlArguments = std::map<std::string, std::string>;
 // scenario's last CSR, which is how the reference gateway names a pending request.
 using ControlHook = std::function<Result<std::string>(const std::string& control, const ControlArguments& arguments)>;
 
+// One request an EST-coaps proxy forwarded to its EST server, as that server received it (the
+// embedded lab records its proxy's upstream side; a vendor's is not visible).
+struct UpstreamRecord {
+  std::string method;        // "POST"
+  std::string path;          // "/.well-known/est/simpleenroll"
+  std::string content_type;  // "application/pkcs10"
+  Bytes body;                // the body, base64 decoded (what the device sent in binary)
+  std::string client;        // the device identity forwarded with it (its certificate's subject), "" = none
+  int status = 0;            // the EST server's HTTP answer; 0 = none came
+};
+// The forwarded requests whose body is exactly `body` (a CSR is unique to its step, so parallel
+// scenarios never see each other's).
+using UpstreamLookup = std::function<std::vector<UpstreamRecord>(ByteView body)>;
+
 struct Target {
   std::string name;     // "embedded protocol-gateway", or the target file's name
   std::string profile;  // the profile the server implements
@@ -32,6 +47,7 @@ struct Target {
   std::uint16_t port = 443;
   std::string server_name;      // TLS name to check; "" = host
   std::uint16_t coaps_port = 0;  // EST-coaps (RFC 9148) on the same host; 0 = none
+  UpstreamLookup coaps_upstream; // what the EST-coaps proxy forwarded; empty = not visible (target files)
   std::string default_label;    // CA label used when a step names none; "" = none in the path
   std::vector<Certificate> trust_anchors;
   std::map<std::string, TlsIdentity> identities;  // role -> identity

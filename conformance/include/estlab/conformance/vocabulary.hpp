@@ -43,7 +43,7 @@ inline constexpr std::array<VocabularyEntry, 13> kRoles = {{
 
 // What a target implements beyond the mandatory core; a scenario `needs:` them. `coaps` is
 // implied by coaps_port and is not written in features.
-inline constexpr std::array<VocabularyEntry, 10> kFeatures = {{
+inline constexpr std::array<VocabularyEntry, 11> kFeatures = {{
     {"serverkeygen", "/serverkeygen: the server generates the key pair (RFC 7030 4.4)"},
     {"fullcmc", "/fullcmc: Full PKI Requests in CMC (RFC 7030 4.3)"},
     {"csrattrs", "/csrattrs: the CSR attributes the CA wants (RFC 7030 4.5)"},
@@ -54,6 +54,7 @@ inline constexpr std::array<VocabularyEntry, 10> kFeatures = {{
     {"tls1.3", "the server speaks TLS 1.3"},
     {"manual-approval", "enrollment waits for an operator: 202 + Retry-After until approved (RFC 7030 4.2.3)"},
     {"coaps", "EST-coaps (RFC 9148) on coaps_port; implied by coaps_port"},
+    {"coaps-upstream", "the suite sees what the EST-coaps proxy forwarded to its EST server (the embedded lab only)"},
 }};
 
 // Controls the suite asks the target's operator side to perform: shell commands run by /bin/sh

@@ -97,12 +97,17 @@ struct CoapRequest {
     unsigned szx = 2;  // 0..7; 7 is reserved and must be refused
   };
   std::optional<Block1Fragment> block1_fragment;
+  // This request's Block1/Block2 size as SZX (0..6) instead of the connection's block_szx.
+  std::optional<unsigned> block_szx;
 };
 
 struct CoapResponse {
   CoapCode code;
   std::optional<std::uint16_t> content_format;
   std::optional<std::uint32_t> max_age;
+  // The SZX of the last Block2 block (the size the server chose, 16 << szx bytes); nullopt when
+  // the answer came in one piece.
+  std::optional<unsigned> block2_szx;
   Bytes payload;  // the whole body, Block2 reassembled
 
   std::string payload_text() const { return std::string(payload.begin(), payload.end()); }
@@ -123,6 +128,37 @@ struct CoapsClientOptions {
   // Block size for Block1/Block2 as SZX: 16 << szx bytes (0..6); 6 = 1024.
   unsigned block_szx = 6;
 };
+
+// ---- A DTLS handshake alone ---------------------------------------------------------------------
+
+// libcoap 4.3's OpenSSL client applies no per-session TLS settings (its setup callback serves the
+// server side), so a handshake with a restricted ClientHello (RFC 9148 3, RFC 8996) is made with
+// OpenSSL directly on a UDP socket: it shows what the server accepts, and carries no CoAP.
+struct DtlsHandshakeOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5684;
+  std::optional<TlsIdentity> identity;
+  std::vector<Certificate> trust_anchors;
+  bool verify_server = true;
+  std::string server_name;  // SNI; "" = none
+  // The one version offered. DTLS 1.0 also drops OpenSSL's security level to 0, or the ClientHello
+  // of a refusal test could not be sent at all.
+  enum class Version { any, dtls1_0, dtls1_2 };
+  Version version = Version::any;
+  std::string ciphers;  // OpenSSL cipher list ("ECDHE-ECDSA-AES128-CCM8"); "" = OpenSSL's default
+  std::string groups;   // supported groups ("P-256"); "" = OpenSSL's default
+  std::chrono::milliseconds timeout{5000};
+};
+
+struct DtlsHandshakeResult {
+  std::string version;  // "DTLSv1.2"
+  std::string cipher;   // OpenSSL's name
+  bool extended_master_secret = false;  // RFC 7627 negotiated
+  std::vector<Certificate> peer_chain;
+};
+
+// Errors: "DTLS handshake refused: <OpenSSL's reason>" (an alert), a timeout, a bad option.
+Result<DtlsHandshakeResult> dtls_handshake(const DtlsHandshakeOptions& options);
 
 class CoapsConnection {
  public:
@@ -145,6 +181,7 @@ class CoapsConnection {
   Result<CoapResponse> csrattrs(std::string_view label = "");
 
   const TlsConnectionInfo& tls() const;
+  bool extended_master_secret() const;  // RFC 7627, as negotiated in the handshake
   void close();
 
  private:

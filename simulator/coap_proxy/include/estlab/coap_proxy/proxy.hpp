@@ -25,6 +25,9 @@ LogSink stderr_log_sink();
 // How the proxy reaches the EST service; the default is core's HTTPS client with the officer
 // identity. Tests may give their own.
 using Upstream = std::function<Result<HttpResponse>(const HttpRequest&)>;
+// Told of each request forwarded upstream and of what came back, on the proxy's loop thread (keep
+// it short): the embedded lab shows scenarios what the gateway received (9148-5-*).
+using ForwardObserver = std::function<void(const HttpRequest& sent, const Result<HttpResponse>& answer)>;
 
 struct ProxyStats {
   std::uint64_t requests = 0;
@@ -40,7 +43,7 @@ class CoapProxy {
   // Loads the tokens, checks them, builds the truststore, binds and starts the I/O thread. Errors
   // name the rule and what failed (PG-COAP-6 serverAuth, PG-COAP-5 duplicate subject, ...).
   static Result<std::unique_ptr<CoapProxy>> start(const CoapProxyConfig& config, LogSink log = stderr_log_sink(),
-                                                  Upstream upstream = {});
+                                                  Upstream upstream = {}, ForwardObserver observer = {});
   ~CoapProxy();
   CoapProxy(const CoapProxy&) = delete;
   CoapProxy& operator=(const CoapProxy&) = delete;
