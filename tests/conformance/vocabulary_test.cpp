@@ -43,7 +43,8 @@ TEST(Vocabulary, TablesHaveUniqueNamesAndMeanings) {
   for (const auto& r : kRoles) EXPECT_FALSE(r.meaning.empty()) << r.name;
   for (const auto& f : kFeatures) EXPECT_FALSE(f.meaning.empty()) << f.name;
   for (const auto& c : kControls) EXPECT_FALSE(c.meaning.empty()) << c.name;
-  EXPECT_EQ(control_names(), (std::vector<std::string>{"revoke", "publish-crl", "approve", "reject", "restart"}));
+  EXPECT_EQ(control_names(), (std::vector<std::string>{"revoke", "publish-crl", "approve", "reject", "restart", "advance-time", "reset-time",
+                                                      "start-coap-proxy"}));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ mutate a CA store work on a copy (`lab_copy`). Every subprocess runs with a time
 from __future__ import annotations
 
 import base64
+import itertools
 import datetime as dt
 import os
 import re
@@ -288,3 +289,19 @@ def lab_copy(fixture_set, tmp_path) -> FixtureSet:
     target = tmp_path / "lab"
     shutil.copytree(fixture_set.dir, target)
     return FixtureSet(target)
+
+
+def scenario_variants(doc: dict) -> list[tuple[str, str]]:
+    """(id, title) of each scenario a file makes: one per for_each combination (values joined to
+    the id, sorted by parameter name), then one per transport of `transports`."""
+    made = [(doc["id"], doc["title"])]
+    if doc.get("for_each"):
+        names = list(doc["for_each"])
+        made = []
+        for values in itertools.product(*(doc["for_each"][n] for n in names)):
+            params = sorted(zip(names, (str(v) for v in values)))
+            suffix = "".join("." + re.sub(r"[^a-z0-9.\-]", "-", v.lower()) for _, v in params)
+            made.append((doc["id"] + suffix, doc["title"] + " [" + ", ".join(f"{n}={v}" for n, v in params) + "]"))
+    if doc.get("transports"):
+        made = [(i + "." + t, title + f" [{t}]") for i, title in made for t in doc["transports"]]
+    return made

@@ -10,7 +10,7 @@ import json
 
 import yaml
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, scenario_variants
 
 CATALOG = REPO_ROOT / "conformance" / "catalog" / "requirements.yaml"
 SCENARIOS = REPO_ROOT / "conformance" / "scenarios"
@@ -20,12 +20,13 @@ def named_requirements() -> dict[str, set[str]]:
     named: dict[str, set[str]] = {}
     for path in SCENARIOS.rglob("*.yaml"):
         doc = yaml.safe_load(path.read_text())
-        for r in doc["requirements"]:
-            named.setdefault(r, set()).add(doc["id"])
-        for step in doc["steps"]:
-            r = (step.get("expect") or {}).get("requirement")
-            if r:
-                named.setdefault(r, set()).add(doc["id"])
+        for scenario_id, _ in scenario_variants(doc):
+            for r in doc["requirements"]:
+                named.setdefault(r, set()).add(scenario_id)
+            for step in doc["steps"]:
+                r = (step.get("expect") or {}).get("requirement")
+                if r:
+                    named.setdefault(r, set()).add(scenario_id)
     return named
 
 
@@ -66,8 +67,9 @@ def test_coverage_json_agrees_with_the_catalog_and_the_scenario_files(estlab):
     by_bug: dict[str, set[str]] = {}
     for path in SCENARIOS.rglob("*.yaml"):
         doc = yaml.safe_load(path.read_text())
-        for bug in doc.get("field_bugs", []):
-            by_bug.setdefault(bug, set()).add(doc["id"])
+        for scenario_id, _ in scenario_variants(doc):
+            for bug in doc.get("field_bugs", []):
+                by_bug.setdefault(bug, set()).add(scenario_id)
     for bug in report["field_bugs"]["bugs"]:
         assert set(bug["scenarios"]) == by_bug.get(bug["id"], set()), bug
     assert report["field_bugs"]["covered"] == sum(1 for b in bugs if b["id"] in by_bug)
