@@ -294,7 +294,8 @@ class Loader {
   Expectation expectation(const YAML::Node& node) const {
     only_keys(node, "expect",
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
-               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails", "message_contains", "requirement", "level"});
+               "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails", "message_contains", "requirement", "level",
+               "error_text", "certs_only_structure", "multipart_parts"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -337,6 +338,12 @@ class Loader {
     if (node["connection_fails"]) e.connection_fails = boolean(node["connection_fails"], "expect.connection_fails");
     if (node["control_fails"]) e.control_fails = boolean(node["control_fails"], "expect.control_fails");
     if (node["message_contains"]) e.message_contains = text(node["message_contains"], "expect.message_contains");
+    if (node["error_text"]) {
+      if (text(node["error_text"], "expect.error_text") != "readable") fail(node["error_text"], "expect.error_text must be 'readable'");
+      e.error_text = true;
+    }
+    if (node["certs_only_structure"]) e.certs_only_structure = boolean(node["certs_only_structure"], "expect.certs_only_structure");
+    if (node["multipart_parts"]) e.multipart_parts = integer(node["multipart_parts"], "expect.multipart_parts", 1, 100);
     if (node["requirement"]) {
       e.requirement = text(node["requirement"], "expect.requirement");
       check_requirement_shape(node["requirement"], e.requirement);

@@ -107,6 +107,9 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - control: restart\n    expect: {status: 200}\n", ":6:", "a control step can only expect control_fails"},
       {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {challenge_password: tls-unique, challenge_password_type: bmp}}\n", ":5:",
        "challenge_password_type must be printable or utf8, not 'bmp'"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {status: 400, error_text: yes}\n", ":6:", "expect.error_text must be 'readable'"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {multipart_parts: 0}\n", ":6:", "expect.multipart_parts"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {certs_only_structure: maybe}\n", ":6:", "expect.certs_only_structure"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);

@@ -69,6 +69,9 @@ struct Expectation {
   std::string cmc_status;                  // "success", "failed", ...
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body
+  bool error_text = false;                 // a 4xx/5xx body is readable text or a CMC response (FB-04, FB-18, FB-24)
+  bool certs_only_structure = false;       // a 2xx body is base64 of a ContentInfo/SignedData v1 certs-only (FB-08)
+  std::optional<int> multipart_parts;      // a 2xx multipart body with a boundary parses into this many parts (FB-11)
   bool connection_fails = false;           // connect steps: the handshake must fail
   std::optional<bool> control_fails;       // control steps: the target refuses the action (a proxy that must not start)
   std::string message_contains;            // control steps: what the target said (case-insensitive substring)
