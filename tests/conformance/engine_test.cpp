@@ -555,5 +555,37 @@ steps:
   fs::remove_all(dir);
 }
 
+// A check the row only warns about is a failure too: a capture it made impossible is its
+// consequence (a warn, later steps skipped), not an error of the suite (FB-19's retry after approval).
+TEST(ScenarioRunner, ACaptureMissingAfterAWarnedCheckIsNotAnError) {
+  const auto dir = temp_dir("warned");
+  std::ofstream(dir / "warned.yaml") << R"(id: warned
+title: a warned step cannot capture
+requirements: [7030-4.1.2-a]
+profiles: [rfc7030]
+steps:
+  - connect: anonymous
+  - send: {op: simpleenroll, csr: {cn: "warned-{{unique}}"}}
+    expect: {status: 200, level: should}
+    capture: {device: issued.identity}
+  - connect: {as: device}
+)";
+  const auto scenarios = load_scenarios(dir);
+  LabOptions options;
+  options.dir = dir / "lab";
+  auto lab = EmbeddedLab::start(options);
+  RunOptions run;
+  run.level_of = [](const std::string&) { return Level::must; };
+  const auto planned = plan(scenarios, lab->targets(), Selection{}, run);
+  ASSERT_EQ(planned.size(), 1u);
+  const auto result = run_scenario(*planned[0].scenario, *planned[0].target, 0, run);
+  ASSERT_EQ(result.steps.size(), 3u);
+  EXPECT_EQ(result.steps[1].verdict, Verdict::warn) << result.steps[1].message;
+  EXPECT_EQ(result.steps[2].verdict, Verdict::skip) << result.steps[2].message;
+  EXPECT_EQ(result.verdict, Verdict::warn) << result.message;
+  lab.reset();
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace estlab::conformance
