@@ -71,6 +71,15 @@ std::string error_text_problem(const HttpResponse& response) {
   return "";
 }
 
+// FB-18: Retry-After as RFC 9110 10.2.3 has it: delta-seconds or an HTTP-date (any of the three
+// forms a recipient must read). The date's distance from now does not matter, only its form.
+std::string retry_after_problem(const HttpResponse& response) {
+  const auto value = response.header("Retry-After");
+  if (!value) return "no Retry-After header";
+  auto parsed = parse_retry_after(*value, TimePoint{});
+  return parsed.ok() ? "" : parsed.error().message;
+}
+
 // FB-08: the whole certs-only stack (RFC 8951 3, RFC 7030 4.1.3, RFC 5652 5.1): base64 text that
 // decodes to a ContentInfo of id-signedData, SignedData version 1, id-data without content, only
 // X.509 certificates, no signerInfos.
@@ -340,6 +349,10 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   if (e.error_text && response.status >= 400) {
     const auto problem = error_text_problem(response);
     checks.verify(problem.empty(), "the error body is readable text or a CMC response" + (problem.empty() ? "" : ": " + problem));
+  }
+  if (e.retry_after_valid) {
+    const auto problem = retry_after_problem(response);
+    checks.verify(problem.empty(), "Retry-After is delta-seconds or an HTTP-date" + (problem.empty() ? " ('" + response.header("Retry-After").value_or("") + "')" : ": " + problem));
   }
   if (e.certs_only_structure && response.status / 100 == 2) {
     const auto problem = certs_only_structure_problem(response.body);

@@ -109,6 +109,7 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
        "challenge_password_type must be printable or utf8, not 'bmp'"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {status: 400, error_text: yes}\n", ":6:", "expect.error_text must be 'readable'"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {multipart_parts: 0}\n", ":6:", "expect.multipart_parts"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {retry_after: present}\n", ":6:", "expect.retry_after must be 'valid'"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {certs_only_structure: maybe}\n", ":6:", "expect.certs_only_structure"},
   };
   for (const auto& c : cases) {

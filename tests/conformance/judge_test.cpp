@@ -847,6 +847,21 @@ TEST(JudgeFieldBugs, MultipartPartsNeedTheBoundaryAndTheExactCount) {
   EXPECT_NE(counted.find("3 part(s), expected 2"), std::string::npos) << counted;
 }
 
+// FB-18: 202 with Retry-After as delta-seconds or an HTTP-date.
+TEST(JudgeFieldBugs, RetryAfterIsDeltaSecondsOrAnHttpDate) {
+  Expectation e;
+  e.status = {202};
+  e.retry_after_valid = true;
+  const auto verdict = [&](HttpHeaders headers) { return judge(e, seen(answer(202, std::move(headers), "waiting")), context("7030-4.2.3-d")).verdict(); };
+  EXPECT_EQ(verdict({{"Retry-After", "120"}}), Verdict::pass);
+  EXPECT_EQ(verdict({{"Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"}}), Verdict::pass);
+  EXPECT_EQ(verdict({{"Retry-After", "Sunday, 06-Nov-94 08:49:37 GMT"}}), Verdict::pass);  // obsolete RFC 850 form
+  EXPECT_EQ(verdict({}), Verdict::fail);
+  EXPECT_EQ(verdict({{"Retry-After", "2 minutes"}}), Verdict::fail);
+  EXPECT_EQ(verdict({{"Retry-After", "-5"}}), Verdict::fail);
+  EXPECT_EQ(verdict({{"Retry-After", "1994-11-06T08:49:37Z"}}), Verdict::fail);
+}
+
 // FB-05: smime-type compared as RFC 9110 8.3.1 says, and nothing looser.
 TEST(JudgeFieldBugs, CertsOnlyMediaTypeAsRfc9110ParsesIt) {
   const auto& pki = Pki::get();

@@ -70,6 +70,7 @@ struct Expectation {
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body
   bool error_text = false;                 // a 4xx/5xx body is readable text or a CMC response (FB-04, FB-18, FB-24)
+  bool retry_after_valid = false;          // Retry-After present, delta-seconds or an HTTP-date (FB-18)
   bool certs_only_structure = false;       // a 2xx body is base64 of a ContentInfo/SignedData v1 certs-only (FB-08)
   std::optional<int> multipart_parts;      // a 2xx multipart body with a boundary parses into this many parts (FB-11)
   bool connection_fails = false;           // connect steps: the handshake must fail
