@@ -11,6 +11,7 @@
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/csrattrs.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/extensions.hpp"
 #include "estlab/core/oids.hpp"
@@ -234,6 +235,111 @@ std::vector<std::string> formats_of_resource_type(const std::string& rt) {
   return {};
 }
 
+
+// --- Field-bug checks (shared/spec/field-bugs.md) --------------------------------------------
+
+// FB-04, FB-18, FB-24: an error a person can act on (7030-4.2.3-c): a CMC response, or non-empty
+// text (no Content-Type, or text/*) of printable characters with at least one letter.
+std::string error_text_problem(const HttpResponse& response) {
+  const auto header = response.header("Content-Type");
+  auto type = header ? MediaType::parse(*header) : Result<MediaType>(make_error(ErrorCode::invalid_input, "none"));
+  if (header && type.ok() && type->same_type(media_types::pkcs7_mime)) {
+    auto der = decode_est_body(response.body, std::nullopt);
+    if (der.ok() && parse_full_pki_response(*der).ok()) return "";
+    return "the application/pkcs7-mime error body is not a CMC Full PKI Response";
+  }
+  if (header && (!type.ok() || type->type != "text")) return "Content-Type '" + *header + "' is not text";
+  bool letter = false;
+  for (unsigned char c : response.body) {
+    if (c < 0x20 && c != '\t' && c != '\r' && c != '\n') return "the body holds control or binary bytes";
+    if (c == 0x7f) return "the body holds control or binary bytes";
+    letter |= std::isalpha(c) != 0 || c >= 0x80;
+  }
+  if (!letter) return response.body.empty() ? "the body is empty" : "the body holds no words";
+  return "";
+}
+
+// FB-18: Retry-After as RFC 9110 10.2.3 has it: delta-seconds or an HTTP-date (any of the three
+// forms a recipient must read). The date's distance from now does not matter, only its form.
+std::string retry_after_problem(const HttpResponse& response) {
+  const auto value = response.header("Retry-After");
+  if (!value) return "no Retry-After header";
+  auto parsed = parse_retry_after(*value, TimePoint{});
+  return parsed.ok() ? "" : parsed.error().message;
+}
+
+// FB-08: the whole certs-only stack (RFC 8951 3, RFC 7030 4.1.3, RFC 5652 5.1): base64 text that
+// decodes to a ContentInfo of id-signedData, SignedData version 1, id-data without content, only
+// X.509 certificates, no signerInfos.
+std::string certs_only_structure_problem(std::string_view body) {
+  for (unsigned char c : body)
+    if (!(std::isalnum(c) || c == '+' || c == '/' || c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n'))
+      return "the body is not base64 text (binary or other bytes)";
+  auto der = decode_est_body(body, std::nullopt);
+  if (!der.ok()) return der.error().message;
+  auto info = der::read_single(*der, der::kSequence, "ContentInfo");
+  if (!info.ok()) return info.error().message;
+  der::Reader content_info(info->content);
+  auto content_type = content_info.next("ContentInfo contentType");
+  if (!content_type.ok()) return content_type.error().message;
+  if (content_type->tag != der::kOid)
+    return "the top-level SEQUENCE starts with " + der::tag_name(content_type->tag) + ", not a contentType OID: no ContentInfo (a bare SignedData?)";
+  auto type = der::decode_oid(*content_type, "ContentInfo contentType");
+  if (!type.ok()) return type.error().message;
+  if (*type != "1.2.840.113549.1.7.2") return "contentType is " + *type + ", not id-signedData";
+  auto explicit_content = content_info.expect(0xa0, "ContentInfo content [0]");
+  if (!explicit_content.ok()) return explicit_content.error().message;
+  auto signed_data = der::read_single(explicit_content->content, der::kSequence, "SignedData");
+  if (!signed_data.ok()) return signed_data.error().message;
+  der::Reader fields(signed_data->content);
+  auto version = fields.expect(der::kInteger, "SignedData version");
+  if (!version.ok()) return version.error().message;
+  const auto v = der::decode_integer(*version);
+  if (v != 1) return "SignedData version is " + (v ? std::to_string(*v) : std::string("unreadable")) + ", expected 1 (certificates only)";
+  if (auto algorithms = fields.expect(der::kSet, "SignedData digestAlgorithms"); !algorithms.ok()) return algorithms.error().message;
+  auto encap = fields.expect(der::kSequence, "SignedData encapContentInfo");
+  if (!encap.ok()) return encap.error().message;
+  der::Reader encap_fields(encap->content);
+  auto encap_type = encap_fields.expect(der::kOid, "encapContentInfo eContentType");
+  if (!encap_type.ok()) return encap_type.error().message;
+  if (auto oid = der::decode_oid(*encap_type, "eContentType"); !oid.ok() || *oid != "1.2.840.113549.1.7.1")
+    return "encapsulated content type is not id-data";
+  if (!encap_fields.empty()) return "the encapsulated content is present, expected none";
+  while (!fields.empty()) {
+    auto field = fields.next("SignedData");
+    if (!field.ok()) return field.error().message;
+    if (field->tag == 0xa0) {
+      der::Reader certs(field->content);
+      while (!certs.empty()) {
+        auto cert = certs.next("certificates");
+        if (!cert.ok()) return cert.error().message;
+        if (cert->tag != der::kSequence) return "certificates holds a " + der::tag_name(cert->tag) + " (an attribute or other certificate), not an X.509 certificate";
+      }
+    } else if (field->tag == der::kSet) {
+      if (!field->content.empty()) return "SignedData has signerInfos, expected none (degenerate SignedData)";
+      if (!fields.empty()) return "bytes after signerInfos";
+      return "";
+    } else if (field->tag != 0xa1) {
+      return "unexpected " + der::tag_name(field->tag) + " in SignedData";
+    }
+  }
+  return "SignedData has no signerInfos SET";
+}
+
+// FB-11: a real multipart parse (7030-4.4.2-a): the boundary parameter, the boundary in the body,
+// then the parts counted.
+std::string multipart_parts_problem(const HttpResponse& response, int want) {
+  const auto header = response.header("Content-Type").value_or("");
+  auto type = MediaType::parse(header);
+  if (!type.ok() || type->type != "multipart") return "Content-Type '" + header + "' is not multipart";
+  auto boundary = multipart_boundary(*type);
+  if (!boundary.ok()) return "Content-Type '" + header + "': " + boundary.error().message;
+  if (response.body.find("--" + *boundary) == std::string::npos) return "the boundary '" + *boundary + "' does not occur in the body";
+  auto parts = parse_multipart(response.body, *boundary);
+  if (!parts.ok()) return parts.error().message;
+  if (static_cast<int>(parts->size()) != want) return std::to_string(parts->size()) + " part(s), expected " + std::to_string(want);
+  return "";
+}
 }  // namespace
 
 Judgement judge_connection(const Expectation& e, const TlsConnectionInfo& tls, const JudgeContext& context) {
@@ -533,6 +639,22 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
                               allowed_text + ")");
       }
     }
+  }
+  if (e.error_text && response.status >= 400) {
+    const auto problem = error_text_problem(response);
+    checks.verify(problem.empty(), "the error body is readable text or a CMC response" + (problem.empty() ? "" : ": " + problem));
+  }
+  if (e.retry_after_valid) {
+    const auto problem = retry_after_problem(response);
+    checks.verify(problem.empty(), "Retry-After is delta-seconds or an HTTP-date" + (problem.empty() ? " ('" + response.header("Retry-After").value_or("") + "')" : ": " + problem));
+  }
+  if (e.certs_only_structure && response.status / 100 == 2) {
+    const auto problem = certs_only_structure_problem(response.body);
+    checks.verify(problem.empty(), "base64 ContentInfo of a certs-only SignedData version 1" + (problem.empty() ? "" : ": " + problem));
+  }
+  if (e.multipart_parts && response.status / 100 == 2) {
+    const auto problem = multipart_parts_problem(response, *e.multipart_parts);
+    checks.verify(problem.empty(), "multipart/mixed with a boundary and " + std::to_string(*e.multipart_parts) + " parts" + (problem.empty() ? "" : ": " + problem));
   }
 
   // Certificates in the answer: read for every 2xx (captures need them) and whenever a check asks.

@@ -144,6 +144,8 @@ class ScenarioRun {
     vars_["role." + name + ".subject"] = identity.certificate.subject().to_string();
     vars_["role." + name + ".cn"] = identity.certificate.subject().common_name().value_or("");
     vars_["role." + name + ".serial"] = identity.certificate.serial_hex();
+    // One line of base64 DER: what a front end forwards in a client-certificate header (FB-28).
+    vars_["role." + name + ".certificate"] = base64_encode(identity.certificate.der());
   }
 
   // Why a variable is missing, as a reason to skip the step that needs it.
@@ -615,9 +617,10 @@ class ScenarioRun {
   }
 
   void capture(const Step& step, const HttpResponse& response, const Judgement& judgement, StepResult& r) {
-    // After a failed check, a capture that cannot be made is that failure's consequence, not an
-    // error of the suite: later steps that need it are not judged (run() names why).
-    const bool checks_failed = is_failure(r.verdict);
+    // After a failed check (also one the row only warns about), a capture that cannot be made is
+    // that failure's consequence, not an error of the suite: later steps that need it are not
+    // judged (run() names why).
+    const bool checks_failed = is_failure(r.verdict) || r.verdict == Verdict::warn || r.verdict == Verdict::info;
     for (const auto& [var, what] : step.capture) {
       if (checks_failed && what != "status" && what.rfind("header.", 0) != 0 &&
           (what == "certificates" ? judgement.certificates.empty()

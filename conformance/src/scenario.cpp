@@ -349,7 +349,8 @@ class Loader {
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails",
                "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested",
-               "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size"});
+               "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size",
+               "error_text", "retry_after", "certs_only_structure", "multipart_parts"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -428,6 +429,16 @@ class Loader {
       if (up["status"]) u.status = integer(up["status"], "expect.upstream.status", 100, 599);
       e.upstream = u;
     }
+    if (node["error_text"]) {
+      if (text(node["error_text"], "expect.error_text") != "readable") fail(node["error_text"], "expect.error_text must be 'readable'");
+      e.error_text = true;
+    }
+    if (node["retry_after"]) {
+      if (text(node["retry_after"], "expect.retry_after") != "valid") fail(node["retry_after"], "expect.retry_after must be 'valid'");
+      e.retry_after_valid = true;
+    }
+    if (node["certs_only_structure"]) e.certs_only_structure = boolean(node["certs_only_structure"], "expect.certs_only_structure");
+    if (node["multipart_parts"]) e.multipart_parts = integer(node["multipart_parts"], "expect.multipart_parts", 1, 100);
     if (node["requirement"]) {
       e.requirement = text(node["requirement"], "expect.requirement");
       check_requirement_shape(node["requirement"], e.requirement);

@@ -120,6 +120,10 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {issued: {basic_constraints: {pathlen: 0}}}\n", ":6:", "unknown key 'pathlen'"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {issued: {signature_algorithm: sha256}}\n", ":6:", "signature_algorithm must be strong"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {issued: {crl_distribution_points: yes}}\n", ":6:", "must be present, absent"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {status: 400, error_text: yes}\n", ":6:", "expect.error_text must be 'readable'"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {multipart_parts: 0}\n", ":6:", "expect.multipart_parts"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {retry_after: present}\n", ":6:", "expect.retry_after must be 'valid'"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {certs_only_structure: maybe}\n", ":6:", "expect.certs_only_structure"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);
@@ -620,6 +624,38 @@ steps:
   EXPECT_NE(result.steps[5].message.find("not-the-server.example"), std::string::npos) << result.steps[5].message;
   EXPECT_EQ(result.steps[6].verdict, Verdict::fail) << "the client Finished is not tls-unique on a resumed session";
   EXPECT_EQ(result.steps[7].verdict, Verdict::pass) << result.steps[7].message;
+  lab.reset();
+  fs::remove_all(dir);
+}
+
+// A check the row only warns about is a failure too: a capture it made impossible is its
+// consequence (a warn, later steps skipped), not an error of the suite (FB-19's retry after approval).
+TEST(ScenarioRunner, ACaptureMissingAfterAWarnedCheckIsNotAnError) {
+  const auto dir = temp_dir("warned");
+  std::ofstream(dir / "warned.yaml") << R"(id: warned
+title: a warned step cannot capture
+requirements: [7030-4.1.2-a]
+profiles: [rfc7030]
+steps:
+  - connect: anonymous
+  - send: {op: simpleenroll, csr: {cn: "warned-{{unique}}"}}
+    expect: {status: 200, level: should}
+    capture: {device: issued.identity}
+  - connect: {as: device}
+)";
+  const auto scenarios = load_scenarios(dir);
+  LabOptions options;
+  options.dir = dir / "lab";
+  auto lab = EmbeddedLab::start(options);
+  RunOptions run;
+  run.level_of = [](const std::string&) { return Level::must; };
+  const auto planned = plan(scenarios, lab->targets(), Selection{}, run);
+  ASSERT_EQ(planned.size(), 1u);
+  const auto result = run_scenario(*planned[0].scenario, *planned[0].target, 0, run);
+  ASSERT_EQ(result.steps.size(), 3u);
+  EXPECT_EQ(result.steps[1].verdict, Verdict::warn) << result.steps[1].message;
+  EXPECT_EQ(result.steps[2].verdict, Verdict::skip) << result.steps[2].message;
+  EXPECT_EQ(result.verdict, Verdict::warn) << result.message;
   lab.reset();
   fs::remove_all(dir);
 }

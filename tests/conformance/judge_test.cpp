@@ -23,6 +23,7 @@
 #include "estlab/core/csr.hpp"
 #include "estlab/core/csrattrs.hpp"
 #include "estlab/core/est.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/key.hpp"
 #include "estlab/core/name.hpp"
 
@@ -897,6 +898,143 @@ TEST(JudgeConnection, ResumptionRenegotiationAndHelloRequestsAtTheRowsLevel) {
   EXPECT_EQ(on_send.verdict(), Verdict::fail) << describe(on_send);
   // An answer without TLS cannot satisfy a TLS check.
   EXPECT_EQ(judge(reneg, seen(answer(200)), context("7030-3.5-e")).verdict(), Verdict::fail);
+}
+
+}  // namespace
+}  // namespace estlab::conformance
+
+// ---- field bugs (shared/spec/field-bugs.md) -----------------------------------------------------
+
+namespace estlab::conformance {
+namespace {
+
+Expectation error_text_expectation() {
+  Expectation e;
+  e.status_class = '4';
+  e.error_text = true;
+  return e;
+}
+
+// FB-04, FB-18, FB-24: an error a person can read.
+TEST(JudgeFieldBugs, ErrorTextIsNonEmptyReadableTextOrACmcResponse) {
+  const auto judged = [](HttpResponse response) {
+    auto j = judge(error_text_expectation(), seen(std::move(response)), context("7030-4.2.3-c"));
+    const auto* check = find_check(j, "the error body is readable text");
+    return check ? check->verdict : Verdict::error;
+  };
+  EXPECT_EQ(judged(answer(400, {{"Content-Type", "text/plain; charset=utf-8"}}, "the body is PEM; send base64 DER\n")), Verdict::pass);
+  EXPECT_EQ(judged(answer(400, {}, "invalid base64 encoding")), Verdict::pass);  // no Content-Type: text (RFC 8951 5.1)
+  EXPECT_EQ(judged(answer(400, {{"Content-Type", "text/plain"}}, "")), Verdict::fail);          // the empty 400 of FB-04
+  EXPECT_EQ(judged(answer(403, {{"Content-Type", "text/plain"}}, " \r\n")), Verdict::fail);     // blanks say nothing
+  EXPECT_EQ(judged(answer(400, {{"Content-Type", "text/plain"}}, std::string("\x30\x03\x02\x01\x00", 5))), Verdict::fail);
+  EXPECT_EQ(judged(answer(400, {{"Content-Type", "application/octet-stream"}}, "invalid")), Verdict::fail);
+  // Only errors are judged: a 2xx is not an error body, whatever it holds.
+  auto ok = judge(error_text_expectation(), seen(answer(200, kCertsOnly, "")), context("7030-4.2.3-c"));
+  EXPECT_EQ(find_check(ok, "the error body"), nullptr) << describe(ok);
+}
+
+// The DER of `body`'s ContentInfo, its SignedData, rebuilt: SignedData fields `edit`ed.
+std::string signed_data_variant(const std::string& body, bool keep_content_info, int version) {
+  const Bytes der = must(decode_est_body(body, std::nullopt), "body");
+  const auto info = must(der::read_single(der, der::kSequence, "ContentInfo"), "ContentInfo");
+  der::Reader fields(info.content);
+  const auto type = must(fields.expect(der::kOid, "contentType"), "contentType");
+  const auto wrapped = must(fields.expect(0xa0, "content"), "content");
+  const auto signed_data = must(der::read_single(wrapped.content, der::kSequence, "SignedData"), "SignedData");
+  Bytes content(signed_data.content.begin(), signed_data.content.end());
+  content.at(2) = static_cast<std::uint8_t>(version);  // 02 01 <version>
+  const Bytes rebuilt = der::encode_sequence(content);
+  if (!keep_content_info) return encode_est_body(rebuilt);
+  Bytes info_content(type.whole.begin(), type.whole.end());
+  der::append(info_content, der::encode_tlv(0xa0, rebuilt));
+  return encode_est_body(der::encode_sequence(info_content));
+}
+
+// FB-08: the whole certs-only stack, not only "some certificates could be read".
+TEST(JudgeFieldBugs, CertsOnlyStructureNeedsBase64ContentInfoAndSignedDataVersion1) {
+  const auto& pki = Pki::get();
+  Expectation e;
+  e.status = {200};
+  e.certs_only_structure = true;
+  const auto body = certs_only_body({pki.leaf});
+  const auto judged = [&](std::string b) {
+    auto j = judge(e, seen(answer(200, kCertsOnly, std::move(b))), context("7030-4.1.3-b"));
+    const auto* check = find_check(j, "certs-only SignedData version 1");
+    return check ? check->what + (check->verdict == Verdict::pass ? " => pass" : " => FAILED") : std::string("no check");
+  };
+  EXPECT_NE(judged(body).find("=> pass"), std::string::npos) << judged(body);
+  EXPECT_NE(judged(signed_data_variant(body, true, 1)).find("=> pass"), std::string::npos);  // the rebuild itself is faithful
+  const Bytes der = must(decode_est_body(body, std::nullopt), "body");
+  const auto binary = judged(std::string(der.begin(), der.end()));
+  EXPECT_NE(binary.find("not base64 text"), std::string::npos) << binary;
+  const auto bare = judged(signed_data_variant(body, false, 4));
+  EXPECT_NE(bare.find("no ContentInfo"), std::string::npos) << bare;
+  const auto v4 = judged(signed_data_variant(body, true, 4));
+  EXPECT_NE(v4.find("version is 4"), std::string::npos) << v4;
+  EXPECT_NE(v4.find("FAILED"), std::string::npos) << v4;
+}
+
+// FB-11: a real parse with the boundary parameter, parts counted; a body that merely mentions both
+// media types is not enough.
+TEST(JudgeFieldBugs, MultipartPartsNeedTheBoundaryAndTheExactCount) {
+  const auto& pki = Pki::get();
+  Expectation e;
+  e.status = {200};
+  e.multipart_parts = 2;
+  const auto judged = [&](HttpResponse response) {
+    auto j = judge(e, seen(std::move(response), pki.leaf_csr), context("7030-4.4.2-a"));
+    const auto* check = find_check(j, "multipart/mixed with a boundary");
+    return check ? check->what + (check->verdict == Verdict::pass ? " => pass" : " => FAILED") : std::string("no check");
+  };
+  const auto good = multipart_answer(ec_key(4).pkcs8_der(), pki.server_key_leaf);
+  EXPECT_NE(judged(good).find("=> pass"), std::string::npos) << judged(good);
+  const auto no_boundary = judged(multipart_answer(ec_key(4).pkcs8_der(), pki.server_key_leaf, false));
+  EXPECT_NE(no_boundary.find("FAILED"), std::string::npos) << no_boundary;
+  auto other = good;
+  other.headers = {{"Content-Type", "multipart/mixed; boundary=not-in-the-body"}};
+  const auto absent = judged(other);
+  EXPECT_NE(absent.find("does not occur in the body"), std::string::npos) << absent;
+  // Three parts: the certificate part twice.
+  const auto b = boundary();
+  const auto bag = must(CertsOnly::make({pki.server_key_leaf}), "certs-only");
+  const auto three = make_multipart({make_est_part(media_types::pkcs8, ec_key(4).pkcs8_der()), make_est_part(media_types::certs_only, bag.der()),
+                                     make_est_part(media_types::certs_only, bag.der())},
+                                    b);
+  const auto counted = judged(answer(200, {{"Content-Type", "multipart/mixed; boundary=" + b}}, three));
+  EXPECT_NE(counted.find("3 part(s), expected 2"), std::string::npos) << counted;
+}
+
+// FB-18: 202 with Retry-After as delta-seconds or an HTTP-date.
+TEST(JudgeFieldBugs, RetryAfterIsDeltaSecondsOrAnHttpDate) {
+  Expectation e;
+  e.status = {202};
+  e.retry_after_valid = true;
+  const auto verdict = [&](HttpHeaders headers) { return judge(e, seen(answer(202, std::move(headers), "waiting")), context("7030-4.2.3-d")).verdict(); };
+  EXPECT_EQ(verdict({{"Retry-After", "120"}}), Verdict::pass);
+  EXPECT_EQ(verdict({{"Retry-After", "Sun, 06 Nov 1994 08:49:37 GMT"}}), Verdict::pass);
+  EXPECT_EQ(verdict({{"Retry-After", "Sunday, 06-Nov-94 08:49:37 GMT"}}), Verdict::pass);  // obsolete RFC 850 form
+  EXPECT_EQ(verdict({}), Verdict::fail);
+  EXPECT_EQ(verdict({{"Retry-After", "2 minutes"}}), Verdict::fail);
+  EXPECT_EQ(verdict({{"Retry-After", "-5"}}), Verdict::fail);
+  EXPECT_EQ(verdict({{"Retry-After", "1994-11-06T08:49:37Z"}}), Verdict::fail);
+}
+
+// FB-05: smime-type compared as RFC 9110 8.3.1 says, and nothing looser.
+TEST(JudgeFieldBugs, CertsOnlyMediaTypeAsRfc9110ParsesIt) {
+  const auto& pki = Pki::get();
+  Expectation e;
+  e.status = {200};
+  e.media_type = "certs-only";
+  const auto verdict = [&](const std::string& content_type) {
+    return judge(e, seen(answer(200, {{"Content-Type", content_type}}, certs_only_body({pki.leaf}))), context("7030-4.2.3-a")).verdict();
+  };
+  EXPECT_EQ(verdict("application/pkcs7-mime;smime-type=certs-only"), Verdict::pass);
+  EXPECT_EQ(verdict("application/pkcs7-mime ;  SMIME-Type=\"Certs-Only\" "), Verdict::pass);
+  EXPECT_EQ(verdict("application/pkcs7-mime; name=cert.p7c; smime-type=certs-only"), Verdict::pass);
+  EXPECT_EQ(verdict("application/pkcs7-mime"), Verdict::fail);                              // FB-05
+  EXPECT_EQ(verdict("application/pkcs7-mime; smime-type=certs-only-x"), Verdict::fail);     // not a prefix match
+  EXPECT_EQ(verdict("application/pkcs7-mime; x-smime-type=certs-only"), Verdict::fail);     // not a substring match
+  EXPECT_EQ(verdict("application/pkcs7-mime; smime-type=CMC-response"), Verdict::fail);
 }
 
 }  // namespace

@@ -27,6 +27,16 @@ const std::vector<FaultInfo>& all_faults() {
       {Fault::serverkeygen_key_mismatch, "serverkeygen-key-mismatch", "/serverkeygen returns a private key that does not match the certificate", "7030-4.4.2-b"},
       {Fault::stall_response, "stall-response", "enroll requests are read but never answered (until the connection times out)", "7030-4.2-a"},
       {Fault::issued_cert_sha1, "issued-cert-sha1", "issued certificates are signed with SHA-1 (FB-34)", "7030-4.2.3-a"},
+      {Fault::strict_base64_lines, "strict-base64-lines", "request bodies must be base64 wrapped at 64 or 76 characters, without spaces or tabs (FB-03)", "8951-3.1-a"},
+      {Fault::pem_body_500, "pem-body-500", "a PEM-armored request body is answered 500 with an empty body (FB-04)", "8951-3-a"},
+      {Fault::no_smime_type, "no-smime-type", "enroll answers carry application/pkcs7-mime without smime-type=certs-only (FB-05)", "7030-4.2.3-a"},
+      {Fault::enroll_bare_signeddata, "enroll-bare-signeddata", "enroll answers are a bare SignedData of version 4 without the ContentInfo (FB-08)", "7030-4.1.3-b"},
+      {Fault::multipart_without_boundary, "multipart-without-boundary", "/serverkeygen answers multipart/mixed without a boundary parameter (FB-11)", "7030-4.4.2-a"},
+      {Fault::pending_as_503, "pending-as-503", "a request waiting for approval is answered 503 instead of 202 (FB-18)", "7030-4.2.3-d"},
+      {Fault::retry_creates_new_request, "retry-creates-new-request", "each retry of a pending CSR opens a new approval request; approving the first never ends the polling (FB-19)", "7030-4.2.3-f"},
+      {Fault::unknown_op_501, "unknown-op-501", "an unknown operation is answered 501 instead of 404 (FB-21)", "7030-3.2.2-g"},
+      {Fault::reenroll_keeps_old_key, "reenroll-keeps-old-key", "/simplereenroll certifies the current certificate's key, not the key of the posted CSR (FB-24)", "7030-4.2.3-a"},
+      {Fault::trust_forwarded_identity, "trust-forwarded-identity-header", "a forwarded client-certificate header is believed from any client, not only the officer proxy (FB-28)", "7030-4.2.2-c"},
   };
   return faults;
 }

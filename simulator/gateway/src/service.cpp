@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "estlab/core/base64.hpp"
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/csrattrs.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/oids.hpp"
 #include "estlab/core/text.hpp"
@@ -82,6 +85,8 @@ struct Authenticated {
 struct EstService::Impl {
   EstService& s;
   std::optional<CsrAttrs> csrattrs;
+  std::mutex seen_mutex;
+  std::map<std::string, int> seen_requests;  // fault retry-creates-new-request only
 
   explicit Impl(EstService& service) : s(service) {}
 
@@ -365,6 +370,15 @@ struct EstService::Impl {
   }
 
   Result<Bytes> request_der(const EstRequest& request) const {
+    if (fault(Fault::strict_base64_lines)) {
+      // FB-03: a decoder that wants the lines of an older client (wrapped, no blanks).
+      std::size_t line = 0;
+      for (char c : request.body) {
+        if (c == ' ' || c == '\t') return make_error(ErrorCode::invalid_input, "invalid CSR: unexpected blank in base64");
+        line = (c == '\n' || c == '\r') ? 0 : line + 1;
+        if (line > 76) return make_error(ErrorCode::invalid_input, "invalid CSR: base64 line longer than 76 characters");
+      }
+    }
     return decode_est_body(request.body, request.header("Content-Transfer-Encoding"));
   }
 
@@ -403,6 +417,12 @@ struct EstService::Impl {
 
   Result<Csr> parse_csr(const EstRequest& request, Csr::SignatureCheck check, Outcome& refusal) const {
     auto der = request_der(request);
+    if (!der.ok() && fault(Fault::pem_body_500) && request.body.find("-----BEGIN") != std::string::npos) {
+      refusal = Outcome{};  // FB-04: a server error with nothing to read
+      refusal.status = 500;
+      refusal.rule = "fault:pem-body-500";
+      return der.error();
+    }
     if (!der.ok()) {
       refusal = refuse(400, "8951-3-a", "request body: " + der.error().message);
       return der.error();
@@ -429,6 +449,23 @@ struct EstService::Impl {
     return issued_answer(label, *cert);
   }
 
+  // FB-08: the SignedData of the certs-only answer without its ContentInfo, claiming version 4.
+  void bare_signeddata(Outcome& o) const {
+    auto der = decode_est_body(o.body, std::nullopt);
+    if (!der.ok()) return;
+    auto info = der::read_single(*der, der::kSequence, "ContentInfo");
+    if (!info.ok()) return;
+    der::Reader fields(info->content);
+    if (!fields.expect(der::kOid, "contentType").ok()) return;
+    auto wrapped = fields.expect(0xa0, "content");
+    if (!wrapped.ok()) return;
+    auto signed_data = der::read_single(wrapped->content, der::kSequence, "SignedData");
+    if (!signed_data.ok() || signed_data->content.size() < 3) return;
+    Bytes content(signed_data->content.begin(), signed_data->content.end());
+    content[2] = 4;  // INTEGER 1 -> INTEGER 4
+    o.body = encode_est_body(der::encode_sequence(content));
+  }
+
   Outcome issued_answer(const std::string& label, const Certificate& cert) {
     std::vector<Certificate> certs{cert};
     if (fault(Fault::extra_certs_in_enroll)) {
@@ -436,6 +473,8 @@ struct EstService::Impl {
     }
     Outcome o;
     set_certs_only(o, std::move(certs));
+    if (o.status == 200 && fault(Fault::no_smime_type)) o.headers.front().second = std::string(media_types::pkcs7_mime);  // FB-05
+    if (o.status == 200 && fault(Fault::enroll_bare_signeddata)) bare_signeddata(o);
     o.issued_serial = cert.serial_hex();
     o.reason = "issued " + cert.subject().to_string();
     return o;
@@ -459,12 +498,27 @@ struct EstService::Impl {
     if (!e.ok()) return refuse(400, "7030-4.2.1-a", e.error().message);
     if (op == EstOperation::simplereenroll) {
       if (auto refused = authorize_reenroll(who, *csr, *e)) return *refused;
+      if (fault(Fault::reenroll_keeps_old_key)) {  // FB-24: the posted key is ignored
+        ca::IssueOverrides overrides;
+        overrides.subject = e->subject;
+        overrides.subject_alt_names = e->sans;
+        auto cert = s.ca_->issue_for_key(label, e->subject, who.certificate->public_key(), e->sans, certificate_profile(), overrides,
+                                         csr->requested_extended_key_usages());
+        if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
+        return issued_answer(label, *cert);
+      }
       return issue(label, *csr, *e, nullptr);
     }
     if (auto refused = authorize_enroll(who, *e)) return *refused;
     if (s.config_.approval == ApprovalMode::manual && s.approval_) {
       ApprovalRequest ar;
       ar.id = sha256_hex(csr->der());
+      if (fault(Fault::retry_creates_new_request)) {
+        // FB-19: the first request keeps the CSR's id, every retry opens another one.
+        std::lock_guard lock(seen_mutex);
+        const int retries = seen_requests[ar.id]++;
+        if (retries > 0) ar.id += "#" + std::to_string(retries);
+      }
       ar.subject = e->subject.to_string();
       ar.client_subject = who.certificate ? who.certificate->subject().to_string() : "";
       ar.operation = "simpleenroll";
@@ -472,7 +526,7 @@ struct EstService::Impl {
       switch (s.approval_->check(ar)) {
         case ApprovalState::pending: {
           Outcome o;
-          o.status = 202;
+          o.status = fault(Fault::pending_as_503) ? 503 : 202;  // FB-18
           o.rule = "PG-IDM-1";
           o.reason = "waiting for an operator to approve request " + ar.id.substr(0, 16);
           o.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
@@ -527,7 +581,7 @@ struct EstService::Impl {
     const std::string boundary = make_boundary(random);
     const std::vector<MimePart> parts{make_est_part(media_types::pkcs8, key_der), make_est_part(media_types::certs_only, bag->der())};
     Outcome o;
-    o.headers = {{"Content-Type", "multipart/mixed; boundary=" + boundary}};
+    o.headers = {{"Content-Type", fault(Fault::multipart_without_boundary) ? std::string("multipart/mixed") : "multipart/mixed; boundary=" + boundary}};
     o.body = make_multipart(parts, boundary);
     o.issued_serial = cert->serial_hex();
     o.reason = "issued " + cert->subject().to_string() + " with a server-generated key";
@@ -618,7 +672,7 @@ struct EstService::Impl {
 
   Outcome dispatch(const EstRequest& request, Decision& decision) {
     auto path = parse_est_path(request.target);
-    if (!path.ok()) return refuse(404, "7030-3.2.2-g", path.error().message);
+    if (!path.ok()) return refuse(fault(Fault::unknown_op_501) ? 501 : 404, "7030-3.2.2-g", path.error().message);
     decision.operation = std::string(to_string(path->operation));
     if (!path->label.empty() && !s.config_.labels_enabled && !fault(Fault::unknown_label_served))
       return refuse(404, "7030-3.2.2-g", "this gateway serves no CA labels (estlab.ca.labels.enabled = false); '" + path->label +
@@ -697,7 +751,7 @@ Handled EstService::handle(const EstRequest& original) {
   if (auto header = original.header(kForwardedClientCertHeader)) {
     Authenticated proxy;
     std::optional<Outcome> refused = impl_->check_client_certificate(original, proxy);
-    if (!refused && (!proxy.certificate || !proxy.officer))
+    if (!refused && (!proxy.certificate || (!proxy.officer && !impl_->fault(Fault::trust_forwarded_identity))))
       refused = refuse(403, "PG-COAP-2", "only an officer-role client may forward a client certificate");
     std::vector<Certificate> chain;
     if (!refused) {

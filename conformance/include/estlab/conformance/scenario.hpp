@@ -100,6 +100,10 @@ struct Expectation {
   std::string body_contains;               // substring of the (raw) body
   std::optional<bool> connection_fails;    // connect steps: the handshake must fail (true) or complete (false)
   std::optional<bool> extended_master_secret;  // coaps connect steps: RFC 7627 was (not) negotiated
+  bool error_text = false;                 // a 4xx/5xx body is readable text or a CMC response (FB-04, FB-18, FB-24)
+  bool retry_after_valid = false;          // Retry-After present, delta-seconds or an HTTP-date (FB-18)
+  bool certs_only_structure = false;       // a 2xx body is base64 of a ContentInfo/SignedData v1 certs-only (FB-08)
+  std::optional<int> multipart_parts;      // a 2xx multipart body with a boundary parses into this many parts (FB-11)
   std::optional<bool> control_fails;       // control steps: the target refuses the action (a proxy that must not start)
   std::string message_contains;            // control steps: what the target said (case-insensitive substring)
   // coaps (RFC 9148) answers:

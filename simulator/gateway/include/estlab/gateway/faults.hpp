@@ -31,6 +31,17 @@ enum class Fault {
   serverkeygen_key_mismatch,   // the returned private key does not belong to the certificate (7030-4.4.2-b)
   stall_response,              // enroll requests are never answered (a client's timeout must fire)
   issued_cert_sha1,            // issued certificates are signed with SHA-1 (FB-34, 7030-4.2.3-a)
+  // Field bugs (shared/spec/field-bugs.md), one fault each:
+  strict_base64_lines,         // FB-03: request bodies must be wrapped base64 without blanks (8951-3.1-a)
+  pem_body_500,                // FB-04: a PEM-armored request body gets an empty 500 (8951-3-a)
+  no_smime_type,               // FB-05: enroll answers lack smime-type=certs-only (7030-4.2.3-a)
+  enroll_bare_signeddata,      // FB-08: enroll answers are a bare SignedData (version 4), no ContentInfo (7030-4.1.3-b)
+  multipart_without_boundary,  // FB-11: serverkeygen's multipart/mixed has no boundary parameter (7030-4.4.2-a)
+  pending_as_503,              // FB-18: a pending request is answered 503, not 202 (7030-4.2.3-d)
+  retry_creates_new_request,   // FB-19: each retry of a pending CSR is a new request (7030-4.2.3-f)
+  unknown_op_501,              // FB-21: an unknown operation is answered 501, not 404 (7030-3.2.2-g)
+  reenroll_keeps_old_key,      // FB-24: re-enroll certifies the current certificate's key, not the CSR's (7030-4.2.3-a)
+  trust_forwarded_identity,    // FB-28: any client's forwarded-certificate header is believed (7030-4.2.2-c)
 };
 
 struct FaultInfo {
