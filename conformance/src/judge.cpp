@@ -24,7 +24,16 @@ namespace {
 
 std::string status_list(const std::vector<int>& statuses, std::optional<char> status_class) {
   std::string list;
-  for (int s : statuses) list += (list.empty() ? "" : " or ") + std::to_string(s);
+  for (std::size_t i = 0; i < statuses.size(); ++i) {
+    const int s = statuses[i];
+    // A whole class listed code by code ([4xx, 5xx] in a scenario) is shown as the class.
+    if (s % 100 == 0 && i + 99 < statuses.size() && statuses[i + 99] == s + 99) {
+      list += (list.empty() ? "" : " or ") + std::to_string(s / 100) + "xx";
+      i += 99;
+      continue;
+    }
+    list += (list.empty() ? "" : " or ") + std::to_string(s);
+  }
   if (status_class) list += (list.empty() ? "" : " or ") + std::string(1, *status_class) + "xx";
   return list;
 }

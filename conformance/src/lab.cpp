@@ -147,7 +147,7 @@ struct EmbeddedLab::Impl {
     t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
     t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
     for (const auto& device : instance->config.preregistered) {
-      if (device.user.empty()) continue;
+      if (device.password.empty()) continue;
       // The subject the preregistered device requests: its factory certificate's, where one carries its CN.
       std::string subject = fresh_subject(t.subject_template, device.common_name);
       for (const auto& [role, identity] : identities)

@@ -229,8 +229,14 @@ class Loader {
     if (!s) return;
     auto one = [&](const YAML::Node& item) {
       const auto t = scalar(item);
-      if (t.size() == 3 && t[1] == 'x' && t[2] == 'x' && (t[0] >= '1' && t[0] <= '5')) status_class = t[0];
-      else statuses.push_back(integer(item, what, 100, 599));
+      if (t.size() == 3 && t[1] == 'x' && t[2] == 'x' && (t[0] >= '1' && t[0] <= '5')) {
+        // A second class ([4xx, 5xx]) is kept as its hundred codes; the reports print it as 5xx again.
+        if (!status_class || *status_class == t[0]) status_class = t[0];
+        else
+          for (int code = (t[0] - '0') * 100; code < (t[0] - '0' + 1) * 100; ++code) statuses.push_back(code);
+      } else {
+        statuses.push_back(integer(item, what, 100, 599));
+      }
     };
     if (s.IsScalar()) one(s);
     else if (s.IsSequence())

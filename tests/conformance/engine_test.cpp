@@ -307,6 +307,21 @@ TEST(ScenarioLoader, ForEachExpandsScenariosAndSteps) {
   fs::remove_all(dir);
 }
 
+// status: [4xx, 5xx] accepts both classes (a second class was once dropped silently).
+TEST(ScenarioLoader, TwoStatusClassesAreBothAccepted) {
+  const auto dir = temp_dir("classes");
+  const auto file = dir / "s.yaml";
+  std::ofstream(file) << kValidHead << "steps:\n  - send: {op: cacerts}\n    expect: {status: [4xx, 5xx, 200]}\n";
+  const auto s = load_scenario_file(file);
+  const auto& e = *s.steps[0].expect;
+  ASSERT_TRUE(e.status_class.has_value());
+  EXPECT_EQ(*e.status_class, '4');
+  EXPECT_NE(std::find(e.status.begin(), e.status.end(), 501), e.status.end());
+  EXPECT_NE(std::find(e.status.begin(), e.status.end(), 200), e.status.end());
+  EXPECT_EQ(std::find(e.status.begin(), e.status.end(), 302), e.status.end());
+  fs::remove_all(dir);
+}
+
 TEST(ScenarioLoader, ConfigAndFieldBugsAreRead) {
   const auto dir = temp_dir("config");
   const auto file = dir / "s.yaml";

@@ -6,6 +6,8 @@
 #include <array>
 #include <cctype>
 #include <map>
+#include <set>
+#include <deque>
 #include <mutex>
 #include <sstream>
 
@@ -87,6 +89,12 @@ struct EstService::Impl {
   std::optional<CsrAttrs> csrattrs;
   std::mutex seen_mutex;
   std::map<std::string, int> seen_requests;  // fault retry-creates-new-request only
+  // RFC 9266 4.1: a tls-exporter binding serves one authentication per connection. The exporter
+  // values already used, the oldest forgotten first (a value is unique to its connection).
+  mutable std::mutex bindings_mutex;
+  mutable std::set<std::string> used_bindings;
+  mutable std::deque<std::string> used_bindings_order;
+  static constexpr std::size_t kRememberedBindings = 4096;
 
   explicit Impl(EstService& service) : s(service) {}
 
@@ -188,7 +196,9 @@ struct EstService::Impl {
     }
     if (credentials) {
       for (const auto& device : s.config_.preregistered) {
-        if (!device.user.empty() && device.user == credentials->user && device.password == credentials->password) {
+        // A device has Basic credentials when it has a password; its user may be empty (RFC 7030
+        // 3.2.3: only a password or one-time password exists).
+        if (!device.password.empty() && device.user == credentials->user && device.password == credentials->password) {
           who.basic_device = &device;
           break;
         }
@@ -283,6 +293,18 @@ struct EstService::Impl {
       return refuse(403, "7030-3.5-b",
                     "challengePassword does not equal this connection's " + what +
                         " value: identity linking (RFC 7030 3.5) failed");
+    if (request.client.tls_version >= TlsVersion::tls1_3) {
+      std::lock_guard lock(bindings_mutex);
+      if (!used_bindings.insert(expected).second)
+        return refuse(403, "9266-4-a",
+                      "this connection's tls-exporter value already linked one request; RFC 9266 4.1 allows one authentication per "
+                      "binding: open a new connection and link the CSR to it");
+      used_bindings_order.push_back(expected);
+      if (used_bindings_order.size() > kRememberedBindings) {
+        used_bindings.erase(used_bindings_order.front());
+        used_bindings_order.pop_front();
+      }
+    }
     return std::nullopt;
   }
 

@@ -38,7 +38,8 @@ enum class ApprovalMode { automatic, manual };
 // A device an administrator registered in advance (PG-AUTH-2, PG-PRE-1).
 struct PreregisteredDevice {
   std::string common_name;
-  std::string user;      // HTTP Basic user; "" = none registered
+  std::string user;      // HTTP Basic user; may be empty (RFC 7030 3.2.3)
+  // HTTP Basic password; "" = no Basic credentials registered for the device
   std::string password;
   std::string factory_certificate_fingerprint;  // SHA-256, "ab:cd:..."; "" = none registered
 };
