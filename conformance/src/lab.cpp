@@ -138,11 +138,9 @@ struct EmbeddedLab::Impl {
     if (v.manual) t.features.insert("manual-approval");
     t.controls = {"revoke", "publish-crl", "advance-time", "reset-time"};
     if (v.profile == gateway::Profile::protocol_gateway) t.controls.insert("start-coap-proxy");
-    // One clock and one CA for the whole lab: a scenario that moves the clock runs alone (the
-    // runner brings it back afterwards), and so does one that publishes a CRL, which every
-    // gateway reading CRLs would see at once (a revoked-but-unpublished step would race it).
-    // A restart stops the gateway under every scenario on it (repetitions of one scenario too).
-    t.exclusive_controls = {"advance-time", "publish-crl", "restart"};
+    // One clock for the whole lab: a scenario that moves it runs alone (the runner brings it back
+    // afterwards). A restart stops the gateway under every scenario on it (repetitions too).
+    t.exclusive_controls = {"advance-time", "restart"};
     t.now = [clock = clock] { return clock->now(); };
     t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
     t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};

@@ -2,6 +2,7 @@
 // with targets and naming every unmet need, the seed-derived {{unique}}, the catalog's levels,
 // the pre-flight, and the worker pool that keeps control scenarios on shared gateways alone.
 #include <algorithm>
+#include <numeric>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -330,8 +331,14 @@ std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const 
     r.message = reason;
     return r;
   };
+  // Runs that must be alone go first: interleaved, each would wait for the shared runs in flight
+  // to finish (a stalling target makes that a deadline each) and then hold everyone else up.
+  std::vector<std::size_t> order(runs.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return runs[i].exclusive && runs[i].skip_reason.empty(); });
   auto worker = [&] {
-    for (std::size_t i = next++; i < runs.size(); i = next++) {
+    for (std::size_t n = next++; n < runs.size(); n = next++) {
+      const std::size_t i = order[n];
       const auto& run = runs[i];
       if (!run.skip_reason.empty()) results[i] = skipped(run, run.skip_reason);
       else if (stop) results[i] = skipped(run, "not run: --fail-fast after an earlier failure");

@@ -236,7 +236,7 @@ TEST_P(FaultMatrix, TheFaultMakesAScenarioOfItsRequirementFail) {
   const auto* row = catalog.find(fault.requirement);
   ASSERT_NE(row, nullptr) << "fault " << fault.name << " names " << fault.requirement << ", which is not in the catalog";
   const bool should_row = row->verdict_level == FailLevel::warn;
-  const auto run = run_lab({GetParam()}, RunOptions{}.step_timeout, 24);
+  const auto run = run_lab({GetParam()}, RunOptions{}.step_timeout, 64);
   std::vector<std::string> failed;
   bool requirement_caught = false;
   for (const auto& r : run.results) {

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, Estlab, FixtureSet, run
+from conftest import REPO_ROOT, Estlab, FixtureSet, run, scenario_variants
 from gateway_support import Gateway
 
 SCENARIO_DIR = REPO_ROOT / "conformance" / "scenarios"
@@ -192,9 +192,17 @@ def load_scenario_needs() -> dict[str, dict]:
     for path in sorted(SCENARIO_DIR.rglob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
         needs = doc.get("needs") or {}
-        out[doc["id"]] = {"file": path, "profiles": list(doc.get("profiles") or ["rfc7030", "protocol-gateway"]),
-                          "features": list(needs.get("features") or []), "controls": list(needs.get("controls") or []),
-                          "roles": list(needs.get("roles") or [])}
+        # A control a step uses is a need too; a needed gateway configuration skips a target file
+        # (its skip message says "(needs.config)").
+        controls = set(needs.get("controls") or [])
+        for step in doc["steps"]:
+            if "control" in step:
+                controls.add(step["control"] if isinstance(step["control"], str) else next(iter(step["control"])))
+        for scenario_id, _ in scenario_variants(doc):
+            out[scenario_id] = {"file": path, "profiles": list(doc.get("profiles") or ["rfc7030", "protocol-gateway"]),
+                                "features": list(needs.get("features") or []), "controls": sorted(controls),
+                                "roles": list(needs.get("roles") or []),
+                                "config": ["(needs.config)"] if needs.get("config") else []}
     assert out, f"no scenario files under {SCENARIO_DIR}"
     return out
 
@@ -250,7 +258,7 @@ def test_suite_passes_against_a_lab_that_is_not_its_own(estlab, tmp_path, variat
         assert need, f"{s['id']} is reported but no scenario file has that id"
         missing = ([f for f in need["features"] if f not in target["features"]]
                    + [c for c in need["controls"] if c not in target["controls"]]
-                   + [r for r in need["roles"] if r not in offered_roles])
+                   + [r for r in need["roles"] if r not in offered_roles] + need["config"])
         if not missing:
             continue
         assert s["verdict"] in ("skip", "warn"), f"{s['id']} needs {missing}, which {v.name} lacks, yet: {s}"
