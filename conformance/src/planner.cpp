@@ -331,11 +331,13 @@ std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const 
     r.message = reason;
     return r;
   };
-  // Runs that must be alone go first: interleaved, each would wait for the shared runs in flight
-  // to finish (a stalling target makes that a deadline each) and then hold everyone else up.
+  // With several workers, runs that must be alone go first: interleaved, each would wait for the
+  // shared runs in flight to finish (a stalling target makes that a deadline each) and then hold
+  // everyone else up. One worker keeps the plan's order (what --fail-fast and -j 1 promise).
   std::vector<std::size_t> order(runs.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return runs[i].exclusive && runs[i].skip_reason.empty(); });
+  if (options.jobs > 1)
+    std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return runs[i].exclusive && runs[i].skip_reason.empty(); });
   auto worker = [&] {
     for (std::size_t n = next++; n < runs.size(); n = next++) {
       const std::size_t i = order[n];
