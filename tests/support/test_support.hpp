@@ -101,14 +101,17 @@ inline std::string sha256_hex(ByteView data) {
   return to_hex(ByteView(md, len));
 }
 
-// One key per type per test process: RSA 4096 generation is slow, so nobody pays for it twice.
+// One key per type per test process. RSA keys come from the pool in tests/data/core (made by
+// make.sh): RSA 4096 generation takes seconds and every test is a process of its own. Tests of
+// generation itself call PrivateKey::generate.
 inline const PrivateKey& cached_key(KeyType type) {
   static std::mutex mutex;
   static std::map<KeyType, PrivateKey> keys;
   std::lock_guard lock(mutex);
   auto it = keys.find(type);
   if (it == keys.end()) {
-    auto key = PrivateKey::generate(type);
+    const bool pooled = type == KeyType::rsa2048 || type == KeyType::rsa3072 || type == KeyType::rsa4096;
+    auto key = pooled ? PrivateKey::parse(read_data("pool-" + std::string(to_string(type)) + ".key.pem")) : PrivateKey::generate(type);
     if (!key.ok()) throw std::runtime_error("cannot generate " + std::string(to_string(type)) + ": " + key.error().message);
     it = keys.emplace(type, std::move(key).value()).first;
   }

@@ -29,6 +29,12 @@ openssl ecparam -name prime256v1 -genkey -out "$OUT/leaf.key.pem"
 # Key of the openssl-made CSR, and an Ed25519 key (PKCS#8).
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$OUT/csr.key.pem"
 openssl genpkey -algorithm ED25519 -out "$OUT/ed25519.key.pem"
+# A pool of RSA keys for tests that only need a key of that size: generating RSA 4096 takes
+# seconds, and every test runs in its own process. PrivateKey.GenerateEachTypeHasThatType still
+# generates each type for real.
+for bits in 2048 3072 4096; do
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:$bits -out "$OUT/pool-rsa$bits.key.pem" 2>/dev/null
+done
 # The leaf key encrypted: as PKCS#8 ("ENCRYPTED PRIVATE KEY") and traditionally (Proc-Type header).
 openssl pkcs8 -topk8 -v2 aes-128-cbc -passout pass:estlab -in "$OUT/leaf.key.pem" -out "$OUT/leaf.key.enc-pkcs8.pem"
 openssl ec -aes128 -passout pass:estlab -in "$OUT/leaf.key.pem" -out "$OUT/leaf.key.enc-trad.pem" 2>/dev/null
