@@ -71,6 +71,14 @@ Side side_of(const std::filesystem::path& file, const YAML::Node& node, const st
   fail(file, node, "unknown side '" + word + "' (server, client, both, proxy or server+proxy)");
 }
 
+template <std::size_t N>
+void reject_unknown_keys(const std::filesystem::path& file, const YAML::Node& entry, const char* const (&known)[N]) {
+  for (const auto& key_value : entry) {
+    const std::string key = key_value.first.as<std::string>();
+    if (std::find(std::begin(known), std::end(known), key) == std::end(known)) fail(file, key_value.first, "unknown key '" + key + "'");
+  }
+}
+
 }  // namespace
 
 Catalog Catalog::load(const std::filesystem::path& file) {
@@ -87,12 +95,7 @@ Catalog Catalog::load(const std::filesystem::path& file) {
   Catalog catalog;
   for (const YAML::Node& entry : list) {
     if (!entry.IsMap()) fail(file, entry, "each requirement is a mapping (id, spec, section, ...)");
-    for (const auto& key_value : entry) {
-      const std::string key = key_value.first.as<std::string>();
-      if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
-        fail(file, key_value.first, "unknown key '" + key + "'");
-      }
-    }
+    reject_unknown_keys(file, entry, kKeys);
     Requirement row;
     row.id = text_of(file, entry, "id");
     row.spec = text_of(file, entry, "spec");
@@ -116,10 +119,7 @@ Catalog Catalog::load(const std::filesystem::path& file) {
     static const char* const kBugKeys[] = {"id", "name", "seen_in", "symptom", "test", "requirements"};
     for (const YAML::Node& entry : bugs) {
       if (!entry.IsMap()) fail(file, entry, "each field bug is a mapping (id, name, seen_in, ...)");
-      for (const auto& key_value : entry) {
-        const std::string key = key_value.first.as<std::string>();
-        if (std::find(std::begin(kBugKeys), std::end(kBugKeys), key) == std::end(kBugKeys)) fail(file, key_value.first, "unknown key '" + key + "'");
-      }
+      reject_unknown_keys(file, entry, kBugKeys);
       FieldBug bug;
       bug.id = text_of(file, entry, "id");
       bug.name = text_of(file, entry, "name");
