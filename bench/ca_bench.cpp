@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+
 #include "estlab/ca/ca.hpp"
 #include "estlab/core/csr.hpp"
 
@@ -28,7 +30,24 @@ double rate(double seconds, const std::function<bool()>& op) {
   return count / std::chrono::duration<double>(BenchClock::now() - start).count();
 }
 
-double sign_rate(const PrivateKey& key, double seconds) {
+// The bound as `openssl speed` measures it: the digest and key are fetched and initialised once,
+// and each signature runs on a copy of that prepared context. In OpenSSL 3 the fetch and init cost
+// more than an ECDSA signature, so a bound that re-initialises per call reads several times lower.
+double sign_rate_prepared(const PrivateKey& key, double seconds) {
+  unsigned char tbs[600];
+  for (std::size_t i = 0; i < sizeof tbs; ++i) tbs[i] = static_cast<unsigned char>(i);
+  ossl::MdCtx prepared(EVP_MD_CTX_new());
+  if (EVP_DigestSignInit(prepared.get(), nullptr, key.signing_digest(), nullptr, key.native()) != 1) return -1;
+  return rate(seconds, [&] {
+    ossl::MdCtx ctx(EVP_MD_CTX_new());  // EVP_MD_CTX_dup is OpenSSL 3.1; Debian 12 has 3.0
+    unsigned char sig[1024];
+    size_t len = sizeof sig;
+    return EVP_MD_CTX_copy_ex(ctx.get(), prepared.get()) == 1 && EVP_DigestSign(ctx.get(), sig, &len, tbs, sizeof tbs) == 1;
+  });
+}
+
+// What a signer that initialises per call reaches (the CA does this today).
+double sign_rate_per_call_init(const PrivateKey& key, double seconds) {
   unsigned char tbs[600];
   for (std::size_t i = 0; i < sizeof tbs; ++i) tbs[i] = static_cast<unsigned char>(i);
   return rate(seconds, [&] {
@@ -59,11 +78,23 @@ double verify_rate(const PrivateKey& key, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = argc > 1 ? std::stod(argv[1]) : 2.0;
+  double seconds = 2.0;
+  CLI::App app{"estlab CA benchmark: certificate issuance (sign + durable commit) against the signature rate of the\n"
+               "same CA key, measured in the same run with a prepared context as `openssl speed` does"};
+  app.add_option("--seconds", seconds, "Duration of each measurement")->capture_default_str()->check(CLI::Range(0.05, 60.0));
+  app.footer("Exit codes: 0 measured, 1 the CA failed, 2 usage.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
   auto dir = std::filesystem::temp_directory_path() / ("estlab-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  std::printf("%-10s %14s %14s %8s %14s %14s %8s\n", "key", "sign/s", "issue/s", "ratio", "verify/s", "csr-parse/s",
-              "ratio");
+  std::printf("%-10s %14s %14s %14s %8s %14s %14s %8s\n", "key", "sign/s", "sign-init/s", "issue/s", "ratio", "verify/s",
+              "csr-parse/s", "ratio");
   for (KeyType type : {KeyType::ec_p256, KeyType::ec_p384, KeyType::rsa2048, KeyType::ed25519}) {
     auto store = dir / (std::string(to_string(type)) + ".db");
     auto ca = ca::SimulatedCa::open({store});
@@ -77,14 +108,16 @@ int main(int argc, char** argv) {
     auto device_key = value_or_throw(PrivateKey::generate(KeyType::ec_p256), "bench");
     auto csr = value_or_throw(CsrBuilder().subject(value_or_throw(DistinguishedName::parse("CN=device"), "bench")).sign(device_key), "bench");
 
-    double signs = sign_rate(*ca_key, seconds);
+    double signs = sign_rate_prepared(*ca_key, seconds);
+    double signs_init = sign_rate_per_call_init(*ca_key, seconds);
     double issues = rate(seconds, [&] { return (*ca)->issue("issuing", csr, ca::CertificateProfile::device()).ok(); });
     double verifies = verify_rate(device_key, seconds);
     double parses = rate(seconds, [&] { return Csr::from_der(csr.der()).ok(); });
-    std::printf("%-10s %14.0f %14.0f %8.2f %14.0f %14.0f %8.2f\n", std::string(to_string(type)).c_str(), signs, issues,
-                issues / signs, verifies, parses, parses / verifies);
+    std::printf("%-10s %14.0f %14.0f %14.0f %8.2f %14.0f %14.0f %8.2f\n", std::string(to_string(type)).c_str(), signs,
+                signs_init, issues, issues / signs, verifies, parses, parses / verifies);
   }
   std::filesystem::remove_all(dir);
-  std::printf("ratio = estlab rate / OpenSSL bound of the same key (1.0 = no overhead)\n");
+  std::printf("ratio = estlab rate / OpenSSL bound of the same key (1.0 = no overhead); sign/s is the bound (prepared\n"
+              "context), sign-init/s what re-initialising per signature reaches\n");
   return 0;
 }
