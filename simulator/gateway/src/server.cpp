@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "estlab/core/net_error.hpp"
+#include "estlab/gateway/http_request.hpp"
 #include "estlab/gateway/transcript.hpp"
 
 namespace estlab::gateway {
@@ -185,15 +186,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return close();
     }
     // Malformed or oversized requests get an answer that names the problem, then the connection ends.
-    int status = 400;
-    std::string reason = "malformed HTTP request: " + ec.message();
-    if (ec == http::error::body_limit) {
-      status = 413;
-      reason = "request body larger than the limit of " + std::to_string(config().limits.max_body_bytes) + " bytes";
-    } else if (ec == http::error::header_limit) {
-      status = 431;
-      reason = "request header larger than the limit of " + std::to_string(config().limits.max_header_bytes) + " bytes";
-    }
+    const auto [status, reason] = http_refusal(ec, config().limits);
     EstRequest request;
     request.client = client_;
     Decision decision;
@@ -216,14 +209,9 @@ class Session : public std::enable_shared_from_this<Session> {
     ++requests_;
     ++server_.requests;
     auto message = parser_->release();
-    EstRequest request;
-    request.method = std::string(message.method_string());
-    request.target = std::string(message.target());
-    for (const auto& field : message) request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    request.body = std::move(message.body());
-    request.client = client_;
     keep_alive_ = message.keep_alive() && requests_ < config().limits.max_requests_per_connection;
     version_ = message.version();
+    EstRequest request = est_request_from(std::move(message), client_);
 
     if (!tls_) {
       client_.over_tls = false;
