@@ -22,6 +22,7 @@ struct GatewayOptions {
   std::string port_file;
   std::vector<std::string> faults;
   std::string transcript;
+  bool transcript_secrets = false;
   std::string keylog;
   std::string tls_min;
   std::string tls_max;
@@ -74,6 +75,7 @@ int run_gateway(const GatewayOptions& o) {
     config.faults.insert(*fault);
   }
   if (!o.transcript.empty()) config.transcript_dir = o.transcript;
+  if (o.transcript_secrets) config.transcript_secrets = true;
   if (!o.keylog.empty()) config.keylog_file = o.keylog;
   for (auto [text, target] : {std::pair{&o.tls_min, &config.min_tls}, std::pair{&o.tls_max, &config.max_tls}}) {
     if (text->empty()) continue;
@@ -147,6 +149,8 @@ void register_gateway(CLI::App& app, Action& action) {
   cmd->add_option("--port-file", o->port_file, "Write the port listened on to this file once listening");
   cmd->add_option("--fault", o->faults, "Make the gateway wrong in one named way (repeatable); `--fault list` lists them");
   cmd->add_option("--transcript", o->transcript, "Record every exchange as a YAML file in this directory");
+  cmd->add_flag("--transcript-secrets", o->transcript_secrets,
+                "Transcripts show Authorization values (passwords) as sent; redacted by default (estlab.transcript.secrets)");
   cmd->add_option("--keylog", o->keylog, "Write TLS secrets (NSS key log) here; default: $SSLKEYLOGFILE if set");
   cmd->add_option("--tls-min", o->tls_min, "Lowest TLS version (1.2 unless configured)");
   cmd->add_option("--tls-max", o->tls_max, "Highest TLS version (1.3 unless configured)");

@@ -47,6 +47,7 @@ struct RunOptions {
   bool skip_lab_check = false;
   std::optional<std::uint64_t> seed;
   bool strict = false;
+  bool show_secrets = false;
   std::optional<std::size_t> max_skips;
   std::string catalog;
   std::string baseline;
@@ -166,6 +167,7 @@ int run(const RunOptions& o) {
   run_options.step_timeout = std::chrono::milliseconds(static_cast<long long>(o.step_timeout * 1000));
   run_options.seed = o.seed ? *o.seed : std::random_device{}() * 4294967296ULL + std::random_device{}();
   run_options.strict = o.strict;
+  run_options.show_secrets = o.show_secrets;
   run_options.level_of = conformance::levels_from(catalog);
 
   if (o.list) {
@@ -379,6 +381,7 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_flag("--skip-lab-check", o->skip_lab_check, "Do not judge the embedded lab's fixtures first");
   cmd->add_option("--seed", o->seed, "Seed of every randomness ({{unique}} subjects); printed and stored in every report, so a run can be replayed");
   cmd->add_flag("--strict", o->strict, "Count SHOULD-level deviations (warnings) as failures");
+  cmd->add_flag("--show-secrets", o->show_secrets, "Evidence shows Authorization values (passwords) as sent; they are redacted by default");
   cmd->add_option("--max-skips", o->max_skips, "Fail the run (exit 1) when more than N scenario runs are skipped");
   cmd->add_option("--baseline", o->baseline, "Known deviations (YAML): their failures are reported as xfail, and a pass of one as xpass");
   cmd->add_option("--write-baseline", o->write_baseline, "Write a baseline of this run's fail/error/warn scenarios to FILE");

@@ -491,7 +491,7 @@ class ScenarioRun {
       request.headers.emplace_back("Authorization", make_basic_authorization(substitute(step.basic_auth->first), substitute(step.basic_auth->second)));
 
     Exchange exchange;
-    exchange.request = clip(request.to_text());
+    exchange.request = clip(request.to_text(options_.show_secrets));
     if (csr) exchange.decoded = "request CSR:\n" + csr->to_text() + "\n";
     // A CSR step has opened its (fresh) connection already, for its linking value.
     Observation observation = channel_.send(request, step.new_connection && !step.csr, step_timeout(step), exchange);

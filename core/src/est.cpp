@@ -612,6 +612,16 @@ std::optional<BasicCredentials> parse_basic_authorization(std::string_view heade
   return BasicCredentials{std::string(pair.substr(0, colon)), std::string(pair.substr(colon + 1))};
 }
 
+std::string printable_header_value(std::string_view name, std::string_view value, bool show_secrets) {
+  if (show_secrets) return std::string(value);
+  if (iequals(name, "Cookie") || iequals(name, "Set-Cookie")) return "(redacted)";
+  if (!iequals(name, "Authorization") && !iequals(name, "Proxy-Authorization")) return std::string(value);
+  if (auto basic = parse_basic_authorization(value)) return "Basic (redacted: user '" + basic->user + "', password hidden)";
+  const std::string_view trimmed = trim_ows(value);
+  const std::string_view scheme = trimmed.substr(0, trimmed.find(' '));
+  return std::string(scheme) + " (redacted)";
+}
+
 std::string make_basic_authorization(std::string_view user, std::string_view password) {
   std::string pair = std::string(user) + ":" + std::string(password);
   return "Basic " + base64_encode(as_bytes(pair));

@@ -1,5 +1,6 @@
 #include "estlab/core/https_client.hpp"
 
+#include "estlab/core/est.hpp"
 #include "estlab/core/net_error.hpp"
 #include "estlab/core/text.hpp"
 
@@ -50,10 +51,10 @@ std::optional<std::string> find_header(const HttpHeaders& headers, std::string_v
 std::optional<std::string> HttpRequest::header(std::string_view name) const { return find_header(headers, name); }
 std::optional<std::string> HttpResponse::header(std::string_view name) const { return find_header(headers, name); }
 
-std::string HttpRequest::to_text() const {
+std::string HttpRequest::to_text(bool show_secrets) const {
   std::ostringstream out;
   out << method << ' ' << target << " HTTP/1.1\r\n";
-  for (const auto& [k, v] : headers) out << k << ": " << v << "\r\n";
+  for (const auto& [k, v] : headers) out << k << ": " << printable_header_value(k, v, show_secrets) << "\r\n";
   out << "\r\n" << body;
   return out.str();
 }

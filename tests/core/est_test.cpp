@@ -736,6 +736,20 @@ TEST(EstBasicAuth, Rfc7617Example) {
   EXPECT_EQ(make_basic_authorization("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
 }
 
+// Evidence, reports and transcripts never print a password unless the user asks.
+TEST(EstBasicAuth, PrintableHeaderValueHidesCredentials) {
+  const std::string basic = make_basic_authorization("device-0001", "s3cret-pass");
+  const std::string shown = printable_header_value("authorization", basic);
+  EXPECT_EQ(shown, "Basic (redacted: user 'device-0001', password hidden)");
+  EXPECT_EQ(shown.find("s3cret"), std::string::npos);
+  EXPECT_EQ(shown.find(basic.substr(6)), std::string::npos) << "the base64 token carries the password";
+  EXPECT_EQ(printable_header_value("Authorization", basic, /*show_secrets=*/true), basic);
+  EXPECT_EQ(printable_header_value("Proxy-Authorization", "Bearer eyJhbGciOi.secret"), "Bearer (redacted)");
+  EXPECT_EQ(printable_header_value("Authorization", "Basic not-base64!"), "Basic (redacted)");
+  EXPECT_EQ(printable_header_value("Cookie", "session=abc"), "(redacted)");
+  EXPECT_EQ(printable_header_value("Content-Type", "application/pkcs10"), "application/pkcs10");
+}
+
 // 7030-3.2.3-g: the user may be empty.
 TEST(EstBasicAuth, EmptyUserAndColonInPassword) {
   EXPECT_EQ(make_basic_authorization("", "secret"), "Basic OnNlY3JldA==");

@@ -149,6 +149,18 @@ def faulty(estlab, tmp_path_factory) -> RunOut:
 # ---------------------------------------------------------------------------------------------
 
 
+def test_reports_redact_basic_passwords(embedded):
+    """The evidence of Basic-auth steps names the user; no report carries a password or its token."""
+    shown = re.compile(r"Authorization: Basic (\S+)")
+    tokens = set()
+    for name in ("results.json", "report.html", "junit.xml"):
+        path = embedded.out / name
+        if path.is_file():
+            tokens |= set(shown.findall(path.read_text()))
+    assert tokens, "the embedded run has Basic-auth steps, so their evidence shows the header"
+    assert tokens == {"(redacted:"}, tokens
+
+
 def test_embedded_run_passes_every_scenario_in_both_profiles(embedded):
     res = embedded.results
     assert res["format"] == "estlab-conformance" and res["format_version"] == 2

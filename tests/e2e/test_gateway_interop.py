@@ -880,6 +880,21 @@ def test_transcript_records_the_decoded_csr(start_gateway, tmp_path):
     assert "CN = device-0001" in record["response"].get("decoded", ""), "the issued certificate, decoded"
 
 
+@pytest.mark.parametrize("show_secrets", [False, True], ids=["redacted", "transcript-secrets"])
+def test_transcript_redacts_basic_passwords_unless_asked(start_gateway, tmp_path, show_secrets):
+    transcripts = tmp_path / "transcripts"
+    gw = start_gateway("rfc7030", "--transcript", transcripts, *(["--transcript-secrets"] if show_secrets else []))
+    _, r = enroll(gw, tmp_path, identity=None, basic=PREREG_BASIC)
+    assert r.status == 200, r
+    text = next(transcripts.glob("*simpleenroll*.yaml")).read_text()
+    token = base64.b64encode(f"{PREREG_USER}:{PREREG_PASSWORD}".encode()).decode()
+    if show_secrets:
+        assert token in text, text
+    else:
+        assert PREREG_PASSWORD not in text and token not in text, text
+        assert f"user '{PREREG_USER}', password hidden" in text, text
+
+
 def test_sslkeylogfile_is_honoured(start_gateway, tmp_path):
     keylog = tmp_path / "keys.log"
     env = dict(os.environ, SSLKEYLOGFILE=str(keylog))

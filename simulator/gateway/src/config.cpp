@@ -50,6 +50,7 @@ const std::vector<std::string>& GatewayConfig::known_keys() {
       "estlab.limits.max-body-bytes", "estlab.limits.max-connections", "estlab.limits.max-requests-per-connection",
       "estlab.timeouts.handshake", "estlab.timeouts.read", "estlab.timeouts.write", "estlab.faults",
       "estlab.transcript.dir",
+      "estlab.transcript.secrets",
   };
   return keys;
 }
@@ -255,6 +256,7 @@ GatewayConfig GatewayConfig::from_properties(const Properties& properties, const
     c.faults.insert(*fault);
   }
   c.transcript_dir = r.path("estlab.transcript.dir", c.transcript_dir);
+  c.transcript_secrets = r.flag("estlab.transcript.secrets", c.transcript_secrets);
 
   c.warnings = properties.warnings();
   for (auto& warning : properties.warnings_for_unknown(known_keys())) c.warnings.push_back(std::move(warning));

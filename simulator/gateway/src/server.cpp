@@ -405,7 +405,7 @@ Result<std::unique_ptr<GatewayServer>> GatewayServer::start(std::shared_ptr<EstS
   impl->service->set_ra_identity(*identity);
 
   if (!config.transcript_dir.empty()) {
-    auto transcript = TranscriptWriter::open(config.transcript_dir);
+    auto transcript = TranscriptWriter::open(config.transcript_dir, config.transcript_secrets);
     if (!transcript.ok()) return transcript.error();
     impl->transcript = std::move(transcript).value();
   }

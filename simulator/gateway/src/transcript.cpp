@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "estlab/core/describe.hpp"
+#include "estlab/core/est.hpp"
 
 namespace estlab::gateway {
 
@@ -47,9 +48,9 @@ bool printable(std::string_view text) {
   return true;
 }
 
-void emit_headers(YAML::Emitter& out, const HttpHeaders& headers) {
+void emit_headers(YAML::Emitter& out, const HttpHeaders& headers, bool show_secrets) {
   out << YAML::Key << "headers" << YAML::Value << YAML::BeginSeq;
-  for (const auto& [k, v] : headers) out << YAML::Flow << YAML::BeginSeq << k << v << YAML::EndSeq;
+  for (const auto& [k, v] : headers) out << YAML::Flow << YAML::BeginSeq << k << printable_header_value(k, v, show_secrets) << YAML::EndSeq;
   out << YAML::EndSeq;
 }
 
@@ -79,12 +80,12 @@ std::string log_line(const EstRequest& request, const Decision& decision, std::s
   return out.str();
 }
 
-Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::open(const std::filesystem::path& dir) {
+Result<std::unique_ptr<TranscriptWriter>> TranscriptWriter::open(const std::filesystem::path& dir, bool show_secrets) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec || !std::filesystem::is_directory(dir))
     return make_error(ErrorCode::io, "transcript directory " + dir.string() + ": " + (ec ? ec.message() : "not a directory"));
-  return std::make_unique<TranscriptWriter>(dir);
+  return std::make_unique<TranscriptWriter>(dir, show_secrets);
 }
 
 Result<std::filesystem::path> TranscriptWriter::record(const EstRequest& request, const EstResponse& response,
@@ -109,12 +110,12 @@ Result<std::filesystem::path> TranscriptWriter::record(const EstRequest& request
   out << YAML::Key << "request" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "method" << YAML::Value << request.method;
   out << YAML::Key << "target" << YAML::Value << YAML::DoubleQuoted << request.target;
-  emit_headers(out, request.headers);
+  emit_headers(out, request.headers, show_secrets_);
   emit_body(out, find_header(request.headers, "Content-Type").value_or(""), request.body);
   out << YAML::EndMap;
   out << YAML::Key << "response" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "status" << YAML::Value << response.status;
-  emit_headers(out, response.headers);
+  emit_headers(out, response.headers, show_secrets_);
   emit_body(out, find_header(response.headers, "Content-Type").value_or(""), response.body);
   out << YAML::EndMap;
   out << YAML::Key << "decision" << YAML::Value << YAML::BeginMap;

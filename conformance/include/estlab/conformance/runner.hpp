@@ -33,6 +33,7 @@ struct RunOptions {
   std::chrono::milliseconds step_timeout{15'000};
   std::uint64_t seed = 0;  // {{unique}} of every run derives from it (and the scenario, profile, repetition)
   bool strict = false;     // a SHOULD-level check that does not hold is a fail, not a warn
+  bool show_secrets = false;  // evidence shows Authorization values (passwords) instead of redacting them
   // The catalog level of a requirement ID (MUST -> must, SHOULD/derived -> should, MAY/record -> info).
   std::function<Level(const std::string& requirement)> level_of;
 };

@@ -204,6 +204,11 @@ struct BasicCredentials {
 std::optional<BasicCredentials> parse_basic_authorization(std::string_view header_value,
                                                           const EstCodecLimits& limits = {});
 
+// A header value as reports, evidence and transcripts print it: Authorization and
+// Proxy-Authorization keep their scheme and, for Basic, the user, never the password or token;
+// Cookie and Set-Cookie are hidden whole. With show_secrets (asked for by the user) it is the value.
+std::string printable_header_value(std::string_view name, std::string_view value, bool show_secrets = false);
+
 // The Authorization value. A user containing ':' cannot round-trip (RFC 7617 forbids it); the
 // configuration loader rejects such users.
 std::string make_basic_authorization(std::string_view user, std::string_view password);

@@ -30,7 +30,9 @@ struct HttpRequest {
   std::string body;
 
   std::optional<std::string> header(std::string_view name) const;  // case-insensitive
-  std::string to_text() const;  // request line, headers, blank line, body (for evidence)
+  // Request line, headers, blank line, body (for evidence); credentials redacted unless asked
+  // (printable_header_value in est.hpp).
+  std::string to_text(bool show_secrets = false) const;
 };
 
 struct HttpResponse {

@@ -108,6 +108,7 @@ struct GatewayConfig {
   Timeouts timeouts;
   std::set<Fault> faults;
   std::filesystem::path transcript_dir;  // "" = no transcript
+  bool transcript_secrets = false;       // transcripts show Authorization values (passwords) unredacted
 
   // Messages about unknown keys and other doubts; startup prints them.
   std::vector<std::string> warnings;

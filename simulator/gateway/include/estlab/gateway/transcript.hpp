@@ -16,16 +16,18 @@ namespace estlab::gateway {
 class TranscriptWriter {
  public:
   // Creates the directory; an error names it when that fails.
-  static Result<std::unique_ptr<TranscriptWriter>> open(const std::filesystem::path& dir);
+  // Credentials in headers are redacted unless show_secrets (printable_header_value).
+  static Result<std::unique_ptr<TranscriptWriter>> open(const std::filesystem::path& dir, bool show_secrets = false);
 
   // Returns the file written; errors are reported, never thrown (the exchange already happened).
   Result<std::filesystem::path> record(const EstRequest& request, const EstResponse& response, const Decision& decision,
                                        std::chrono::microseconds elapsed);
 
-  explicit TranscriptWriter(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  TranscriptWriter(std::filesystem::path dir, bool show_secrets) : dir_(std::move(dir)), show_secrets_(show_secrets) {}
 
  private:
   std::filesystem::path dir_;
+  bool show_secrets_ = false;
   std::atomic<std::uint64_t> sequence_{0};
 };
 
