@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds estlab with sanitizers into build-asan/ (ASan + UBSan) or build-tsan/ (ThreadSanitizer)
+# and runs the unit tests under them; with --e2e also the pytest end-to-end tests (ASan only).
+#
+#   scripts/sanitize.sh [address|thread] [--e2e] [CTEST_REGEX]
+#
+# thread runs the tests of the components with threads of their own: gateway, CA, proxy.
+# Exit codes: 0 clean, 1 a test failed or a sanitizer reported, 2 usage.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+kind="address"; e2e=0; regex=""
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    address|thread) kind="$arg" ;;
+    --e2e) e2e=1 ;;
+    -*) echo "sanitize.sh: unknown option '$arg'" >&2; exit 2 ;;
+    *) regex="$arg" ;;
+  esac
+done
+if [ "$kind" = thread ]; then
+  build="$root/build-tsan"; flags="thread"; [ -z "$regex" ] && regex='Gateway|Service|SimulatedCa|CaStore|CoapProxy|Proxy'
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+else
+  build="$root/build-asan"; flags="address,undefined"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+fi
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DESTLAB_SANITIZE="$flags" >/dev/null
+fi
+cmake --build "$build" --parallel "${ESTLAB_JOBS:-$(nproc)}"
+start=$(date +%s)
+ctest --test-dir "$build" --output-on-failure --parallel "$(nproc)" --timeout 900 ${regex:+-R "$regex"}
+echo "== unit tests under $flags: $(( $(date +%s) - start )) s"
+if [ "$e2e" = 1 ] && [ "$kind" = address ]; then
+  start=$(date +%s)
+  ESTLAB_BIN="$build/cli/estlab" /usr/bin/python3 -m pytest "$root/tests/e2e" -q -p no:cacheprovider
+  echo "== end-to-end tests under $flags: $(( $(date +%s) - start )) s"
+fi
