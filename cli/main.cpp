@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   estlab::cli::register_coap_proxy(app, action);
   estlab::cli::register_target(app, action);
   estlab::cli::register_coverage(app, action);
+  estlab::cli::register_fleet(app, action);
 
   // CLI11 would only say "A subcommand is required"; name the unknown command instead.
   auto known = app.get_subcommands([](const CLI::App*) { return true; });

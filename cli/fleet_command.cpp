@@ -1,0 +1,162 @@
+// estlab fleet: many simulated devices against the embedded lab or a target file.
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "commands.hpp"
+#include "estlab/conformance/lab.hpp"
+#include "estlab/conformance/runner.hpp"
+#include "estlab/conformance/target.hpp"
+#include "estlab/core/result.hpp"
+#include "estlab/fleet/fleet.hpp"
+
+namespace estlab::cli {
+
+namespace {
+
+struct FleetCommandOptions {
+  std::string target;
+  std::string profile = "rfc7030";
+  std::string out = "estlab-fleet";
+  std::uint64_t devices = 100;
+  double duration_s = 0;
+  std::size_t concurrency = 32;
+  double rate = 0;
+  std::size_t threads = 0;
+  std::string mix = "enroll=70,reenroll=20,basic=10";
+  std::string key_type = "ec-p256";
+  std::uint64_t seed = 0;
+  int max_polls = 10;
+  double timeout_s = 15;
+  std::string json;
+  std::string html;
+  bool quiet = false;
+};
+
+bool write_file(const std::string& path, const std::string& text) {
+  std::ofstream file(path, std::ios::trunc);
+  file << text;
+  return static_cast<bool>(file);
+}
+
+int run_fleet_command(const FleetCommandOptions& o) {
+  fleet::FleetOptions options;
+  auto mix = fleet::BehaviourMix::parse(o.mix);
+  if (!mix.ok()) {
+    std::cerr << "estlab fleet: --mix: " << mix.error().message << "\n";
+    return kExitUsage;
+  }
+  options.mix = *mix;
+  auto key_type = parse_key_type(o.key_type);
+  if (!key_type.ok()) {
+    std::cerr << "estlab fleet: --key-type: " << key_type.error().message << "\n";
+    return kExitUsage;
+  }
+  options.key_type = *key_type;
+  options.devices = o.devices;
+  options.duration = std::chrono::milliseconds(static_cast<long long>(std::llround(o.duration_s * 1000)));
+  options.concurrency = o.concurrency;
+  options.rate = o.rate;
+  options.threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  options.seed = o.seed ? o.seed : static_cast<std::uint64_t>(::getpid());
+  options.max_polls = o.max_polls;
+  options.timeout = std::chrono::milliseconds(static_cast<long long>(std::llround(o.timeout_s * 1000)));
+
+  std::unique_ptr<conformance::EmbeddedLab> lab;
+  std::vector<conformance::Target> external;
+  const conformance::Target* target = nullptr;
+  try {
+    if (o.target.empty()) {
+      conformance::LabOptions lab_options;
+      lab_options.dir = std::filesystem::path(o.out) / "lab";
+      lab_options.key_type = options.key_type;
+      lab_options.io_threads = options.threads;
+      if (!o.quiet) std::cerr << "estlab fleet: building the embedded lab in " << lab_options.dir.string() << "\n";
+      lab = conformance::EmbeddedLab::start(lab_options);
+      for (const auto* t : lab->targets())
+        if (t->profile == o.profile && target == nullptr) target = t;  // the first: the profile's main gateway
+    } else {
+      external = conformance::load_target_file(o.target);
+      for (const auto& t : external)
+        if ((t.profile == o.profile || external.size() == 1) && target == nullptr) target = &t;
+    }
+    if (target == nullptr) {
+      std::cerr << "estlab fleet: no target of profile " << o.profile << (o.target.empty() ? " in the embedded lab" : " in " + o.target) << "\n";
+      return kExitUsage;
+    }
+    if (auto ready = conformance::preflight(*target, options.timeout); !ready.ok()) {
+      std::cerr << "estlab fleet: " << target->name << ": " << ready.error().message << "\n";
+      return kExitUsage;
+    }
+    const bool tty = !o.quiet && ::isatty(STDERR_FILENO);
+    auto last_line = std::make_shared<double>(-10.0);
+    auto progress = [&](const fleet::Progress& p) {
+      if (o.quiet) return;
+      const double rate = p.elapsed_s > 0 ? static_cast<double>(p.finished) / p.elapsed_s : 0;
+      char line[200];
+      if (p.target > 0) {
+        const int width = 30;
+        const int filled = static_cast<int>(width * static_cast<double>(p.finished) / static_cast<double>(p.target));
+        std::snprintf(line, sizeof line, "[%s%s] %llu/%llu devices  %.0f/s  %llu errors  %.1f s", std::string(filled, '#').c_str(),
+                      std::string(width - filled, '.').c_str(), static_cast<unsigned long long>(p.finished),
+                      static_cast<unsigned long long>(p.target), rate, static_cast<unsigned long long>(p.errors), p.elapsed_s);
+      } else {
+        std::snprintf(line, sizeof line, "%llu devices done (%.0f/s), %llu errors, %.1f of %.1f s", static_cast<unsigned long long>(p.finished), rate,
+                      static_cast<unsigned long long>(p.errors), p.elapsed_s, o.duration_s);
+      }
+      if (tty) {
+        std::cerr << "\r" << line << "\x1b[K" << std::flush;
+      } else if (p.elapsed_s - *last_line >= 5.0) {  // a pipe or a CI log: a line every 5 s
+        *last_line = p.elapsed_s;
+        std::cerr << line << "\n";
+      }
+    };
+    const auto report = fleet::run_fleet(*target, options, progress);
+    if (tty) std::cerr << "\n";
+    std::cout << fleet::to_text(report);
+    std::filesystem::create_directories(o.out);
+    const std::string json = o.json.empty() ? (std::filesystem::path(o.out) / "fleet.json").string() : o.json;
+    const std::string html = o.html.empty() ? (std::filesystem::path(o.out) / "fleet.html").string() : o.html;
+    if (!write_file(json, fleet::to_json(report)) || !write_file(html, fleet::to_html(report))) {
+      std::cerr << "estlab fleet: cannot write " << json << " or " << html << "\n";
+      return kExitUsage;
+    }
+    std::cout << "wrote " << json << " and " << html << "\n";
+    return report.errors() == 0 ? kExitOk : kExitFailed;
+  } catch (const ConfigError& e) {
+    std::cerr << "estlab fleet: " << e.what() << "\n";
+    return kExitUsage;
+  }
+}
+
+}  // namespace
+
+void register_fleet(CLI::App& app, Action& action) {
+  auto o = std::make_shared<FleetCommandOptions>();
+  auto* cmd = app.add_subcommand("fleet", "Run many simulated EST devices against the embedded lab or a target file");
+  cmd->add_option("--target", o->target, "Target file (as for `estlab run`); default: the embedded lab");
+  cmd->add_option("--profile", o->profile, "Which target of the lab or file: rfc7030 or protocol-gateway")->capture_default_str()
+      ->check(CLI::IsMember({"rfc7030", "protocol-gateway"}));
+  cmd->add_option("--out", o->out, "Directory for the lab, fleet.json and fleet.html")->capture_default_str();
+  cmd->add_option("--devices", o->devices, "How many devices live (ignored with --duration)")->capture_default_str()->check(CLI::Range(1ull, 100'000'000ull));
+  cmd->add_option("--duration", o->duration_s, "Seconds to start devices for, instead of a count")->check(CLI::Range(0.1, 86400.0));
+  cmd->add_option("--concurrency", o->concurrency, "Closed loop: devices in flight at once")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--rate", o->rate, "Open loop: devices started per second (instead of --concurrency)")->check(CLI::Range(0.01, 1e6));
+  cmd->add_option("--threads", o->threads, "Event loops (default: one per core)")->check(CLI::Range(1, 256));
+  cmd->add_option("--mix", o->mix, "Behaviours and weights: enroll, reenroll, basic, revoked, no-eku, serverkeygen")->capture_default_str();
+  cmd->add_option("--key-type", o->key_type, "Key type of the devices' keys (and of the embedded lab)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Names the devices fleet-<seed>-<n> (default: the process id)");
+  cmd->add_option("--max-polls", o->max_polls, "How often a device waiting for approval (202) polls")->capture_default_str()->check(CLI::Range(0, 1000));
+  cmd->add_option("--timeout", o->timeout_s, "Seconds for each connect, handshake and read")->capture_default_str()->check(CLI::Range(0.1, 600.0));
+  cmd->add_option("--json", o->json, "JSON summary file (default: OUT/fleet.json)");
+  cmd->add_option("--html", o->html, "HTML page (default: OUT/fleet.html)");
+  cmd->add_flag("--quiet", o->quiet, "No progress bar");
+  cmd->footer("Exit codes: 0 every exchange was answered, 1 some got no HTTP answer (timeouts, resets), 2 usage or configuration.");
+  cmd->callback([o, &action] { action = [o] { return run_fleet_command(*o); }; });
+}
+
+}  // namespace estlab::cli

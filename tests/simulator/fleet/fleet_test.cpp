@@ -1,0 +1,78 @@
+// The fleet's arithmetic: the behaviour mix (parsing, and its proportions at every prefix of the
+// fleet) and the latency percentiles.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "estlab/fleet/fleet.hpp"
+
+namespace estlab::fleet {
+namespace {
+
+TEST(BehaviourMix, ParsesWeightsAndNamesWhatIsWrong) {
+  auto mix = BehaviourMix::parse("enroll=70,reenroll=20,basic=10");
+  ASSERT_TRUE(mix.ok()) << mix.error().message;
+  EXPECT_EQ(mix->to_string(), "enroll=70,reenroll=20,basic=10");
+  auto bare = BehaviourMix::parse("enroll,no-eku");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->to_string(), "enroll=1,no-eku=1");
+  EXPECT_EQ(BehaviourMix::parse("enroll=0,basic=3")->to_string(), "basic=3");
+
+  EXPECT_NE(BehaviourMix::parse("enrol=3").error().message.find("unknown behaviour 'enrol'"), std::string::npos);
+  EXPECT_NE(BehaviourMix::parse("enroll=x").error().message.find("whole number"), std::string::npos);
+  EXPECT_NE(BehaviourMix::parse("enroll=1,,basic").error().message.find("empty entry"), std::string::npos);
+  EXPECT_NE(BehaviourMix::parse("enroll=1,enroll=2").error().message.find("twice"), std::string::npos);
+  EXPECT_NE(BehaviourMix::parse("enroll=0").error().message.find("weight 0"), std::string::npos);
+  EXPECT_FALSE(BehaviourMix::parse("").ok());
+}
+
+TEST(BehaviourMix, EveryPrefixKeepsTheProportions) {
+  const auto mix = BehaviourMix::parse("enroll=7,reenroll=2,basic=1").value();
+  std::map<Behaviour, int> seen;
+  for (std::uint64_t n = 0; n < 1000; ++n) {
+    ++seen[mix.pick(n)];
+    const double devices = static_cast<double>(n + 1);
+    for (const auto& [b, w] : mix.weights)
+      EXPECT_NEAR(seen[b], devices * w / 10.0, 1.0) << to_string(b) << " after " << n + 1 << " devices";
+  }
+  EXPECT_EQ(seen[Behaviour::enroll], 700);
+  EXPECT_EQ(seen[Behaviour::reenroll], 200);
+  EXPECT_EQ(seen[Behaviour::basic], 100);
+  EXPECT_EQ(mix.pick(12345), mix.pick(12345)) << "deterministic";
+}
+
+TEST(LatencySummary, NearestRankPercentiles) {
+  std::vector<double> ms;
+  for (int i = 100; i >= 1; --i) ms.push_back(i);  // 1..100, unsorted
+  const auto s = summarize(ms);
+  EXPECT_EQ(s.count, 100u);
+  EXPECT_DOUBLE_EQ(s.p50, 50);
+  EXPECT_DOUBLE_EQ(s.p95, 95);
+  EXPECT_DOUBLE_EQ(s.p99, 99);
+  EXPECT_DOUBLE_EQ(s.max, 100);
+  EXPECT_DOUBLE_EQ(s.mean, 50.5);
+  EXPECT_EQ(summarize({}).count, 0u);
+  EXPECT_DOUBLE_EQ(summarize({7}).p99, 7);
+}
+
+TEST(FleetReport, OutcomesErrorsAndThroughputSeries) {
+  FleetReport r;
+  r.wall_s = 2.5;
+  r.exchanges = {{Behaviour::enroll, "simpleenroll", 200, 10, 0.2, ""},
+                 {Behaviour::enroll, "simpleenroll", 200, 30, 1.4, ""},
+                 {Behaviour::revoked, "simpleenroll", 403, 5, 1.5, ""},
+                 {Behaviour::enroll, "simpleenroll", 0, 15000, 2.4, "read: timed out"}};
+  EXPECT_EQ(r.errors(), 1u);
+  EXPECT_EQ(r.outcomes()["enroll simpleenroll"]["200"], 2u);
+  EXPECT_EQ(r.outcomes()["enroll simpleenroll"]["error"], 1u);
+  EXPECT_EQ(r.outcomes()["revoked simpleenroll"]["403"], 1u);
+  EXPECT_EQ(r.errors_by_message()["read: timed out"], 1u);
+  EXPECT_EQ(r.latency().count, 3u) << "only answered exchanges";
+  EXPECT_EQ(r.throughput_per_second(), (std::vector<std::uint64_t>{1, 2, 1}));
+  const auto json = to_json(r);
+  EXPECT_NE(json.find("\"errors\": 1"), std::string::npos) << json;
+  EXPECT_NE(to_html(r).find("id=\"histogram\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace estlab::fleet
