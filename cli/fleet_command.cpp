@@ -1,7 +1,9 @@
 // estlab fleet: many simulated devices against the embedded lab or a target file.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -34,7 +36,14 @@ struct FleetCommandOptions {
   double timeout_s = 15;
   std::string json;
   std::string html;
+  std::string shard;
   bool quiet = false;
+};
+
+struct FleetMergeOptions {
+  std::vector<std::string> inputs;
+  std::string json = "fleet-merged.json";
+  std::string html = "fleet-merged.html";
 };
 
 bool write_file(const std::string& path, const std::string& text) {
@@ -65,6 +74,19 @@ int run_fleet_command(const FleetCommandOptions& o) {
   options.seed = o.seed ? o.seed : static_cast<std::uint64_t>(::getpid());
   options.max_polls = o.max_polls;
   options.timeout = std::chrono::milliseconds(static_cast<long long>(std::llround(o.timeout_s * 1000)));
+  if (!o.shard.empty()) {
+    auto shard = fleet::parse_shard(o.shard);
+    if (!shard.ok()) {
+      std::cerr << "estlab fleet: --shard: " << shard.error().message << "\n";
+      return kExitUsage;
+    }
+    options.shard_index = shard->first;
+    options.shard_count = shard->second;
+    if (!o.seed) {
+      std::cerr << "estlab fleet: --shard needs --seed, the same on every shard (device names must not collide)\n";
+      return kExitUsage;
+    }
+  }
 
   std::unique_ptr<conformance::EmbeddedLab> lab;
   std::vector<conformance::Target> external;
@@ -133,6 +155,37 @@ int run_fleet_command(const FleetCommandOptions& o) {
   }
 }
 
+int run_fleet_merge(const FleetMergeOptions& o) {
+  try {
+    std::vector<fleet::FleetReport> shards;
+    for (const auto& input : o.inputs) {
+      std::ifstream in(input);
+      if (!in) {
+        std::cerr << "estlab fleet merge: cannot read " << input << "\n";
+        return kExitUsage;
+      }
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      shards.push_back(fleet::from_json(text, input));
+    }
+    const auto merged = fleet::merge(shards);
+    std::string missing;
+    for (std::uint64_t i = 0; i < shards.front().options.shard_count; ++i)
+      if (std::none_of(shards.begin(), shards.end(), [&](const auto& s) { return s.options.shard_index == i; }))
+        missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+    if (!missing.empty()) std::cerr << "estlab fleet merge: warning: shard(s) " << missing << " of " << shards.front().options.shard_count << " missing\n";
+    std::cout << fleet::to_text(merged);
+    if (!write_file(o.json, fleet::to_json(merged)) || !write_file(o.html, fleet::to_html(merged))) {
+      std::cerr << "estlab fleet merge: cannot write " << o.json << " or " << o.html << "\n";
+      return kExitUsage;
+    }
+    std::cout << "wrote " << o.json << " and " << o.html << "\n";
+    return merged.errors() == 0 ? kExitOk : kExitFailed;
+  } catch (const ConfigError& e) {
+    std::cerr << "estlab fleet merge: " << e.what() << "\n";
+    return kExitUsage;
+  }
+}
+
 }  // namespace
 
 void register_fleet(CLI::App& app, Action& action) {
@@ -154,9 +207,18 @@ void register_fleet(CLI::App& app, Action& action) {
   cmd->add_option("--timeout", o->timeout_s, "Seconds for each connect, handshake and read")->capture_default_str()->check(CLI::Range(0.1, 600.0));
   cmd->add_option("--json", o->json, "JSON summary file (default: OUT/fleet.json)");
   cmd->add_option("--html", o->html, "HTML page (default: OUT/fleet.html)");
+  cmd->add_option("--shard", o->shard, "Run shard I of N (I/N): the devices n with n % N == I; merge the JSON with `estlab fleet merge`");
   cmd->add_flag("--quiet", o->quiet, "No progress bar");
   cmd->footer("Exit codes: 0 every exchange was answered, 1 some got no HTTP answer (timeouts, resets), 2 usage or configuration.");
-  cmd->callback([o, &action] { action = [o] { return run_fleet_command(*o); }; });
+  auto m = std::make_shared<FleetMergeOptions>();
+  auto* merge = cmd->add_subcommand("merge", "Join the JSON reports of the shards of one fleet (--shard I/N) into one report");
+  merge->add_option("reports", m->inputs, "fleet.json of each shard")->required()->check(CLI::ExistingFile);
+  merge->add_option("--json", m->json, "Merged JSON")->capture_default_str();
+  merge->add_option("--html", m->html, "Merged HTML page")->capture_default_str();
+  merge->callback([m, &action] { action = [m] { return run_fleet_merge(*m); }; });
+  cmd->callback([o, merge, &action] {
+    if (!merge->parsed()) action = [o] { return run_fleet_command(*o); };
+  });
 }
 
 }  // namespace estlab::cli

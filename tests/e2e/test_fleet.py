@@ -75,3 +75,29 @@ def test_bad_arguments_exit_2_naming_the_problem(estlab, tmp_path, args, message
 def test_help(estlab):
     r = estlab("fleet", "--help")
     assert r.rc == 0 and "--concurrency" in r.out and "--rate" in r.out and "Exit codes" in r.out
+
+
+def test_shards_split_the_devices_and_merge_into_one_report(estlab, tmp_path):
+    reports = []
+    for i in range(3):
+        out = tmp_path / f"shard{i}"
+        r = fleet(estlab, out, "--devices", "16", "--concurrency", "4", "--shard", f"{i}/3", "--mix", "enroll=3,reenroll=1")
+        assert r.rc == 0, str(r)
+        reports.append(out / "fleet.json")
+    devices = [json.loads(p.read_text())["devices"] for p in reports]
+    assert devices == [6, 5, 5], devices  # n % 3 == i for n in 0..15
+    merged_json, merged_html = tmp_path / "merged.json", tmp_path / "merged.html"
+    r = estlab("fleet", "merge", *reports, "--json", merged_json, "--html", merged_html)
+    assert r.rc == 0, str(r)
+    merged = json.loads(merged_json.read_text())
+    # 16 devices of the one mix: 12 enroll, 4 reenroll (two exchanges each).
+    assert merged["devices"] == 16 and merged["exchanges"] == 20 and merged["errors"] == 0, merged
+    assert merged["outcomes"]["reenroll simplereenroll"] == {"200": 4}, merged["outcomes"]
+    assert merged_html.is_file()
+    # Two shards only: merged with a warning naming the missing one; a shard twice is refused.
+    r = estlab("fleet", "merge", reports[0], reports[1], "--json", tmp_path / "partial.json", "--html", tmp_path / "partial.html")
+    assert r.rc == 0 and "shard(s) 2 of 3 missing" in r.err, str(r)
+    r = estlab("fleet", "merge", reports[0], reports[0], "--json", tmp_path / "twice.json", "--html", tmp_path / "twice.html")
+    assert r.rc == 2 and "shard 0 appears twice" in r.err, str(r)
+    r = estlab("fleet", "--shard", "3/3", "--seed", "1", "--out", tmp_path / "x")
+    assert r.rc == 2 and "0 <= I < N" in r.err, str(r)

@@ -119,6 +119,19 @@ std::string BehaviourMix::to_string() const {
   return out;
 }
 
+Result<std::pair<std::uint64_t, std::uint64_t>> parse_shard(std::string_view text) {
+  const auto slash = text.find('/');
+  auto number = [](std::string_view digits) -> std::optional<std::uint64_t> {
+    if (digits.empty() || digits.size() > 9 || !std::all_of(digits.begin(), digits.end(), ::isdigit)) return std::nullopt;
+    return std::stoull(std::string(digits));
+  };
+  const auto index = slash == std::string_view::npos ? std::nullopt : number(text.substr(0, slash));
+  const auto count = slash == std::string_view::npos ? std::nullopt : number(text.substr(slash + 1));
+  if (!index || !count || *count == 0 || *index >= *count)
+    return make_error(ErrorCode::invalid_input, "shard '" + std::string(text) + "' is not I/N with 0 <= I < N (e.g. 0/4)");
+  return std::make_pair(*index, *count);
+}
+
 LatencySummary summarize(std::vector<double> latencies_ms) {
   LatencySummary s;
   s.count = latencies_ms.size();
@@ -307,14 +320,16 @@ class Engine {
   std::shared_ptr<AsyncTlsClientContext> role_context(const std::string& role) const { return contexts_.at(role); }
 
  private:
+  // The next device number of this shard (n % shard_count == shard_index).
   std::optional<std::uint64_t> claim() {
+    const std::uint64_t stride = std::max<std::uint64_t>(1, options_.shard_count);
     if (options_.duration.count() > 0) {
       if (SteadyClock::now() - started_at_ >= options_.duration) return std::nullopt;
-      return started_++;
+      return started_++ * stride + options_.shard_index;
     }
-    auto n = started_.load();
-    while (n < options_.devices)
-      if (started_.compare_exchange_weak(n, n + 1)) return n;
+    auto k = started_.load();
+    while (k * stride + options_.shard_index < options_.devices)
+      if (started_.compare_exchange_weak(k, k + 1)) return k * stride + options_.shard_index;
     return std::nullopt;
   }
 
@@ -342,7 +357,8 @@ class Engine {
     Progress p;
     p.started = started_.load();
     p.finished = finished_.load();
-    p.target = options_.duration.count() > 0 ? 0 : options_.devices;
+    const std::uint64_t stride = std::max<std::uint64_t>(1, options_.shard_count);
+    p.target = options_.duration.count() > 0 ? 0 : (options_.devices + stride - 1 - options_.shard_index) / stride;
     p.errors = errors_.load();
     p.elapsed_s = seconds_since(started_at_);
     return p;

@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <sstream>
 
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
 #include "estlab/fleet/fleet.hpp"
 #include "estlab/reports/html.hpp"
 #include "estlab/reports/json.hpp"
@@ -77,7 +81,8 @@ std::string to_json(const FleetReport& report) {
   out << "  \"options\": {\"devices\": " << report.options.devices << ", \"duration_ms\": " << report.options.duration.count()
       << ", \"concurrency\": " << report.options.concurrency << ", \"rate\": " << fixed(report.options.rate, 3)
       << ", \"threads\": " << report.options.threads << ", \"mix\": " << json_string(report.options.mix.to_string())
-      << ", \"seed\": \"" << report.options.seed << "\"},\n";
+      << ", \"seed\": \"" << report.options.seed << "\", \"shard\": \"" << report.options.shard_index << "/" << report.options.shard_count
+      << "\"},\n";
   out << "  \"devices\": " << report.devices << ",\n  \"exchanges\": " << report.exchanges.size() << ",\n";
   out << "  \"errors\": " << report.errors() << ",\n  \"wall_s\": " << fixed(report.wall_s, 3) << ",\n";
   out << "  \"exchanges_per_second\": " << fixed(report.exchanges_per_second(), 2) << ",\n";
@@ -110,8 +115,87 @@ std::string to_json(const FleetReport& report) {
   const auto counts = histogram(report);
   for (std::size_t i = 0; i < counts.size(); ++i)
     out << (i ? ", " : "") << "{\"bucket\": " << json_string(bucket_label(i)) << ", \"count\": " << counts[i] << "}";
-  out << "]\n}\n";
+  // Every exchange, for `estlab fleet merge`: [behaviour, operation, status, latency ms, finished at s, error].
+  out << "],\n  \"records\": [";
+  for (std::size_t i = 0; i < report.exchanges.size(); ++i) {
+    const auto& e = report.exchanges[i];
+    out << (i ? ",\n    " : "\n    ") << "[" << json_string(to_string(e.behaviour)) << ", " << json_string(e.operation) << ", " << e.status << ", "
+        << fixed(e.latency_ms, 3) << ", " << fixed(e.finished_at_s, 3) << ", " << json_string(e.error) << "]";
+  }
+  out << (report.exchanges.empty() ? "]\n}\n" : "\n  ]\n}\n");
   return out.str();
+}
+
+FleetReport from_json(const std::string& text, const std::string& source) {
+  FleetReport report;
+  try {
+    const YAML::Node root = YAML::Load(text);
+    if (!root.IsMap() || !root["format"] || root["format"].as<std::string>() != "estlab-fleet")
+      throw ConfigError(source + ": not an estlab fleet report (format: estlab-fleet)");
+    if (root["format_version"].as<int>() != 1) throw ConfigError(source + ": fleet report format_version " + root["format_version"].as<std::string>() + " is not 1");
+    report.target = root["target"].as<std::string>();
+    report.profile = root["profile"].as<std::string>();
+    const YAML::Node options = root["options"];
+    report.options.devices = options["devices"].as<std::uint64_t>();
+    report.options.duration = std::chrono::milliseconds(options["duration_ms"].as<long long>());
+    report.options.concurrency = options["concurrency"].as<std::size_t>();
+    report.options.rate = options["rate"].as<double>();
+    report.options.threads = options["threads"].as<std::size_t>();
+    auto mix = BehaviourMix::parse(options["mix"].as<std::string>());
+    if (!mix.ok()) throw ConfigError(source + ": mix: " + mix.error().message);
+    report.options.mix = *mix;
+    report.options.seed = std::stoull(options["seed"].as<std::string>());
+    if (auto shard = parse_shard(options["shard"].as<std::string>()); shard.ok()) {
+      report.options.shard_index = shard->first;
+      report.options.shard_count = shard->second;
+    }
+    report.devices = root["devices"].as<std::uint64_t>();
+    report.wall_s = root["wall_s"].as<double>();
+    report.arrivals_delayed = root["arrivals_delayed"].as<std::uint64_t>();
+    for (const auto& record : root["records"]) {
+      if (!record.IsSequence() || record.size() != 6) throw ConfigError(source + ": a record is not [behaviour, operation, status, latency, at, error]");
+      ExchangeRecord e;
+      const auto name = record[0].as<std::string>();
+      auto b = BehaviourMix::parse(name);
+      if (!b.ok()) throw ConfigError(source + ": record behaviour: " + b.error().message);
+      e.behaviour = b->weights.front().first;
+      e.operation = record[1].as<std::string>();
+      e.status = record[2].as<int>();
+      e.latency_ms = record[3].as<double>();
+      e.finished_at_s = record[4].as<double>();
+      e.error = record[5].as<std::string>();
+      report.exchanges.push_back(std::move(e));
+    }
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  } catch (const std::logic_error& e) {  // stoull
+    throw ConfigError(source + ": " + e.what());
+  }
+  return report;
+}
+
+FleetReport merge(const std::vector<FleetReport>& shards) {
+  if (shards.empty()) throw ConfigError("no reports to merge");
+  FleetReport merged;
+  merged.target = shards.front().target;
+  merged.profile = shards.front().profile;
+  merged.options = shards.front().options;
+  merged.options.shard_index = 0;
+  merged.options.shard_count = 1;
+  std::set<std::uint64_t> indices;
+  for (const auto& s : shards) {
+    if (s.options.shard_count != shards.front().options.shard_count || s.options.seed != shards.front().options.seed)
+      throw ConfigError("the reports are not shards of one fleet (seeds or shard counts differ)");
+    if (!indices.insert(s.options.shard_index).second)
+      throw ConfigError("shard " + std::to_string(s.options.shard_index) + " appears twice");
+    merged.devices += s.devices;
+    merged.wall_s = std::max(merged.wall_s, s.wall_s);
+    merged.arrivals_delayed += s.arrivals_delayed;
+    merged.exchanges.insert(merged.exchanges.end(), s.exchanges.begin(), s.exchanges.end());
+  }
+  merged.options.threads = 0;
+  for (const auto& s : shards) merged.options.threads += s.options.threads;
+  return merged;
 }
 
 std::string to_html(const FleetReport& report) {

@@ -41,6 +41,42 @@ TEST(BehaviourMix, EveryPrefixKeepsTheProportions) {
   EXPECT_EQ(mix.pick(12345), mix.pick(12345)) << "deterministic";
 }
 
+TEST(Shard, IOverN) {
+  EXPECT_EQ(parse_shard("0/4").value(), (std::pair<std::uint64_t, std::uint64_t>{0, 4}));
+  EXPECT_EQ(parse_shard("3/4").value(), (std::pair<std::uint64_t, std::uint64_t>{3, 4}));
+  for (const char* bad : {"4/4", "1/0", "x/2", "1", "", "-1/2", "1/2/3"}) EXPECT_FALSE(parse_shard(bad).ok()) << bad;
+}
+
+TEST(FleetReport, JsonRoundTripAndMergeOfShards) {
+  FleetReport a;
+  a.target = "t";
+  a.profile = "rfc7030";
+  a.options.mix = BehaviourMix::parse("enroll=3,reenroll=1").value();
+  a.options.seed = 5;
+  a.options.shard_count = 2;
+  a.devices = 2;
+  a.wall_s = 1.5;
+  a.exchanges = {{Behaviour::enroll, "simpleenroll", 200, 12.5, 0.4, ""}, {Behaviour::reenroll, "simplereenroll", 0, 3, 1.2, "read: \"reset\""}};
+  FleetReport b = from_json(to_json(a), "a.json");
+  EXPECT_EQ(b.exchanges.size(), 2u);
+  EXPECT_EQ(b.exchanges[1].behaviour, Behaviour::reenroll);
+  EXPECT_EQ(b.exchanges[1].error, "read: \"reset\"");
+  EXPECT_DOUBLE_EQ(b.exchanges[0].latency_ms, 12.5);
+  EXPECT_EQ(b.options.mix.to_string(), "enroll=3,reenroll=1");
+  b.options.shard_index = 1;
+  b.wall_s = 2.0;
+  const auto merged = merge({a, b});
+  EXPECT_EQ(merged.devices, 4u);
+  EXPECT_EQ(merged.exchanges.size(), 4u);
+  EXPECT_DOUBLE_EQ(merged.wall_s, 2.0);
+  EXPECT_THROW(merge({a, a}), ConfigError) << "a shard twice";
+  FleetReport other = b;
+  other.options.seed = 6;
+  EXPECT_THROW(merge({a, other}), ConfigError) << "another fleet";
+  EXPECT_THROW(from_json("{\"format\": \"x\"}", "x.json"), ConfigError);
+  EXPECT_THROW(from_json("[", "y.json"), ConfigError);
+}
+
 TEST(LatencySummary, NearestRankPercentiles) {
   std::vector<double> ms;
   for (int i = 100; i >= 1; --i) ms.push_back(i);  // 1..100, unsorted

@@ -50,7 +50,14 @@ struct FleetOptions {
   std::uint64_t seed = 1;                 // names of devices: fleet-<seed>-<n>
   int max_polls = 10;                     // a device waiting for approval polls this often at most
   std::chrono::milliseconds timeout{15'000};  // per exchange phase
+  // This process runs shard shard_index of shard_count (--shard I/N): the devices n with
+  // n % N == I, so N processes on N hosts split one fleet; `estlab fleet merge` joins their JSON.
+  std::uint64_t shard_index = 0;
+  std::uint64_t shard_count = 1;
 };
+
+// "I/N" with 0 <= I < N.
+Result<std::pair<std::uint64_t, std::uint64_t>> parse_shard(std::string_view text);
 
 struct Progress {
   std::uint64_t started = 0;
@@ -101,6 +108,10 @@ FleetReport run_fleet(const conformance::Target& target, const FleetOptions& opt
                       const std::function<void(const Progress&)>& on_progress = {});
 
 std::string to_json(const FleetReport& report);
+// Reads what to_json wrote (its "records" carry every exchange); ConfigError names what is wrong.
+FleetReport from_json(const std::string& text, const std::string& source);
+// One report of the shards' reports: exchanges and devices added, the longest wall time.
+FleetReport merge(const std::vector<FleetReport>& shards);
 std::string to_html(const FleetReport& report);  // one self-contained page
 std::string to_text(const FleetReport& report);  // the console summary
 
