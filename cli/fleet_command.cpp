@@ -28,6 +28,7 @@ struct FleetCommandOptions {
   double duration_s = 0;
   std::size_t concurrency = 32;
   double rate = 0;
+  std::size_t max_in_flight = 10'000;
   std::size_t threads = 0;
   std::string mix = "enroll=70,reenroll=20,basic=10";
   std::string key_type = "ec-p256";
@@ -70,6 +71,7 @@ int run_fleet_command(const FleetCommandOptions& o) {
   options.duration = std::chrono::milliseconds(static_cast<long long>(std::llround(o.duration_s * 1000)));
   options.concurrency = o.concurrency;
   options.rate = o.rate;
+  options.max_in_flight = o.max_in_flight;
   options.threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   options.seed = o.seed ? o.seed : static_cast<std::uint64_t>(::getpid());
   options.max_polls = o.max_polls;
@@ -199,6 +201,8 @@ void register_fleet(CLI::App& app, Action& action) {
   cmd->add_option("--duration", o->duration_s, "Seconds to start devices for, instead of a count")->check(CLI::Range(0.1, 86400.0));
   cmd->add_option("--concurrency", o->concurrency, "Closed loop: devices in flight at once")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--rate", o->rate, "Open loop: devices started per second (instead of --concurrency)")->check(CLI::Range(0.01, 1e6));
+  cmd->add_option("--max-in-flight", o->max_in_flight, "Open loop: arrivals beyond this many devices in flight wait (counted)")
+      ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--threads", o->threads, "Event loops (default: one per core)")->check(CLI::Range(1, 256));
   cmd->add_option("--mix", o->mix, "Behaviours and weights: enroll, reenroll, basic, revoked, no-eku, serverkeygen")->capture_default_str();
   cmd->add_option("--key-type", o->key_type, "Key type of the devices' keys (and of the embedded lab)")->capture_default_str();
