@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <mutex>
 
 #include "csr_maker.hpp"
@@ -188,6 +187,7 @@ struct EmbeddedLab::Impl {
   void add_coap_proxy(Instance& product) {
     auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
     coap_config.port = 0;
+    coap_config.faults = options.proxy_faults;
     coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
     coap_config.est_server_name = "localhost";
     auto proxy = coap_proxy::CoapProxy::start(coap_config, sink(), {}, [this](const HttpRequest& sent, const Result<HttpResponse>& answer) {
@@ -228,27 +228,21 @@ struct EmbeddedLab::Impl {
   // scenario judges. The message carries the proxy's own PG-COAP notes (which CA it ignored).
   Result<std::string> start_proxy_once(const ControlArguments& args) {
     const auto base = options.dir / "config" / "coap.properties";
-    auto text = read_file_bytes(base.string());
-    if (!text.ok()) return text.error();
-    std::string properties(text->begin(), text->end());
-    properties += "\n# start-coap-proxy control\n";
+    auto properties = Properties::load_file(base);
+    if (!properties.ok()) return properties.error();
     for (const auto& [key, value] : args) {
-      if (key.find_first_of("=:\n") != std::string::npos || value.find('\n') != std::string::npos)
+      if (key.empty() || key.find_first_of("=:\n") != std::string::npos || value.find('\n') != std::string::npos)
         return make_error(ErrorCode::invalid_input, "start-coap-proxy: bad setting '" + key + "'");
-      properties += key + " = " + value + "\n";
-    }
-    static std::atomic<int> counter{0};
-    const auto file = options.dir / "config" / ("coap-control-" + std::to_string(counter++) + ".properties");
-    {
-      std::ofstream out(file, std::ios::binary | std::ios::trunc);
-      out << properties;
-      if (!out) return make_error(ErrorCode::io, "start-coap-proxy: cannot write " + file.string());
+      properties->set(key, value);
     }
     std::vector<std::string> notes;
     std::mutex notes_mutex;
     try {
-      auto config = coap_proxy::CoapProxyConfig::load(file);
+      // The scenario's values over the lab's file, in memory: relative paths still resolve
+      // against the lab's config directory.
+      auto config = coap_proxy::CoapProxyConfig::from_properties(*properties, base);
       config.port = 0;
+      config.faults = options.proxy_faults;
       const Instance* product = nullptr;
       for (const auto& instance : instances)
         if (instance->name == "protocol-gateway") product = instance.get();
@@ -329,9 +323,11 @@ struct EmbeddedLab::Impl {
 EmbeddedLab::EmbeddedLab(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EmbeddedLab::~EmbeddedLab() {
-  for (auto& proxy : impl_->coap_proxies) proxy->stop();
+  // Gateways first: a proxy's worker waiting on a stalled gateway is released by the closed
+  // connection instead of its upstream deadline.
   for (auto& instance : impl_->instances)
     if (instance->server) instance->server->stop();
+  for (auto& proxy : impl_->coap_proxies) proxy->stop();
 }
 
 std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
