@@ -52,8 +52,14 @@ struct EmbeddedLab::Impl {
   mutable std::mutex upstream_mutex;
   std::vector<UpstreamRecord> upstream_records;  // what the CoAP proxy forwarded to the gateway
 
-  void record_upstream(const HttpRequest& sent, const Result<HttpResponse>& answer) {
+  void record_upstream(const HttpRequest& sent, const Result<HttpResponse>& answer, const coap_proxy::UpstreamConnection& connection) {
     UpstreamRecord record;
+    record.scheme = connection.scheme;
+    record.tls_version = connection.tls_version;
+    if (connection.client_certificate) {
+      record.tls_client = connection.client_certificate->subject().to_string();
+      record.tls_client_ekus = connection.client_certificate->extended_key_usages();
+    }
     record.method = sent.method;
     record.path = sent.target;
     record.content_type = sent.header("Content-Type").value_or("");
@@ -182,6 +188,32 @@ struct EmbeddedLab::Impl {
     return instance;
   }
 
+  // A second proxy in front of the protocol-gateway instance whose requests wait on their worker
+  // before going upstream, as behind a slow EST server: a target of its own with the feature
+  // coaps-slow-upstream, for what a device sees then (9148-4.7-a: empty ACK, separate response).
+  std::vector<std::unique_ptr<Target>> slow_targets;
+  static constexpr std::chrono::milliseconds kSlowUpstream{1200};  // beyond the proxy's 1 s empty-ACK delay
+
+  void add_slow_upstream_target(const Instance& product) {
+    auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
+    coap_config.port = 0;
+    coap_config.faults = options.proxy_faults;
+    coap_config.upstream_delay = kSlowUpstream;
+    coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
+    coap_config.est_server_name = "localhost";
+    auto proxy = coap_proxy::CoapProxy::start(coap_config, sink());
+    if (!proxy.ok()) throw ConfigError("starting the lab's slow-upstream CoAP proxy: " + proxy.error().message);
+    auto target = std::make_unique<Target>(product.target);
+    target->name += " (CoAP proxy with a slow upstream)";
+    target->coaps_port = (*proxy)->port();
+    target->features.insert("coaps-slow-upstream");
+    target->features.erase("coaps-upstream");  // its forwarding is not recorded
+    target->coaps_upstream = nullptr;
+    target->readings.clear();  // the product target reports them
+    coap_proxies.push_back(std::move(proxy).value());
+    slow_targets.push_back(std::move(target));
+  }
+
   // The product's CoAP proxy in front of a protocol-gateway instance: coaps scenarios run there, and
   // what it forwards is recorded for expect.upstream.
   void add_coap_proxy(Instance& product) {
@@ -190,9 +222,11 @@ struct EmbeddedLab::Impl {
     coap_config.faults = options.proxy_faults;
     coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
     coap_config.est_server_name = "localhost";
-    auto proxy = coap_proxy::CoapProxy::start(coap_config, sink(), {}, [this](const HttpRequest& sent, const Result<HttpResponse>& answer) {
-      record_upstream(sent, answer);
-    });
+    auto proxy = coap_proxy::CoapProxy::start(
+        coap_config, sink(), {},
+        [this](const HttpRequest& sent, const Result<HttpResponse>& answer, const coap_proxy::UpstreamConnection& connection) {
+          record_upstream(sent, answer, connection);
+        });
     if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy for " + product.name + ": " + proxy.error().message);
     product.target.coaps_port = (*proxy)->port();
     coap_proxies.push_back(std::move(proxy).value());
@@ -371,12 +405,16 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   for (const char* name : {"protocol-gateway", "protocol-gateway-manual-approval"})
     impl->add_coap_proxy(**std::find_if(impl->instances.begin(), impl->instances.end(),
                                         [name](const auto& instance) { return instance->name == name; }));
+  impl->add_slow_upstream_target(**std::find_if(impl->instances.begin(), impl->instances.end(),
+                                                [](const auto& instance) { return instance->name == "protocol-gateway"; }));
   return std::unique_ptr<EmbeddedLab>(new EmbeddedLab(std::move(impl)));
 }
 
 std::vector<const Target*> EmbeddedLab::targets() const {
   std::vector<const Target*> out;
   for (const auto& instance : impl_->instances) out.push_back(&instance->target);
+  // After the gateways' own: the planner takes the first target that offers what a scenario needs.
+  for (const auto& target : impl_->slow_targets) out.push_back(target.get());
   return out;
 }
 

@@ -92,7 +92,8 @@ std::map<const coap_context_t*, CoapProxy::Impl*>& registry() {
 struct CoapProxy::Impl {
   CoapProxyConfig config;
   LogSink log;
-  Upstream upstream;
+  Upstream upstream;                                // a test's; empty = core's HTTPS client below
+  std::optional<HttpsClientOptions> https_upstream;  // the officer's TLS connection to the EST server
   ForwardObserver observer;
   UpstreamUrl url;
   ForwardingLimits limits;
@@ -402,9 +403,27 @@ struct CoapProxy::Impl {
 
   // On a worker: the HTTPS exchange (bounded by the upstream deadlines) and its CoAP answer.
   CoapAnswer forward(const Job& job) {
+    if (config.upstream_delay.count() > 0) {
+      std::unique_lock lock(jobs_mutex);  // a stop ends the wait
+      jobs_cv.wait_for(lock, config.upstream_delay, [this] { return workers_stopping; });
+    }
     count(&ProxyStats::forwarded);
-    auto upstream_response = upstream(job.http);
-    if (observer) observer(job.http, upstream_response);
+    UpstreamConnection connection;
+    Result<HttpResponse> upstream_response = make_error(ErrorCode::internal, "not forwarded");
+    if (https_upstream) {
+      connection.scheme = "https";
+      auto opened = HttpsConnection::connect(*https_upstream);
+      if (opened.ok()) {
+        connection.tls_version = to_string(opened->tls().version);
+        if (https_upstream->identity) connection.client_certificate = https_upstream->identity->certificate;
+        upstream_response = opened->send(job.http);
+      } else {
+        upstream_response = opened.error();
+      }
+    } else {
+      upstream_response = upstream(job.http);
+    }
+    if (observer) observer(job.http, upstream_response, connection);
     if (!upstream_response.ok()) {
       count(&ProxyStats::upstream_failures);
       return upstream_failure(upstream_response.error());
@@ -570,7 +589,7 @@ struct CoapProxy::Impl {
     options.handshake_timeout = config.upstream_handshake_timeout;
     options.io_timeout = config.upstream_io_timeout;
     options.max_response_body = config.max_response_body;
-    upstream = [options](const HttpRequest& request) { return https_request(options, request); };
+    https_upstream = std::move(options);
     return {};
   }
 

@@ -465,10 +465,13 @@ TEST(CoapProxyObserver, SeesEachForwardedRequestAndItsAnswer) {  // 9148-5-d, 91
   c.est_url = "https://localhost:" + std::to_string((*gateway)->port()) + "/.well-known/est";
   std::mutex mutex;
   std::vector<std::pair<HttpRequest, int>> seen;
-  auto proxy = CoapProxy::start(c, [](const std::string&) {}, {}, [&](const HttpRequest& sent, const Result<HttpResponse>& answer) {
-    std::lock_guard lock(mutex);
-    seen.emplace_back(sent, answer.ok() ? answer->status : 0);
-  });
+  std::vector<UpstreamConnection> connections;
+  auto proxy = CoapProxy::start(c, [](const std::string&) {}, {},
+                                [&](const HttpRequest& sent, const Result<HttpResponse>& answer, const UpstreamConnection& connection) {
+                                  std::lock_guard lock(mutex);
+                                  seen.emplace_back(sent, answer.ok() ? answer->status : 0);
+                                  connections.push_back(connection);
+                                });
   ASSERT_TRUE(proxy.ok()) << proxy.error().message;
   CoapsClientOptions o;
   o.port = (*proxy)->port();
@@ -500,6 +503,12 @@ TEST(CoapProxyObserver, SeesEachForwardedRequestAndItsAnswer) {  // 9148-5-d, 91
   EXPECT_EQ(seen[0].first.header("Content-Type"), "application/pkcs10");
   EXPECT_EQ(decode_est_body(seen[0].first.body, std::nullopt).value(), csr.der());
   EXPECT_EQ(seen[0].second, 200);
+  // 9148-5-a/b: over TLS, as the officer (the certificate of officer.token).
+  ASSERT_EQ(connections.size(), 1u);
+  EXPECT_EQ(connections[0].scheme, "https");
+  EXPECT_FALSE(connections[0].tls_version.empty());
+  ASSERT_TRUE(connections[0].client_certificate.has_value());
+  EXPECT_EQ(connections[0].client_certificate->subject(), TlsIdentity::load_pkcs12(c.officer_token, c.officer_password)->certificate.subject());
 }
 
 // core's dtls_handshake, the connect step behind `dtls`, `ciphers` and `groups`: the mandatory

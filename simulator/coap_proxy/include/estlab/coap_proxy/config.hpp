@@ -48,6 +48,9 @@ struct CoapProxyConfig {
   std::chrono::seconds default_max_age{60};  // estlab.retry.default-max-age: 202 without Retry-After
   std::vector<std::string> warnings;         // unknown keys, coap.enabled=false, ...
   ProxyFaults faults;                        // lab only: what to get wrong on purpose (never from a file)
+  // Lab only (never from a file): each request waits this long on its worker before it goes
+  // upstream, as behind a slow EST server (9148-4.7-a: empty ACK, then a separate response).
+  std::chrono::milliseconds upstream_delay{0};
 
   // Relative paths are resolved against estlab.base-dir (itself relative to the file's directory;
   // default: the file's directory).

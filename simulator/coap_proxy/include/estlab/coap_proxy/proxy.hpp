@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,17 @@ LogSink stderr_log_sink();
 // How the proxy reaches the EST service; the default is core's HTTPS client with the officer
 // identity. Tests may give their own; it is called on several worker threads at once.
 using Upstream = std::function<Result<HttpResponse>(const HttpRequest&)>;
-// Told of each request forwarded upstream and of what came back, on a forwarding worker thread
-// (several may call at once; keep it short): the embedded lab shows scenarios what the gateway received (9148-5-*).
-using ForwardObserver = std::function<void(const HttpRequest& sent, const Result<HttpResponse>& answer)>;
+// What the EST server saw of the proxy's own connection for one forwarded request (9148-5-a/b).
+struct UpstreamConnection {
+  std::string scheme;                             // "https"; "" = a test's Upstream function (not known)
+  std::string tls_version;                        // "TLSv1.3"; "" = no TLS connection was made
+  std::optional<Certificate> client_certificate;  // the TLS client certificate the proxy presented
+};
+// Told of each request forwarded upstream, of what came back and over what connection, on a
+// forwarding worker thread (several may call at once; keep it short): the embedded lab shows
+// scenarios what the gateway received (9148-5-*).
+using ForwardObserver =
+    std::function<void(const HttpRequest& sent, const Result<HttpResponse>& answer, const UpstreamConnection& connection)>;
 
 struct ProxyStats {
   std::uint64_t requests = 0;
