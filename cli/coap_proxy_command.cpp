@@ -18,10 +18,21 @@ struct CoapProxyOptions {
   std::string port_file;
   std::string est_url;
   std::string duplicates;
+  std::vector<std::string> faults;
   bool quiet = false;
 };
 
+int list_faults() {
+  std::cout << "Faults (each makes the proxy wrong in one way; repeat --fault for several):\n";
+  for (const auto& fault : coap_proxy::all_proxy_faults())
+    std::cout << "  " << fault.name << std::string(fault.name.size() < 26 ? 26 - fault.name.size() : 1, ' ') << fault.description
+              << "  [" << fault.requirement << "]\n";
+  return kExitOk;
+}
+
 int run_coap_proxy(const CoapProxyOptions& o) {
+  for (const auto& name : o.faults)
+    if (name == "list") return list_faults();
   std::filesystem::path config_file = o.config;
   if (config_file.empty()) {
     if (o.lab.empty()) {
@@ -49,6 +60,14 @@ int run_coap_proxy(const CoapProxyOptions& o) {
       return kExitUsage;
     }
   }
+  for (const auto& name : o.faults) {
+    auto fault = coap_proxy::parse_proxy_fault(name);
+    if (!fault) {
+      std::cerr << "estlab coap-proxy: unknown fault '" << name << "' (--fault list shows them)\n";
+      return kExitUsage;
+    }
+    config.faults.insert(*fault);
+  }
   for (const auto& warning : config.warnings) std::cerr << "estlab coap-proxy: warning: " << warning << "\n";
 
   sigset_t stop_signals;
@@ -67,7 +86,13 @@ int run_coap_proxy(const CoapProxyOptions& o) {
     return kExitUsage;
   }
   std::cout << "estlab coap-proxy: listening on coaps://" << config.listen_host << ":" << (*proxy)->port()
-            << "/.well-known/est -> " << config.est_url << std::endl;
+            << "/.well-known/est -> " << config.est_url;
+  if (!config.faults.empty()) {
+    std::cout << " (FAULTS";
+    for (auto fault : config.faults) std::cout << " " << coap_proxy::to_string(fault);
+    std::cout << ")";
+  }
+  std::cout << std::endl;
   if (!o.port_file.empty()) {
     std::ofstream port_file(o.port_file, std::ios::trunc);
     port_file << (*proxy)->port() << "\n";
@@ -98,6 +123,7 @@ void register_coap_proxy(CLI::App& app, Action& action) {
   cmd->add_option("--est-url", o->est_url, "The EST gateway, https://host:port/.well-known/est (default: est.url)");
   cmd->add_option("--duplicate-ca-subjects", o->duplicates,
                   "PG-COAP-5 reading: refuse (do not start) or ignore-later (keep the first CA of a subject)");
+  cmd->add_option("--fault", o->faults, "Make the proxy wrong in one named way (repeatable); `--fault list` lists them");
   cmd->add_flag("--quiet", o->quiet, "No per-request log lines on stderr");
   cmd->footer("Exit codes: 0 stopped by a signal, 2 bad configuration (including PG-COAP-5/6 refusals).");
   cmd->callback([o, &action] { action = [o] { return run_coap_proxy(*o); }; });

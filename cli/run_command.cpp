@@ -43,6 +43,7 @@ struct RunOptions {
   int repeat = 1;
   double step_timeout = 15;
   std::vector<std::string> gateway_faults;
+  std::vector<std::string> proxy_faults;
   bool transcripts = false;
   bool skip_lab_check = false;
   std::optional<std::uint64_t> seed;
@@ -140,6 +141,19 @@ int run(const RunOptions& o) {
     std::cerr << "estlab run: --gateway-fault applies to the embedded lab only, not to --target\n";
     return kExitUsage;
   }
+  coap_proxy::ProxyFaults proxy_faults;
+  for (const auto& name : o.proxy_faults) {
+    auto fault = coap_proxy::parse_proxy_fault(name);
+    if (!fault) {
+      std::cerr << "estlab run: unknown proxy fault '" << name << "' (estlab coap-proxy --fault list shows them)\n";
+      return kExitUsage;
+    }
+    proxy_faults.insert(*fault);
+  }
+  if (!o.target.empty() && !proxy_faults.empty()) {
+    std::cerr << "estlab run: --proxy-fault applies to the embedded lab only, not to --target\n";
+    return kExitUsage;
+  }
   const auto scenarios = conformance::load_scenarios(scenario_dir(o));  // ConfigError -> exit 2
   const auto catalog = std::make_shared<conformance::Catalog>(conformance::Catalog::load(catalog_file(o)));
   check_requirements(scenarios, *catalog);
@@ -222,6 +236,7 @@ int run(const RunOptions& o) {
     lab_options.dir = out / "lab";
     lab_options.key_type = *key_type;
     lab_options.faults = faults;
+    lab_options.proxy_faults = proxy_faults;
     lab_options.transcripts = o.transcripts;
     lab = conformance::EmbeddedLab::start(lab_options);
     if (!o.skip_lab_check) {
@@ -232,6 +247,10 @@ int run(const RunOptions& o) {
     if (!faults.empty()) {
       target_name += " with gateway fault(s)";
       for (auto f : faults) target_name += " " + std::string(gateway::to_string(f));
+    }
+    if (!proxy_faults.empty()) {
+      target_name += " with proxy fault(s)";
+      for (auto f : proxy_faults) target_name += " " + std::string(coap_proxy::to_string(f));
     }
   } else {
     for (const auto& t : external) targets.push_back(&t);
@@ -377,6 +396,8 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_option("--repeat", o->repeat, "Run each scenario N times")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--step-timeout", o->step_timeout, "Seconds each network step may take")->capture_default_str()->check(CLI::Range(0.1, 600.0));
   cmd->add_option("--gateway-fault", o->gateway_faults, "Make the embedded gateways wrong in one named way (testing the tester); repeatable");
+  cmd->add_option("--proxy-fault", o->proxy_faults,
+                  "Make the embedded CoAP proxies wrong in one named way (`estlab coap-proxy --fault list`); repeatable");
   cmd->add_flag("--transcripts", o->transcripts, "Record the embedded gateways' exchanges under OUT/lab/transcripts");
   cmd->add_flag("--skip-lab-check", o->skip_lab_check, "Do not judge the embedded lab's fixtures first");
   cmd->add_option("--seed", o->seed, "Seed of every randomness ({{unique}} subjects); printed and stored in every report, so a run can be replayed");

@@ -53,6 +53,7 @@ class Checks {
   }
   void add(Verdict verdict, const std::string& what) { out_.checks.push_back({what, verdict, requirement_, to_string(level_)}); }
   Level level() const { return level_; }
+  const std::string& requirement() const { return requirement_; }
 
  private:
   Judgement& out_;
@@ -490,7 +491,8 @@ void judge_upstream(const Expectation::Upstream& u, const Observation& observati
   if (u.requests)
     checks.verify(static_cast<int>(records.size()) == *u.requests, "the request body reached the EST server " + std::to_string(records.size()) +
                                                                        " time(s), expected " + std::to_string(*u.requests));
-  const bool field_checks = !u.method.empty() || !u.path.empty() || !u.content_type.empty() || !u.client.empty() || u.status;
+  const bool field_checks = !u.method.empty() || !u.path.empty() || !u.content_type.empty() || !u.client.empty() || u.status ||
+                            !u.scheme.empty() || u.tls_client || !u.tls_client_eku.empty();
   if (!field_checks) return;
   if (records.empty()) {
     if (!u.requests) checks.verify(false, "the request body never reached the EST server");
@@ -512,6 +514,22 @@ void judge_upstream(const Expectation::Upstream& u, const Observation& observati
   }
   if (u.status) checks.verify(r.status == *u.status, "the EST server answered the proxy HTTP " + std::to_string(r.status) + ", expected " +
                                                          std::to_string(*u.status));
+  // The proxy's own connection (9148-5-a: EST over TLS upstream; 9148-5-b: it authenticates itself).
+  if (!u.scheme.empty())
+    checks.verify(r.scheme == u.scheme, "the proxy reached the EST server over " + (r.scheme.empty() ? std::string("an unknown scheme") : r.scheme) +
+                                            ", expected " + u.scheme);
+  if (u.tls_client)
+    checks.verify(!r.tls_client.empty(), "the proxy presented a TLS client certificate upstream" +
+                                             (r.tls_client.empty() ? std::string(": none") : " ('" + r.tls_client + "', " + r.tls_version + ")"));
+  if (!u.tls_client_eku.empty()) {
+    // RFC 9148 5 says the EST server learns of a Registrar from the cmcRA EKU but requires only
+    // that the Registrar be authenticated: what the certificate carries is recorded.
+    const std::string oid = eku_oid(u.tls_client_eku);
+    const bool carries = std::find(r.tls_client_ekus.begin(), r.tls_client_ekus.end(), oid) != r.tls_client_ekus.end();
+    checks.verify_at(carries, "the proxy's TLS client certificate carries EKU " + u.tls_client_eku +
+                                  (carries ? std::string() : " (it carries: " + (r.tls_client_ekus.empty() ? std::string("none") : names(r.tls_client_ekus)) + ")"),
+                     Level::info, checks.requirement());
+  }
 }
 
 }  // namespace
@@ -615,6 +633,15 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     if (!size) checks.verify(false, "the answer came in one piece, not in Block2 blocks of at most " + std::to_string(*e.max_block_size) + " bytes");
     else checks.verify(std::atoi(size->c_str()) <= *e.max_block_size,
                        "Block2 blocks of " + *size + " bytes, at most " + std::to_string(*e.max_block_size) + " asked for");
+  }
+  if (e.separate) {
+    // 9148-4.7-a: a slow server MAY send an empty ACK and then a separate response; what the
+    // response was is recorded (the answer arriving whole is what the other checks judge).
+    const bool separate = response.header("CoAP-Separate").has_value();
+    checks.verify_at(separate == *e.separate,
+                     std::string("the answer came ") + (separate ? "as a separate response after an empty ACK" : "piggybacked on the ACK") +
+                         (separate == *e.separate ? "" : *e.separate ? ", not separate" : ", not piggybacked"),
+                     Level::info, checks.requirement());
   }
   if (!e.links_contain.empty()) {
     const auto links = parse_link_format(response.body);

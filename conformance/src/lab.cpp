@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <mutex>
 
 #include "csr_maker.hpp"
@@ -53,8 +52,14 @@ struct EmbeddedLab::Impl {
   mutable std::mutex upstream_mutex;
   std::vector<UpstreamRecord> upstream_records;  // what the CoAP proxy forwarded to the gateway
 
-  void record_upstream(const HttpRequest& sent, const Result<HttpResponse>& answer) {
+  void record_upstream(const HttpRequest& sent, const Result<HttpResponse>& answer, const coap_proxy::UpstreamConnection& connection) {
     UpstreamRecord record;
+    record.scheme = connection.scheme;
+    record.tls_version = connection.tls_version;
+    if (connection.client_certificate) {
+      record.tls_client = connection.client_certificate->subject().to_string();
+      record.tls_client_ekus = connection.client_certificate->extended_key_usages();
+    }
     record.method = sent.method;
     record.path = sent.target;
     record.content_type = sent.header("Content-Type").value_or("");
@@ -183,16 +188,45 @@ struct EmbeddedLab::Impl {
     return instance;
   }
 
+  // A second proxy in front of the protocol-gateway instance whose requests wait on their worker
+  // before going upstream, as behind a slow EST server: a target of its own with the feature
+  // coaps-slow-upstream, for what a device sees then (9148-4.7-a: empty ACK, separate response).
+  std::vector<std::unique_ptr<Target>> slow_targets;
+  static constexpr std::chrono::milliseconds kSlowUpstream{1200};  // beyond the proxy's 1 s empty-ACK delay
+
+  void add_slow_upstream_target(const Instance& product) {
+    auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
+    coap_config.port = 0;
+    coap_config.faults = options.proxy_faults;
+    coap_config.upstream_delay = kSlowUpstream;
+    coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
+    coap_config.est_server_name = "localhost";
+    auto proxy = coap_proxy::CoapProxy::start(coap_config, sink());
+    if (!proxy.ok()) throw ConfigError("starting the lab's slow-upstream CoAP proxy: " + proxy.error().message);
+    auto target = std::make_unique<Target>(product.target);
+    target->name += " (CoAP proxy with a slow upstream)";
+    target->coaps_port = (*proxy)->port();
+    target->features.insert("coaps-slow-upstream");
+    target->features.erase("coaps-upstream");  // its forwarding is not recorded
+    target->coaps_upstream = nullptr;
+    target->readings.clear();  // the product target reports them
+    coap_proxies.push_back(std::move(proxy).value());
+    slow_targets.push_back(std::move(target));
+  }
+
   // The product's CoAP proxy in front of a protocol-gateway instance: coaps scenarios run there, and
   // what it forwards is recorded for expect.upstream.
   void add_coap_proxy(Instance& product) {
     auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
     coap_config.port = 0;
+    coap_config.faults = options.proxy_faults;
     coap_config.est_url = "https://127.0.0.1:" + std::to_string(product.target.port) + "/.well-known/est";
     coap_config.est_server_name = "localhost";
-    auto proxy = coap_proxy::CoapProxy::start(coap_config, sink(), {}, [this](const HttpRequest& sent, const Result<HttpResponse>& answer) {
-      record_upstream(sent, answer);
-    });
+    auto proxy = coap_proxy::CoapProxy::start(
+        coap_config, sink(), {},
+        [this](const HttpRequest& sent, const Result<HttpResponse>& answer, const coap_proxy::UpstreamConnection& connection) {
+          record_upstream(sent, answer, connection);
+        });
     if (!proxy.ok()) throw ConfigError("starting the lab's CoAP proxy for " + product.name + ": " + proxy.error().message);
     product.target.coaps_port = (*proxy)->port();
     coap_proxies.push_back(std::move(proxy).value());
@@ -228,27 +262,21 @@ struct EmbeddedLab::Impl {
   // scenario judges. The message carries the proxy's own PG-COAP notes (which CA it ignored).
   Result<std::string> start_proxy_once(const ControlArguments& args) {
     const auto base = options.dir / "config" / "coap.properties";
-    auto text = read_file_bytes(base.string());
-    if (!text.ok()) return text.error();
-    std::string properties(text->begin(), text->end());
-    properties += "\n# start-coap-proxy control\n";
+    auto properties = Properties::load_file(base);
+    if (!properties.ok()) return properties.error();
     for (const auto& [key, value] : args) {
-      if (key.find_first_of("=:\n") != std::string::npos || value.find('\n') != std::string::npos)
+      if (key.empty() || key.find_first_of("=:\n") != std::string::npos || value.find('\n') != std::string::npos)
         return make_error(ErrorCode::invalid_input, "start-coap-proxy: bad setting '" + key + "'");
-      properties += key + " = " + value + "\n";
-    }
-    static std::atomic<int> counter{0};
-    const auto file = options.dir / "config" / ("coap-control-" + std::to_string(counter++) + ".properties");
-    {
-      std::ofstream out(file, std::ios::binary | std::ios::trunc);
-      out << properties;
-      if (!out) return make_error(ErrorCode::io, "start-coap-proxy: cannot write " + file.string());
+      properties->set(key, value);
     }
     std::vector<std::string> notes;
     std::mutex notes_mutex;
     try {
-      auto config = coap_proxy::CoapProxyConfig::load(file);
+      // The scenario's values over the lab's file, in memory: relative paths still resolve
+      // against the lab's config directory.
+      auto config = coap_proxy::CoapProxyConfig::from_properties(*properties, base);
       config.port = 0;
+      config.faults = options.proxy_faults;
       const Instance* product = nullptr;
       for (const auto& instance : instances)
         if (instance->name == "protocol-gateway") product = instance.get();
@@ -329,9 +357,11 @@ struct EmbeddedLab::Impl {
 EmbeddedLab::EmbeddedLab(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 EmbeddedLab::~EmbeddedLab() {
-  for (auto& proxy : impl_->coap_proxies) proxy->stop();
+  // Gateways first: a proxy's worker waiting on a stalled gateway is released by the closed
+  // connection instead of its upstream deadline.
   for (auto& instance : impl_->instances)
     if (instance->server) instance->server->stop();
+  for (auto& proxy : impl_->coap_proxies) proxy->stop();
 }
 
 std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
@@ -375,12 +405,16 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
   for (const char* name : {"protocol-gateway", "protocol-gateway-manual-approval"})
     impl->add_coap_proxy(**std::find_if(impl->instances.begin(), impl->instances.end(),
                                         [name](const auto& instance) { return instance->name == name; }));
+  impl->add_slow_upstream_target(**std::find_if(impl->instances.begin(), impl->instances.end(),
+                                                [](const auto& instance) { return instance->name == "protocol-gateway"; }));
   return std::unique_ptr<EmbeddedLab>(new EmbeddedLab(std::move(impl)));
 }
 
 std::vector<const Target*> EmbeddedLab::targets() const {
   std::vector<const Target*> out;
   for (const auto& instance : impl_->instances) out.push_back(&instance->target);
+  // After the gateways' own: the planner takes the first target that offers what a scenario needs.
+  for (const auto& target : impl_->slow_targets) out.push_back(target.get());
   return out;
 }
 

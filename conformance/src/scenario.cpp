@@ -355,7 +355,7 @@ class Loader {
               {"status", "tolerated_status", "refused", "refusal_tolerated", "headers", "media_type", "certificates", "min_certificates", "contains_root", "issued",
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails",
                "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested",
-               "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size",
+               "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size", "separate",
                "error_text", "retry_after", "certs_only_structure", "multipart_parts"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
@@ -421,8 +421,10 @@ class Loader {
     }
     if (node["links_contain"]) e.links_contain = strings(node["links_contain"], "expect.links_contain");
     if (node["max_block_size"]) e.max_block_size = integer(node["max_block_size"], "expect.max_block_size", 16, 1024);
+    if (node["separate"]) e.separate = boolean(node["separate"], "expect.separate");
     if (const auto& up = node["upstream"]) {
-      only_keys(up, "expect.upstream", {"requests", "method", "path", "content_type", "client", "status"});
+      only_keys(up, "expect.upstream",
+                {"requests", "method", "path", "content_type", "client", "status", "scheme", "tls_client", "tls_client_eku"});
       Expectation::Upstream u;
       if (up["requests"]) u.requests = integer(up["requests"], "expect.upstream.requests", 0, 1000);
       if (up["method"]) u.method = text(up["method"], "expect.upstream.method");
@@ -433,6 +435,16 @@ class Loader {
         check_variables(up["client"], u.client);
       }
       if (up["status"]) u.status = integer(up["status"], "expect.upstream.status", 100, 599);
+      if (up["scheme"]) {
+        u.scheme = text(up["scheme"], "expect.upstream.scheme");
+        if (u.scheme != "https") fail(up["scheme"], "expect.upstream.scheme must be https (EST over TLS, RFC 9148 5)");
+      }
+      if (up["tls_client"]) {
+        if (text(up["tls_client"], "expect.upstream.tls_client") != "present")
+          fail(up["tls_client"], "expect.upstream.tls_client must be 'present'");
+        u.tls_client = true;
+      }
+      if (up["tls_client_eku"]) u.tls_client_eku = text(up["tls_client_eku"], "expect.upstream.tls_client_eku");
       e.upstream = u;
     }
     if (node["error_text"]) {
@@ -606,7 +618,8 @@ class Loader {
     if (s.kind == Step::Kind::connect && s.expect &&
         (s.expect->status.size() || s.expect->status_class || !s.expect->media_type.empty() || s.expect->refused ||
          !s.expect->headers.empty() || !s.expect->body_contains.empty() || s.expect->issued_profile.any() || !s.expect->issued_chains_to.empty() ||
-         s.expect->content_format || !s.expect->max_age.empty() || s.expect->max_block_size || !s.expect->links_contain.empty() || s.expect->upstream))
+         s.expect->content_format || !s.expect->max_age.empty() || s.expect->max_block_size || !s.expect->links_contain.empty() || s.expect->upstream ||
+         s.expect->separate))
       fail(node["expect"], "a connect step can only expect connection_fails, server_certificate, resumed, secure_renegotiation, "
                            "renegotiation_requested and extended_master_secret (coaps)");
     if (s.expect && s.expect->connection_fails && *s.expect->connection_fails &&
@@ -711,11 +724,11 @@ class Loader {
         const bool coaps_connect = st.dtls != "any" || !st.groups.empty() ||
                                    (st.expect && st.expect->extended_master_secret);
         const bool coaps_expect = st.expect && (st.expect->content_format || !st.expect->max_age.empty() || st.expect->max_block_size ||
-                                                !st.expect->links_contain.empty() || st.expect->upstream);
+                                                !st.expect->links_contain.empty() || st.expect->upstream || st.expect->separate);
         if (coaps_send || coaps_connect || coaps_expect)
           fail_at(st.line, std::string("this step uses ") +
                                (coaps_send ? "accept, content_format, block_size or block1" : coaps_connect ? "dtls, groups or extended_master_secret"
-                                                                                                 : "content_format, max_age, max_block_size, links_contain or upstream") +
+                                                                                                 : "content_format, max_age, max_block_size, links_contain, upstream or separate") +
                                ", which only exist over EST-coaps: add `transport: coaps`");
       }
     // Derived needs: controls used by steps.

@@ -97,6 +97,26 @@ TEST(CoapsJudge, MaxBlockSizeIsTheServersBlock2Size) {
   EXPECT_EQ(verdict_of(e, seen(coap(2, 5, coap_formats::certs_only, "\x30\x00"))), Verdict::fail);  // in one piece
 }
 
+// 9148-4.7-a (MAY): a separate response after an empty ACK, or a piggybacked one, is recorded;
+// neither fails, and the expectation that did not happen says so as info.
+TEST(CoapsJudge, SeparateResponseIsRecorded) {
+  Expectation e;
+  e.separate = true;
+  auto separate = coap(2, 5, coap_formats::certs_only, "\x30\x00");
+  separate.separate = true;
+  EXPECT_EQ(seen(separate).response.header("CoAP-Separate"), "empty ACK first");
+  const auto yes = judge(e, seen(separate), context());
+  EXPECT_EQ(yes.verdict(), Verdict::pass) << describe(yes);
+  EXPECT_NE(describe(yes).find("as a separate response after an empty ACK"), std::string::npos) << describe(yes);
+  const auto piggybacked = judge(e, seen(coap(2, 5, coap_formats::certs_only, "\x30\x00")), context());
+  EXPECT_EQ(piggybacked.verdict(), Verdict::info) << describe(piggybacked);
+  EXPECT_NE(describe(piggybacked).find("piggybacked on the ACK, not separate"), std::string::npos) << describe(piggybacked);
+  Expectation not_separate;
+  not_separate.separate = false;
+  EXPECT_EQ(verdict_of(not_separate, seen(coap(2, 5, coap_formats::certs_only, "\x30\x00"))), Verdict::pass);
+  EXPECT_EQ(verdict_of(not_separate, seen(separate)), Verdict::info);
+}
+
 TEST(CoapsJudge, LinksContainNeedsEachRtWithItsContentFormats) {
   Expectation e;
   e.links_contain = {"ace.est.crts", "ace.est.sen", "ace.est.sren"};
@@ -171,6 +191,37 @@ TEST(CoapsJudge, UpstreamChecksWhatTheProxyForwarded) {
   EXPECT_NE(describe(j).find("not judged: the target does not show it"), std::string::npos) << describe(j);
 }
 
+// 9148-5-a/b: the proxy's own connection to the EST server. HTTPS and a presented client
+// certificate are judged; the cmcRA EKU RFC 9148 5 describes is recorded (info), never failed.
+TEST(CoapsJudge, UpstreamConnectionIsTlsWithAClientCertificate) {
+  Expectation e;
+  e.upstream = Expectation::Upstream{};
+  e.upstream->scheme = "https";
+  e.upstream->tls_client = true;
+  auto good = forwarded();
+  good.scheme = "https";
+  good.tls_version = "TLSv1.3";
+  good.tls_client = "C=SE,O=x,CN=RA officer";
+  good.tls_client_ekus = {"1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.28"};
+  EXPECT_EQ(verdict_of(e, with_upstream({good})), Verdict::pass) << describe(judge(e, with_upstream({good}), context()));
+  auto plain = good;
+  plain.scheme = "";  // not known, or not TLS
+  EXPECT_EQ(verdict_of(e, with_upstream({plain})), Verdict::fail);
+  auto anonymous = good;
+  anonymous.tls_client.clear();
+  anonymous.tls_client_ekus.clear();
+  EXPECT_EQ(verdict_of(e, with_upstream({anonymous})), Verdict::fail);
+  Expectation eku;
+  eku.upstream = Expectation::Upstream{};
+  eku.upstream->tls_client_eku = "cmcRA";
+  EXPECT_EQ(verdict_of(eku, with_upstream({good})), Verdict::pass);
+  auto officer_only = good;
+  officer_only.tls_client_ekus = {"1.3.6.1.5.5.7.3.2"};
+  const auto j = judge(eku, with_upstream({officer_only}), context());
+  EXPECT_EQ(j.verdict(), Verdict::info) << describe(j);
+  EXPECT_NE(describe(j).find("carries EKU cmcRA (it carries: 1.3.6.1.5.5.7.3.2)"), std::string::npos) << describe(j);
+}
+
 TEST(CoapsJudge, CsrattrsAreReadFromA205) {
   // SEQUENCE { challengePassword OID }
   const std::string der("\x30\x0b\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x09\x07", 13);
@@ -217,10 +268,11 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
                            "  - connect: {as: device-factory, dtls: \"1.2\", ciphers: ECDHE-ECDSA-AES128-CCM8, groups: P-256}\n"
                            "    expect: {connection_fails: false, extended_master_secret: true}\n"
                            "  - send: {op: simpleenroll, csr: {cn: a}, accept: 281, content_format: 286, block_size: 64}\n"
-                           "    expect: {status: 204, content_format: 281, max_age: absent, upstream: {requests: 1, path: /p, status: 200}}\n"
+                           "    expect: {status: 204, content_format: 281, max_age: absent, upstream: {requests: 1, path: /p, status: 200, scheme: https, "
+                           "tls_client: present, tls_client_eku: cmcRA}}\n"
                            "  - send: {op: simpleenroll, body: \"x\", block1: {num: 1, more: false, szx: 7}}\n"
                            "  - send: {path: \"/.well-known/core?rt=ace.est*\"}\n"
-                           "    expect: {links_contain: [ace.est.crts], content_format: none, max_age: 60, max_block_size: 64}\n";
+                           "    expect: {links_contain: [ace.est.crts], content_format: none, max_age: 60, max_block_size: 64, separate: false}\n";
   EXPECT_EQ(load_error(good), "");
   struct Case {
     std::string yaml, message;
@@ -237,8 +289,13 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
       {kCoapsHead + "steps:\n  - connect: {dtls: \"1.3\"}\n", ":6: connect.dtls must be 1.0, 1.2 or any"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {upstream: {requests: 1}}\n", "expect.upstream finds the forwarded request by its body"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts, body: x}\n    expect: {upstream: {paht: /x}}\n", "unknown key 'paht' in expect.upstream"},
+      {kCoapsHead + "steps:\n  - send: {op: cacerts, body: x}\n    expect: {upstream: {scheme: http}}\n", "expect.upstream.scheme must be https"},
+      {kCoapsHead + "steps:\n  - send: {op: cacerts, body: x}\n    expect: {upstream: {tls_client: yes}}\n", "expect.upstream.tls_client must be 'present'"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {max_age: soon}\n", "expect.max_age (or present, absent) must be a whole number"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {max_block_size: 2048}\n", "expect.max_block_size must be a whole number from 16 to 1024"},
+      {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {separate: sometimes}\n", "expect.separate"},
+      {https_head + "steps:\n  - send: {op: cacerts}\n    expect: {separate: true}\n", "links_contain, upstream or separate"},
+      {kCoapsHead + "steps:\n  - connect: {as: device-factory}\n    expect: {separate: true}\n", "a connect step can only expect"},
       {https_head + "steps:\n  - send: {op: cacerts}\n    expect: {max_block_size: 64}\n", "this step uses content_format, max_age, max_block_size"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {content_format: json}\n", "expect.content_format (or none) must be a whole number"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts}\n    expect: {extended_master_secret: true}\n", "are expectations of connect steps"},

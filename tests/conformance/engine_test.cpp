@@ -185,11 +185,13 @@ struct LabRun {
   std::vector<ScenarioResult> results;
 };
 
-LabRun run_lab(const std::set<gateway::Fault>& faults, std::chrono::milliseconds step_timeout, std::size_t jobs = 2) {
+LabRun run_lab(const std::set<gateway::Fault>& faults, std::chrono::milliseconds step_timeout, std::size_t jobs = 2,
+               const coap_proxy::ProxyFaults& proxy_faults = {}) {
   const auto scenarios = load_scenarios(kScenarios);
   LabOptions options;
   options.dir = temp_dir("lab");
   options.faults = faults;
+  options.proxy_faults = proxy_faults;
   auto lab = EmbeddedLab::start(options);
   RunOptions run;
   run.jobs = jobs;
@@ -251,6 +253,42 @@ TEST_P(FaultMatrix, TheFaultMakesAScenarioOfItsRequirementFail) {
   EXPECT_TRUE(requirement_caught) << "fault " << fault.name << " breaks " << fault.requirement
                                   << " but no failing scenario names that requirement; failed: " << ::testing::PrintToString(failed);
 }
+
+// The same for the CoAP proxy's faults: each makes a coaps scenario naming its requirement fail
+// (the plain proxy passes everything: EveryBuiltInScenarioPassesAgainstThePlainGateway).
+class ProxyFaultMatrix : public ::testing::TestWithParam<coap_proxy::ProxyFault> {};
+
+TEST_P(ProxyFaultMatrix, TheFaultMakesACoapsScenarioOfItsRequirementFail) {
+  const auto& fault = coap_proxy::info(GetParam());
+  const auto catalog = Catalog::load(fs::path(ESTLAB_SOURCE_DIR) / "conformance" / "catalog" / "requirements.yaml");
+  const auto* row = catalog.find(fault.requirement);
+  ASSERT_NE(row, nullptr) << "proxy fault " << fault.name << " names " << fault.requirement << ", which is not in the catalog";
+  const bool should_row = row->verdict_level == FailLevel::warn;
+  const auto run = run_lab({}, RunOptions{}.step_timeout, 16, {GetParam()});
+  std::vector<std::string> failed;
+  bool requirement_caught = false;
+  for (const auto& r : run.results) {
+    if (r.verdict != Verdict::fail && !(should_row && r.verdict == Verdict::warn)) continue;
+    failed.push_back(r.id + " [" + r.profile + " " + r.transport + "]");
+    if (r.transport != "coaps") continue;  // the proxy is only on the coaps path
+    for (const auto& req : r.requirements) requirement_caught |= (req == fault.requirement);
+  }
+  EXPECT_FALSE(failed.empty()) << "proxy fault " << fault.name << " went unnoticed by every scenario";
+  EXPECT_TRUE(requirement_caught) << "proxy fault " << fault.name << " breaks " << fault.requirement
+                                  << " but no failing coaps scenario names that requirement; failed: " << ::testing::PrintToString(failed);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllProxyFaults, ProxyFaultMatrix, ::testing::ValuesIn([] {
+                           std::vector<coap_proxy::ProxyFault> faults;
+                           for (const auto& f : coap_proxy::all_proxy_faults()) faults.push_back(f.fault);
+                           return faults;
+                         }()),
+                         [](const ::testing::TestParamInfo<coap_proxy::ProxyFault>& info) {
+                           std::string name(coap_proxy::to_string(info.param));
+                           for (auto& c : name)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
 
 INSTANTIATE_TEST_SUITE_P(AllFaults, FaultMatrix, ::testing::ValuesIn([] {
                            std::vector<gateway::Fault> faults;

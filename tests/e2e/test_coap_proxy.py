@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -214,3 +215,26 @@ def test_dtls_certificate_without_serverauth_stops_startup(estlab, lab, gateway,
     r = _start_refused(estlab, lab, gateway, tmp_path, config=path)
     assert r.rc == 2, str(r)
     assert b"PG-COAP-6" in r.err and b"serverAuth" in r.err, str(r)
+
+
+def test_fault_list_and_an_unknown_fault(estlab, lab, gateway, tmp_path):
+    listed = run_bytes([estlab.binary, "coap-proxy", "--fault", "list"], timeout=20)
+    assert listed.rc == 0, str(listed)
+    for name, requirement in [(b"forward-as-officer", b"[PG-COAP-2]"), (b"forward-fullcmc", b"[PG-COAP-3]"),
+                              (b"ignore-block-size", b"[9148-4.6-a]"), (b"no-max-age", b"[9148-4.7-b]")]:
+        assert name in listed.out and requirement in listed.out, str(listed)
+    r = _start_refused(estlab, lab, gateway, tmp_path, "--fault", "forward-everything")
+    assert r.rc == 2 and b"unknown fault 'forward-everything'" in r.err, str(r)
+
+
+def test_forward_fullcmc_fault_breaks_pg_coap_3(estlab, lab, gateway, tmp_path):  # PG-COAP-3, the fault's point
+    faulty = Proxy(estlab.binary, lab, gateway, tmp_path / "faulty", "--fault", "forward-fullcmc").start()
+    try:
+        assert "FAULTS" in faulty.stderr() + (tmp_path / "faulty" / "proxy.stdout").read_text()
+        body = tmp_path / "cmc.der"
+        body.write_bytes(b"\x30\x00")
+        faulty.coap("/.well-known/est/fullcmc", method="post", data=body, content_format=279)
+        # Forwarded: the log line names the gateway's HTTP status, where the plain proxy has no resource.
+        assert re.search(r"op=fullcmc .*upstream=\d{3}", faulty.stderr()), faulty.stderr()
+    finally:
+        assert faulty.stop() == 0

@@ -47,7 +47,10 @@ UpstreamUrl parse_upstream_url(const std::string& url) {
 CoapProxyConfig CoapProxyConfig::load(const std::filesystem::path& file) {
   auto loaded = Properties::load_file(file);
   if (!loaded.ok()) throw ConfigError(loaded.error().message);
-  const Properties& p = *loaded;
+  return from_properties(*loaded, file);
+}
+
+CoapProxyConfig CoapProxyConfig::from_properties(const Properties& p, const std::filesystem::path& file) {
   CoapProxyConfig c;
   c.source = file;
   c.warnings = p.warnings();

@@ -1,7 +1,12 @@
 #include "estlab/coap_proxy/proxy.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -10,6 +15,7 @@
 
 #include "estlab/ca/ca.hpp"
 #include "estlab/coap_proxy/forwarding.hpp"
+#include "estlab/core/base64.hpp"
 #include "estlab/core/coap_handles.hpp"
 #include "estlab/core/oids.hpp"
 #include "estlab/core/ossl.hpp"
@@ -86,7 +92,8 @@ std::map<const coap_context_t*, CoapProxy::Impl*>& registry() {
 struct CoapProxy::Impl {
   CoapProxyConfig config;
   LogSink log;
-  Upstream upstream;
+  Upstream upstream;                                // a test's; empty = core's HTTPS client below
+  std::optional<HttpsClientOptions> https_upstream;  // the officer's TLS connection to the EST server
   ForwardObserver observer;
   UpstreamUrl url;
   ForwardingLimits limits;
@@ -104,11 +111,42 @@ struct CoapProxy::Impl {
   mutable std::mutex stats_mutex;
   ProxyStats stats;
 
-  // RFC 7252 4.5: a duplicate Confirmable request is acknowledged but processed only once. The
-  // loop blocks while a request is forwarded, so a device's retransmissions queue up behind a slow
-  // upstream answer (an RSA-4096 serverkeygen); forwarding them again would issue twice, and a
-  // second answer would restart the device's Block2 transfer. The last requests answered, by
-  // session, message ID and token, are remembered. (Issue 13 makes forwarding asynchronous.)
+  // One request forwarded upstream. The loop never waits for the gateway: a worker makes the HTTPS
+  // exchange while the loop serves others. An answer ready within kEmptyAckAfter is piggybacked on
+  // the ACK; a slower one gets an empty ACK first (at that time, or at once when the device
+  // retransmits) and then a separate CON response (RFC 7252 5.2.2). Copies of a request in flight
+  // are acknowledged, never forwarded again (RFC 7252 4.5).
+  struct Job {
+    CoapExchange exchange;
+    HttpRequest http;
+    CoapAnswer answer;                   // written by a worker before it hands the job back
+    // Loop thread only:
+    coap_session_t* session = nullptr;   // referenced while the job lives
+    coap::Pdu request;                   // the request's options, for the answer's async trigger
+    coap_mid_t mid = 0;
+    std::string token;
+    bool confirmable = false;
+    bool acknowledged = false;           // an empty ACK went out: the answer is a separate response
+    std::chrono::steady_clock::time_point received;
+  };
+  static constexpr std::chrono::milliseconds kEmptyAckAfter{1000};  // below ACK_TIMEOUT (2 s)
+  static constexpr std::size_t kWorkers = 8;         // devices served while others wait on the gateway
+  static constexpr std::size_t kMaxInFlight = 256;   // beyond this: 5.03 + Max-Age, nothing queued
+  std::map<const Job*, std::shared_ptr<Job>> in_flight;  // loop thread only
+  std::map<std::pair<const coap_session_t*, std::string>, Job*> pending;  // by session and token; loop only
+  std::mutex jobs_mutex;
+  std::condition_variable jobs_cv;
+  std::deque<std::shared_ptr<Job>> queued;  // waiting for a worker
+  std::vector<std::shared_ptr<Job>> ready;  // answered, waiting for the loop
+  bool workers_stopping = false;
+  std::vector<std::thread> workers;
+  int wake_fd = -1;  // eventfd: a worker tells the loop an answer is ready
+
+  // RFC 7252 4.5: a duplicate Confirmable request is acknowledged but processed only once. While a
+  // request is in flight libcoap acknowledges its copies itself; once its answer is out, a late
+  // copy (the empty ACK was lost) must not be forwarded again, which would issue twice, nor get a
+  // second answer, which would restart the device's Block2 transfer. The last requests answered,
+  // by session, message ID and token, are remembered.
   struct AnsweredRequest {
     const coap_session_t* session = nullptr;
     coap_mid_t mid = 0;
@@ -127,10 +165,13 @@ struct CoapProxy::Impl {
   }
 
   ~Impl() {
+    if (wake_fd >= 0) ::close(wake_fd);
     if (!context) return;
     std::lock_guard lock(registry_mutex);
     registry().erase(context.get());
   }
+
+  bool has(ProxyFault fault) const { return config.faults.count(fault) != 0; }
 
   void note(const std::string& line) {
     notes.push_back(line);
@@ -150,7 +191,11 @@ struct CoapProxy::Impl {
       if (SSL_add1_chain_cert(ssl, certificate.native()) != 1) return 0;
     if (SSL_set1_verify_cert_store(ssl, self->verify_store.get()) != 1) return 0;
     // A client without a certificate is refused at the handshake (9148-3-e).
-    SSL_set_verify(ssl, SSL_get_verify_mode(ssl) | SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, SSL_get_verify_callback(ssl));
+    int mode = SSL_get_verify_mode(ssl) | SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_verify_cb callback = SSL_get_verify_callback(ssl);
+    if (self->has(ProxyFault::accept_no_certificate)) mode &= ~SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    if (self->has(ProxyFault::accept_unknown_ca)) callback = [](int, X509_STORE_CTX*) { return 1; };
+    SSL_set_verify(ssl, mode, callback);
     return 1;
   }
 
@@ -196,13 +241,41 @@ struct CoapProxy::Impl {
 
   void serve(const Route& route, coap_resource_t* resource, coap_session_t* session, const coap_pdu_t* request,
              const coap_string_t* query, coap_pdu_t* response) {
-    const coap_mid_t mid = coap_pdu_get_mid(request);
     const coap_bin_const_t raw_token = coap_pdu_get_token(request);
+    const coap_mid_t mid = coap_pdu_get_mid(request);
     const std::string token(reinterpret_cast<const char*>(raw_token.s), raw_token.length);
+    // The upstream answer is in and the loop triggered the request again (coap_async_trigger).
+    if (coap_async_t* async = coap_find_async(session, raw_token)) {
+      auto it = in_flight.find(static_cast<const Job*>(coap_async_get_app_data(async)));
+      if (it == in_flight.end()) {
+        // Answered already (a device's copy came in just before the trigger fired): say nothing.
+        coap_pdu_set_type(response, COAP_MESSAGE_NON);
+        return;
+      }
+      std::shared_ptr<Job> job = it->second;
+      finish(*job);
+      log_answer(job->exchange, job->answer);
+      if (job->confirmable) {
+        remember(session, job->mid, job->token);
+        if (!job->acknowledged) {
+          // Still unacknowledged: piggybacked on the ACK of the device's message.
+          coap_pdu_set_type(response, COAP_MESSAGE_ACK);
+          coap_pdu_set_mid(response, job->mid);
+        }
+      }
+      send_answer(std::move(job->answer), resource, session, request, query, response);
+      return;
+    }
+    if (auto it = pending.find({session, token}); it != pending.end() && it->second->mid == mid) {
+      // A copy of a request in flight: the device waits, so acknowledge (no response code set:
+      // libcoap sends an empty ACK); the answer follows as a separate response.
+      it->second->acknowledged = true;
+      count(&ProxyStats::duplicates);
+      return;
+    }
     if (already_answered(session, mid, token)) {
-      // Its answer went out before this copy was read (the loop is serial): acknowledge the copy
-      // with an empty ACK (no response code set) and process nothing. A second piggybacked
-      // response would reach the device as a new answer and restart its Block2 transfer.
+      // A late copy of a request already answered: acknowledge it with an empty ACK (no response
+      // code set) and process nothing.
       count(&ProxyStats::duplicates);
       if (log) log("coap-proxy: duplicate of message " + std::to_string(mid) + " acknowledged, not forwarded again");
       return;
@@ -241,32 +314,188 @@ struct CoapProxy::Impl {
     } else if (offset != 0 || (total != 0 && offset + length < total)) {
       answer = local_refusal(CoapCode::make(4, 8), "incomplete request body", "RFC7959-2.9.2");
     }
-    if (!answer) answer = check_request(exchange, limits);
+    if (!answer && !(has(ProxyFault::accept_no_certificate) && exchange.device_chain.empty()))
+      answer = check_request(exchange, limits);
+    if (!answer && in_flight.size() >= kMaxInFlight) {
+      answer = local_refusal(CoapCode::make(5, 3), "too many requests waiting for the EST service", "RFC7252-5.9.3.4");
+      answer->max_age = 5;
+    }
     if (answer) {
       count(&ProxyStats::answered_locally);
-    } else {
-      const std::string host_header = (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) + ":" +
-                                      std::to_string(url.port);
-      HttpRequest http = to_http_request(exchange, url.base_path, host_header);
-      count(&ProxyStats::forwarded);
-      auto upstream_response = upstream(http);
-      if (observer) observer(http, upstream_response);
-      if (!upstream_response.ok()) {
-        count(&ProxyStats::upstream_failures);
-        answer = upstream_failure(upstream_response.error());
-      } else {
-        answer = to_coap_answer(exchange.operation, *upstream_response, std::chrono::system_clock::now(), limits);
-      }
+      log_answer(exchange, *answer);
+      if (coap_pdu_get_type(request) == COAP_MESSAGE_CON) remember(session, mid, token);
+      send_answer(std::move(*answer), resource, session, request, query, response);
+      return;
     }
 
-    if (log) {
-      std::string client = exchange.device_chain.empty() ? "" : exchange.device_chain.front().subject().to_string();
-      log("coap-proxy: op=" + std::string(*coaps_short_name(exchange.operation)) + " label=" + exchange.label +
-          " client=" + quote_value(client) + " code=" + answer->code.to_string() + " rule=" + answer->rule +
-          (answer->upstream_status ? " upstream=" + std::to_string(*answer->upstream_status) : std::string(" upstream=-")));
+    auto job = std::make_shared<Job>();
+    job->exchange = std::move(exchange);
+    job->http = upstream_request(job->exchange);
+    job->mid = mid;
+    job->token = token;
+    job->confirmable = coap_pdu_get_type(request) == COAP_MESSAGE_CON;
+    job->received = std::chrono::steady_clock::now();
+    job->request.reset(coap_pdu_duplicate(request, session, raw_token.length, raw_token.s, nullptr));
+    if (!job->request) {
+      coap_pdu_set_code(response, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+      return;
     }
-    if (coap_pdu_get_type(request) == COAP_MESSAGE_CON) remember(session, mid, token);
-    send_answer(std::move(*answer), resource, session, request, query, response);
+    coap_pdu_set_mid(job->request.get(), mid);  // the duplicate got a new one; the ACK needs this
+    job->session = coap_session_reference(session);
+    pending[{session, token}] = job.get();
+    in_flight.emplace(job.get(), job);
+    {
+      std::lock_guard lock(jobs_mutex);
+      queued.push_back(std::move(job));
+    }
+    jobs_cv.notify_one();
+    // Nothing yet: an empty response of type NON is dropped by libcoap, so the ACK can still carry
+    // the answer if it comes soon.
+    coap_pdu_set_type(response, COAP_MESSAGE_NON);
+  }
+
+  // The job is answered (or the proxy stops): its loop-side resources go back to libcoap.
+  void finish(Job& job) {
+    pending.erase({job.session, job.token});
+    in_flight.erase(&job);  // the caller holds its own reference
+    job.request.reset();
+    if (job.session) coap_session_release(job.session);
+    job.session = nullptr;
+  }
+
+  // RFC 7252 5.2.2: a request still waiting for the gateway after kEmptyAckAfter gets its empty ACK.
+  // Returns how long until the next one is due (at most a second).
+  std::chrono::milliseconds acknowledge_slow_requests() {
+    const auto now = std::chrono::steady_clock::now();
+    std::chrono::milliseconds next{1000};
+    for (auto& [key, job] : in_flight) {
+      if (!job->confirmable || job->acknowledged || !job->request) continue;
+      const auto due = job->received + kEmptyAckAfter;
+      if (due <= now) {
+        coap_send_ack(job->session, job->request.get());
+        job->acknowledged = true;
+      } else {
+        next = std::min(next, std::chrono::duration_cast<std::chrono::milliseconds>(due - now) + std::chrono::milliseconds(1));
+      }
+    }
+    return next;
+  }
+
+  // The request the gateway gets (PG-COAP-2: the device's chain beside the officer's TLS identity).
+  HttpRequest upstream_request(const CoapExchange& exchange) const {
+    const std::string host_header = (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) + ":" +
+                                    std::to_string(url.port);
+    HttpRequest http = to_http_request(exchange, url.base_path, host_header);
+    if (has(ProxyFault::forward_as_officer) || has(ProxyFault::mangle_forwarded_chain) || exchange.device_chain.empty()) {
+      auto& headers = http.headers;
+      headers.erase(std::remove_if(headers.begin(), headers.end(), [](const auto& h) { return h.first == kForwardedClientCertHeader; }),
+                    headers.end());
+      if (has(ProxyFault::mangle_forwarded_chain) && !has(ProxyFault::forward_as_officer) && !exchange.device_chain.empty()) {
+        Bytes leaf = exchange.device_chain.front().der();
+        leaf.back() ^= 0x5a;  // the last byte of the leaf's signature
+        std::string chain = base64_encode(leaf);
+        for (std::size_t i = 1; i < exchange.device_chain.size(); ++i) chain += "," + base64_encode(exchange.device_chain[i].der());
+        headers.emplace_back(kForwardedClientCertHeader, chain);
+      }
+    }
+    return http;
+  }
+
+  // On a worker: the HTTPS exchange (bounded by the upstream deadlines) and its CoAP answer.
+  CoapAnswer forward(const Job& job) {
+    if (config.upstream_delay.count() > 0) {
+      std::unique_lock lock(jobs_mutex);  // a stop ends the wait
+      jobs_cv.wait_for(lock, config.upstream_delay, [this] { return workers_stopping; });
+    }
+    count(&ProxyStats::forwarded);
+    UpstreamConnection connection;
+    Result<HttpResponse> upstream_response = make_error(ErrorCode::internal, "not forwarded");
+    if (https_upstream) {
+      connection.scheme = "https";
+      auto opened = HttpsConnection::connect(*https_upstream);
+      if (opened.ok()) {
+        connection.tls_version = to_string(opened->tls().version);
+        if (https_upstream->identity) connection.client_certificate = https_upstream->identity->certificate;
+        upstream_response = opened->send(job.http);
+      } else {
+        upstream_response = opened.error();
+      }
+    } else {
+      upstream_response = upstream(job.http);
+    }
+    if (observer) observer(job.http, upstream_response, connection);
+    if (!upstream_response.ok()) {
+      count(&ProxyStats::upstream_failures);
+      return upstream_failure(upstream_response.error());
+    }
+    CoapAnswer answer = to_coap_answer(job.exchange.operation, *upstream_response, std::chrono::system_clock::now(), limits);
+    if (answer.content_format) {
+      if (has(ProxyFault::wrong_content_format) && job.exchange.operation == EstOperation::cacerts) answer.content_format = 280;
+      if (has(ProxyFault::base64_downstream)) answer.payload.assign(upstream_response->body.begin(), upstream_response->body.end());
+    }
+    if (has(ProxyFault::no_max_age) && answer.code == CoapCode::make(5, 3)) answer.max_age.reset();
+    if (has(ProxyFault::created_not_changed) && answer.code == CoapCode::make(2, 4)) answer.code = CoapCode::make(2, 1);
+    return answer;
+  }
+
+  void work() noexcept {
+    for (;;) {
+      std::shared_ptr<Job> job;
+      {
+        std::unique_lock lock(jobs_mutex);
+        jobs_cv.wait(lock, [this] { return workers_stopping || !queued.empty(); });
+        if (workers_stopping) return;
+        job = std::move(queued.front());
+        queued.pop_front();
+      }
+      try {
+        job->answer = forward(*job);
+      } catch (const std::exception& e) {
+        job->answer = local_refusal(CoapCode::make(5, 0), std::string("internal error: ") + e.what(), "internal");
+      } catch (...) {
+        job->answer = local_refusal(CoapCode::make(5, 0), "internal error", "internal");
+      }
+      {
+        std::lock_guard lock(jobs_mutex);
+        ready.push_back(std::move(job));
+      }
+      wake();
+    }
+  }
+
+  void wake() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto written = ::write(wake_fd, &one, sizeof one);  // only fails when the counter is full: already awake
+  }
+
+  // On the loop: each answered job's request goes through its handler again (coap_async_trigger).
+  void trigger_ready() {
+    std::uint64_t counter = 0;
+    [[maybe_unused]] auto drained = ::read(wake_fd, &counter, sizeof counter);
+    std::vector<std::shared_ptr<Job>> done;
+    {
+      std::lock_guard lock(jobs_mutex);
+      done.swap(ready);
+    }
+    for (const auto& job : done) {
+      if (in_flight.count(job.get()) == 0 || !job->request) continue;
+      coap_async_t* async = coap_register_async(job->session, job->request.get(), 0);
+      if (async == nullptr) {  // the token is in use by another async request: the device must retry
+        if (log) log("coap-proxy: cannot schedule the answer to message " + std::to_string(job->mid));
+        finish(*job);
+        continue;
+      }
+      coap_async_set_app_data(async, job.get());
+      coap_async_trigger(async);
+    }
+  }
+
+  void log_answer(const CoapExchange& exchange, const CoapAnswer& answer) {
+    if (!log) return;
+    const std::string client = exchange.device_chain.empty() ? "" : exchange.device_chain.front().subject().to_string();
+    log("coap-proxy: op=" + std::string(coaps_short_name(exchange.operation).value_or(to_string(exchange.operation))) +
+        " label=" + exchange.label + " client=" + quote_value(client) + " code=" + answer.code.to_string() + " rule=" + answer.rule +
+        (answer.upstream_status ? " upstream=" + std::to_string(*answer.upstream_status) : std::string(" upstream=-")));
   }
 
   // The answer into libcoap's response: a large body through its Block2 machinery, else inline.
@@ -275,6 +504,16 @@ struct CoapProxy::Impl {
     coap_pdu_set_code(response, static_cast<coap_pdu_code_t>(answer.code.value));
     std::uint8_t buffer[4];
     if (answer.content_format && !answer.payload.empty()) {
+      // FB-40 on purpose: the body is cut as if the device had asked for no Block2 size.
+      coap::Pdu without_block2;
+      if (has(ProxyFault::ignore_block_size)) {
+        coap_opt_filter_t drop;
+        coap_option_filter_clear(&drop);
+        coap_option_filter_set(&drop, COAP_OPTION_BLOCK2);
+        const coap_bin_const_t token = coap_pdu_get_token(request);
+        without_block2.reset(coap_pdu_duplicate(request, session, token.length, token.s, &drop));
+        if (without_block2) request = without_block2.get();
+      }
       auto body = std::make_unique<Bytes>(std::move(answer.payload));
       const std::uint8_t* bytes = body->data();
       const std::size_t size = body->size();
@@ -350,7 +589,7 @@ struct CoapProxy::Impl {
     options.handshake_timeout = config.upstream_handshake_timeout;
     options.io_timeout = config.upstream_io_timeout;
     options.max_response_body = config.max_response_body;
-    upstream = [options](const HttpRequest& request) { return https_request(options, request); };
+    https_upstream = std::move(options);
     return {};
   }
 
@@ -359,7 +598,11 @@ struct CoapProxy::Impl {
     route->proxy = this;
     route->operation = operation;
     route->label = label;
-    const std::string path = coaps_est_path(label, operation)->substr(1);  // libcoap paths have no leading '/'
+    // fullcmc has no short path; the forward-fullcmc fault serves it under its long name.
+    const std::string path = coaps_est_path(label, operation)
+                                 .value_or(std::string(coaps_est_root) + (label.empty() ? "" : "/" + label) + "/" +
+                                           std::string(to_string(operation)))
+                                 .substr(1);  // libcoap paths have no leading '/'
     coap_resource_t* resource = coap_resource_init(coap_new_str_const(reinterpret_cast<const std::uint8_t*>(path.data()), path.size()),
                                                    COAP_RESOURCE_FLAGS_RELEASE_URI);
     coap_register_handler(resource, http_method(operation) == "GET" ? COAP_REQUEST_GET : COAP_REQUEST_POST, &Impl::handle);
@@ -369,14 +612,25 @@ struct CoapProxy::Impl {
                     coap_new_str_const(reinterpret_cast<const std::uint8_t*>(value.data()), value.size()),
                     COAP_ATTR_FLAGS_RELEASE_NAME | COAP_ATTR_FLAGS_RELEASE_VALUE);
     };
-    attr("rt", quote_value(*coaps_resource_type(operation)));
+    if (auto type = coaps_resource_type(operation)) attr("rt", quote_value(*type));
     attr("ct", std::to_string(coaps_response_format(operation)));
     coap_add_resource(context.get(), resource);  // the context owns the resource from here
     routes.push_back(std::move(route));
   }
 
+  // The loop sleeps until a datagram, a libcoap timer (its timerfd is in the epoll set behind
+  // coap_fd) or a worker's answer wakes it; at least once a second regardless.
   void run() noexcept {
-    while (!stopping.load()) coap_io_process(context.get(), 100);
+    coap_context_t* ctx = context.get();
+    const int coap_fd = coap_context_get_coap_fd(ctx);
+    while (!stopping.load()) {
+      const auto wait = acknowledge_slow_requests();
+      pollfd fds[2] = {{wake_fd, POLLIN, 0}, {coap_fd, POLLIN, 0}};
+      // Without epoll libcoap has no descriptor to wait on: poll it every 10 ms.
+      ::poll(fds, coap_fd >= 0 ? 2 : 1, coap_fd >= 0 ? static_cast<int>(wait.count()) : 10);
+      if (fds[0].revents & POLLIN) trigger_ready();
+      coap_io_process(ctx, COAP_IO_NO_WAIT);
+    }
   }
 };
 
@@ -444,13 +698,22 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
   impl->port = static_cast<std::uint16_t>(std::stoi(bound.substr(colon + 1, space - colon - 1)));
 
   for (auto operation : all_est_operations) {
-    if (operation == EstOperation::fullcmc) continue;  // PG-COAP-3: no resource, so 4.04 and never forwarded
+    // PG-COAP-3: no resource, so 4.04 and never forwarded.
+    if (operation == EstOperation::fullcmc && !impl->has(ProxyFault::forward_fullcmc)) continue;
     impl->add_resource(operation, "");
     for (const auto& label : config.labels) impl->add_resource(operation, label);
   }
   impl->note("listening on coaps://" + config.listen_host + ":" + std::to_string(impl->port) + " -> " + config.est_url +
              " (PG-COAP-3: no fullcmc)");
+  if (!config.faults.empty()) {
+    std::string names;
+    for (auto fault : config.faults) names += (names.empty() ? "" : ", ") + std::string(to_string(fault));
+    impl->note("FAULTS (wrong on purpose): " + names);
+  }
+  impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (impl->wake_fd < 0) return make_error(ErrorCode::internal, "eventfd failed");
   Impl* self = impl.get();
+  for (std::size_t i = 0; i < Impl::kWorkers; ++i) impl->workers.emplace_back([self] { self->work(); });
   impl->thread = std::thread([self] { self->run(); });
   return std::unique_ptr<CoapProxy>(new CoapProxy(std::move(impl)));
 }
@@ -467,7 +730,20 @@ ProxyStats CoapProxy::stats() const {
 void CoapProxy::stop() {
   if (!impl_) return;
   impl_->stopping.store(true);
+  if (impl_->wake_fd >= 0) impl_->wake();
   if (impl_->thread.joinable()) impl_->thread.join();
+  {
+    std::lock_guard lock(impl_->jobs_mutex);
+    impl_->workers_stopping = true;
+  }
+  impl_->jobs_cv.notify_all();
+  // A worker in an HTTPS exchange finishes it first: bounded by the upstream deadlines.
+  for (auto& worker : impl_->workers)
+    if (worker.joinable()) worker.join();
+  while (!impl_->in_flight.empty()) {
+    std::shared_ptr<Impl::Job> job = impl_->in_flight.begin()->second;
+    impl_->finish(*job);
+  }
   if (impl_->context) {
     std::lock_guard lock(registry_mutex);
     registry().erase(impl_->context.get());

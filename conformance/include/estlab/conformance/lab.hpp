@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "estlab/conformance/target.hpp"
+#include "estlab/coap_proxy/faults.hpp"
 #include "estlab/core/key.hpp"
 #include "estlab/gateway/faults.hpp"
 
@@ -20,6 +21,7 @@ struct LabOptions {
   std::filesystem::path dir;  // fixtures, CA store, transcripts; emptied first
   KeyType key_type = KeyType::ec_p256;
   std::set<gateway::Fault> faults;  // applied to every gateway of the lab
+  coap_proxy::ProxyFaults proxy_faults;  // applied to every CoAP proxy of the lab
   bool transcripts = false;         // DIR/transcripts/<gateway>/
   std::size_t io_threads = 2;
 };

@@ -111,6 +111,9 @@ struct Expectation {
   std::string max_age;                     // the Max-Age option: "present", "absent" or seconds
   std::vector<std::string> links_contain;  // discovery: link-format entries with these rt values, each with its ct
   std::optional<int> max_block_size;       // the answer came in Block2 blocks no larger than this (bytes)
+  // coaps: the answer came as a separate response after an empty ACK (true) or piggybacked on the
+  // ACK (false), RFC 7252 5.2.2; a server MAY do either (9148-4.7-a), so it is recorded (info).
+  std::optional<bool> separate;
   // What the EST-coaps proxy forwarded for this step's request body (9148-5-*), matched by that body.
   struct Upstream {
     std::optional<int> requests;  // how many forwarded requests carried the body (0 = never forwarded)
@@ -119,6 +122,10 @@ struct Expectation {
     std::string content_type;     // compared as media types (parameters per RFC 9110)
     std::string client;           // the forwarded device identity's subject
     std::optional<int> status;    // the EST server's HTTP answer to it
+    // The proxy's own connection to the EST server (9148-5-a/b):
+    std::string scheme;           // "https": EST over TLS
+    bool tls_client = false;      // true: a TLS client certificate was presented
+    std::string tls_client_eku;   // an EKU that certificate is expected to carry (cmcRA, OID); recorded, not judged
   };
   std::optional<Upstream> upstream;
   std::string requirement;                 // the catalog row these checks judge; "" = the scenario's first

@@ -35,6 +35,11 @@ struct UpstreamRecord {
   Bytes body;                // the body, base64 decoded (what the device sent in binary)
   std::string client;        // the device identity forwarded with it (its certificate's subject), "" = none
   int status = 0;            // the EST server's HTTP answer; 0 = none came
+  // The proxy's own connection to the EST server (9148-5-a/b): "https" (TLS), "" = not known.
+  std::string scheme;
+  std::string tls_version;                   // "TLSv1.3"
+  std::string tls_client;                    // the subject of the TLS client certificate presented; "" = none
+  std::vector<std::string> tls_client_ekus;  // its extended key usages, dotted OIDs
 };
 // The forwarded requests whose body is exactly `body` (a CSR is unique to its step, so parallel
 // scenarios never see each other's).

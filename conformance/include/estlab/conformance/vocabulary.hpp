@@ -43,7 +43,7 @@ inline constexpr std::array<VocabularyEntry, 13> kRoles = {{
 
 // What a target implements beyond the mandatory core; a scenario `needs:` them. `coaps` is
 // implied by coaps_port and is not written in features.
-inline constexpr std::array<VocabularyEntry, 11> kFeatures = {{
+inline constexpr std::array<VocabularyEntry, 12> kFeatures = {{
     {"serverkeygen", "/serverkeygen: the server generates the key pair (RFC 7030 4.4)"},
     {"fullcmc", "/fullcmc: Full PKI Requests in CMC (RFC 7030 4.3)"},
     {"csrattrs", "/csrattrs: the CSR attributes the CA wants (RFC 7030 4.5)"},
@@ -55,6 +55,7 @@ inline constexpr std::array<VocabularyEntry, 11> kFeatures = {{
     {"manual-approval", "enrollment waits for an operator: 202 + Retry-After until approved (RFC 7030 4.2.3)"},
     {"coaps", "EST-coaps (RFC 9148) on coaps_port; implied by coaps_port"},
     {"coaps-upstream", "the suite sees what the EST-coaps proxy forwarded to its EST server (the embedded lab only)"},
+    {"coaps-slow-upstream", "an EST-coaps proxy behind a slow EST server, whose answers come after an empty ACK (the embedded lab only)"},
 }};
 
 // Controls the suite asks the target's operator side to perform: shell commands run by /bin/sh

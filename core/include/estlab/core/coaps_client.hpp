@@ -108,6 +108,9 @@ struct CoapResponse {
   // The SZX of the last Block2 block (the size the server chose, 16 << szx bytes); nullopt when
   // the answer came in one piece.
   std::optional<unsigned> block2_szx;
+  // The answer came as a separate CON response after an empty ACK (RFC 7252 5.2.2, 9148-4.7-a),
+  // not piggybacked on the ACK.
+  bool separate = false;
   Bytes payload;  // the whole body, Block2 reassembled
 
   std::string payload_text() const { return std::string(payload.begin(), payload.end()); }

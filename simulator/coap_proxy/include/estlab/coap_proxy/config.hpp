@@ -9,6 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "estlab/coap_proxy/faults.hpp"
+
+namespace estlab {
+class Properties;
+}
+
 namespace estlab::coap_proxy {
 
 // PG-COAP-5: what to do with several open CAs that share one subject name. The product documents
@@ -41,10 +47,17 @@ struct CoapProxyConfig {
   std::size_t max_response_body = 1024 * 1024;                  // estlab.max-response-body
   std::chrono::seconds default_max_age{60};  // estlab.retry.default-max-age: 202 without Retry-After
   std::vector<std::string> warnings;         // unknown keys, coap.enabled=false, ...
+  ProxyFaults faults;                        // lab only: what to get wrong on purpose (never from a file)
+  // Lab only (never from a file): each request waits this long on its worker before it goes
+  // upstream, as behind a slow EST server (9148-4.7-a: empty ACK, then a separate response).
+  std::chrono::milliseconds upstream_delay{0};
 
   // Relative paths are resolved against estlab.base-dir (itself relative to the file's directory;
   // default: the file's directory).
   static CoapProxyConfig load(const std::filesystem::path& file);
+  // The same from properties already in memory (the lab puts a scenario's values over its file);
+  // `file` names them in messages and anchors relative paths.
+  static CoapProxyConfig from_properties(const Properties& properties, const std::filesystem::path& file);
 };
 
 // est.url taken apart.

@@ -3,12 +3,15 @@
 // device's chain (PG-COAP-1, -2). Startup enforces the product's rules: the DTLS certificate must
 // carry serverAuth (PG-COAP-6), the truststore is the open CAs fetched from the CA (PG-COAP-4), and
 // CAs that share a subject are refused or ignored as configured (PG-COAP-5).
-// One thread owns the libcoap context; upstream requests block it, each bounded by its deadlines.
+// One thread owns the libcoap context and never waits for the gateway: a forwarded request gets an
+// empty ACK at once and a separate response when a worker's HTTPS exchange (bounded by its
+// deadlines) is done (RFC 7252 5.2.2), so a slow upstream answer delays no other device.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,11 +26,19 @@ using LogSink = std::function<void(const std::string& line)>;
 LogSink stderr_log_sink();
 
 // How the proxy reaches the EST service; the default is core's HTTPS client with the officer
-// identity. Tests may give their own.
+// identity. Tests may give their own; it is called on several worker threads at once.
 using Upstream = std::function<Result<HttpResponse>(const HttpRequest&)>;
-// Told of each request forwarded upstream and of what came back, on the proxy's loop thread (keep
-// it short): the embedded lab shows scenarios what the gateway received (9148-5-*).
-using ForwardObserver = std::function<void(const HttpRequest& sent, const Result<HttpResponse>& answer)>;
+// What the EST server saw of the proxy's own connection for one forwarded request (9148-5-a/b).
+struct UpstreamConnection {
+  std::string scheme;                             // "https"; "" = a test's Upstream function (not known)
+  std::string tls_version;                        // "TLSv1.3"; "" = no TLS connection was made
+  std::optional<Certificate> client_certificate;  // the TLS client certificate the proxy presented
+};
+// Told of each request forwarded upstream, of what came back and over what connection, on a
+// forwarding worker thread (several may call at once; keep it short): the embedded lab shows
+// scenarios what the gateway received (9148-5-*).
+using ForwardObserver =
+    std::function<void(const HttpRequest& sent, const Result<HttpResponse>& answer, const UpstreamConnection& connection)>;
 
 struct ProxyStats {
   std::uint64_t requests = 0;
@@ -35,7 +46,7 @@ struct ProxyStats {
   std::uint64_t answered_locally = 0;
   std::uint64_t upstream_failures = 0;
   std::uint64_t dtls_failures = 0;
-  std::uint64_t duplicates = 0;  // retransmitted requests answered again without forwarding
+  std::uint64_t duplicates = 0;  // copies of a request (in flight or answered) acknowledged, not forwarded
 };
 
 class CoapProxy {
