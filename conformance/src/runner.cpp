@@ -11,9 +11,11 @@
 #include "estlab/core/base64.hpp"
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/coaps_client.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/describe.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/https_client.hpp"
+#include "estlab/core/server_key.hpp"
 #include "estlab/core/text.hpp"
 #include "transport.hpp"
 
@@ -351,7 +353,19 @@ class ScenarioRun {
   std::optional<MadeCsr> make_csr(const Step& step, StepResult& r) {
     if (!step.csr) return std::nullopt;
     const TlsConnectionInfo* tls = channel_.tls_for_request(step.new_connection, step_timeout(step));
-    auto made = csr_maker_.make(resolve(*step.csr), tls);
+    CsrTemplate t = resolve(*step.csr);
+    if (t.encrypted_key == "asymmetric") {
+      // RFC 7030 4.4.1.2: the key to encrypt to is this connection's certificate's.
+      const auto& identity = channel_.identity();
+      if (!identity) {
+        fail_step(r, Verdict::error, "csr.encrypted_key: asymmetric needs a connection with a client certificate (connect: {as: ROLE})");
+        return std::nullopt;
+      }
+      t.attributes.emplace_back(std::string(oid::smime_capabilities), to_hex(encode_smime_capabilities(default_smime_capabilities())));
+      t.attributes.emplace_back(std::string(oid::asymmetric_decrypt_key_identifier),
+                                to_hex(der::encode_octet_string(key_identifier(identity->certificate))));
+    }
+    auto made = csr_maker_.make(t, tls);
     if (!made.ok()) {
       if (made.error().code == ErrorCode::unsupported) throw NotJudged("not judged: building the CSR: " + made.error().message);
       fail_step(r, Verdict::error, "building the CSR: " + made.error().message);
@@ -429,6 +443,7 @@ class ScenarioRun {
     exchange.transport = channel_.describe();
     observation.csr = csr;
     observation.last_csr = last_csr_;
+    observation.client_identity = channel_.identity();
     if (step.expect && step.expect->upstream) {
       // The proxy forwards (or not) before it answers, so the record is there once the answer is.
       if (target_.coaps_upstream) observation.upstream = target_.coaps_upstream(request.payload);
@@ -499,6 +514,7 @@ class ScenarioRun {
     exchange.transport = channel_.describe();
     observation.csr = csr;
     observation.last_csr = last_csr_;
+    observation.client_identity = channel_.identity();
     if (observation.kind == Observation::Kind::response) {
       exchange.response = clip(observation.response.to_text());
       const auto decoded = describe_est_body(observation.response.header("Content-Type").value_or(""), observation.response.body);

@@ -254,7 +254,8 @@ class Loader {
 
   CsrTemplate csr(const YAML::Node& node) const {
     only_keys(node, "csr", {"subject", "cn", "san", "key", "key_type", "challenge_password", "unstructured_name",
-                            "unstructured_address", "eku", "corrupt_signature", "file", "attributes", "challenge_password_type"});
+                            "unstructured_address", "eku", "corrupt_signature", "file", "attributes", "challenge_password_type",
+                            "encrypted_key"});
     CsrTemplate t;
     if (node["subject"]) {
       t.subject = text(node["subject"], "csr.subject");
@@ -286,6 +287,11 @@ class Loader {
     if (node["eku"]) t.extended_key_usages = strings(node["eku"], "csr.eku");
     if (node["corrupt_signature"]) t.corrupt_signature = boolean(node["corrupt_signature"], "csr.corrupt_signature");
     if (node["file"]) t.file = text(node["file"], "csr.file");
+    if (node["encrypted_key"]) {
+      t.encrypted_key = text(node["encrypted_key"], "csr.encrypted_key");
+      if (t.encrypted_key != "asymmetric")
+        fail(node["encrypted_key"], "csr.encrypted_key must be asymmetric (encrypted to this connection's certificate), not '" + t.encrypted_key + "'");
+    }
     if (const auto& attrs = node["attributes"]) {
       if (!attrs.IsMap()) fail(attrs, "csr.attributes must map attribute OIDs to the DER of their value, in hex");
       static const std::regex hex(R"(^([0-9a-fA-F]{2})+$)");
@@ -356,7 +362,7 @@ class Loader {
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails",
                "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested",
                "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size",
-               "error_text", "retry_after", "certs_only_structure", "multipart_parts"});
+               "error_text", "retry_after", "certs_only_structure", "multipart_parts", "server_key_encrypted"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -399,6 +405,10 @@ class Loader {
     if (node["secure_renegotiation"]) e.secure_renegotiation = boolean(node["secure_renegotiation"], "expect.secure_renegotiation");
     if (node["renegotiation_requested"]) e.renegotiation_requested = boolean(node["renegotiation_requested"], "expect.renegotiation_requested");
     if (node["server_key_matches"]) e.server_key_matches = boolean(node["server_key_matches"], "expect.server_key_matches");
+    if (node["server_key_encrypted"]) {
+      e.server_key_encrypted = boolean(node["server_key_encrypted"], "expect.server_key_encrypted");
+      if (!e.server_key_encrypted) fail(node["server_key_encrypted"], "expect.server_key_encrypted can only be true (leave it out otherwise)");
+    }
     if (node["csrattrs_valid"]) e.csrattrs_valid = boolean(node["csrattrs_valid"], "expect.csrattrs_valid");
     if (node["csrattrs_lint"]) e.csrattrs_lint = boolean(node["csrattrs_lint"], "expect.csrattrs_lint");
     if (node["csrattrs_contains"]) e.csrattrs_contains = strings(node["csrattrs_contains"], "expect.csrattrs_contains");

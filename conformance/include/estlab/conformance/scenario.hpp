@@ -31,6 +31,9 @@ struct CsrTemplate {
   bool corrupt_signature = false;
   std::string file;                          // a CSR file (PEM/DER/base64) instead of building one
   std::vector<std::pair<std::string, std::string>> attributes;  // oid -> DER hex (e.g. DecryptKeyIdentifier)
+  // "asymmetric": ask for the server-generated key encrypted to this connection's certificate
+  // (RFC 7030 4.4.1.2: SMIMECapabilities and an AsymmetricDecryptKeyIdentifier naming its key).
+  std::string encrypted_key;
 };
 
 // RFC 5280 facts expected of one certificate: the issued one (`issued:`) or the TLS server's
@@ -92,6 +95,9 @@ struct Expectation {
   std::optional<bool> secure_renegotiation;  // the server sent RFC 5746 renegotiation_info
   std::optional<bool> renegotiation_requested;  // the server sent a HelloRequest on this connection
   std::optional<bool> server_key_matches;  // serverkeygen: the PKCS#8 key part matches the certificate
+  // serverkeygen: the key part is EnvelopedData(SignedData(key package)) that opens with the
+  // connection's key, in the algorithms the CSR listed (7030-4.4.2-c)
+  bool server_key_encrypted = false;
   std::vector<std::string> csrattrs_contains;  // OIDs or names
   bool csrattrs_valid = false;             // a 200 body is base64 DER CsrAttrs (7030-4.5.2-b)
   bool csrattrs_lint = false;              // a 200 body has RFC 9908's shape (csrattrs-3.2-a/b, 7030-4.5.2-f), each at its row's level
