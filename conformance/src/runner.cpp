@@ -412,6 +412,8 @@ class ScenarioRun {
       if (auto type = MediaType::parse(step.content_type); type.ok()) request.content_format = format_of_media_type(*type);
     if (step.content_format) request.content_format = static_cast<std::uint16_t>(*step.content_format);
     if (step.accept) request.accept = static_cast<std::uint16_t>(*step.accept);
+    if (step.uri_host) request.uri_host = substitute(*step.uri_host);
+    if (step.size2) request.size2 = static_cast<std::uint32_t>(*step.size2);
     if (step.block_size) {
       unsigned szx = 0;
       while ((16 << szx) < *step.block_size) ++szx;
@@ -432,6 +434,8 @@ class ScenarioRun {
                        (request.query.empty() ? "" : "?" + request.query) +
                        (request.content_format ? "\nContent-Format: " + std::to_string(*request.content_format) : "") +
                        (request.accept ? "\nAccept: " + std::to_string(*request.accept) : "") +
+                       (request.uri_host ? "\nUri-Host: " + *request.uri_host : "") +
+                       (request.size2 ? "\nSize2: " + std::to_string(*request.size2) : "") +
                        (step.block_size ? "\nBlock1/Block2 size: " + std::to_string(*step.block_size) : "") +
                        (step.block1 ? "\nBlock1: num " + std::to_string(step.block1->num) + (step.block1->more ? " M" : "") + " SZX " +
                                           std::to_string(step.block1->szx)

@@ -509,7 +509,14 @@ class Loader {
       only_keys(node, "a send step", {"send", "expect", "capture", "timeout"});
       s.kind = Step::Kind::send;
       only_keys(r, "send", {"op", "label", "method", "path", "csr", "full_cmc", "body", "content_type", "headers", "auth",
-                            "new_connection", "resend", "base64_layout", "accept", "content_format", "block_size", "block1"});
+                            "new_connection", "resend", "base64_layout", "accept", "content_format", "block_size", "block1",
+                            "uri_host", "size2"});
+      if (r["uri_host"]) {
+        s.uri_host = text(r["uri_host"], "send.uri_host");
+        if (s.uri_host->empty()) fail(r["uri_host"], "send.uri_host must name a host (leave the key out to send no Uri-Host)");
+        check_variables(r["uri_host"], *s.uri_host);
+      }
+      if (r["size2"]) s.size2 = integer(r["size2"], "send.size2", 0, 0x7fffffff);
       if (r["accept"]) s.accept = integer(r["accept"], "send.accept", 0, 65535);
       if (r["content_format"]) s.content_format = integer(r["content_format"], "send.content_format", 0, 65535);
       if (const auto& b = r["block_size"]) {
@@ -717,14 +724,14 @@ class Loader {
     }
     if (s.transport != "coaps")
       for (const auto& st : s.steps) {
-        const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1;
+        const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1 || st.uri_host || st.size2;
         const bool coaps_connect = st.dtls != "any" || !st.groups.empty() ||
                                    (st.expect && st.expect->extended_master_secret);
         const bool coaps_expect = st.expect && (st.expect->content_format || !st.expect->max_age.empty() || st.expect->max_block_size ||
                                                 !st.expect->links_contain.empty() || st.expect->upstream);
         if (coaps_send || coaps_connect || coaps_expect)
           fail_at(st.line, std::string("this step uses ") +
-                               (coaps_send ? "accept, content_format, block_size or block1" : coaps_connect ? "dtls, groups or extended_master_secret"
+                               (coaps_send ? "accept, content_format, block_size, block1, uri_host or size2" : coaps_connect ? "dtls, groups or extended_master_secret"
                                                                                                  : "content_format, max_age, max_block_size, links_contain or upstream") +
                                ", which only exist over EST-coaps: add `transport: coaps`");
       }

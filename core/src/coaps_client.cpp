@@ -325,6 +325,7 @@ struct CoapsConnection::Impl {
       }
       CoapResponse& response = self->partial;
       if (block2) response.block2_szx = std::max(response.block2_szx.value_or(0), *block2 & 0x07u);
+      if (auto size2 = uint_option(received, COAP_OPTION_SIZE2)) response.size2 = *size2;
       if (has_data) {
         if (std::max(total, offset + length) > self->options.max_response_body) {
           self->failure = make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(std::max(total, offset + length)) +
@@ -456,6 +457,12 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   coap_add_token(pdu.get(), token_length, token);
 
   coap_optlist_t* raw_options = nullptr;
+  if (request.uri_host) {
+    if (request.uri_host->empty() || request.uri_host->size() > 255)
+      return make_error(ErrorCode::invalid_input, "Uri-Host must be 1 to 255 bytes (RFC 7252 5.10)");
+    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_URI_HOST, request.uri_host->size(),
+                                                       reinterpret_cast<const std::uint8_t*>(request.uri_host->data())));
+  }
   std::size_t start = 0;
   const std::string& path = request.path;
   while (start < path.size()) {
@@ -482,6 +489,8 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   if (request.accept)
     coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_ACCEPT,
                                                        coap_encode_var_safe(buffer, sizeof buffer, *request.accept), buffer));
+  if (request.size2)
+    coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_SIZE2, coap_encode_var_safe(buffer, sizeof buffer, *request.size2), buffer));
   const unsigned szx = request.block_szx.value_or(impl.options.block_szx);
   if (szx > 6) return make_error(ErrorCode::invalid_input, "block_szx must be 0..6");
   const std::size_t block_size = std::size_t{16} << szx;

@@ -172,6 +172,8 @@ struct Step {
     int szx = 2;  // 0..7 (7 is reserved: a refusal test)
   };
   std::optional<Block1> block1;       // send the body as this one Block1 block (a broken transfer)
+  std::optional<std::string> uri_host;  // the Uri-Host option (RFC 9148 4.4); nullopt = left out
+  std::optional<int> size2;           // the Size2 option (RFC 7959 4; 0 asks for the total size)
 
   // raw: bytes written as they are on the current connection
   std::string raw_text;     // C-style escapes (\r \n \x01) are decoded at load time
