@@ -817,7 +817,8 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   }
   // csrattrs bodies come with 200, or over coaps (as_http) with 2.05.
   const bool coap_answer = response.reason.rfind("CoAP", 0) == 0;
-  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid || e.csrattrs_lint) && (response.status == 200 || (coap_answer && response.status == 205))) {
+  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid || e.csrattrs_lint || !e.csrattrs_key_type.empty()) &&
+      (response.status == 200 || (coap_answer && response.status == 205))) {
     auto der = decode_est_body(response.body, std::nullopt);
     auto attrs = der.ok() ? CsrAttrs::from_der(*der) : Result<CsrAttrs>(der.error());
     if (e.csrattrs_valid)
@@ -825,6 +826,12 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     for (const auto& want : e.csrattrs_contains)
       checks.verify(attrs.ok() && attrs->contains_oid(want), "csrattrs contains " + want + (attrs.ok() ? "" : " (" + attrs.error().message + ")"));
     if (e.csrattrs_lint && attrs.ok()) judge_csrattrs_shape(*attrs, context, checks);
+    if (!e.csrattrs_key_type.empty()) {
+      const auto want = parse_key_type(e.csrattrs_key_type);
+      const auto got = attrs.ok() ? attrs->required_key_type() : std::nullopt;
+      checks.verify(want.ok() && got == *want, "csrattrs asks for a " + e.csrattrs_key_type + " key (RFC 9908 3.2 form; found " +
+                                                   (!attrs.ok() ? attrs.error().message : got ? std::string(to_string(*got)) : std::string("none")) + ")");
+    }
   }
   if (!e.cmc_status.empty() || !e.cmc_fail_info.empty()) {
     auto der = decode_est_body(response.body, std::nullopt);

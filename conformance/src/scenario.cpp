@@ -362,7 +362,7 @@ class Loader {
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails",
                "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested",
                "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size",
-               "error_text", "retry_after", "certs_only_structure", "multipart_parts", "server_key_encrypted"});
+               "error_text", "retry_after", "certs_only_structure", "multipart_parts", "server_key_encrypted", "csrattrs_key_type"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -405,6 +405,12 @@ class Loader {
     if (node["secure_renegotiation"]) e.secure_renegotiation = boolean(node["secure_renegotiation"], "expect.secure_renegotiation");
     if (node["renegotiation_requested"]) e.renegotiation_requested = boolean(node["renegotiation_requested"], "expect.renegotiation_requested");
     if (node["server_key_matches"]) e.server_key_matches = boolean(node["server_key_matches"], "expect.server_key_matches");
+    if (node["csrattrs_key_type"]) {
+      e.csrattrs_key_type = text(node["csrattrs_key_type"], "expect.csrattrs_key_type");
+      if (e.csrattrs_key_type.find("{{") == std::string::npos)
+        if (auto parsed = parse_key_type(e.csrattrs_key_type); !parsed.ok())
+          fail(node["csrattrs_key_type"], "expect.csrattrs_key_type: " + parsed.error().message);
+    }
     if (node["server_key_encrypted"]) {
       e.server_key_encrypted = boolean(node["server_key_encrypted"], "expect.server_key_encrypted");
       if (!e.server_key_encrypted) fail(node["server_key_encrypted"], "expect.server_key_encrypted can only be true (leave it out otherwise)");

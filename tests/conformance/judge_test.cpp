@@ -741,6 +741,22 @@ Bytes csrattrs_der() {
   return must(CsrAttrsBuilder().add_oid("challengePassword").require_ec_curve("secp384r1").build(), "csrattrs").der();
 }
 
+TEST(JudgeCsrattrs, KeyTypeIsTheOneTheAttributesAskFor) {
+  Expectation e;
+  e.status = {200};
+  e.csrattrs_key_type = "ec-p384";
+  const HttpHeaders type = {{"Content-Type", "application/csrattrs"}};
+  EXPECT_EQ(judge(e, seen(answer(200, type, encode_est_body(csrattrs_der()))), context("7030-4.5.2-d")).verdict(), Verdict::pass);
+  const auto p256 = must(CsrAttrsBuilder().require_ec_curve("prime256v1").build(), "csrattrs").der();
+  auto j = judge(e, seen(answer(200, type, encode_est_body(p256))), context("7030-4.5.2-d"));
+  EXPECT_EQ(j.verdict(), Verdict::fail) << describe(j);
+  EXPECT_NE(find_check(j, "found ec-p256"), nullptr) << describe(j);
+  const auto none = must(CsrAttrsBuilder().add_oid("challengePassword").build(), "csrattrs").der();
+  auto k = judge(e, seen(answer(200, type, encode_est_body(none))), context("7030-4.5.2-d"));
+  EXPECT_EQ(k.verdict(), Verdict::fail) << describe(k);
+  EXPECT_NE(find_check(k, "found none"), nullptr) << describe(k);
+}
+
 TEST(JudgeCsrattrs, ValidDerPassesAndATrailingNulFails) {
   Expectation e;
   e.status = {200};

@@ -1,5 +1,8 @@
 #include "policies.hpp"
 
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
 #include "estlab/core/der.hpp"
 #include "estlab/core/oids.hpp"
 #include "estlab/core/server_key.hpp"
@@ -21,6 +24,21 @@ bool SpentPasswords::spent(const std::string& user, const std::string& password)
 void SpentPasswords::spend(const std::string& user, const std::string& password) {
   std::lock_guard lock(mutex_);
   spent_.insert(user + '\0' + password);
+}
+
+std::string required_key_problem(const Csr& csr, KeyType required) {
+  const auto type = csr.public_key().type();
+  if (type != required)
+    return "the CA requires a " + std::string(to_string(required)) + " key (see /csrattrs); the CSR's key is " +
+           csr.public_key().algorithm();
+  // The signature scheme key_type_csrattrs_spec lists with the key: SHA-384 for P-384, SHA-256 else.
+  int digest = NID_undef, algorithm = NID_undef;
+  if (!OBJ_find_sigid_algs(X509_REQ_get_signature_nid(csr.native()), &digest, &algorithm)) return "the CSR's signature algorithm is unknown";
+  const int wanted = required == KeyType::ed25519 ? NID_undef : required == KeyType::ec_p384 ? NID_sha384 : NID_sha256;
+  if (digest != wanted)
+    return std::string("the CA requires signatures with ") + (wanted == NID_undef ? "Ed25519" : OBJ_nid2sn(wanted)) +
+           " (see /csrattrs); the CSR is signed with " + (digest == NID_undef ? "no separate digest" : OBJ_nid2sn(digest));
+  return "";
 }
 
 namespace {

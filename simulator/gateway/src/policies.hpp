@@ -11,6 +11,7 @@
 #include "estlab/core/bytes.hpp"
 #include "estlab/core/certificate.hpp"
 #include "estlab/core/csr.hpp"
+#include "estlab/core/key.hpp"
 #include "estlab/core/result.hpp"
 
 namespace estlab::gateway {
@@ -28,6 +29,10 @@ class SpentPasswords {
   mutable std::mutex mutex_;
   std::set<std::string> spent_;
 };
+
+// RFC 7030 4.5.2: why a CSR does not fit the key type the CA requires (its key, and the
+// signature scheme csrattrs lists with it); "" when it fits.
+std::string required_key_problem(const Csr& csr, KeyType required);
 
 // What a serverkeygen CSR asks: a plain PKCS#8 key, or one encrypted to a key it names.
 struct KeyDelivery {

@@ -531,6 +531,9 @@ struct EstService::Impl {
     Outcome refusal;
     auto csr = parse_csr(request, Csr::SignatureCheck::required, refusal);
     if (!csr.ok()) return refusal;
+    if (s.config_.required_key_type)
+      if (auto problem = required_key_problem(*csr, *s.config_.required_key_type); !problem.empty())
+        return refuse(400, "7030-4.5.2-d", problem);
     if (fault(Fault::stall_response)) {
       Outcome o;
       o.stall = true;
@@ -805,6 +808,15 @@ EstService::EstService(GatewayConfig config, std::shared_ptr<ca::SimulatedCa> ca
     // RFC 7030 4.5.2: a server that requires linking lists the challengePassword OID.
     auto configured = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
     if (!configured.contains_oid(oid::challenge_password)) spec += std::string(spec.empty() ? "" : ", ") + "challengePassword";
+  }
+  if (config_.required_key_type) {
+    // RFC 7030 4.5.2: the CA's key requirement is listed (the fault enforces it unlisted).
+    auto configured = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
+    if (auto listed = configured.required_key_type(); listed && *listed != *config_.required_key_type)
+      throw ConfigError("estlab.csrattrs asks for a " + std::string(to_string(*listed)) + " key but estlab.ca.required-key-type is " +
+                        std::string(to_string(*config_.required_key_type)));
+    if (!configured.required_key_type() && !impl_->fault(Fault::required_key_not_listed))
+      spec += (spec.empty() ? "" : ", ") + key_type_csrattrs_spec(*config_.required_key_type);
   }
   if (!spec.empty()) impl_->csrattrs = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
 }

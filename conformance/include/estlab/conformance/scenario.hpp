@@ -100,7 +100,8 @@ struct Expectation {
   bool server_key_encrypted = false;
   std::vector<std::string> csrattrs_contains;  // OIDs or names
   bool csrattrs_valid = false;             // a 200 body is base64 DER CsrAttrs (7030-4.5.2-b)
-  bool csrattrs_lint = false;              // a 200 body has RFC 9908's shape (csrattrs-3.2-a/b, 7030-4.5.2-f), each at its row's level
+  bool csrattrs_lint = false;
+  std::string csrattrs_key_type;           // a csrattrs answer asks for this key type ("ec-p384": id-ecPublicKey {secp384r1})              // a 200 body has RFC 9908's shape (csrattrs-3.2-a/b, 7030-4.5.2-f), each at its row's level
   std::string cmc_status;                  // "success", "failed", ...
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body

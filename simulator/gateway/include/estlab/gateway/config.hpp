@@ -102,6 +102,9 @@ struct GatewayConfig {
 
   // Operations.
   std::string csrattrs;  // attribute spec (see core/csrattrs.hpp); "" = none configured
+  // RFC 7030 4.5.2: a CA that takes only this key type (and its signature scheme); /csrattrs lists
+  // them and CSRs with another key are refused. nullopt = any key.
+  std::optional<KeyType> required_key_type;
   CsrAttrsWhenEmpty csrattrs_when_empty = CsrAttrsWhenEmpty::no_content;
   bool serverkeygen_enabled = false;  // RFC 7030 4.4: off unless configured
   bool fullcmc_enabled = true;        // RFC 7030 4.3 (optional for a server): 501 when off

@@ -45,6 +45,7 @@ enum class Fault {
   ra_relinking_refused,        // an RA's CSR carrying its client's linking value is refused (7030-3.7-b)
   basic_password_reusable,     // a single-use Basic password obtains a second certificate (7030-6-b)
   serverkeygen_plain_key,      // a request for an encrypted key gets the plain PKCS#8 key (7030-4.4.2-c)
+  required_key_not_listed,     // the CA's required key type is enforced but /csrattrs does not list it (7030-4.5.2-d)
 };
 
 struct FaultInfo {
