@@ -163,20 +163,31 @@ const std::vector<std::string>& default_smime_capabilities() {
   return capabilities;
 }
 
+namespace {
+
+// The content cipher's key wrap must be listed too: OpenSSL's kari wraps with the AES of the
+// content key's length (RFC 7030 4.4.2: a wrap the client listed).
+const EVP_CIPHER* content_cipher(const std::vector<std::string>& capabilities) {
+  if (listed(capabilities, oid::aes256_cbc) && listed(capabilities, oid::aes256_wrap)) return EVP_aes_256_cbc();
+  if (listed(capabilities, oid::aes128_cbc) && listed(capabilities, oid::aes128_wrap)) return EVP_aes_128_cbc();
+  return nullptr;
+}
+
+}  // namespace
+
+std::string capabilities_problem(const std::vector<std::string>& capabilities) {
+  if (content_cipher(capabilities)) return "";
+  std::string names;
+  for (const auto& c : capabilities) names += (names.empty() ? "" : ", ") + oid::short_name(c);
+  return "SMIMECapabilities list no AES-CBC content encryption with its AES key wrap (listed: " +
+         (names.empty() ? std::string("nothing") : names) + ")";
+}
+
 Result<Bytes> envelope_server_key(const PrivateKey& key, const PrivateKey& signer_key, const Certificate& signer_certificate,
                                   const Certificate& recipient, const std::vector<std::string>& capabilities) {
   ossl::ErrorQueueGuard guard;
-  // The content cipher's key wrap must be listed too: OpenSSL's kari wraps with the AES of the
-  // content key's length (RFC 7030 4.4.2: a wrap the client listed).
-  const EVP_CIPHER* cipher = nullptr;
-  if (listed(capabilities, oid::aes256_cbc) && listed(capabilities, oid::aes256_wrap)) cipher = EVP_aes_256_cbc();
-  else if (listed(capabilities, oid::aes128_cbc) && listed(capabilities, oid::aes128_wrap)) cipher = EVP_aes_128_cbc();
-  if (!cipher) {
-    std::string names;
-    for (const auto& c : capabilities) names += (names.empty() ? "" : ", ") + oid::short_name(c);
-    return make_error(ErrorCode::unsupported, "SMIMECapabilities list no AES-CBC content encryption with its AES key wrap (listed: " +
-                                                  (names.empty() ? std::string("nothing") : names) + ")");
-  }
+  const EVP_CIPHER* cipher = content_cipher(capabilities);
+  if (!cipher) return make_error(ErrorCode::unsupported, capabilities_problem(capabilities));
   // AsymmetricKeyPackage ::= SEQUENCE SIZE (1..MAX) OF OneAsymmetricKey (RFC 5958 2).
   const Bytes package = der::encode_sequence(key.pkcs8_der());
   ossl::Bio package_bio(BIO_new_mem_buf(package.data(), static_cast<int>(package.size())));

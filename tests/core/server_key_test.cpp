@@ -109,6 +109,9 @@ TEST(ServerKey, TheCipherFollowsTheClientsListAndNothingUsableIsAnError) {
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().code, ErrorCode::unsupported);
   EXPECT_NE(none.error().message.find("SMIMECapabilities"), std::string::npos);
+  EXPECT_EQ(none.error().message, capabilities_problem({std::string(oid::aes256_cbc)}));
+  EXPECT_EQ(capabilities_problem(default_smime_capabilities()), "");
+  EXPECT_EQ(capabilities_problem(aes128), "");
 }
 
 TEST(ServerKey, NotAnEnvelopeIsNamed) {

@@ -68,6 +68,7 @@ Result<KeyDelivery> read_key_delivery(const Csr& csr) {
     auto parsed = parse_smime_capabilities(*capabilities);
     if (!parsed.ok()) return parsed.error().within("SMIMECapabilities");
     delivery.capabilities = std::move(parsed).value();
+    delivery.has_capabilities = true;
   }
   return delivery;
 }

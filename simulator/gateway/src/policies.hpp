@@ -40,6 +40,7 @@ struct KeyDelivery {
   Kind kind = Kind::plain;
   Bytes key_identifier;                   // the OCTET STRING's content
   std::vector<std::string> capabilities;  // SMIMECapabilities, dotted OIDs
+  bool has_capabilities = false;          // the CSR carried SMIMECapabilities (RFC 9148 4.8: without, the key goes plain)
 };
 // Errors name the attribute that is malformed.
 Result<KeyDelivery> read_key_delivery(const Csr& csr);

@@ -631,7 +631,7 @@ struct EstService::Impl {
     o.body = make_multipart(parts, boundary);
     o.issued_serial = cert->serial_hex();
     o.reason = "issued " + cert->subject().to_string() + " with a server-generated key" +
-               (delivery->kind == KeyDelivery::Kind::asymmetric ? " (encrypted to the client's certificate)" : "");
+               (key_part->header("Content-Type") == std::string(media_types::server_generated_key) ? " (encrypted to the client's certificate)" : "");
     return spend_password(who, std::move(o));
   }
 
@@ -647,12 +647,15 @@ struct EstService::Impl {
                     "subjectKeyIdentifier)");
     if (auto problem = key_recipient_problem(*who.certificate); !problem.empty())
       return refuse(400, "7030-4.4.1.2-a", "the key the AsymmetricDecryptKeyIdentifier names cannot receive the key (RFC 7030 4.4.1.2): " + problem);
+    if (delivery.has_capabilities)
+      if (auto problem = capabilities_problem(delivery.capabilities); !problem.empty()) return refuse(400, "7030-4.4.2-c", problem);
     return std::nullopt;
   }
 
   // RFC 7030 4.4.2: application/pkcs8, or EnvelopedData(SignedData(key)) to the client's certificate.
   Result<MimePart> server_key_part(const PrivateKey& key, const KeyDelivery& delivery, const Authenticated& who) const {
-    if (delivery.kind != KeyDelivery::Kind::asymmetric || fault(Fault::serverkeygen_plain_key))
+    // RFC 9148 4.8: a CSR without SMIMECapabilities expects the plain PKCS#8 key.
+    if (delivery.kind != KeyDelivery::Kind::asymmetric || !delivery.has_capabilities || fault(Fault::serverkeygen_plain_key))
       return make_est_part(media_types::pkcs8, key.pkcs8_der());
     if (!s.ra_identity_) return make_error(ErrorCode::internal, "no identity to sign the key package with");
     auto enveloped = envelope_server_key(key, s.ra_identity_->key, s.ra_identity_->certificate, *who.certificate, delivery.capabilities);

@@ -46,6 +46,9 @@ Result<std::vector<std::string>> parse_smime_capabilities(ByteView der);
 // content encryption with their key wraps, RSA key transport and the ECDH agreements OpenSSL uses.
 const std::vector<std::string>& default_smime_capabilities();
 
+// Why envelope_server_key cannot serve a client listing `capabilities` ("" when it can).
+std::string capabilities_problem(const std::vector<std::string>& capabilities);
+
 // The EnvelopedData ContentInfo (DER) holding SignedData(AsymmetricKeyPackage{key}), signed with
 // signer_key/signer_certificate and encrypted to `recipient` (its subjectKeyIdentifier as rid
 // when it has one). The content encryption is the strongest AES-CBC the client listed whose key
