@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "estlab/core/certs_only.hpp"
@@ -15,6 +16,7 @@
 #include "estlab/core/est.hpp"
 #include "estlab/core/extensions.hpp"
 #include "estlab/core/oids.hpp"
+#include "estlab/core/server_key.hpp"
 #include "estlab/core/text.hpp"
 #include "estlab/core/verify.hpp"
 
@@ -532,6 +534,61 @@ void judge_upstream(const Expectation::Upstream& u, const Observation& observati
   }
 }
 
+
+// 7030-4.4.2-c (RFC 7030 4.4.2, RFC 5958 4): the key part of a serverkeygen answer asked for
+// encrypted is application/pkcs7-mime; smime-type=server-generated-key, an EnvelopedData whose
+// RecipientInfo is ktri (v0/v2), kari (v3) or kekri (v4) with a key encryption (ktri, kekri) or key
+// wrap (kari) the CSR listed in SMIMECapabilities, holding a signed AsymmetricKeyPackage that
+// opens with the request's client key. The key found becomes the server key the other checks use.
+void judge_encrypted_key(const HttpResponse& response, const Observation& observation, Judgement& out, Checks& checks) {
+  auto type = MediaType::parse(response.header("Content-Type").value_or(""));
+  auto boundary = type.ok() ? multipart_boundary(*type) : Result<std::string>(type.error());
+  auto parts = boundary.ok() ? parse_multipart(response.body, *boundary) : Result<std::vector<MimePart>>(boundary.error());
+  if (!parts.ok()) return checks.verify(false, "an encrypted key part in a multipart answer: " + parts.error().message);
+  const MimePart* key_part = nullptr;
+  std::string types;
+  for (const auto& part : *parts) {
+    const auto part_type = part.header("Content-Type").value_or("");
+    types += (types.empty() ? "" : ", ") + part_type;
+    auto media = MediaType::parse(part_type);
+    if (media.ok() && (media->same_type(media_types::pkcs8) || media->same_type(media_types::pkcs7_mime)) &&
+        !media_type_matches(*media, media_types::certs_only))
+      key_part = &part;
+  }
+  if (!key_part) return checks.verify(false, "a key part in the answer (parts: " + types + ")");
+  const auto key_type = key_part->header("Content-Type").value_or("");
+  auto key_media = MediaType::parse(key_type);
+  const bool typed = key_media.ok() && media_type_matches(*key_media, media_types::server_generated_key);
+  checks.verify(typed, "the key part is application/pkcs7-mime; smime-type=server-generated-key (got '" + key_type + "')");
+  if (!typed) return;
+  if (!observation.client_identity)
+    return checks.add(Verdict::error, "the request went without a client certificate, so there is no key to open the EnvelopedData with");
+  auto der = decode_est_body(key_part->body, std::nullopt);
+  if (!der.ok()) return checks.verify(false, "the key part is base64 DER: " + der.error().message);
+  auto opened = open_server_key(*der, observation.client_identity->key, observation.client_identity->certificate);
+  if (!opened.ok()) return checks.verify(false, "the key part opens as EnvelopedData(SignedData(key package)): " + opened.error().message);
+  const auto& u = *opened;
+  static const std::map<std::string, std::set<int>> versions = {{"ktri", {0, 2}}, {"kari", {3}}, {"kekri", {4}}};
+  const auto allowed = versions.find(u.recipient_info);
+  checks.verify(allowed != versions.end(), "the RecipientInfo is ktri, kari or kekri (got " + u.recipient_info + ")");
+  if (allowed != versions.end())
+    checks.verify(allowed->second.count(u.recipient_version) != 0,
+                  u.recipient_info + " version " + std::to_string(u.recipient_version) + " is the one RFC 5652 gives it");
+  std::vector<std::string> capabilities;
+  if (observation.csr)
+    if (auto value = observation.csr->attribute_value_der(oid::smime_capabilities))
+      if (auto parsed = parse_smime_capabilities(*value); parsed.ok()) capabilities = *parsed;
+  const std::string algorithm = u.recipient_info == "kari" ? u.key_wrap_algorithm : u.key_encryption_algorithm;
+  checks.verify(std::find(capabilities.begin(), capabilities.end(), algorithm) != capabilities.end(),
+                std::string(u.recipient_info == "kari" ? "the key wrap " : "the key encryption ") + oid::short_name(algorithm) +
+                    " is one the CSR listed in SMIMECapabilities");
+  checks.verify(u.enveloped_content_type == "1.2.840.113549.1.7.2",
+                "the EnvelopedData holds id-signedData (got " + oid::short_name(u.enveloped_content_type) + ")");
+  checks.verify(u.signed_content_type == oid::asymmetric_key_package,
+                "the SignedData holds id-ct-KP-aKeyPackage (RFC 5958; got " + oid::short_name(u.signed_content_type) + ")");
+  if (u.key) out.server_key = u.key;
+}
+
 }  // namespace
 
 Judgement judge(const Expectation& e, const Observation& observation, const JudgeContext& context) {
@@ -702,6 +759,14 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   if (wants_certs || response.status / 100 == 2)
     extract_certificates(response, observation.csr ? observation.csr : observation.last_csr, out.certificates, out.server_key, key_problem,
                          out.extract_problem);
+  if (e.server_key_encrypted && response.status / 100 == 2) {
+    judge_encrypted_key(response, observation, out, checks);
+    if (out.server_key) {
+      key_problem.clear();
+      std::stable_partition(out.certificates.begin(), out.certificates.end(),
+                            [&](const Certificate& c) { return c.public_key() == out.server_key->public_key(); });
+    }
+  }
   if (!out.certificates.empty()) out.issued = out.certificates.front();
   if (wants_certs) {
     if (!out.extract_problem.empty()) {
@@ -779,7 +844,8 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
   }
   // csrattrs bodies come with 200, or over coaps (as_http) with 2.05.
   const bool coap_answer = response.reason.rfind("CoAP", 0) == 0;
-  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid || e.csrattrs_lint) && (response.status == 200 || (coap_answer && response.status == 205))) {
+  if ((!e.csrattrs_contains.empty() || e.csrattrs_valid || e.csrattrs_lint || !e.csrattrs_key_type.empty()) &&
+      (response.status == 200 || (coap_answer && response.status == 205))) {
     auto der = decode_est_body(response.body, std::nullopt);
     auto attrs = der.ok() ? CsrAttrs::from_der(*der) : Result<CsrAttrs>(der.error());
     if (e.csrattrs_valid)
@@ -787,6 +853,12 @@ Judgement judge(const Expectation& e, const Observation& observation, const Judg
     for (const auto& want : e.csrattrs_contains)
       checks.verify(attrs.ok() && attrs->contains_oid(want), "csrattrs contains " + want + (attrs.ok() ? "" : " (" + attrs.error().message + ")"));
     if (e.csrattrs_lint && attrs.ok()) judge_csrattrs_shape(*attrs, context, checks);
+    if (!e.csrattrs_key_type.empty()) {
+      const auto want = parse_key_type(e.csrattrs_key_type);
+      const auto got = attrs.ok() ? attrs->required_key_type() : std::nullopt;
+      checks.verify(want.ok() && got == *want, "csrattrs asks for a " + e.csrattrs_key_type + " key (RFC 9908 3.2 form; found " +
+                                                   (!attrs.ok() ? attrs.error().message : got ? std::string(to_string(*got)) : std::string("none")) + ")");
+    }
   }
   if (!e.cmc_status.empty() || !e.cmc_fail_info.empty()) {
     auto der = decode_est_body(response.body, std::nullopt);

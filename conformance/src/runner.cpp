@@ -11,9 +11,11 @@
 #include "estlab/core/base64.hpp"
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/coaps_client.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/describe.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/https_client.hpp"
+#include "estlab/core/server_key.hpp"
 #include "estlab/core/text.hpp"
 #include "transport.hpp"
 
@@ -351,7 +353,19 @@ class ScenarioRun {
   std::optional<MadeCsr> make_csr(const Step& step, StepResult& r) {
     if (!step.csr) return std::nullopt;
     const TlsConnectionInfo* tls = channel_.tls_for_request(step.new_connection, step_timeout(step));
-    auto made = csr_maker_.make(resolve(*step.csr), tls);
+    CsrTemplate t = resolve(*step.csr);
+    if (t.encrypted_key == "asymmetric") {
+      // RFC 7030 4.4.1.2: the key to encrypt to is this connection's certificate's.
+      const auto& identity = channel_.identity();
+      if (!identity) {
+        fail_step(r, Verdict::error, "csr.encrypted_key: asymmetric needs a connection with a client certificate (connect: {as: ROLE})");
+        return std::nullopt;
+      }
+      t.attributes.emplace_back(std::string(oid::smime_capabilities), to_hex(encode_smime_capabilities(default_smime_capabilities())));
+      t.attributes.emplace_back(std::string(oid::asymmetric_decrypt_key_identifier),
+                                to_hex(der::encode_octet_string(key_identifier(identity->certificate))));
+    }
+    auto made = csr_maker_.make(t, tls);
     if (!made.ok()) {
       if (made.error().code == ErrorCode::unsupported) throw NotJudged("not judged: building the CSR: " + made.error().message);
       fail_step(r, Verdict::error, "building the CSR: " + made.error().message);
@@ -398,6 +412,8 @@ class ScenarioRun {
       if (auto type = MediaType::parse(step.content_type); type.ok()) request.content_format = format_of_media_type(*type);
     if (step.content_format) request.content_format = static_cast<std::uint16_t>(*step.content_format);
     if (step.accept) request.accept = static_cast<std::uint16_t>(*step.accept);
+    if (step.uri_host) request.uri_host = substitute(*step.uri_host);
+    if (step.size2) request.size2 = static_cast<std::uint32_t>(*step.size2);
     if (step.block_size) {
       unsigned szx = 0;
       while ((16 << szx) < *step.block_size) ++szx;
@@ -418,6 +434,8 @@ class ScenarioRun {
                        (request.query.empty() ? "" : "?" + request.query) +
                        (request.content_format ? "\nContent-Format: " + std::to_string(*request.content_format) : "") +
                        (request.accept ? "\nAccept: " + std::to_string(*request.accept) : "") +
+                       (request.uri_host ? "\nUri-Host: " + *request.uri_host : "") +
+                       (request.size2 ? "\nSize2: " + std::to_string(*request.size2) : "") +
                        (step.block_size ? "\nBlock1/Block2 size: " + std::to_string(*step.block_size) : "") +
                        (step.block1 ? "\nBlock1: num " + std::to_string(step.block1->num) + (step.block1->more ? " M" : "") + " SZX " +
                                           std::to_string(step.block1->szx)
@@ -429,6 +447,7 @@ class ScenarioRun {
     exchange.transport = channel_.describe();
     observation.csr = csr;
     observation.last_csr = last_csr_;
+    observation.client_identity = channel_.identity();
     if (step.expect && step.expect->upstream) {
       // The proxy forwards (or not) before it answers, so the record is there once the answer is.
       if (target_.coaps_upstream) observation.upstream = target_.coaps_upstream(request.payload);
@@ -499,6 +518,7 @@ class ScenarioRun {
     exchange.transport = channel_.describe();
     observation.csr = csr;
     observation.last_csr = last_csr_;
+    observation.client_identity = channel_.identity();
     if (observation.kind == Observation::Kind::response) {
       exchange.response = clip(observation.response.to_text());
       const auto decoded = describe_est_body(observation.response.header("Content-Type").value_or(""), observation.response.body);

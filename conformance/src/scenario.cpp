@@ -254,7 +254,8 @@ class Loader {
 
   CsrTemplate csr(const YAML::Node& node) const {
     only_keys(node, "csr", {"subject", "cn", "san", "key", "key_type", "challenge_password", "unstructured_name",
-                            "unstructured_address", "eku", "corrupt_signature", "file", "attributes", "challenge_password_type"});
+                            "unstructured_address", "eku", "corrupt_signature", "file", "attributes", "challenge_password_type",
+                            "encrypted_key"});
     CsrTemplate t;
     if (node["subject"]) {
       t.subject = text(node["subject"], "csr.subject");
@@ -286,6 +287,11 @@ class Loader {
     if (node["eku"]) t.extended_key_usages = strings(node["eku"], "csr.eku");
     if (node["corrupt_signature"]) t.corrupt_signature = boolean(node["corrupt_signature"], "csr.corrupt_signature");
     if (node["file"]) t.file = text(node["file"], "csr.file");
+    if (node["encrypted_key"]) {
+      t.encrypted_key = text(node["encrypted_key"], "csr.encrypted_key");
+      if (t.encrypted_key != "asymmetric")
+        fail(node["encrypted_key"], "csr.encrypted_key must be asymmetric (encrypted to this connection's certificate), not '" + t.encrypted_key + "'");
+    }
     if (const auto& attrs = node["attributes"]) {
       if (!attrs.IsMap()) fail(attrs, "csr.attributes must map attribute OIDs to the DER of their value, in hex");
       static const std::regex hex(R"(^([0-9a-fA-F]{2})+$)");
@@ -356,7 +362,7 @@ class Loader {
                "server_key_matches", "csrattrs_contains", "csrattrs_valid", "csrattrs_lint", "cmc", "body_contains", "connection_fails", "control_fails",
                "message_contains", "requirement", "level", "server_certificate", "resumed", "secure_renegotiation", "renegotiation_requested",
                "content_format", "max_age", "links_contain", "upstream", "extended_master_secret", "max_block_size", "separate",
-               "error_text", "retry_after", "certs_only_structure", "multipart_parts"});
+               "error_text", "retry_after", "certs_only_structure", "multipart_parts", "server_key_encrypted", "csrattrs_key_type"});
     Expectation e;
     status_field(node["status"], "expect.status", e.status, e.status_class);
     status_field(node["tolerated_status"], "expect.tolerated_status", e.tolerated_status, e.tolerated_class);
@@ -399,6 +405,16 @@ class Loader {
     if (node["secure_renegotiation"]) e.secure_renegotiation = boolean(node["secure_renegotiation"], "expect.secure_renegotiation");
     if (node["renegotiation_requested"]) e.renegotiation_requested = boolean(node["renegotiation_requested"], "expect.renegotiation_requested");
     if (node["server_key_matches"]) e.server_key_matches = boolean(node["server_key_matches"], "expect.server_key_matches");
+    if (node["csrattrs_key_type"]) {
+      e.csrattrs_key_type = text(node["csrattrs_key_type"], "expect.csrattrs_key_type");
+      if (e.csrattrs_key_type.find("{{") == std::string::npos)
+        if (auto parsed = parse_key_type(e.csrattrs_key_type); !parsed.ok())
+          fail(node["csrattrs_key_type"], "expect.csrattrs_key_type: " + parsed.error().message);
+    }
+    if (node["server_key_encrypted"]) {
+      e.server_key_encrypted = boolean(node["server_key_encrypted"], "expect.server_key_encrypted");
+      if (!e.server_key_encrypted) fail(node["server_key_encrypted"], "expect.server_key_encrypted can only be true (leave it out otherwise)");
+    }
     if (node["csrattrs_valid"]) e.csrattrs_valid = boolean(node["csrattrs_valid"], "expect.csrattrs_valid");
     if (node["csrattrs_lint"]) e.csrattrs_lint = boolean(node["csrattrs_lint"], "expect.csrattrs_lint");
     if (node["csrattrs_contains"]) e.csrattrs_contains = strings(node["csrattrs_contains"], "expect.csrattrs_contains");
@@ -511,7 +527,14 @@ class Loader {
       only_keys(node, "a send step", {"send", "expect", "capture", "timeout"});
       s.kind = Step::Kind::send;
       only_keys(r, "send", {"op", "label", "method", "path", "csr", "full_cmc", "body", "content_type", "headers", "auth",
-                            "new_connection", "resend", "base64_layout", "accept", "content_format", "block_size", "block1"});
+                            "new_connection", "resend", "base64_layout", "accept", "content_format", "block_size", "block1",
+                            "uri_host", "size2"});
+      if (r["uri_host"]) {
+        s.uri_host = text(r["uri_host"], "send.uri_host");
+        if (s.uri_host->empty()) fail(r["uri_host"], "send.uri_host must name a host (leave the key out to send no Uri-Host)");
+        check_variables(r["uri_host"], *s.uri_host);
+      }
+      if (r["size2"]) s.size2 = integer(r["size2"], "send.size2", 0, 0x7fffffff);
       if (r["accept"]) s.accept = integer(r["accept"], "send.accept", 0, 65535);
       if (r["content_format"]) s.content_format = integer(r["content_format"], "send.content_format", 0, 65535);
       if (const auto& b = r["block_size"]) {
@@ -720,14 +743,14 @@ class Loader {
     }
     if (s.transport != "coaps")
       for (const auto& st : s.steps) {
-        const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1;
+        const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1 || st.uri_host || st.size2;
         const bool coaps_connect = st.dtls != "any" || !st.groups.empty() ||
                                    (st.expect && st.expect->extended_master_secret);
         const bool coaps_expect = st.expect && (st.expect->content_format || !st.expect->max_age.empty() || st.expect->max_block_size ||
                                                 !st.expect->links_contain.empty() || st.expect->upstream || st.expect->separate);
         if (coaps_send || coaps_connect || coaps_expect)
           fail_at(st.line, std::string("this step uses ") +
-                               (coaps_send ? "accept, content_format, block_size or block1" : coaps_connect ? "dtls, groups or extended_master_secret"
+                               (coaps_send ? "accept, content_format, block_size, block1, uri_host or size2" : coaps_connect ? "dtls, groups or extended_master_secret"
                                                                                                  : "content_format, max_age, max_block_size, links_contain, upstream or separate") +
                                ", which only exist over EST-coaps: add `transport: coaps`");
       }

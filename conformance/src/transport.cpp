@@ -15,6 +15,7 @@ HttpResponse as_http(const CoapResponse& response) {
   if (format) http.headers.emplace_back("Content-Format", std::to_string(*format));
   if (response.block2_szx) http.headers.emplace_back("Block2-Size", std::to_string(16u << std::min(*response.block2_szx, 7u)));
   if (response.separate) http.headers.emplace_back("CoAP-Separate", "empty ACK first");  // RFC 7252 5.2.2
+  if (response.size2) http.headers.emplace_back("Size2", std::to_string(*response.size2));
   if (format && *format == coap_formats::multipart_core) {
     auto parts = decode_multipart_core(response.payload);
     if (parts.ok()) {

@@ -69,6 +69,8 @@ class TargetChannel {
   bool connect_failed_locally() const { return connect_failed_locally_; }
 
   std::string describe() const;  // "https TLSv1.3 as device-factory", "coaps DTLS 1.2 anonymous"
+  // The client identity of the current connection (nullopt when anonymous).
+  const std::optional<TlsIdentity>& identity() const { return settings_.identity; }
   // Why the target is taken as no longer answering (a deadline passed); "" while it answers.
   const std::string& timed_out() const { return timed_out_; }
   void close();

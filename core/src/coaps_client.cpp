@@ -269,6 +269,7 @@ struct CoapsConnection::Impl {
     std::optional<std::uint32_t> block1;
     std::optional<std::uint32_t> block2;
     bool separate = false;  // a CON response after an empty ACK (RFC 7252 5.2.2)
+    std::optional<std::uint32_t> size2;  // the total size, when the server sent it (RFC 7959 4)
     Bytes payload;
   };
   bool waiting = false;
@@ -334,6 +335,7 @@ struct CoapsConnection::Impl {
       r.block1 = uint_option(received, COAP_OPTION_BLOCK1);
       r.block2 = uint_option(received, COAP_OPTION_BLOCK2);
       r.separate = coap_pdu_get_type(received) == COAP_MESSAGE_CON;
+      r.size2 = uint_option(received, COAP_OPTION_SIZE2);
       std::size_t length = 0;
       const std::uint8_t* data = nullptr;
       if (coap_get_data(received, &length, &data) && length > 0) r.payload.assign(data, data + length);
@@ -456,6 +458,8 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   if (!impl.session) return make_error(ErrorCode::io, "the coaps connection is closed");
   const unsigned szx = request.block_szx.value_or(impl.options.block_szx);
   if (szx > 6) return make_error(ErrorCode::invalid_input, "block_szx must be 0..6");
+  if (request.uri_host && (request.uri_host->empty() || request.uri_host->size() > 255))
+    return make_error(ErrorCode::invalid_input, "Uri-Host must be 1 to 255 bytes (RFC 7252 5.10)");
   const auto deadline = std::chrono::steady_clock::now() + impl.options.request_timeout;
   std::uint8_t buffer[4];
 
@@ -479,6 +483,9 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
         start = end + 1;
       }
     };
+    if (request.uri_host)
+      coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_URI_HOST, request.uri_host->size(),
+                                                         reinterpret_cast<const std::uint8_t*>(request.uri_host->data())));
     add_segments(request.path, '/', COAP_OPTION_URI_PATH);
     add_segments(request.query, '&', COAP_OPTION_URI_QUERY);
     auto add_uint = [&](coap_option_num_t number, std::uint32_t value) {
@@ -489,6 +496,7 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
     if (block1) add_uint(COAP_OPTION_BLOCK1, *block1);
     if (block2) add_uint(COAP_OPTION_BLOCK2, *block2);
     if (size1) add_uint(COAP_OPTION_SIZE1, *size1);
+    if (request.size2) add_uint(COAP_OPTION_SIZE2, *request.size2);
     coap::OptList options(raw_options);
     if (raw_options != nullptr && !coap_add_optlist_pdu(pdu.get(), &raw_options))
       return make_error(ErrorCode::internal, "cannot add the request options");
@@ -551,6 +559,7 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   response.content_format = last->content_format;
   response.max_age = last->max_age;
   response.separate = last->separate;
+  response.size2 = last->size2;
   response.payload = std::move(last->payload);
   // Block2 (RFC 7959 2.4): ask for the next block, at the size the server chose, until M is clear.
   std::optional<std::uint32_t> block2 = last->block2;

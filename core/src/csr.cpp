@@ -147,6 +147,18 @@ std::vector<std::string> Csr::attribute_oids() const {
   return out;
 }
 
+std::optional<Bytes> Csr::attribute_value_der(std::string_view oid) const {
+  const ossl::Asn1Object object(OBJ_txt2obj(std::string(oid).c_str(), 1));
+  if (!object) return std::nullopt;
+  const int index = X509_REQ_get_attr_by_OBJ(req_.get(), object.get(), -1);
+  if (index < 0) return std::nullopt;
+  ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(X509_REQ_get_attr(req_.get(), index), 0);
+  if (value == nullptr) return std::nullopt;
+  Bytes der = ossl::i2d_bytes(i2d_ASN1_TYPE, value);
+  if (der.empty()) return std::nullopt;
+  return der;
+}
+
 std::string Csr::to_text() const {
   ossl::Bio bio(BIO_new(BIO_s_mem()));
   X509_REQ_print_ex(bio.get(), req_.get(), XN_FLAG_ONELINE, 0);

@@ -343,6 +343,34 @@ std::string CsrAttrs::to_text() const {
   return out;
 }
 
+std::optional<KeyType> CsrAttrs::required_key_type() const {
+  if (auto curve = required_ec_curve()) {
+    if (*curve == "1.2.840.10045.3.1.7") return KeyType::ec_p256;
+    if (*curve == "1.3.132.0.34") return KeyType::ec_p384;
+    return std::nullopt;
+  }
+  if (auto bits = required_rsa_bits()) {
+    if (*bits == 2048) return KeyType::rsa2048;
+    if (*bits == 3072) return KeyType::rsa3072;
+    if (*bits == 4096) return KeyType::rsa4096;
+    return std::nullopt;
+  }
+  if (contains_oid("1.3.101.112")) return KeyType::ed25519;
+  return std::nullopt;
+}
+
+std::string key_type_csrattrs_spec(KeyType type) {
+  switch (type) {
+    case KeyType::ec_p256: return "ecdsa-with-SHA256, id-ecPublicKey=prime256v1";
+    case KeyType::ec_p384: return "ecdsa-with-SHA384, id-ecPublicKey=secp384r1";
+    case KeyType::rsa2048: return "sha256WithRSAEncryption, rsaEncryption=2048";
+    case KeyType::rsa3072: return "sha256WithRSAEncryption, rsaEncryption=3072";
+    case KeyType::rsa4096: return "sha256WithRSAEncryption, rsaEncryption=4096";
+    case KeyType::ed25519: return "ED25519";
+  }
+  return "";
+}
+
 std::string CsrAttrs::to_spec() const {
   std::string out;
   for (const auto& entry : entries_) out += (out.empty() ? "" : ", ") + entry_text(entry);

@@ -245,6 +245,18 @@ TEST(CoapsTransport, AsHttpKeepsTheContentFormatAndMaxAge) {
   EXPECT_FALSE(as_http(coap(4, 0, std::nullopt, "bad")).header("Content-Format"));
 }
 
+TEST(CoapsTransport, AsHttpShowsSize2OnlyWhenTheServerSentIt) {
+  auto r = coap(2, 5, coap_formats::certs_only, "\x30\x00");
+  EXPECT_FALSE(as_http(r).header("Size2"));
+  r.size2 = 1234;
+  EXPECT_EQ(as_http(r).header("Size2"), "1234");
+  Expectation e;
+  e.headers = {{"Size2", "present"}};
+  EXPECT_EQ(verdict_of(e, seen(r)), Verdict::pass);
+  r.size2.reset();
+  EXPECT_EQ(verdict_of(e, seen(r)), Verdict::fail);
+}
+
 std::string load_error(const std::string& yaml) {
   const auto dir = fs::temp_directory_path() / ("estlab-coaps-loader-" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -271,6 +283,7 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
                            "    expect: {status: 204, content_format: 281, max_age: absent, upstream: {requests: 1, path: /p, status: 200, scheme: https, "
                            "tls_client: present, tls_client_eku: cmcRA}}\n"
                            "  - send: {op: simpleenroll, body: \"x\", block1: {num: 1, more: false, szx: 7}}\n"
+                           "  - send: {op: cacerts, uri_host: \"{{server_name}}\", size2: 0}\n"
                            "  - send: {path: \"/.well-known/core?rt=ace.est*\"}\n"
                            "    expect: {links_contain: [ace.est.crts], content_format: none, max_age: 60, max_block_size: 64, separate: false}\n";
   EXPECT_EQ(load_error(good), "");
@@ -279,7 +292,11 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
   };
   const std::string https_head = "id: x\ntitle: t\nrequirements: [9148-4.3-c]\n";
   const std::vector<Case> cases = {
-      {https_head + "steps:\n  - send: {op: cacerts, accept: 281}\n", ":5: this step uses accept, content_format, block_size or block1, which only exist over EST-coaps"},
+      {https_head + "steps:\n  - send: {op: cacerts, accept: 281}\n", ":5: this step uses accept, content_format, block_size, block1, uri_host or size2, which only exist over EST-coaps"},
+      {https_head + "steps:\n  - send: {op: cacerts, uri_host: est.example}\n", ":5: this step uses accept, content_format, block_size, block1, uri_host or size2"},
+      {https_head + "steps:\n  - send: {op: cacerts, size2: 0}\n", ":5: this step uses accept, content_format, block_size, block1, uri_host or size2"},
+      {kCoapsHead + "steps:\n  - send: {op: cacerts, uri_host: \"\"}\n", ":6: send.uri_host must name a host"},
+      {kCoapsHead + "steps:\n  - send: {op: cacerts, size2: -1}\n", ":6: send.size2 must be a whole number from 0"},
       {https_head + "steps:\n  - connect: {dtls: \"1.2\"}\n", ":5: this step uses dtls"},
       {https_head + "steps:\n  - send: {op: cacerts}\n    expect: {content_format: 281}\n", ":5: this step uses content_format, max_age"},
       {kCoapsHead + "steps:\n  - send: {op: cacerts, block_size: 100}\n", ":6: send.block_size must be 16, 32"},
@@ -305,6 +322,20 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
     const auto message = load_error(c.yaml);
     EXPECT_NE(message.find(c.message), std::string::npos) << "got: " << message << "\nfor:\n" << c.yaml;
   }
+}
+
+TEST(CoapsScenarioLoader, UriHostAndSize2ReachTheStep) {
+  const auto dir = fs::temp_directory_path() / ("estlab-coaps-options-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto file = dir / "options.yaml";
+  std::ofstream(file) << kCoapsHead + "steps:\n  - send: {op: cacerts, uri_host: est.example, size2: 0}\n  - send: {op: cacerts}\n";
+  const auto s = load_scenario_file(file);
+  fs::remove_all(dir);
+  ASSERT_EQ(s.steps.size(), 2u);
+  EXPECT_EQ(s.steps[0].uri_host, std::optional<std::string>("est.example"));
+  EXPECT_EQ(s.steps[0].size2, std::optional<int>(0));
+  EXPECT_FALSE(s.steps[1].uri_host);  // left out: no Uri-Host option at all
+  EXPECT_FALSE(s.steps[1].size2);
 }
 
 }  // namespace

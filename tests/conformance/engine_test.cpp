@@ -124,6 +124,15 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {multipart_parts: 0}\n", ":6:", "expect.multipart_parts"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {retry_after: present}\n", ":6:", "expect.retry_after must be 'valid'"},
       {std::string(kValidHead) + "steps:\n  - send: {op: cacerts}\n    expect: {certs_only_structure: maybe}\n", ":6:", "expect.certs_only_structure"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: csrattrs}\n    expect: {csrattrs_key_type: p384}\n", ":6:",
+       "expect.csrattrs_key_type: unknown key type 'p384'"},
+      // Encrypted server-generated keys (7030-4.4.2-c).
+      {std::string(kValidHead) + "steps:\n  - send: {op: serverkeygen, csr: {cn: a, encrypted_key: symmetric}}\n", ":5:",
+       "csr.encrypted_key must be asymmetric"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: serverkeygen}\n    expect: {server_key_encrypted: false}\n", ":6:",
+       "expect.server_key_encrypted can only be true"},
+      {std::string(kValidHead) + "steps:\n  - send: {op: serverkeygen}\n    expect: {server_key_encrypted: maybe}\n", ":6:",
+       "expect.server_key_encrypted must be true or false"},
   };
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);

@@ -26,6 +26,9 @@
 #include "estlab/core/der.hpp"
 #include "estlab/core/key.hpp"
 #include "estlab/core/name.hpp"
+#include "estlab/core/oids.hpp"
+#include "estlab/core/server_key.hpp"
+#include "estlab/core/tls.hpp"
 
 namespace estlab::conformance {
 namespace {
@@ -637,10 +640,121 @@ TEST(JudgeServerkeygen, IssuedKeyEqualToTheCsrKeyFailsNotCsr) {
   EXPECT_EQ(find_check(j, "server-generated PKCS#8 key matches")->verdict, Verdict::pass) << describe(j);
 }
 
+// ---- /serverkeygen with an encrypted key (7030-4.4.2-c) --------------------------------------------
+
+// A CSR asking for an encrypted key, listing `capabilities`.
+Csr encrypting_csr(const std::vector<std::string>& capabilities) {
+  return must(CsrBuilder()
+                  .subject(dn("CN=skg"))
+                  .add_attribute(std::string(oid::smime_capabilities), encode_smime_capabilities(capabilities))
+                  .add_attribute(std::string(oid::asymmetric_decrypt_key_identifier), der::encode_octet_string(key_identifier(Pki::get().leaf)))
+                  .sign(ec_key(1)),
+              "encrypting CSR");
+}
+
+HttpResponse encrypted_answer(ByteView key_part, std::string_view key_type, const Certificate& cert) {
+  const auto b = boundary();
+  const auto bag = must(CertsOnly::make({cert}), "certs-only");
+  const auto body = make_multipart({make_est_part(key_type, key_part), make_est_part(media_types::certs_only, bag.der())}, b);
+  return answer(200, {{"Content-Type", "multipart/mixed; boundary=" + b}}, body);
+}
+
+// The key ec_key(4) of server_key_leaf, enveloped to `recipient` as a server following RFC 7030 4.4.2 would.
+Bytes enveloped_key(const Certificate& recipient, const std::vector<std::string>& capabilities) {
+  const auto& pki = Pki::get();
+  return must(envelope_server_key(ec_key(4), ec_key(2), pki.solo_leaf, recipient, capabilities), "envelope");
+}
+
+Observation encrypted_seen(HttpResponse response, Csr csr, bool with_identity = true) {
+  Observation o = seen(std::move(response), std::move(csr));
+  if (with_identity) o.client_identity = TlsIdentity{ec_key(1), Pki::get().leaf, {}};
+  return o;
+}
+
+Expectation encrypted_expectation() {
+  Expectation e = serverkeygen_expectation();
+  e.server_key_encrypted = true;
+  return e;
+}
+
+TEST(JudgeServerkeygenEncrypted, EnvelopedKeyThatOpensWithTheClientKeyPasses) {
+  const auto& pki = Pki::get();
+  const auto caps = default_smime_capabilities();
+  auto j = judge(encrypted_expectation(),
+                 encrypted_seen(encrypted_answer(enveloped_key(pki.leaf, caps), media_types::server_generated_key, pki.server_key_leaf),
+                                encrypting_csr(caps)),
+                 context("7030-4.4.2-c"));
+  EXPECT_EQ(j.verdict(), Verdict::pass) << describe(j);
+  ASSERT_TRUE(j.server_key.has_value());
+  EXPECT_EQ(j.server_key->public_key(), ec_key(4).public_key());
+  EXPECT_EQ(find_check(j, "kari version 3")->verdict, Verdict::pass) << describe(j);
+  EXPECT_EQ(find_check(j, "id-ct-KP-aKeyPackage")->verdict, Verdict::pass) << describe(j);
+}
+
+TEST(JudgeServerkeygenEncrypted, PlainPkcs8WhereAnEncryptedKeyWasAskedFails) {
+  const auto& pki = Pki::get();
+  auto j = judge(encrypted_expectation(),
+                 encrypted_seen(encrypted_answer(ec_key(4).pkcs8_der(), media_types::pkcs8, pki.server_key_leaf),
+                                encrypting_csr(default_smime_capabilities())),
+                 context("7030-4.4.2-c"));
+  EXPECT_EQ(j.verdict(), Verdict::fail) << describe(j);
+  EXPECT_EQ(find_check(j, "smime-type=server-generated-key")->verdict, Verdict::fail);
+}
+
+TEST(JudgeServerkeygenEncrypted, AKeyWrapTheCsrDidNotListFails) {
+  const auto& pki = Pki::get();
+  // The server wrapped with AES-256, the client listed only AES-128.
+  const std::vector<std::string> listed = {std::string(oid::aes128_cbc), std::string(oid::aes128_wrap), std::string(oid::ecdh_std_sha1kdf)};
+  auto j = judge(encrypted_expectation(),
+                 encrypted_seen(encrypted_answer(enveloped_key(pki.leaf, default_smime_capabilities()), media_types::server_generated_key,
+                                                 pki.server_key_leaf),
+                                encrypting_csr(listed)),
+                 context("7030-4.4.2-c"));
+  EXPECT_EQ(j.verdict(), Verdict::fail) << describe(j);
+  EXPECT_EQ(find_check(j, "is one the CSR listed")->verdict, Verdict::fail) << describe(j);
+}
+
+TEST(JudgeServerkeygenEncrypted, KeyEncryptedToAnotherCertificateFails) {
+  const auto& pki = Pki::get();
+  const auto caps = default_smime_capabilities();
+  auto j = judge(encrypted_expectation(),
+                 encrypted_seen(encrypted_answer(enveloped_key(pki.solo_leaf, caps), media_types::server_generated_key, pki.server_key_leaf),
+                                encrypting_csr(caps)),
+                 context("7030-4.4.2-c"));
+  EXPECT_EQ(j.verdict(), Verdict::fail) << describe(j);
+  EXPECT_NE(find_check(j, "does not decrypt with the client's key"), nullptr) << describe(j);
+}
+
+TEST(JudgeServerkeygenEncrypted, WithoutAClientIdentityNothingCanBeOpened) {
+  const auto& pki = Pki::get();
+  const auto caps = default_smime_capabilities();
+  auto j = judge(encrypted_expectation(),
+                 encrypted_seen(encrypted_answer(enveloped_key(pki.leaf, caps), media_types::server_generated_key, pki.server_key_leaf),
+                                encrypting_csr(caps), false),
+                 context("7030-4.4.2-c"));
+  EXPECT_EQ(j.verdict(), Verdict::error) << describe(j);
+}
+
 // ---- /csrattrs ----------------------------------------------------------------------------------
 
 Bytes csrattrs_der() {
   return must(CsrAttrsBuilder().add_oid("challengePassword").require_ec_curve("secp384r1").build(), "csrattrs").der();
+}
+
+TEST(JudgeCsrattrs, KeyTypeIsTheOneTheAttributesAskFor) {
+  Expectation e;
+  e.status = {200};
+  e.csrattrs_key_type = "ec-p384";
+  const HttpHeaders type = {{"Content-Type", "application/csrattrs"}};
+  EXPECT_EQ(judge(e, seen(answer(200, type, encode_est_body(csrattrs_der()))), context("7030-4.5.2-d")).verdict(), Verdict::pass);
+  const auto p256 = must(CsrAttrsBuilder().require_ec_curve("prime256v1").build(), "csrattrs").der();
+  auto j = judge(e, seen(answer(200, type, encode_est_body(p256))), context("7030-4.5.2-d"));
+  EXPECT_EQ(j.verdict(), Verdict::fail) << describe(j);
+  EXPECT_NE(find_check(j, "found ec-p256"), nullptr) << describe(j);
+  const auto none = must(CsrAttrsBuilder().add_oid("challengePassword").build(), "csrattrs").der();
+  auto k = judge(e, seen(answer(200, type, encode_est_body(none))), context("7030-4.5.2-d"));
+  EXPECT_EQ(k.verdict(), Verdict::fail) << describe(k);
+  EXPECT_NE(find_check(k, "found none"), nullptr) << describe(k);
 }
 
 TEST(JudgeCsrattrs, ValidDerPassesAndATrailingNulFails) {

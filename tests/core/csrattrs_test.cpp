@@ -134,6 +134,19 @@ TEST(CsrAttrs, RsaKeySizeAndExtensionTemplates) {
   EXPECT_EQ(again->der(), attrs->der());
 }
 
+TEST(CsrAttrs, RequiredKeyTypeRoundTripsThroughItsSpec) {
+  for (KeyType type : all_key_types()) {
+    auto attrs = parse_csrattrs_spec(key_type_csrattrs_spec(type));
+    ASSERT_TRUE(attrs.ok()) << to_string(type) << ": " << attrs.error().message;
+    EXPECT_EQ(attrs->required_key_type(), type) << to_string(type);
+  }
+  EXPECT_EQ(key_type_csrattrs_spec(KeyType::ec_p384), "ecdsa-with-SHA384, id-ecPublicKey=secp384r1");
+  // A curve or a modulus without a key type of its own, and nothing at all, name none.
+  EXPECT_EQ(parse_csrattrs_spec("id-ecPublicKey=secp521r1")->required_key_type(), std::nullopt);
+  EXPECT_EQ(parse_csrattrs_spec("rsaEncryption=1024")->required_key_type(), std::nullopt);
+  EXPECT_EQ(parse_csrattrs_spec("challengePassword")->required_key_type(), std::nullopt);
+}
+
 TEST(CsrAttrs, ExtensionWithAValueIsShownAsDer) {
   // basicConstraints, critical, cA FALSE: a template the text form cannot name, so it goes out verbatim.
   auto attrs = CsrAttrsBuilder().add_extension_request({{"basicConstraints", true, {0x30, 0x00}}}).build();

@@ -43,8 +43,8 @@ const std::vector<std::string>& GatewayConfig::known_keys() {
       "estlab.tls.keylog", "estlab.trust-anchors", "estlab.ca.store", "estlab.ca.default", "estlab.ca.labels", "estlab.ca.labels.enabled",
       "estlab.ca.cacerts-include-rollover", "estlab.ca.certificate-profile", "estlab.auth.realm",
       "estlab.auth.officer-policy", "estlab.auth.revocation", "estlab.challenge-password", "estlab.linking.tls13",
-      "estlab.linking.required", "estlab.prereg.<n>.cn", "estlab.prereg.<n>.user", "estlab.prereg.<n>.password",
-      "estlab.prereg.<n>.factory-cert", "estlab.prereg.<n>.factory-fingerprint", "estlab.csrattrs",
+      "estlab.linking.required", "estlab.linking.ra-relinking", "estlab.auth.basic-single-use", "estlab.prereg.<n>.cn", "estlab.prereg.<n>.user", "estlab.prereg.<n>.password",
+      "estlab.prereg.<n>.factory-cert", "estlab.prereg.<n>.factory-fingerprint", "estlab.csrattrs", "estlab.ca.required-key-type",
       "estlab.csrattrs.when-empty", "estlab.serverkeygen.enabled", "estlab.serverkeygen.key-type", "estlab.fullcmc.enabled",
       "estlab.approval", "estlab.approval.retry-after", "estlab.limits.max-header-bytes",
       "estlab.limits.max-body-bytes", "estlab.limits.max-connections", "estlab.limits.max-requests-per-connection",
@@ -195,6 +195,8 @@ GatewayConfig GatewayConfig::from_properties(const Properties& properties, const
   c.tls13_linking = r.choice<Tls13Linking>("estlab.linking.tls13",
                                            {{"exporter", Tls13Linking::exporter}, {"deny", Tls13Linking::deny}}, c.tls13_linking);
   c.linking_required = r.flag("estlab.linking.required", c.linking_required);
+  c.ra_relinking = r.flag("estlab.linking.ra-relinking", c.ra_relinking);
+  c.basic_single_use = r.flag("estlab.auth.basic-single-use", c.basic_single_use);
 
   // estlab.prereg.<n>.*: one device per number.
   std::map<int, PreregisteredDevice> devices;
@@ -230,6 +232,11 @@ GatewayConfig GatewayConfig::from_properties(const Properties& properties, const
       "estlab.csrattrs.when-empty",
       {{"204", CsrAttrsWhenEmpty::no_content}, {"404", CsrAttrsWhenEmpty::not_found}, {"empty", CsrAttrsWhenEmpty::empty_sequence}},
       c.csrattrs_when_empty);
+  if (auto text = r.text("estlab.ca.required-key-type"); text && !text->empty()) {
+    auto type = parse_key_type(*text);
+    if (!type.ok()) r.fail("estlab.ca.required-key-type", type.error().message);
+    c.required_key_type = *type;
+  }
   c.serverkeygen_enabled = r.flag("estlab.serverkeygen.enabled", c.serverkeygen_enabled);
   c.fullcmc_enabled = r.flag("estlab.fullcmc.enabled", c.fullcmc_enabled);
   if (auto text = r.text("estlab.serverkeygen.key-type")) {

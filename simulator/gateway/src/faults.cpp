@@ -36,6 +36,10 @@ const std::vector<FaultInfo>& all_faults() {
       {Fault::retry_creates_new_request, "retry-creates-new-request", "each retry of a pending CSR opens a new approval request; approving the first never ends the polling (FB-19)", "7030-4.2.3-f"},
       {Fault::unknown_op_501, "unknown-op-501", "an unknown operation is answered 501 instead of 404 (FB-21)", "7030-3.2.2-g"},
       {Fault::reenroll_keeps_old_key, "reenroll-keeps-old-key", "/simplereenroll certifies the current certificate's key, not the key of the posted CSR (FB-24)", "7030-4.2.3-a"},
+      {Fault::ra_relinking_refused, "ra-relinking-refused", "an RA (id-kp-cmcRA from the EST CA) whose CSR carries its client's linking value is refused", "7030-3.7-b"},
+      {Fault::basic_password_reusable, "basic-password-reusable", "a single-use HTTP Basic password obtains a second certificate", "7030-6-b"},
+      {Fault::serverkeygen_plain_key, "serverkeygen-plain-key", "/serverkeygen answers a request for an encrypted key with the plain PKCS#8 key", "7030-4.4.2-c"},
+      {Fault::required_key_not_listed, "required-key-not-listed", "the key type the CA requires (estlab.ca.required-key-type) is enforced but /csrattrs does not list it", "7030-4.5.2-d"},
       {Fault::trust_forwarded_identity, "trust-forwarded-identity-header", "a forwarded client-certificate header is believed from any client, not only the officer proxy (FB-28)", "7030-4.2.2-c"},
   };
   return faults;

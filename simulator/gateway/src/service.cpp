@@ -19,14 +19,13 @@
 #include "estlab/core/est.hpp"
 #include "estlab/core/oids.hpp"
 #include "estlab/core/text.hpp"
+#include "estlab/core/server_key.hpp"
 #include "estlab/core/verify.hpp"
+#include "policies.hpp"
 
 namespace estlab::gateway {
 
 namespace {
-
-constexpr std::string_view kDecryptKeyId = "1.2.840.113549.1.9.16.2.37";            // RFC 4108
-constexpr std::string_view kAsymmetricDecryptKeyId = "1.2.840.113549.1.9.16.2.54";  // RFC 7030 4.4.1.2
 
 std::string escape_dn_value(std::string_view value) {
   std::string out;
@@ -95,6 +94,7 @@ struct EstService::Impl {
   mutable std::set<std::string> used_bindings;
   mutable std::deque<std::string> used_bindings_order;
   static constexpr std::size_t kRememberedBindings = 4096;
+  SpentPasswords spent_passwords;  // RFC 7030 6, with estlab.auth.basic-single-use
 
   explicit Impl(EstService& service) : s(service) {}
 
@@ -206,6 +206,9 @@ struct EstService::Impl {
       if (!who.basic_device)
         return unauthorized(product ? "PG-AUTH-2" : "7030-3.2.3-a",
                             "HTTP Basic credentials for '" + credentials->user + "' do not match a preregistered device");
+      if (password_spent(*who.basic_device))
+        return unauthorized("7030-6-b", "the one-time HTTP Basic password of '" + who.basic_device->common_name +
+                                            "' already obtained a certificate; re-enroll with that certificate");
     }
 
     if (op == EstOperation::simplereenroll) {
@@ -264,6 +267,25 @@ struct EstService::Impl {
     return e;
   }
 
+  bool password_spent(const PreregisteredDevice& device) const {
+    return s.config_.basic_single_use && !fault(Fault::basic_password_reusable) && spent_passwords.spent(device.user, device.password);
+  }
+  // RFC 7030 6: a certificate issued on a one-time password spends it.
+  Outcome spend_password(const Authenticated& who, Outcome outcome) {
+    if (outcome.status == 200 && who.basic_device && s.config_.basic_single_use)
+      spent_passwords.spend(who.basic_device->user, who.basic_device->password);
+    return outcome;
+  }
+
+  // RFC 7030 3.7: an RA (id-kp-cmcRA from the EST CA) forwards its client's linking value.
+  bool ra_may_relink(const EstRequest& request) const {
+    if (!s.config_.ra_relinking || fault(Fault::ra_relinking_refused) || request.client.peer_chain.empty()) return false;
+    std::vector<Certificate> cas;
+    if (auto list = s.ca_->list(); list.ok())
+      for (const auto& info : *list) cas.push_back(info.certificate);
+    return is_ra_of_est_ca(request.client.peer_chain.front(), cas);
+  }
+
   // RFC 7030 3.5 linking, PG-PWD-1.
   std::optional<Outcome> check_challenge_password(const EstRequest& request, const Csr& csr) const {
     const auto password = csr.challenge_password();
@@ -275,7 +297,7 @@ struct EstService::Impl {
     if (s.config_.challenge_password == ChallengePasswordPolicy::deny && !fault(Fault::accept_challenge_password))
       return refuse(403, "PG-PWD-1", "requests that contain a challengePassword are denied");
     if (s.config_.challenge_password == ChallengePasswordPolicy::deny) return std::nullopt;  // the fault: taken as is
-    if (fault(Fault::ignore_tls_unique)) return std::nullopt;
+    if (fault(Fault::ignore_tls_unique) || ra_may_relink(request)) return std::nullopt;
     const auto& bindings = request.client.bindings;
     std::string expected;
     std::string what;
@@ -509,6 +531,9 @@ struct EstService::Impl {
     Outcome refusal;
     auto csr = parse_csr(request, Csr::SignatureCheck::required, refusal);
     if (!csr.ok()) return refusal;
+    if (s.config_.required_key_type)
+      if (auto problem = required_key_problem(*csr, *s.config_.required_key_type); !problem.empty())
+        return refuse(400, "7030-4.5.2-d", problem);
     if (fault(Fault::stall_response)) {
       Outcome o;
       o.stall = true;
@@ -557,10 +582,10 @@ struct EstService::Impl {
           return o;
         }
         case ApprovalState::rejected: return refuse(403, "PG-IDM-1", "an operator rejected request " + ar.id.substr(0, 16));
-        case ApprovalState::approved: return issue(label, *csr, *e, &ar);
+        case ApprovalState::approved: return spend_password(who, issue(label, *csr, *e, &ar));
       }
     }
-    return issue(label, *csr, *e, nullptr);
+    return spend_password(who, issue(label, *csr, *e, nullptr));
   }
 
   Outcome serverkeygen(const EstRequest& request, const std::string& label) {
@@ -573,13 +598,9 @@ struct EstService::Impl {
     // RFC 7030 4.4.1: the CSR's key and signature are ignored.
     auto csr = parse_csr(request, Csr::SignatureCheck::skip, refusal);
     if (!csr.ok()) return refusal;
-    const auto attributes = csr->attribute_oids();
-    for (auto oid : {kDecryptKeyId, kAsymmetricDecryptKeyId}) {
-      if (std::find(attributes.begin(), attributes.end(), oid) != attributes.end())
-        return refuse(501, "7030-4.4.2-c",
-                      "encrypted key delivery (RFC 7030 4.4.2, " + std::string(oid) +
-                          ") is not implemented by this gateway; omit the key-identifier attribute to get an unencrypted PKCS#8 key over TLS");
-    }
+    auto delivery = read_key_delivery(*csr);
+    if (!delivery.ok()) return refuse(400, "7030-4.4.1.2-a", delivery.error().message);
+    if (auto refused = check_key_delivery(*delivery, who)) return *refused;
     if (auto refused = check_challenge_password(request, *csr)) return *refused;
     auto e = effective_identity(*csr);
     if (!e.ok()) return refuse(400, "7030-4.2.1-a", e.error().message);
@@ -592,22 +613,54 @@ struct EstService::Impl {
     auto cert = s.ca_->issue_for_key(label, e->subject, key->public_key(), e->sans, certificate_profile(), overrides,
                                      csr->requested_extended_key_usages());
     if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
-    Bytes key_der = key->pkcs8_der();
+    PrivateKey delivered = *key;
     if (fault(Fault::serverkeygen_key_mismatch)) {
-      if (auto other = PrivateKey::generate(s.config_.serverkeygen_key_type); other.ok()) key_der = other->pkcs8_der();
+      if (auto other = PrivateKey::generate(s.config_.serverkeygen_key_type); other.ok()) delivered = *other;
     }
+    auto key_part = server_key_part(delivered, *delivery, who);
+    if (!key_part.ok())  // unsupported: the client listed no algorithm the gateway can use
+      return refuse(key_part.error().code == ErrorCode::unsupported ? 400 : 500, "7030-4.4.2-c", key_part.error().message);
     auto bag = CertsOnly::make({*cert});
     if (!bag.ok()) return refuse(500, "internal", bag.error().message);
     std::array<std::uint8_t, 16> random{};
     RAND_bytes(random.data(), static_cast<int>(random.size()));
     const std::string boundary = make_boundary(random);
-    const std::vector<MimePart> parts{make_est_part(media_types::pkcs8, key_der), make_est_part(media_types::certs_only, bag->der())};
+    const std::vector<MimePart> parts{*key_part, make_est_part(media_types::certs_only, bag->der())};
     Outcome o;
     o.headers = {{"Content-Type", fault(Fault::multipart_without_boundary) ? std::string("multipart/mixed") : "multipart/mixed; boundary=" + boundary}};
     o.body = make_multipart(parts, boundary);
     o.issued_serial = cert->serial_hex();
-    o.reason = "issued " + cert->subject().to_string() + " with a server-generated key";
-    return o;
+    o.reason = "issued " + cert->subject().to_string() + " with a server-generated key" +
+               (key_part->header("Content-Type") == std::string(media_types::server_generated_key) ? " (encrypted to the client's certificate)" : "");
+    return spend_password(who, std::move(o));
+  }
+
+  // RFC 7030 4.4.1.1/4.4.1.2: the key named must be one the gateway can encrypt to: the client's
+  // own certificate (symmetric keys are not provisioned here).
+  std::optional<Outcome> check_key_delivery(const KeyDelivery& delivery, const Authenticated& who) const {
+    if (delivery.kind == KeyDelivery::Kind::symmetric)
+      return refuse(501, "7030-4.4.1.1-a", "no symmetric key is shared with this gateway, so a DecryptKeyIdentifier names none it knows");
+    if (delivery.kind != KeyDelivery::Kind::asymmetric) return std::nullopt;
+    if (!who.certificate || key_identifier(*who.certificate) != delivery.key_identifier)
+      return refuse(400, "7030-4.4.1.2-a",
+                    "the AsymmetricDecryptKeyIdentifier names no key this gateway knows (it encrypts to the client certificate's "
+                    "subjectKeyIdentifier)");
+    if (auto problem = key_recipient_problem(*who.certificate); !problem.empty())
+      return refuse(400, "7030-4.4.1.2-a", "the key the AsymmetricDecryptKeyIdentifier names cannot receive the key (RFC 7030 4.4.1.2): " + problem);
+    if (delivery.has_capabilities)
+      if (auto problem = capabilities_problem(delivery.capabilities); !problem.empty()) return refuse(400, "7030-4.4.2-c", problem);
+    return std::nullopt;
+  }
+
+  // RFC 7030 4.4.2: application/pkcs8, or EnvelopedData(SignedData(key)) to the client's certificate.
+  Result<MimePart> server_key_part(const PrivateKey& key, const KeyDelivery& delivery, const Authenticated& who) const {
+    // RFC 9148 4.8: a CSR without SMIMECapabilities expects the plain PKCS#8 key.
+    if (delivery.kind != KeyDelivery::Kind::asymmetric || !delivery.has_capabilities || fault(Fault::serverkeygen_plain_key))
+      return make_est_part(media_types::pkcs8, key.pkcs8_der());
+    if (!s.ra_identity_) return make_error(ErrorCode::internal, "no identity to sign the key package with");
+    auto enveloped = envelope_server_key(key, s.ra_identity_->key, s.ra_identity_->certificate, *who.certificate, delivery.capabilities);
+    if (!enveloped.ok()) return enveloped.error().within("encrypting the server-generated key");
+    return make_est_part(media_types::server_generated_key, *enveloped);
   }
 
   Outcome cmc_answer(int status, const std::string& rule, const std::string& reason, CmcStatus cmc,
@@ -758,6 +811,15 @@ EstService::EstService(GatewayConfig config, std::shared_ptr<ca::SimulatedCa> ca
     // RFC 7030 4.5.2: a server that requires linking lists the challengePassword OID.
     auto configured = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
     if (!configured.contains_oid(oid::challenge_password)) spec += std::string(spec.empty() ? "" : ", ") + "challengePassword";
+  }
+  if (config_.required_key_type) {
+    // RFC 7030 4.5.2: the CA's key requirement is listed (the fault enforces it unlisted).
+    auto configured = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
+    if (auto listed = configured.required_key_type(); listed && *listed != *config_.required_key_type)
+      throw ConfigError("estlab.csrattrs asks for a " + std::string(to_string(*listed)) + " key but estlab.ca.required-key-type is " +
+                        std::string(to_string(*config_.required_key_type)));
+    if (!configured.required_key_type() && !impl_->fault(Fault::required_key_not_listed))
+      spec += (spec.empty() ? "" : ", ") + key_type_csrattrs_spec(*config_.required_key_type);
   }
   if (!spec.empty()) impl_->csrattrs = value_or_throw(parse_csrattrs_spec(spec), "estlab.csrattrs");
 }

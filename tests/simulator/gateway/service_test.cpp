@@ -588,13 +588,20 @@ TEST_F(ServiceTest, ServerkeygenReturnsAKeyThatMatchesTheCertificateAndIgnoresTh
 TEST_F(ServiceTest, ServerkeygenPolicyAndEncryptedDelivery) {
   service();
   expect_refused(post("serverkeygen", csr("C=SE,O=estlab lab devices,CN=device-0002"), as("device-factory")), 403, "PG-ENR-1");
-  // RFC 7030 4.4.1.1: a DecryptKeyIdentifier asks for encrypted delivery, which this gateway
-  // answers with a documented 501 rather than an unencrypted key.
+  // RFC 7030 4.4.1.1: a DecryptKeyIdentifier names a shared key; this gateway has none, so it
+  // answers a documented 501 rather than an unencrypted key.
   auto encrypted = post("serverkeygen", csr(kDevice1, [](CsrBuilder& b) {
                           b.add_attribute("1.2.840.113549.1.9.16.2.37", Bytes{0x04, 0x02, 0xab, 0xcd});
                         }),
                         as("device-factory"));
-  expect_refused(encrypted, 501, "7030-4.4.2-c");
+  expect_refused(encrypted, 501, "7030-4.4.1.1-a");
+  // RFC 7030 4.4.1.2: an unknown AsymmetricDecryptKeyIdentifier is an error, and so is one naming
+  // a certificate whose keyUsage allows only signatures (device-factory's).
+  auto unknown = post("serverkeygen", csr(kDevice1, [](CsrBuilder& b) {
+                        b.add_attribute("1.2.840.113549.1.9.16.2.54", Bytes{0x04, 0x02, 0xab, 0xcd});
+                      }),
+                      as("device-factory"));
+  expect_refused(unknown, 400, "7030-4.4.1.2-a");
   GatewayConfig off = config();
   off.serverkeygen_enabled = false;
   service(off);

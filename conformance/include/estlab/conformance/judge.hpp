@@ -40,6 +40,7 @@ struct Observation {
   std::optional<Csr> csr;    // the CSR the request carried
   std::optional<Csr> last_csr;  // the scenario's last CSR (a CMC answer's certificate is found by its key)
   std::optional<TlsConnectionInfo> tls;  // the HTTPS connection the answer came on (its state after the answer)
+  std::optional<TlsIdentity> client_identity;  // the client certificate and key the request went with (none: anonymous)
   // coaps: what the proxy forwarded upstream for this request's body; nullopt = not visible, and why.
   std::optional<std::vector<UpstreamRecord>> upstream;
   std::string upstream_unavailable;

@@ -31,6 +31,9 @@ struct CsrTemplate {
   bool corrupt_signature = false;
   std::string file;                          // a CSR file (PEM/DER/base64) instead of building one
   std::vector<std::pair<std::string, std::string>> attributes;  // oid -> DER hex (e.g. DecryptKeyIdentifier)
+  // "asymmetric": ask for the server-generated key encrypted to this connection's certificate
+  // (RFC 7030 4.4.1.2: SMIMECapabilities and an AsymmetricDecryptKeyIdentifier naming its key).
+  std::string encrypted_key;
 };
 
 // RFC 5280 facts expected of one certificate: the issued one (`issued:`) or the TLS server's
@@ -92,9 +95,13 @@ struct Expectation {
   std::optional<bool> secure_renegotiation;  // the server sent RFC 5746 renegotiation_info
   std::optional<bool> renegotiation_requested;  // the server sent a HelloRequest on this connection
   std::optional<bool> server_key_matches;  // serverkeygen: the PKCS#8 key part matches the certificate
+  // serverkeygen: the key part is EnvelopedData(SignedData(key package)) that opens with the
+  // connection's key, in the algorithms the CSR listed (7030-4.4.2-c)
+  bool server_key_encrypted = false;
   std::vector<std::string> csrattrs_contains;  // OIDs or names
   bool csrattrs_valid = false;             // a 200 body is base64 DER CsrAttrs (7030-4.5.2-b)
-  bool csrattrs_lint = false;              // a 200 body has RFC 9908's shape (csrattrs-3.2-a/b, 7030-4.5.2-f), each at its row's level
+  bool csrattrs_lint = false;
+  std::string csrattrs_key_type;           // a csrattrs answer asks for this key type ("ec-p384": id-ecPublicKey {secp384r1})              // a 200 body has RFC 9908's shape (csrattrs-3.2-a/b, 7030-4.5.2-f), each at its row's level
   std::string cmc_status;                  // "success", "failed", ...
   std::string cmc_fail_info;               // "popFailed", ...
   std::string body_contains;               // substring of the (raw) body
@@ -173,6 +180,8 @@ struct Step {
     int szx = 2;  // 0..7 (7 is reserved: a refusal test)
   };
   std::optional<Block1> block1;       // send the body as this one Block1 block (a broken transfer)
+  std::optional<std::string> uri_host;  // the Uri-Host option (RFC 9148 4.4); nullopt = left out
+  std::optional<int> size2;           // the Size2 option (RFC 7959 4; 0 asks for the total size)
 
   // raw: bytes written as they are on the current connection
   std::string raw_text;     // C-style escapes (\r \n \x01) are decoded at load time

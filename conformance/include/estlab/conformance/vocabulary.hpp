@@ -25,7 +25,7 @@ struct ControlEntry {
 // as (`connect: {as: ROLE}`). A target maps each role it can offer to a certificate and key; a
 // scenario needing a role the target lacks is skipped. Server identities (gateway-tls,
 // dtls-server) are the target's own, not roles.
-inline constexpr std::array<VocabularyEntry, 13> kRoles = {{
+inline constexpr std::array<VocabularyEntry, 15> kRoles = {{
     {"device-factory", "valid factory (IDevID-like) device certificate with clientAuth"},
     {"device-no-clientauth", "device certificate whose EKU lacks clientAuth (serverAuth only): must be refused"},
     {"device-no-eku", "device certificate with no EKU extension: the protocol-gateway rule PG-ENR-2 must still refuse it"},
@@ -34,11 +34,13 @@ inline constexpr std::array<VocabularyEntry, 13> kRoles = {{
     {"device-superseded", "older, still valid certificate of a subject that has a newer one (not the last issued)"},
     {"device-current", "the last certificate issued for device-superseded's subject"},
     {"device-unknown-ca", "device certificate from a CA outside the server's trust store"},
+    {"device-key-agreement", "device certificate whose keyUsage allows keyAgreement and keyEncipherment: can receive an encrypted server-generated key (RFC 7030 4.4.1.2)"},
     {"device-twin-a", "device certificate issued by the first of two CAs sharing one subject name"},
     {"device-twin-b", "device certificate issued by the second of two CAs sharing one subject name (other key)"},
     {"device-rollover", "device certificate issued by the rollover CA after its key change"},
     {"ra-officer", "registration authority authenticating with an officer-role certificate (not id-kp-cmcRA)"},
     {"ra-cmc-only", "RA certificate with only id-kp-cmcRA: gives no rights in the protocol-gateway product"},
+    {"ra-cmc", "RA certificate from the EST CA with clientAuth and id-kp-cmcRA (RFC 7030 3.7): may forward its clients' linking values"},
 }};
 
 // What a target implements beyond the mandatory core; a scenario `needs:` them. `coaps` is

@@ -99,6 +99,11 @@ struct CoapRequest {
   std::optional<Block1Fragment> block1_fragment;
   // This request's Block1/Block2 size as SZX (0..6) instead of the connection's block_szx.
   std::optional<unsigned> block_szx;
+  // Uri-Host (RFC 7252 5.10.1): left out, it defaults to the destination's address; virtual hosts
+  // need it (RFC 9148 4.4).
+  std::optional<std::string> uri_host;
+  // Size2 (RFC 7959 4): 0 asks the server for the total size of the representation.
+  std::optional<std::uint32_t> size2;
 };
 
 struct CoapResponse {
@@ -111,6 +116,7 @@ struct CoapResponse {
   // The answer came as a separate CON response after an empty ACK (RFC 7252 5.2.2, 9148-4.7-a),
   // not piggybacked on the ACK.
   bool separate = false;
+  std::optional<std::uint32_t> size2;  // the Size2 option of the answer (the total size), when sent
   Bytes payload;  // the whole body, Block2 reassembled
 
   std::string payload_text() const { return std::string(payload.begin(), payload.end()); }

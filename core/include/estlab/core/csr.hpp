@@ -43,6 +43,8 @@ class Csr {
   std::optional<std::string> unstructured_name() const;
   std::optional<std::string> unstructured_address() const;
   std::vector<std::string> attribute_oids() const;  // every attribute's type, dotted
+  // The DER of the first value of the attribute `oid` (dotted); nullopt when absent.
+  std::optional<Bytes> attribute_value_der(std::string_view oid) const;
 
   std::string to_text() const;
   X509_REQ* native() const { return req_.get(); }

@@ -16,6 +16,7 @@
 
 #include "estlab/core/bytes.hpp"
 #include "estlab/core/extensions.hpp"
+#include "estlab/core/key.hpp"
 
 namespace estlab {
 
@@ -47,6 +48,9 @@ class CsrAttrs {
   // rsaEncryption { INTEGER } -> the modulus size.
   std::optional<std::string> required_ec_curve() const;
   std::optional<int> required_rsa_bits() const;
+  // The key type those requirements name (a P-256/P-384 curve, a 2048/3072/4096-bit modulus, a
+  // bare Ed25519 OID); nullopt when none or another.
+  std::optional<KeyType> required_key_type() const;
   // Extension types the server asks for in extensionRequest: bare OID values (RFC 7030 A.2 style)
   // and the extnIDs of an Extensions value (RFC 9908 style), dotted, in order.
   std::vector<std::string> extension_request_oids() const;
@@ -118,5 +122,9 @@ class CsrAttrsBuilder {
 // Example, RFC 7030 A.2: "challengePassword, id-ecPublicKey=secp384r1,
 //   extensionRequest=macAddress, ecdsa-with-SHA384". Errors name the item and what is wrong in it.
 Result<CsrAttrs> parse_csrattrs_spec(std::string_view spec);
+
+// The spec items that ask for `type` and the signature scheme that goes with it (RFC 9908 3.2
+// form): "ecdsa-with-SHA384, id-ecPublicKey=secp384r1".
+std::string key_type_csrattrs_spec(KeyType type);
 
 }  // namespace estlab

@@ -87,6 +87,11 @@ struct GatewayConfig {
   ChallengePasswordPolicy challenge_password = ChallengePasswordPolicy::check_linking;
   Tls13Linking tls13_linking = Tls13Linking::exporter;
   bool linking_required = false;  // RFC 7030 3.5 MAY: refuse CSRs without linking
+  // RFC 7030 3.7: a client certificate from the EST CA carrying id-kp-cmcRA is an RA, whose CSRs
+  // may carry the linking value of its client's session rather than of its own.
+  bool ra_relinking = true;
+  // RFC 7030 6 (RECOMMENDED): an HTTP Basic password obtains one certificate, then no more.
+  bool basic_single_use = false;
 
   // Product rules (est.properties keys).
   bool allow_renewal_with_old_certificates = false;  // the raw value of the product key
@@ -97,6 +102,9 @@ struct GatewayConfig {
 
   // Operations.
   std::string csrattrs;  // attribute spec (see core/csrattrs.hpp); "" = none configured
+  // RFC 7030 4.5.2: a CA that takes only this key type (and its signature scheme); /csrattrs lists
+  // them and CSRs with another key are refused. nullopt = any key.
+  std::optional<KeyType> required_key_type;
   CsrAttrsWhenEmpty csrattrs_when_empty = CsrAttrsWhenEmpty::no_content;
   bool serverkeygen_enabled = false;  // RFC 7030 4.4: off unless configured
   bool fullcmc_enabled = true;        // RFC 7030 4.3 (optional for a server): 501 when off

@@ -42,6 +42,10 @@ enum class Fault {
   unknown_op_501,              // FB-21: an unknown operation is answered 501, not 404 (7030-3.2.2-g)
   reenroll_keeps_old_key,      // FB-24: re-enroll certifies the current certificate's key, not the CSR's (7030-4.2.3-a)
   trust_forwarded_identity,    // FB-28: any client's forwarded-certificate header is believed (7030-4.2.2-c)
+  ra_relinking_refused,        // an RA's CSR carrying its client's linking value is refused (7030-3.7-b)
+  basic_password_reusable,     // a single-use Basic password obtains a second certificate (7030-6-b)
+  serverkeygen_plain_key,      // a request for an encrypted key gets the plain PKCS#8 key (7030-4.4.2-c)
+  required_key_not_listed,     // the CA's required key type is enforced but /csrattrs does not list it (7030-4.5.2-d)
 };
 
 struct FaultInfo {
