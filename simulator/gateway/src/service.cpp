@@ -506,7 +506,10 @@ struct EstService::Impl {
       // FB-19: the first request keeps its id, every retry opens another one.
       std::lock_guard lock(seen_mutex);
       const int retries = seen_requests[ar.id]++;
-      if (retries > 0) ar.id = approval_id(ar.operation, ar.csr_sha256, ar.client + "#" + std::to_string(retries));
+      if (retries > 0) {
+        ar.client += "#" + std::to_string(retries);
+        ar.id = approval_id(ar.operation, ar.csr_sha256, ar.client);
+      }
     }
     ar.client_subject = who.certificate ? who.certificate->subject().to_string() : "";
     ar.subject = e.subject.to_string();
