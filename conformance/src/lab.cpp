@@ -141,6 +141,11 @@ struct EmbeddedLab::Impl {
     // One clock for the whole lab: a scenario that moves it runs alone (the runner brings it back
     // afterwards). A restart stops the gateway under every scenario on it (repetitions too).
     t.exclusive_controls = {"advance-time", "restart"};
+    if (v.manual) {
+      // The operator's policy and the IDM's reachability hold for every request on this gateway.
+      t.exclusive_controls.insert({"operator", "idm-down", "idm-up"});
+      t.undo_controls = {{"operator", "idm-reset"}, {"idm-down", "idm-reset"}, {"idm-up", "idm-reset"}};
+    }
     t.now = [clock = clock] { return clock->now(); };
     t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
     t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
@@ -318,8 +323,13 @@ struct EmbeddedLab::Impl {
     }
     // Operator behaviours and the IDM's reachability (PG-IDM-1, PG-IDM-2): they hold until the
     // scenario changes them again; the runner gives approval scenarios this gateway one at a time.
-    if (name == "operator" || name == "idm-down" || name == "idm-up") {
+    if (name == "operator" || name == "idm-down" || name == "idm-up" || name == "idm-reset") {
       if (!instance.queue) return make_error(ErrorCode::unsupported, "this gateway has no operator queue");
+      if (name == "idm-reset") {  // run by the runner after a scenario that used the others
+        instance.queue->set_available(true);
+        instance.queue->set_policy({});
+        return std::string("the identity manager answers and its operator decides by hand again");
+      }
       if (name != "operator") {
         instance.queue->set_available(name == "idm-up");
         return std::string(name == "idm-up" ? "the identity manager answers again" : "the identity manager is unreachable");

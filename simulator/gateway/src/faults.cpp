@@ -37,6 +37,8 @@ const std::vector<FaultInfo>& all_faults() {
       {Fault::unknown_op_501, "unknown-op-501", "an unknown operation is answered 501 instead of 404 (FB-21)", "7030-3.2.2-g"},
       {Fault::reenroll_keeps_old_key, "reenroll-keeps-old-key", "/simplereenroll certifies the current certificate's key, not the key of the posted CSR (FB-24)", "7030-4.2.3-a"},
       {Fault::trust_forwarded_identity, "trust-forwarded-identity-header", "a forwarded client-certificate header is believed from any client, not only the officer proxy (FB-28)", "7030-4.2.2-c"},
+      {Fault::approval_bypass, "approval-bypass", "with manual approval, /serverkeygen and /fullcmc issue at once (only /simpleenroll waits)", "PG-IDM-1"},
+      {Fault::idm_down_rejects, "idm-down-rejects", "an unreachable identity manager is answered as a rejection (403), not 503 + Retry-After", "PG-IDM-2"},
   };
   return faults;
 }

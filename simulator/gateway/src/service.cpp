@@ -522,12 +522,15 @@ struct EstService::Impl {
       return refused(*refusal, refusal->rule == "PG-PWD-1" ? CmcFailInfo::bad_request : CmcFailInfo::pop_failed);
     auto e = effective_identity(r.csr);
     if (!e.ok()) return refused(refuse(400, "7030-4.2.1-a", e.error().message));
-    const bool manual = s.config_.approval == ApprovalMode::manual;
+    // Fault approval-bypass: the drift this path ended, only the enroll operations wait.
+    const bool bypassed = fault(Fault::approval_bypass) && (r.op == EstOperation::serverkeygen || r.op == EstOperation::fullcmc);
+    const bool manual = s.config_.approval == ApprovalMode::manual && !bypassed;
     if (manual && !s.approval_) return refused(refuse(500, "internal", "manual approval is configured but no approver is"));
     ApprovalRequest ar;
     if (manual) ar = approval_request(who, r, *e);
     const std::string shown = ar.id.substr(0, 16);
     auto unreachable = [&](const Error& error) {  // PG-IDM-2: the request stays the device's to resend
+      if (fault(Fault::idm_down_rejects)) return refused(refuse(403, "fault:idm-down-rejects", "request refused: " + error.message));
       Outcome o = refuse(503, "PG-IDM-2", "the identity manager cannot be reached (" + error.message + "); request " + shown +
                                               " is kept, retry later");
       o.headers.emplace_back("Retry-After", std::to_string(s.config_.retry_after.count()));

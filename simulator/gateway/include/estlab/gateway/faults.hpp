@@ -42,6 +42,8 @@ enum class Fault {
   unknown_op_501,              // FB-21: an unknown operation is answered 501, not 404 (7030-3.2.2-g)
   reenroll_keeps_old_key,      // FB-24: re-enroll certifies the current certificate's key, not the CSR's (7030-4.2.3-a)
   trust_forwarded_identity,    // FB-28: any client's forwarded-certificate header is believed (7030-4.2.2-c)
+  approval_bypass,             // serverkeygen and fullcmc issue without waiting for manual approval (PG-IDM-1)
+  idm_down_rejects,            // an unreachable IDM is taken as a rejection (403): the device gives up, the request is lost (PG-IDM-2)
 };
 
 struct FaultInfo {
