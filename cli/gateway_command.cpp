@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "estlab/ca/ca.hpp"
 #include "estlab/gateway/config.hpp"
+#include "estlab/gateway/idm_gate.hpp"
 #include "estlab/gateway/server.hpp"
 #include "estlab/gateway/service.hpp"
 
@@ -28,6 +29,8 @@ struct GatewayOptions {
   std::string tls_max;
   std::size_t threads = 2;
   bool quiet = false;
+  std::string approval;
+  std::string idm_url;
 };
 
 int list_faults() {
@@ -97,7 +100,38 @@ int run_gateway(const GatewayOptions& o) {
     std::cerr << "estlab gateway: CA store: " << ca.error().message << "\n";
     return kExitUsage;
   }
-  auto service = std::make_shared<gateway::EstService>(config, std::shared_ptr<ca::SimulatedCa>(std::move(ca).value()));
+  if (!o.approval.empty()) {
+    if (o.approval != "manual" && o.approval != "automatic") {
+      std::cerr << "estlab gateway: --approval must be manual or automatic, not '" << o.approval << "'\n";
+      return kExitUsage;
+    }
+    config.approval = o.approval == "manual" ? gateway::ApprovalMode::manual : gateway::ApprovalMode::automatic;
+  }
+  if (!o.idm_url.empty()) {
+    if (config.idm_handlers.empty()) {
+      std::cerr << "estlab gateway: --idm-url needs a handler.<n>.idm.tls.token in " << config_file.string() << "\n";
+      return kExitUsage;
+    }
+    config.idm_handlers.front().request_url = o.idm_url;
+  }
+  std::shared_ptr<ca::SimulatedCa> shared_ca(std::move(ca).value());
+  // Manual approval asks the identity manager the handler names (PG-IDM-2); without one, an
+  // operator queue in memory.
+  std::shared_ptr<gateway::ApprovalGate> approver;
+  if (config.approval == gateway::ApprovalMode::manual && !config.idm_handlers.empty()) {
+    std::vector<Certificate> anchors;
+    if (auto cas = shared_ca->list(); cas.ok())
+      for (const auto& info : *cas)
+        if (info.parent_label.empty()) anchors.push_back(info.certificate);
+    auto gate = gateway::IdmApprovalGate::create(config.idm_handlers.front(), anchors);
+    if (!gate.ok()) {
+      std::cerr << "estlab gateway: " << gate.error().message << "\n";
+      return kExitUsage;
+    }
+    approver = *gate;
+    std::cout << "estlab gateway: manual approval by the identity manager at " << config.idm_handlers.front().request_url << std::endl;
+  }
+  auto service = std::make_shared<gateway::EstService>(config, shared_ca, approver);
 
   // Block the stop signals before the I/O threads start, so only sigwait below sees them.
   sigset_t stop_signals;
@@ -156,6 +190,8 @@ void register_gateway(CLI::App& app, Action& action) {
   cmd->add_option("--tls-max", o->tls_max, "Highest TLS version (1.3 unless configured)");
   cmd->add_option("--threads", o->threads, "I/O threads")->capture_default_str()->check(CLI::Range(1, 64));
   cmd->add_flag("--quiet", o->quiet, "No per-request log lines on stderr");
+  cmd->add_option("--approval", o->approval, "manual or automatic (default: estlab.approval); manual asks the IDM of handler.<n>.idm.*");
+  cmd->add_option("--idm-url", o->idm_url, "The IDM's request URL, over handler.<n>.idm.requestUrl (e.g. from `estlab idm`)");
   cmd->footer("Logs one line per request on stderr: client subject, operation, the rule that decided, status.\n"
               "Exit codes: 0 stopped by a signal, 2 bad configuration.");
   cmd->callback([o, &action] { action = [o] { return run_gateway(*o); }; });

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   estlab::cli::register_target(app, action);
   estlab::cli::register_coverage(app, action);
   estlab::cli::register_fleet(app, action);
+  estlab::cli::register_idm(app, action);
 
   // CLI11 would only say "A subcommand is required"; name the unknown command instead.
   auto known = app.get_subcommands([](const CLI::App*) { return true; });
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
     return false;
   };
   if (argc > 1 && argv[1][0] != '-' && !is_known(argv[1])) {
-    std::cerr << "estlab: unknown command '" << argv[1] << "' (commands: run, fixtures, ca, gateway, replay, coap-proxy, target; see estlab --help)\n";
+    std::cerr << "estlab: unknown command '" << argv[1] << "' (commands: run, fixtures, ca, gateway, replay, coap-proxy, target, coverage, idm; see estlab --help)\n";
     return estlab::cli::kExitUsage;
   }
   try {

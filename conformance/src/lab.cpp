@@ -146,6 +146,11 @@ struct EmbeddedLab::Impl {
     // One clock for the whole lab: a scenario that moves it runs alone (the runner brings it back
     // afterwards). A restart stops the gateway under every scenario on it (repetitions too).
     t.exclusive_controls = {"advance-time", "restart"};
+    if (v.manual) {
+      // The operator's policy and the IDM's reachability hold for every request on this gateway.
+      t.exclusive_controls.insert({"operator", "idm-down", "idm-up"});
+      t.undo_controls = {{"operator", "idm-reset"}, {"idm-down", "idm-reset"}, {"idm-up", "idm-reset"}};
+    }
     t.now = [clock = clock] { return clock->now(); };
     t.controls_isolated = true;  // restarts and approvals have gateways of their own; revocations touch fresh subjects
     t.ca_labels = {{"other", "twin-a"}, {"rollover", "rollover"}};
@@ -160,8 +165,7 @@ struct EmbeddedLab::Impl {
     }
     if (v.restartable) t.controls.insert("restart");
     if (v.manual) {
-      t.controls.insert("approve");
-      t.controls.insert("reject");
+      for (const char* control : {"approve", "reject", "operator", "idm-down", "idm-up"}) t.controls.insert(control);
     }
     Impl* raw_impl = this;
     Impl::Instance* raw_instance = instance.get();
@@ -333,15 +337,38 @@ struct EmbeddedLab::Impl {
       if (!instance.queue) return make_error(ErrorCode::unsupported, "this gateway has no operator queue");
       std::size_t count = 0;
       const std::string only = arg("request", "");
+      const std::string reason = arg("reason", arg("value", "rejected by the lab's operator"));
       for (const auto& entry : instance.queue->list()) {
-        if (entry.state != gateway::ApprovalState::pending) continue;
-        if (!only.empty() && entry.request.id != only) continue;
-        if (name == "approve") instance.queue->approve(entry.request.id);
-        else instance.queue->reject(entry.request.id);
-        ++count;
+        if (entry.status.state != gateway::ApprovalState::pending) continue;
+        // The runner names a request by its CSR's SHA-256; the gateway's id binds the client too.
+        if (!only.empty() && entry.request.id != only && entry.request.csr_sha256 != only) continue;
+        const bool done = name == "approve" ? instance.queue->approve(entry.request.id, "lab control")
+                                            : instance.queue->reject(entry.request.id, reason, "lab control");
+        count += done ? 1 : 0;
       }
       if (count == 0) return make_error(ErrorCode::not_found, "no pending request to " + name);
       return name + "d " + std::to_string(count) + " pending request(s)";
+    }
+    // Operator behaviours and the IDM's reachability (PG-IDM-1, PG-IDM-2): they hold until the
+    // scenario changes them again; the runner gives approval scenarios this gateway one at a time.
+    if (name == "operator" || name == "idm-down" || name == "idm-up" || name == "idm-reset") {
+      if (!instance.queue) return make_error(ErrorCode::unsupported, "this gateway has no operator queue");
+      if (name == "idm-reset") {  // run by the runner after a scenario that used the others
+        instance.queue->set_available(true);
+        instance.queue->set_policy({});
+        return std::string("the identity manager answers and its operator decides by hand again");
+      }
+      if (name != "operator") {
+        instance.queue->set_available(name == "idm-up");
+        return std::string(name == "idm-up" ? "the identity manager answers again" : "the identity manager is unreachable");
+      }
+      const std::string policy = arg("policy", arg("value", ""));
+      auto parsed = gateway::parse_operator_policy(policy);
+      if (!parsed)
+        return make_error(ErrorCode::invalid_input,
+                          "operator: '" + policy + "' is not manual, approve-after=N (N >= 1), reject=REASON or never");
+      instance.queue->set_policy(*parsed);
+      return "the operator now answers " + policy;
     }
     if (name == "restart") {
       std::lock_guard lock(instance.restart_mutex);

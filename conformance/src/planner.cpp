@@ -357,6 +357,18 @@ std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const 
             results[i].message = "could not bring the clock back (reset-time): " + reset.error().message;
           }
         }
+        // Likewise the target's other state a control changed (the IDM's reachability, its operator).
+        std::set<std::string> undo;
+        for (const auto& step : run.scenario->steps)
+          if (auto it = run.target->undo_controls.find(step.control); step.kind == Step::Kind::control && it != run.target->undo_controls.end())
+            undo.insert(it->second);
+        for (const auto& name : undo) {
+          auto undone = run.target->control_hook ? run.target->control_hook(name, {}) : Result<std::string>(std::string());
+          if (!undone.ok()) {
+            results[i].verdict = worse(results[i].verdict, Verdict::error);
+            results[i].message = "could not undo the scenario's controls (" + name + "): " + undone.error().message;
+          }
+        }
       } else {
         std::shared_lock lock(exclusive_mutex);
         results[i] = run_scenario(*run.scenario, *run.target, run.repetition, options);

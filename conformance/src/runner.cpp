@@ -626,6 +626,14 @@ class ScenarioRun {
       }
       return apply(outcome, r);
     }
+    if (!done.ok() && (step.control == "approve" || step.control == "reject") && done.error().code == ErrorCode::not_found) {
+      // Nothing pending after a step already failed (the target issued at once, or answered
+      // otherwise): the decision has nothing to act on, a consequence of that failure.
+      for (const auto& earlier : result_.steps)
+        if (is_failure(earlier.verdict) || earlier.verdict == Verdict::warn)
+          throw NotJudged("not judged: nothing was pending to " + step.control + " after step " + std::to_string(earlier.index + 1) +
+                          " failed (" + done.error().message + ")");
+    }
     if (!done.ok()) return fail_step(r, Verdict::error, "control " + step.control + " failed: " + done.error().message);
     r.checks.push_back({*done, Verdict::pass, "", ""});
     if (step.control == "restart") {

@@ -1,5 +1,6 @@
 #include "estlab/conformance/scenario.hpp"
 
+#include "estlab/gateway/approval.hpp"
 #include "estlab/gateway/config.hpp"
 #include "estlab/conformance/vocabulary.hpp"
 #include "estlab/core/key.hpp"
@@ -603,10 +604,17 @@ class Loader {
           s.arguments["value"] = scalar(entry.second);
         }
       }
-      static const std::set<std::string> controls = {"revoke", "publish-crl", "approve", "reject", "restart", "advance-time", "reset-time",
-                                                     "start-coap-proxy"};
+      static const std::set<std::string> controls = {"revoke",     "publish-crl", "approve",          "reject",   "restart", "advance-time",
+                                                     "reset-time", "start-coap-proxy", "operator", "idm-down", "idm-up"};
       if (!controls.count(s.control))
-        fail(c, "unknown control '" + s.control + "' (revoke, publish-crl, approve, reject, restart, advance-time, reset-time, start-coap-proxy)");
+        fail(c, "unknown control '" + s.control +
+                    "' (revoke, publish-crl, approve, reject, restart, advance-time, reset-time, start-coap-proxy, operator, idm-down, idm-up)");
+      if (s.control == "operator") {
+        if (s.arguments.count("value")) s.arguments["policy"] = s.arguments["value"], s.arguments.erase("value");
+        const auto policy = s.arguments.find("policy");
+        if (policy == s.arguments.end() || !gateway::parse_operator_policy(policy->second))
+          fail(c, "control operator needs a policy: manual, approve-after=N (N >= 1), reject=REASON or never ({operator: approve-after=2})");
+      }
       if (s.control == "revoke" && !s.arguments.count("serial")) fail(c, "control revoke needs serial");
       if (s.control == "advance-time") {
         if (s.arguments.count("value")) s.arguments["by"] = s.arguments["value"], s.arguments.erase("value");

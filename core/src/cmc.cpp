@@ -270,6 +270,13 @@ Result<CmcStatus> decode_status(ByteView value_der, bool v2, const std::string& 
       status.fail_info = static_cast<CmcFailInfo>(*info);
     } else if (other->tag == der::kSequence) {
       if (auto checked = der::check_tree(other->content); !checked.ok()) return checked.error().within(what + " otherInfo");
+      // pendInfo is SEQUENCE { OCTET STRING, GeneralizedTime }; extendedFailInfo is not kept.
+      der::Reader pend(other->content);
+      auto token = pend.expect(der::kOctetString, what + " pendToken");
+      if (token.ok()) {
+        if (auto time = pend.expect(0x18, what + " pendTime"); time.ok())
+          status.pend_info = CmcStatus::PendInfo{Bytes(token->content.begin(), token->content.end()), std::string(as_chars(time->content))};
+      }
     } else {
       return invalid(what + " otherInfo: " + der::tag_name(other->tag) + " is not failInfo, pendInfo or extendedFailInfo");
     }
@@ -339,7 +346,13 @@ Result<Bytes> encode_status_v2(const CmcStatus& status) {
   for (auto id : status.body_parts) der::append(body_list, der::encode_integer(id));
   der::append(content, der::encode_sequence(body_list));
   if (!status.text.empty()) der::append(content, der::encode_utf8_string(status.text));
-  if (status.fail_info) der::append(content, der::encode_integer(static_cast<int>(*status.fail_info)));
+  if (status.fail_info) {
+    der::append(content, der::encode_integer(static_cast<int>(*status.fail_info)));
+  } else if (status.pend_info) {
+    Bytes pend = der::encode_octet_string(status.pend_info->token);
+    der::append(pend, der::encode_tlv(0x18, as_bytes(status.pend_info->time)));  // GeneralizedTime
+    der::append(content, der::encode_sequence(pend));
+  }
   return der::encode_sequence(content);
 }
 

@@ -74,6 +74,11 @@ TEST(ScenarioLoader, BrokenFilesNameFileLineAndProblem) {
       {"id: x\ntitle: t\nrequirements: [RFC-7030]\nsteps:\n  - wait: 1\n", ":3:", "not an ID like"},
       {std::string(kValidHead) + "profiles: [rfc9999]\nsteps:\n  - wait: 1\n", ":4:", "profile 'rfc9999'"},
       {std::string(kValidHead) + "steps:\n  - control: {revoke: {reason: x}}\n", ":5:", "revoke needs serial"},
+      // The operator's behaviour: a policy the lab and a hook can act on, checked at load time.
+      {std::string(kValidHead) + "steps:\n  - control: operator\n", ":5:", "control operator needs a policy"},
+      {std::string(kValidHead) + "steps:\n  - control: {operator: approve-after=0}\n", ":5:", "approve-after=N (N >= 1)"},
+      {std::string(kValidHead) + "steps:\n  - control: {operator: sometimes}\n", ":5:", "control operator needs a policy"},
+      {std::string(kValidHead) + "steps:\n  - control: idm_down\n", ":5:", "unknown control 'idm_down'"},
       {std::string(kValidHead) + "steps:\n  - send: {op: simpleenroll, csr: {subject: \"CN={{bad name}}\"}}\n", ":5:", "bad variable reference"},
       {std::string(kValidHead) + "steps: []\n", ":1:", "steps must be a non-empty list"},
       {std::string(kValidHead) + "steps:\n  - connect: {tls: \"1.4\"}\n", ":5:", "connect.tls must be"},
@@ -721,6 +726,99 @@ steps:
   EXPECT_EQ(result.steps[1].verdict, Verdict::warn) << result.steps[1].message;
   EXPECT_EQ(result.steps[2].verdict, Verdict::skip) << result.steps[2].message;
   EXPECT_EQ(result.verdict, Verdict::warn) << result.message;
+  lab.reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace estlab::conformance
+
+namespace estlab::conformance {
+namespace {
+
+// The IDM controls of the embedded lab: a scenario that leaves the IDM down or the operator on a
+// policy is undone by the runner afterwards (whatever its verdict), and a decision with nothing
+// pending is an error of the scenario unless an earlier step already failed.
+TEST(ScenarioRunner, IdmControlsAreUndoneAndADecisionAfterAFailureIsNotAnError) {
+  const auto dir = temp_dir("idm-controls");
+  const auto files = dir / "scenarios";
+  fs::create_directories(files);
+  std::ofstream(files / "down.yaml") << R"(id: leaves-idm-down
+title: leaves the IDM down and the operator rejecting
+requirements: [PG-IDM-2]
+profiles: [protocol-gateway]
+needs: {features: [manual-approval], controls: [idm-down, operator]}
+steps:
+  - control: {operator: "reject=never"}
+  - control: idm-down
+  - connect: {as: device-factory}
+  - send: {op: simpleenroll, csr: {subject: "{{role.device-factory.subject}}"}}
+    expect: {status: 503, headers: {Retry-After: present}}
+)";
+  std::ofstream(files / "after.yaml") << R"(id: after
+title: a failed step, then nothing to approve
+requirements: [PG-IDM-1]
+profiles: [protocol-gateway]
+needs: {features: [manual-approval], controls: [approve]}
+steps:
+  - connect: {as: device-factory}
+  - send: {op: cacerts}
+    expect: {status: 404}
+  - control: approve
+)";
+  std::ofstream(files / "plain.yaml") << R"(id: plain
+title: nothing left to approve, with no failure before
+requirements: [PG-IDM-1]
+profiles: [protocol-gateway]
+needs: {features: [manual-approval], controls: [approve]}
+steps:
+  - connect: {as: device-factory}
+  - send: {op: simpleenroll, csr: {subject: "{{role.device-factory.subject}}"}}
+    expect: {status: 202}
+  - control: approve
+  - control: approve
+)";
+  const auto scenarios = load_scenarios(files);
+  LabOptions options;
+  options.dir = dir / "lab";
+  auto lab = EmbeddedLab::start(options);
+  RunOptions run;
+  run.jobs = 1;
+  run.level_of = [](const std::string&) { return Level::must; };
+  Selection only_down;
+  only_down.keyword = "leaves-idm-down";
+  const auto results = run_plan(plan(scenarios, lab->targets(), only_down, run), run);
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].verdict, Verdict::pass) << results[0].message;
+  // The next scenario finds the IDM up and the operator deciding by hand: its request is pending.
+  const Target* manual = nullptr;
+  for (const auto* t : lab->targets())
+    if (t->features.count("manual-approval")) manual = t;
+  ASSERT_NE(manual, nullptr);
+  std::ofstream(files / "again.yaml") << R"(id: again
+title: pending again
+requirements: [PG-IDM-1]
+profiles: [protocol-gateway]
+steps:
+  - connect: {as: device-factory}
+  - send: {op: simpleenroll, csr: {subject: "{{role.device-factory.subject}}"}}
+    expect: {status: 202}
+)";
+  for (const auto& s : load_scenarios(files)) {
+    if (s.id == "again") {
+      EXPECT_EQ(run_scenario(s, *manual, 0, run).verdict, Verdict::pass) << "idm-reset did not run";
+    }
+    if (s.id == "after") {
+      const auto r = run_scenario(s, *manual, 0, run);
+      EXPECT_EQ(r.verdict, Verdict::fail) << r.message;
+      EXPECT_EQ(r.steps.back().verdict, Verdict::skip) << r.steps.back().message;
+    }
+    if (s.id == "plain") {
+      const auto r = run_scenario(s, *manual, 0, run);
+      EXPECT_EQ(r.verdict, Verdict::error);
+      EXPECT_EQ(r.steps.back().verdict, Verdict::error) << r.steps.back().message;
+    }
+  }
   lab.reset();
   fs::remove_all(dir);
 }

@@ -44,7 +44,8 @@ TEST(Vocabulary, TablesHaveUniqueNamesAndMeanings) {
   for (const auto& f : kFeatures) EXPECT_FALSE(f.meaning.empty()) << f.name;
   for (const auto& c : kControls) EXPECT_FALSE(c.meaning.empty()) << c.name;
   EXPECT_EQ(control_names(), (std::vector<std::string>{"revoke", "publish-crl", "approve", "reject", "restart", "advance-time", "reset-time",
-                                                      "start-coap-proxy"}));
+                                                      "start-coap-proxy", "operator", "idm-down", "idm-up"}));
+  EXPECT_EQ(closest_name("idm_down", control_names()), "idm-down");
 }
 
 }  // namespace

@@ -198,6 +198,29 @@ GatewayConfig GatewayConfig::from_properties(const Properties& properties, const
   c.ra_relinking = r.flag("estlab.linking.ra-relinking", c.ra_relinking);
   c.basic_single_use = r.flag("estlab.auth.basic-single-use", c.basic_single_use);
 
+  // handler.<n>.*: the handlers that ask the identity manager (PG-IDM-2), one per number.
+  std::map<int, IdmHandler> handlers;
+  for (const auto& key : properties.keys_with_prefix("handler.")) {
+    const std::string rest = key.substr(std::string("handler.").size());
+    const auto dot = rest.find('.');
+    if (dot == std::string::npos || dot == 0 || !std::all_of(rest.begin(), rest.begin() + static_cast<long>(dot), ::isdigit)) continue;
+    const int number = std::stoi(rest.substr(0, dot));
+    const std::string field = rest.substr(dot + 1);
+    auto& handler = handlers[number];
+    handler.number = number;
+    if (field == "filter") handler.filter = r.text(key).value_or("");
+    else if (field == "format") handler.format = r.text(key).value_or("");
+    else if (field == "tokenprocedure") handler.token_procedure = r.text(key).value_or("");
+    else if (field == "authtype") handler.auth_type = r.text(key).value_or("");
+    else if (field == "idm.requestUrl") {
+      handler.request_url = r.text(key).value_or("");
+      if (handler.request_url.rfind("https://", 0) != 0) r.fail(key, "the identity manager is reached over HTTPS: expected https://host:port/path");
+    } else if (field == "idm.tls.token") handler.token = r.path(key, {});
+    else if (field == "idm.tls.password") handler.token_password = r.text(key).value_or("");
+  }
+  for (auto& [number, handler] : handlers)
+    if (!handler.request_url.empty()) c.idm_handlers.push_back(handler);
+
   // estlab.prereg.<n>.*: one device per number.
   std::map<int, PreregisteredDevice> devices;
   for (const auto& key : properties.keys_with_prefix("estlab.prereg.")) {

@@ -41,6 +41,8 @@ const std::vector<FaultInfo>& all_faults() {
       {Fault::serverkeygen_plain_key, "serverkeygen-plain-key", "/serverkeygen answers a request for an encrypted key with the plain PKCS#8 key", "7030-4.4.2-c"},
       {Fault::required_key_not_listed, "required-key-not-listed", "the key type the CA requires (estlab.ca.required-key-type) is enforced but /csrattrs does not list it", "7030-4.5.2-d"},
       {Fault::trust_forwarded_identity, "trust-forwarded-identity-header", "a forwarded client-certificate header is believed from any client, not only the officer proxy (FB-28)", "7030-4.2.2-c"},
+      {Fault::approval_bypass, "approval-bypass", "with manual approval, /serverkeygen and /fullcmc issue at once (only /simpleenroll waits)", "PG-IDM-1"},
+      {Fault::idm_down_rejects, "idm-down-rejects", "an unreachable identity manager is answered as a rejection (403), not 503 + Retry-After", "PG-IDM-2"},
   };
   return faults;
 }

@@ -49,7 +49,7 @@ int accept_any_client_certificate(int, X509_STORE_CTX*) { return 1; }
 struct GatewayServer::Impl {
   // Declared before io: handlers destroyed with io still reach these (a Session's destructor
   // forgets itself; its stream uses the SSL context).
-  std::shared_ptr<EstService> service;
+  std::shared_ptr<RequestHandler> service;
   LogSink log;
   std::unique_ptr<TranscriptWriter> transcript;
   std::mutex sessions_mutex;
@@ -381,7 +381,7 @@ GatewayServer::GatewayServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 GatewayServer::~GatewayServer() { stop(); }
 
-Result<std::unique_ptr<GatewayServer>> GatewayServer::start(std::shared_ptr<EstService> service, std::size_t threads,
+Result<std::unique_ptr<GatewayServer>> GatewayServer::start(std::shared_ptr<RequestHandler> service, std::size_t threads,
                                                              LogSink log) {
   auto impl = std::make_unique<Impl>();
   impl->service = std::move(service);
@@ -439,7 +439,7 @@ ServerStats GatewayServer::stats() const {
   return {impl_->connections.load(), impl_->handshake_failures.load(), impl_->requests.load(), impl_->refused.load()};
 }
 
-EstService& GatewayServer::service() { return *impl_->service; }
+RequestHandler& GatewayServer::handler() { return *impl_->service; }
 
 void GatewayServer::stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;

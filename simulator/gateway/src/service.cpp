@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <chrono>
+#include <ctime>
 #include <map>
 #include <set>
 #include <deque>
@@ -88,6 +90,7 @@ struct EstService::Impl {
   std::optional<CsrAttrs> csrattrs;
   std::mutex seen_mutex;
   std::map<std::string, int> seen_requests;  // fault retry-creates-new-request only
+  std::mutex approval_mutex;  // approval checks and the issuance that follows, one at a time
   // RFC 9266 4.1: a tls-exporter binding serves one authentication per connection. The exporter
   // values already used, the oldest forgotten first (a value is unique to its connection).
   mutable std::mutex bindings_mutex;
@@ -482,17 +485,159 @@ struct EstService::Impl {
     return csr;
   }
 
-  Outcome issue(const std::string& label, const Csr& csr, const Effective& e, const ApprovalRequest* approval_request) {
+  // --- The one admission path ----------------------------------------------------------------
+  // Every issuing operation (simpleenroll, simplereenroll, serverkeygen, fullcmc; the coaps proxy
+  // forwards to these) is authenticated, decoded, then admitted here: linking, authorization,
+  // approval, issuance, in that order and in this one place. The operations differ only in how
+  // they decode the request and encode the answer, so none can skip a step.
+
+  // A decoded issuing request.
+  struct IssueRequest {
+    EstOperation op;
+    std::string label;
+    Csr csr;
+  };
+
+  // What admission decided. `answer` is set for a refusal, a pending request (202) or an
+  // unreachable approver (503); otherwise `certificate` was issued (now or for an earlier retry).
+  struct Admission {
+    std::optional<Outcome> answer;
+    CmcFailInfo fail_info = CmcFailInfo::bad_request;  // how fullcmc names the refusal
+    bool pending = false;
+    std::string approval_id;
+    std::optional<Certificate> certificate;
+    std::optional<PrivateKey> key;  // serverkeygen: the key generated for the certificate
+  };
+
+  static Admission refused(Outcome o, CmcFailInfo info = CmcFailInfo::bad_request) {
+    Admission a;
+    a.answer = std::move(o);
+    a.fail_info = info;
+    return a;
+  }
+
+  // The request as the approver sees it, bound to the operation, the CSR and the client.
+  ApprovalRequest approval_request(const Authenticated& who, const IssueRequest& r, const Effective& e) {
+    ApprovalRequest ar;
+    ar.operation = std::string(to_string(r.op));
+    ar.csr_sha256 = sha256_hex(r.csr.der());
+    const std::string* basic_user = who.basic_device ? &who.basic_device->user : nullptr;
+    ar.client = client_binding(who.certificate ? &*who.certificate : nullptr, basic_user);
+    ar.id = approval_id(ar.operation, ar.csr_sha256, ar.client);
+    if (fault(Fault::retry_creates_new_request)) {
+      // FB-19: the first request keeps its id, every retry opens another one.
+      std::lock_guard lock(seen_mutex);
+      const int retries = seen_requests[ar.id]++;
+      if (retries > 0) {
+        ar.client += "#" + std::to_string(retries);
+        ar.id = approval_id(ar.operation, ar.csr_sha256, ar.client);
+      }
+    }
+    ar.client_subject = who.certificate ? who.certificate->subject().to_string() : "";
+    ar.subject = e.subject.to_string();
+    ar.csr_der = r.csr.der();
+    return ar;
+  }
+
+  Admission admit(const EstRequest& request, const Authenticated& who, const IssueRequest& r) {
+    if (auto refusal = check_challenge_password(request, r.csr))
+      return refused(*refusal, refusal->rule == "PG-PWD-1" ? CmcFailInfo::bad_request : CmcFailInfo::pop_failed);
+    auto e = effective_identity(r.csr);
+    if (!e.ok()) return refused(refuse(400, "7030-4.2.1-a", e.error().message));
+    // Fault approval-bypass: the drift this path ended, only the enroll operations wait.
+    const bool bypassed = fault(Fault::approval_bypass) && (r.op == EstOperation::serverkeygen || r.op == EstOperation::fullcmc);
+    const bool manual = s.config_.approval == ApprovalMode::manual && !bypassed;
+    if (manual && !s.approval_) return refused(refuse(500, "internal", "manual approval is configured but no approver is"));
+    ApprovalRequest ar;
+    if (manual) ar = approval_request(who, r, *e);
+    const std::string shown = ar.id.substr(0, 16);
+    auto unreachable = [&](const Error& error) {  // PG-IDM-2: the request stays the device's to resend
+      if (fault(Fault::idm_down_rejects)) return refused(refuse(403, "fault:idm-down-rejects", "request refused: " + error.message));
+      Outcome o = refuse(503, "PG-IDM-2", "the identity manager cannot be reached (" + error.message + "); request " + shown +
+                                              " is kept, retry later");
+      o.headers.emplace_back("Retry-After", std::to_string(s.config_.retry_after.count()));
+      return refused(o, CmcFailInfo::internal_ca_error);
+    };
+    // One decision at a time: two retries racing after an approval must not both issue.
+    std::unique_lock lock(approval_mutex, std::defer_lock);
+    if (manual) {
+      lock.lock();
+      // RFC 7030 4.2.3: a retry of a request already issued gets that certificate again. It is a
+      // redelivery to the client it is bound to, so it comes before authorization: the issuance
+      // itself can change what authorization sees (PG-ENR-4's "last issued certificate").
+      auto issued = s.approval_->issued_for(ar.id);
+      if (!issued.ok()) return unreachable(issued.error());
+      if (issued->has_value()) {
+        // A server-generated key is delivered once and never stored, so serverkeygen cannot repeat.
+        if (r.op == EstOperation::serverkeygen)
+          return refused(refuse(409, "PG-IDM-1", "request " + shown + " was issued and its server-generated key delivered; the key "
+                                                     "is not kept, so send a new request to get another"));
+        Admission a;
+        a.certificate = **issued;
+        a.approval_id = ar.id;
+        return a;
+      }
+    }
+    const auto refusal = r.op == EstOperation::simplereenroll ? authorize_reenroll(who, r.csr, *e) : authorize_enroll(who, *e);
+    if (refusal) return refused(*refusal, CmcFailInfo::bad_identity);
+    if (!manual) return issue(r, who, *e, nullptr);
+    auto status = s.approval_->check(ar);
+    if (!status.ok()) return unreachable(status.error());
+    switch (status->state) {
+      case ApprovalState::pending: {
+        Outcome o;
+        o.status = fault(Fault::pending_as_503) ? 503 : 202;  // FB-18
+        o.rule = "PG-IDM-1";
+        o.reason = "waiting for an operator to approve request " + shown;
+        o.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
+        if (!fault(Fault::drop_retry_after)) o.headers.emplace_back("Retry-After", std::to_string(s.config_.retry_after.count()));
+        o.body = o.reason + "\n";
+        Admission a = refused(o);
+        a.pending = true;
+        a.approval_id = ar.id;
+        return a;
+      }
+      case ApprovalState::rejected:
+        return refused(refuse(403, "PG-IDM-1",
+                              "an operator rejected request " + shown + (status->reason.empty() ? "" : ": " + status->reason)));
+      case ApprovalState::approved: break;
+    }
+    Admission a = issue(r, who, *e, &ar);
+    if (a.certificate) {
+      if (auto recorded = s.approval_->record_issued(ar.id, *a.certificate); !recorded.ok())
+        a.answer = refuse(503, "PG-IDM-2", "issued serial " + a.certificate->serial_hex() +
+                                               " but the identity manager did not record it: " + recorded.error().message);
+    }
+    return a;
+  }
+
+  // The CA issues: for the CSR's key, or a key generated here (serverkeygen).
+  Admission issue(const IssueRequest& r, const Authenticated& who, const Effective& e, const ApprovalRequest* approval_request) {
     ca::IssueOverrides overrides;
     overrides.subject = e.subject;
     overrides.subject_alt_names = e.sans;
     if (fault(Fault::issued_cert_sha1)) overrides.signature_digest = "SHA1";
-    auto cert = s.ca_->issue(label, csr, certificate_profile(), overrides);
-    if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
-    if (approval_request && s.approval_) s.approval_->record_issued(approval_request->id, *cert);
-    return issued_answer(label, *cert);
+    Admission a;
+    if (approval_request) a.approval_id = approval_request->id;
+    Result<Certificate> cert = make_error(ErrorCode::internal, "not issued");
+    if (r.op == EstOperation::serverkeygen) {
+      auto key = PrivateKey::generate(s.config_.serverkeygen_key_type);
+      if (!key.ok()) return refused(refuse(500, "internal", "generating the key: " + key.error().message));
+      cert = s.ca_->issue_for_key(r.label, e.subject, key->public_key(), e.sans, certificate_profile(), overrides,
+                                  r.csr.requested_extended_key_usages());
+      a.key = std::move(key).value();
+    } else if (r.op == EstOperation::simplereenroll && fault(Fault::reenroll_keeps_old_key)) {  // FB-24: the posted key is ignored
+      cert = s.ca_->issue_for_key(r.label, e.subject, who.certificate->public_key(), e.sans, certificate_profile(), overrides,
+                                  r.csr.requested_extended_key_usages());
+    } else {
+      cert = s.ca_->issue(r.label, r.csr, certificate_profile(), overrides);
+    }
+    if (!cert.ok()) return refused(refuse(503, "internal", "the CA refused to issue: " + cert.error().message), CmcFailInfo::internal_ca_error);
+    a.certificate = std::move(cert).value();
+    return a;
   }
 
+  // --- Encoding the answers --------------------------------------------------------------------
   // FB-08: the SignedData of the certs-only answer without its ContentInfo, claiming version 4.
   void bare_signeddata(Outcome& o) const {
     auto der = decode_est_body(o.body, std::nullopt);
@@ -524,103 +669,15 @@ struct EstService::Impl {
     return o;
   }
 
-  Outcome enroll(const EstRequest& request, const std::string& label, EstOperation op) {
-    if (auto refused = check_content_type(request, media_types::pkcs10)) return *refused;
-    Authenticated who;
-    if (auto refused = authenticate(request, op, who)) return *refused;
-    Outcome refusal;
-    auto csr = parse_csr(request, Csr::SignatureCheck::required, refusal);
-    if (!csr.ok()) return refusal;
-    if (s.config_.required_key_type)
-      if (auto problem = required_key_problem(*csr, *s.config_.required_key_type); !problem.empty())
-        return refuse(400, "7030-4.5.2-d", problem);
-    if (fault(Fault::stall_response)) {
-      Outcome o;
-      o.stall = true;
-      o.rule = "fault:stall-response";
-      return o;
-    }
-    if (auto refused = check_challenge_password(request, *csr)) return *refused;
-    auto e = effective_identity(*csr);
-    if (!e.ok()) return refuse(400, "7030-4.2.1-a", e.error().message);
-    if (op == EstOperation::simplereenroll) {
-      if (auto refused = authorize_reenroll(who, *csr, *e)) return *refused;
-      if (fault(Fault::reenroll_keeps_old_key)) {  // FB-24: the posted key is ignored
-        ca::IssueOverrides overrides;
-        overrides.subject = e->subject;
-        overrides.subject_alt_names = e->sans;
-        auto cert = s.ca_->issue_for_key(label, e->subject, who.certificate->public_key(), e->sans, certificate_profile(), overrides,
-                                         csr->requested_extended_key_usages());
-        if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
-        return issued_answer(label, *cert);
-      }
-      return issue(label, *csr, *e, nullptr);
-    }
-    if (auto refused = authorize_enroll(who, *e)) return *refused;
-    if (s.config_.approval == ApprovalMode::manual && s.approval_) {
-      ApprovalRequest ar;
-      ar.id = sha256_hex(csr->der());
-      if (fault(Fault::retry_creates_new_request)) {
-        // FB-19: the first request keeps the CSR's id, every retry opens another one.
-        std::lock_guard lock(seen_mutex);
-        const int retries = seen_requests[ar.id]++;
-        if (retries > 0) ar.id += "#" + std::to_string(retries);
-      }
-      ar.subject = e->subject.to_string();
-      ar.client_subject = who.certificate ? who.certificate->subject().to_string() : "";
-      ar.operation = "simpleenroll";
-      if (auto already = s.approval_->issued_for(ar.id)) return issued_answer(label, *already);  // 7030-4.2.3-f
-      switch (s.approval_->check(ar)) {
-        case ApprovalState::pending: {
-          Outcome o;
-          o.status = fault(Fault::pending_as_503) ? 503 : 202;  // FB-18
-          o.rule = "PG-IDM-1";
-          o.reason = "waiting for an operator to approve request " + ar.id.substr(0, 16);
-          o.headers = {{"Content-Type", "text/plain; charset=utf-8"}};
-          if (!fault(Fault::drop_retry_after)) o.headers.emplace_back("Retry-After", std::to_string(s.config_.retry_after.count()));
-          o.body = o.reason + "\n";
-          return o;
-        }
-        case ApprovalState::rejected: return refuse(403, "PG-IDM-1", "an operator rejected request " + ar.id.substr(0, 16));
-        case ApprovalState::approved: return spend_password(who, issue(label, *csr, *e, &ar));
-      }
-    }
-    return spend_password(who, issue(label, *csr, *e, nullptr));
-  }
-
-  Outcome serverkeygen(const EstRequest& request, const std::string& label) {
-    if (!s.config_.serverkeygen_enabled)
-      return refuse(501, "7030-4.4-a", "server-side key generation is not enabled (estlab.serverkeygen.enabled)");
-    if (auto refused = check_content_type(request, media_types::pkcs10)) return *refused;
-    Authenticated who;
-    if (auto refused = authenticate(request, EstOperation::serverkeygen, who)) return *refused;
-    Outcome refusal;
-    // RFC 7030 4.4.1: the CSR's key and signature are ignored.
-    auto csr = parse_csr(request, Csr::SignatureCheck::skip, refusal);
-    if (!csr.ok()) return refusal;
-    auto delivery = read_key_delivery(*csr);
-    if (!delivery.ok()) return refuse(400, "7030-4.4.1.2-a", delivery.error().message);
-    if (auto refused = check_key_delivery(*delivery, who)) return *refused;
-    if (auto refused = check_challenge_password(request, *csr)) return *refused;
-    auto e = effective_identity(*csr);
-    if (!e.ok()) return refuse(400, "7030-4.2.1-a", e.error().message);
-    if (auto refused = authorize_enroll(who, *e)) return *refused;
-    auto key = PrivateKey::generate(s.config_.serverkeygen_key_type);
-    if (!key.ok()) return refuse(500, "internal", "generating the key: " + key.error().message);
-    ca::IssueOverrides overrides;
-    overrides.subject = e->subject;
-    overrides.subject_alt_names = e->sans;
-    auto cert = s.ca_->issue_for_key(label, e->subject, key->public_key(), e->sans, certificate_profile(), overrides,
-                                     csr->requested_extended_key_usages());
-    if (!cert.ok()) return refuse(503, "internal", "the CA refused to issue: " + cert.error().message);
-    PrivateKey delivered = *key;
+  Outcome serverkeygen_answer(const Certificate& cert, const PrivateKey& key, const KeyDelivery& delivery, const Authenticated& who) {
+    PrivateKey delivered = key;
     if (fault(Fault::serverkeygen_key_mismatch)) {
       if (auto other = PrivateKey::generate(s.config_.serverkeygen_key_type); other.ok()) delivered = *other;
     }
-    auto key_part = server_key_part(delivered, *delivery, who);
+    auto key_part = server_key_part(delivered, delivery, who);
     if (!key_part.ok())  // unsupported: the client listed no algorithm the gateway can use
       return refuse(key_part.error().code == ErrorCode::unsupported ? 400 : 500, "7030-4.4.2-c", key_part.error().message);
-    auto bag = CertsOnly::make({*cert});
+    auto bag = CertsOnly::make({cert});
     if (!bag.ok()) return refuse(500, "internal", bag.error().message);
     std::array<std::uint8_t, 16> random{};
     RAND_bytes(random.data(), static_cast<int>(random.size()));
@@ -629,8 +686,8 @@ struct EstService::Impl {
     Outcome o;
     o.headers = {{"Content-Type", fault(Fault::multipart_without_boundary) ? std::string("multipart/mixed") : "multipart/mixed; boundary=" + boundary}};
     o.body = make_multipart(parts, boundary);
-    o.issued_serial = cert->serial_hex();
-    o.reason = "issued " + cert->subject().to_string() + " with a server-generated key" +
+    o.issued_serial = cert.serial_hex();
+    o.reason = "issued " + cert.subject().to_string() + " with a server-generated key" +
                (key_part->header("Content-Type") == std::string(media_types::server_generated_key) ? " (encrypted to the client's certificate)" : "");
     return spend_password(who, std::move(o));
   }
@@ -686,6 +743,68 @@ struct EstService::Impl {
     return cmc_answer(status, rule, reason, cmc, {});
   }
 
+  // RFC 7030 4.3.2 names only 200 (issued) and 4xx/5xx (rejected) for /fullcmc; it says nothing
+  // of a request that waits. A pending request is answered as both layers allow: HTTP 202 with
+  // Retry-After as in 4.2.3 (what EST clients already obey), carrying a Full PKI Response whose
+  // CMCStatusInfoV2 is "pending" with pendInfo (RFC 5272 6.1.1: pendToken, pendTime). The client
+  // resends the same Full PKI Request; its identity binding finds the pending request again.
+  Outcome cmc_pending(const Outcome& pending, const std::string& approval_id, std::vector<std::uint32_t> body_parts) {
+    CmcStatus cmc;
+    cmc.status = CmcStatusCode::pending;
+    cmc.body_parts = std::move(body_parts);
+    cmc.text = pending.reason;
+    const auto when = std::chrono::system_clock::to_time_t(s.ca_->clock().now() + s.config_.retry_after);
+    std::tm tm{};
+    gmtime_r(&when, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y%m%d%H%M%SZ", &tm);
+    cmc.pend_info = CmcStatus::PendInfo{Bytes(approval_id.begin(), approval_id.end()), text};
+    Outcome o = cmc_answer(pending.status, pending.rule, pending.reason, cmc, {});
+    for (const auto& [name, value] : pending.headers)
+      if (iequals(name, "Retry-After")) o.headers.emplace_back(name, value);
+    return o;
+  }
+
+  // --- Operations: decode, admit, encode ---------------------------------------------------------
+  Outcome enroll(const EstRequest& request, const std::string& label, EstOperation op) {
+    if (auto refusal = check_content_type(request, media_types::pkcs10)) return *refusal;
+    Authenticated who;
+    if (auto refusal = authenticate(request, op, who)) return *refusal;
+    Outcome refusal;
+    auto csr = parse_csr(request, Csr::SignatureCheck::required, refusal);
+    if (!csr.ok()) return refusal;
+    if (s.config_.required_key_type)
+      if (auto problem = required_key_problem(*csr, *s.config_.required_key_type); !problem.empty())
+        return refuse(400, "7030-4.5.2-d", problem);
+    if (fault(Fault::stall_response)) {
+      Outcome o;
+      o.stall = true;
+      o.rule = "fault:stall-response";
+      return o;
+    }
+    Admission a = admit(request, who, {op, label, std::move(csr).value()});
+    if (a.answer) return *a.answer;
+    return spend_password(who, issued_answer(label, *a.certificate));
+  }
+
+  Outcome serverkeygen(const EstRequest& request, const std::string& label) {
+    if (!s.config_.serverkeygen_enabled)
+      return refuse(501, "7030-4.4-a", "server-side key generation is not enabled (estlab.serverkeygen.enabled)");
+    if (auto refusal = check_content_type(request, media_types::pkcs10)) return *refusal;
+    Authenticated who;
+    if (auto refusal = authenticate(request, EstOperation::serverkeygen, who)) return *refusal;
+    Outcome refusal;
+    // RFC 7030 4.4.1: the CSR's key and signature are ignored.
+    auto csr = parse_csr(request, Csr::SignatureCheck::skip, refusal);
+    if (!csr.ok()) return refusal;
+    auto delivery = read_key_delivery(*csr);
+    if (!delivery.ok()) return refuse(400, "7030-4.4.1.2-a", delivery.error().message);
+    if (auto refused = check_key_delivery(*delivery, who)) return *refused;
+    Admission a = admit(request, who, {EstOperation::serverkeygen, label, std::move(csr).value()});
+    if (a.answer) return *a.answer;
+    return serverkeygen_answer(*a.certificate, *a.key, *delivery, who);
+  }
+
   Outcome fullcmc(const EstRequest& request, const std::string& label) {
     if (!s.config_.fullcmc_enabled)
       return refuse(501, "7030-4.3-a", "full CMC is not enabled (estlab.fullcmc.enabled)");
@@ -699,7 +818,7 @@ struct EstService::Impl {
                       "Content-Type '" + header.value_or("") + "' is not application/pkcs7-mime; smime-type=CMC-request");
     }
     Authenticated who;
-    if (auto refused = authenticate(request, EstOperation::fullcmc, who)) return *refused;
+    if (auto refusal = authenticate(request, EstOperation::fullcmc, who)) return *refusal;
     auto der = request_der(request);
     if (!der.ok()) return refuse(400, "8951-3-a", "request body: " + der.error().message);
     auto pki = parse_full_pki_request(*der);
@@ -722,26 +841,22 @@ struct EstService::Impl {
     if (!csr.ok())
       return cmc_failure(400, "7030-4.2.1-b", "PKCS#10 request: " + csr.error().message,
                          csr.error().code == ErrorCode::verify_failed ? CmcFailInfo::pop_failed : CmcFailInfo::bad_request, parts);
-    if (auto refused = check_challenge_password(request, *csr))
-      return cmc_failure(refused->status, refused->rule, refused->reason,
-                         refused->rule == "PG-PWD-1" ? CmcFailInfo::bad_request : CmcFailInfo::pop_failed, parts);
-    auto e = effective_identity(*csr);
-    if (!e.ok()) return cmc_failure(400, "7030-4.2.1-a", e.error().message, CmcFailInfo::bad_request, parts);
-    if (auto refused = authorize_enroll(who, *e))
-      return cmc_failure(refused->status, refused->rule, refused->reason, CmcFailInfo::bad_identity, parts);
-    ca::IssueOverrides overrides;
-    overrides.subject = e->subject;
-    overrides.subject_alt_names = e->sans;
-    auto cert = s.ca_->issue(label, *csr, certificate_profile(), overrides);
-    if (!cert.ok()) return cmc_failure(503, "internal", "the CA refused to issue: " + cert.error().message, CmcFailInfo::internal_ca_error, parts);
-    std::vector<Certificate> certs{*cert};
+    Admission a = admit(request, who, {EstOperation::fullcmc, label, std::move(csr).value()});
+    if (a.pending) return cmc_pending(*a.answer, a.approval_id, parts);
+    if (a.answer) {
+      Outcome o = cmc_failure(a.answer->status, a.answer->rule, a.answer->reason, a.fail_info, parts);
+      for (const auto& [name, value] : a.answer->headers)
+        if (iequals(name, "Retry-After")) o.headers.emplace_back(name, value);
+      return o;
+    }
+    std::vector<Certificate> certs{*a.certificate};
     if (auto chain = s.ca_->chain(label); chain.ok()) certs.insert(certs.end(), chain->begin(), chain->end());
     CmcStatus ok;
     ok.status = CmcStatusCode::success;
     ok.body_parts = parts;
     ok.text = "issued";
-    Outcome o = cmc_answer(200, "ok", "issued " + cert->subject().to_string(), ok, certs);
-    o.issued_serial = cert->serial_hex();
+    Outcome o = cmc_answer(200, "ok", "issued " + a.certificate->subject().to_string(), ok, certs);
+    o.issued_serial = a.certificate->serial_hex();
     return o;
   }
 

@@ -525,31 +525,187 @@ TEST_F(ServiceTest, PgCoap2OnlyAnOfficerMayForwardAndTheHeaderMustParse) {
                  "PG-COAP-2");
 }
 
-// --- 202 + Retry-After ---------------------------------------------------------------------------
+// --- Manual approval: one admission path for every issuing operation (PG-IDM-1/2) ----------------
 
-TEST_F(ServiceTest, ManualApprovalAnswers202ThenTheSameCertificateAfterApproval) {
+// One issuing operation as a device would post it: the CSR, as which client, how to read a 200.
+struct IssuingOp {
+  std::string op;
+  std::string subject;
+  std::string client;
+};
+
+class ApprovalTest : public ServiceTest {
+ protected:
+  std::shared_ptr<OperatorQueue> queue = std::make_shared<OperatorQueue>();
+
+  void manual(GatewayConfig c) {
+    c.approval = ApprovalMode::manual;
+    c.serverkeygen_enabled = true;
+    svc = std::make_unique<EstService>(std::move(c), lab.open_ca(), queue);
+    svc->set_ra_identity(lab.identity("gateway-tls"));
+  }
+
+  Handled send(const IssuingOp& op, const Csr& request) {
+    if (op.op == "fullcmc") {
+      auto pki = make_full_pki_request(request, key, nullptr);
+      EXPECT_TRUE(pki.ok());
+      return post_body("fullcmc", encode_est_body(*pki), as(op.client), {}, "application/pkcs7-mime; smime-type=CMC-request");
+    }
+    return post(op.op, request, as(op.client));
+  }
+
+  // The serial of the certificate a 200 carries, whatever the operation's encoding.
+  static std::string serial_of(const IssuingOp& op, const Handled& h) {
+    EXPECT_EQ(h.response.status, 200) << op.op << ": " << h.response.body;
+    if (h.response.status != 200) return "";
+    EXPECT_FALSE(h.decision.issued_serial.empty()) << op.op;
+    return h.decision.issued_serial;
+  }
+
+  std::size_t entries_for(const std::string& op) const {
+    std::size_t n = 0;
+    for (const auto& entry : queue->list()) n += entry.request.operation == op;
+    return n;
+  }
+};
+
+const std::vector<IssuingOp> kIssuingOps = {
+    {"simpleenroll", kDevice1, "device-factory"},
+    {"simplereenroll", kDevice6, "device-current"},
+    {"serverkeygen", kDevice1, "device-factory"},
+    {"fullcmc", kDevice1, "device-factory"},
+};
+
+TEST_F(ApprovalTest, NoIssuingOperationIssuesBeforeApprovalAndEachIssuesOnceAfter) {
+  manual(config());
+  for (const auto& op : kIssuingOps) {
+    SCOPED_TRACE(op.op);
+    const Csr request = csr(op.subject);
+    for (int poll = 0; poll < 3; ++poll) {
+      auto waiting = send(op, request);
+      EXPECT_EQ(waiting.response.status, 202) << waiting.response.body;
+      EXPECT_EQ(waiting.decision.rule, "PG-IDM-1");
+      EXPECT_TRUE(waiting.decision.issued_serial.empty()) << "issued before approval";
+      EXPECT_TRUE(find_header(waiting.response.headers, "Retry-After").has_value());
+    }
+    ASSERT_EQ(entries_for(op.op), 1u) << "retries of one request must not open new ones (FB-19)";
+    auto entries = queue->list();
+    auto entry = std::find_if(entries.begin(), entries.end(), [&](const auto& e) { return e.request.operation == op.op; });
+    ASSERT_NE(entry, entries.end());
+    EXPECT_EQ(entry->polls, 3);
+    EXPECT_EQ(entry->request.csr_sha256, sha256_hex(request.der()));
+    ASSERT_TRUE(queue->approve(entry->request.id));
+    const std::string serial = serial_of(op, send(op, request));
+    if (op.op == "serverkeygen") {
+      // The generated key is delivered once and not kept: a repeat is refused, never re-issued.
+      expect_refused(send(op, request), 409, "PG-IDM-1");
+    } else {
+      EXPECT_EQ(serial_of(op, send(op, request)), serial) << "RFC 7030 4.2.3: the retry gets the same certificate";
+    }
+  }
+}
+
+TEST_F(ApprovalTest, ARejectionIsRefusedWithTheOperatorsReasonForEveryOperation) {
+  manual(config());
+  for (const auto& op : kIssuingOps) {
+    SCOPED_TRACE(op.op);
+    const Csr request = csr(op.subject);
+    EXPECT_EQ(send(op, request).response.status, 202);
+    for (const auto& entry : queue->list())
+      if (entry.request.operation == op.op) queue->reject(entry.request.id, "unknown device serial");
+    auto refused = send(op, request);
+    EXPECT_EQ(refused.response.status, 403);
+    EXPECT_EQ(refused.decision.rule, "PG-IDM-1");
+    EXPECT_TRUE(refused.decision.issued_serial.empty());
+    EXPECT_NE(refused.decision.reason.find("unknown device serial"), std::string::npos) << refused.decision.reason;
+    if (op.op != "fullcmc") EXPECT_NE(refused.response.body.find("unknown device serial"), std::string::npos);
+  }
+}
+
+TEST_F(ApprovalTest, FullcmcPendingIsA202WithACmcPendingStatusAndPendInfo) {
+  manual(config());
+  auto h = send(kIssuingOps[3], csr(kDevice1));
+  ASSERT_EQ(h.response.status, 202);
+  EXPECT_TRUE(find_header(h.response.headers, "Retry-After").has_value());
+  auto response = parse_full_pki_response(decode_est_body(h.response.body, std::nullopt).value());
+  ASSERT_TRUE(response.ok()) << response.error().message;
+  ASSERT_EQ(response->statuses.size(), 1u);
+  EXPECT_EQ(response->statuses.front().status, CmcStatusCode::pending);
+  ASSERT_TRUE(response->statuses.front().pend_info.has_value()) << "RFC 5272 6.1.1: pendInfo is present when pending";
+  EXPECT_FALSE(response->statuses.front().pend_info->token.empty());
+  EXPECT_EQ(response->statuses.front().pend_info->time.size(), 15u);  // YYYYMMDDHHMMSSZ
+  EXPECT_TRUE(response->certificates.empty() || response->certificates.size() == 1u);  // at most the RA's own
+}
+
+TEST_F(ApprovalTest, AnotherClientCannotCollectACertificateApprovedForACopyOfTheCsr) {
+  GatewayConfig c = config();
+  c.faults.insert(Fault::ignore_subject_mismatch);  // let a second client ask for the same subject at all
+  manual(c);
+  const Csr request = csr(kDevice1);
+  EXPECT_EQ(post("simpleenroll", request, as("device-factory")).response.status, 202);
+  ASSERT_TRUE(queue->approve(queue->list().front().request.id));
+  EXPECT_EQ(post("simpleenroll", request, as("device-current")).response.status, 202) << "a different client is a new request";
+  EXPECT_EQ(queue->list().size(), 2u);
+  issued(post("simpleenroll", request, as("device-factory")));
+}
+
+TEST_F(ApprovalTest, AnUnreachableApproverIs503WithRetryAfterAndTheRequestIsKept) {
+  manual(config());
+  const Csr request = csr(kDevice1);
+  EXPECT_EQ(post("simpleenroll", request, as("device-factory")).response.status, 202);
+  queue->set_available(false);
+  for (const auto& op : kIssuingOps) {
+    SCOPED_TRACE(op.op);
+    auto down = send(op, csr(op.subject));
+    EXPECT_EQ(down.response.status, 503) << down.response.body;
+    EXPECT_EQ(down.decision.rule, "PG-IDM-2");
+    EXPECT_TRUE(find_header(down.response.headers, "Retry-After").has_value());
+    EXPECT_TRUE(down.decision.issued_serial.empty());
+  }
+  queue->set_available(true);
+  ASSERT_EQ(queue->list().size(), 1u);
+  queue->approve(queue->list().front().request.id);
+  issued(post("simpleenroll", request, as("device-factory")));
+}
+
+TEST_F(ApprovalTest, OperatorPolicies) {
+  manual(config());
+  queue->set_policy(*parse_operator_policy("approve-after=2"));
+  const Csr request = csr(kDevice1);
+  EXPECT_EQ(post("simpleenroll", request, as("device-factory")).response.status, 202);
+  EXPECT_EQ(post("simpleenroll", request, as("device-factory")).response.status, 202);
+  issued(post("simpleenroll", request, as("device-factory")));
+  queue->set_policy(*parse_operator_policy("reject=not on the list"));
+  auto refused = post("simpleenroll", csr(kDevice1), as("device-factory"));
+  EXPECT_EQ(refused.response.status, 403);
+  EXPECT_NE(refused.response.body.find("not on the list"), std::string::npos);
+  queue->set_policy(*parse_operator_policy("never"));
+  const Csr ignored = csr(kDevice1);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(post("simpleenroll", ignored, as("device-factory")).response.status, 202);
+  for (const char* bad : {"", "approve-after=0", "approve-after=x", "reject=", "sometimes"}) EXPECT_FALSE(parse_operator_policy(bad)) << bad;
+}
+
+TEST_F(ApprovalTest, ApprovalIdBindsOperationCsrAndClient) {
+  const std::string a = approval_id("simpleenroll", "00", "cert:aa");
+  EXPECT_EQ(a, approval_id("simpleenroll", "00", "cert:aa"));
+  EXPECT_NE(a, approval_id("serverkeygen", "00", "cert:aa"));
+  EXPECT_NE(a, approval_id("simpleenroll", "01", "cert:aa"));
+  EXPECT_NE(a, approval_id("simpleenroll", "00", "cert:ab"));
+  EXPECT_EQ(client_binding(nullptr, nullptr), "anonymous");
+  const std::string user = "dev";
+  EXPECT_EQ(client_binding(nullptr, &user), "basic:dev");
+}
+
+TEST_F(ServiceTest, FaultsPendingAs503AndRetryCreatesNewRequest) {
+  auto queue = std::make_shared<OperatorQueue>();
   GatewayConfig c = config();
   c.approval = ApprovalMode::manual;
-  auto queue = std::make_shared<OperatorQueue>();
+  c.faults = {Fault::pending_as_503, Fault::retry_creates_new_request};
   svc = std::make_unique<EstService>(c, lab.open_ca(), queue);
   const Csr request = csr(kDevice1);
-  auto first = post("simpleenroll", request, as("device-factory"));
-  EXPECT_EQ(first.response.status, 202);
-  bool retry_after = false;
-  for (const auto& [k, v] : first.response.headers) retry_after |= (k == "Retry-After" && v == "30");
-  EXPECT_TRUE(retry_after);
-  ASSERT_EQ(queue->list().size(), 1u);
-  EXPECT_EQ(post("simpleenroll", request, as("device-factory")).response.status, 202);  // still waiting
-  ASSERT_TRUE(queue->approve(queue->list().front().request.id));
-  auto cert = issued(post("simpleenroll", request, as("device-factory")));
-  auto again = issued(post("simpleenroll", request, as("device-factory")));
-  EXPECT_EQ(cert.serial_hex(), again.serial_hex());  // RFC 7030 4.2.3: no second issuance
-
-  const Csr other = csr(kDevice1);
-  EXPECT_EQ(post("simpleenroll", other, as("device-factory")).response.status, 202);
-  for (const auto& entry : queue->list())
-    if (entry.state == ApprovalState::pending) queue->reject(entry.request.id);
-  expect_refused(post("simpleenroll", other, as("device-factory")), 403, "PG-IDM-1");
+  EXPECT_EQ(post("simpleenroll", request, as("device-factory")).response.status, 503);  // FB-18
+  EXPECT_EQ(post("simpleenroll", request, as("device-factory")).response.status, 503);
+  EXPECT_EQ(queue->list().size(), 2u);  // FB-19
 }
 
 TEST_F(ServiceTest, FaultDropRetryAfter) {

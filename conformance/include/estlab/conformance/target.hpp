@@ -79,6 +79,9 @@ struct Target {
   // Controls that change what every scenario sees (the lab's clock): a scenario using one runs
   // alone, whatever controls_isolated says; after it, "reset-time" is run where offered.
   std::set<std::string> exclusive_controls;
+  // Controls that leave state behind, and the control the runner runs after the scenario to undo
+  // it whatever its verdict (the lab's "idm-down" and "operator": "idm-reset").
+  std::map<std::string, std::string> undo_controls;
   // The target's time where the suite can know it (the lab's virtual clock): certificates are
   // judged at this time. Empty = the machine's clock.
   std::function<TimePoint()> now;

@@ -62,15 +62,18 @@ inline constexpr std::array<VocabularyEntry, 12> kFeatures = {{
 
 // Controls the suite asks the target's operator side to perform: shell commands run by /bin/sh
 // with a 60 s deadline, {placeholders} filled in (shell-quoted) by the scenario.
-inline constexpr std::array<ControlEntry, 8> kControls = {{
+inline constexpr std::array<ControlEntry, 11> kControls = {{
     {"revoke", "{serial} {reason}", "revoke the certificate with this serial (lower-case hex) at the CA; reason as RFC 5280 names it (keyCompromise, ...)"},
     {"publish-crl", "{ca}", "publish a fresh CRL of the CA with this label"},
     {"approve", "{request}", "approve the pending enrollment named by the SHA-256 (hex) of its CSR's DER"},
-    {"reject", "{request}", "reject the pending enrollment named by the SHA-256 (hex) of its CSR's DER"},
+    {"reject", "{request} {reason}", "reject the pending enrollment named by the SHA-256 (hex) of its CSR's DER, with a reason the device is told"},
     {"restart", "", "restart the EST server (pending requests and issued certificates must survive)"},
     {"advance-time", "{by}", "move the CA's and the gateway's clock forward by a duration (400d, 12h, 30m, 90s)"},
     {"reset-time", "", "bring the CA's and the gateway's clock back to real time (run after a scenario that moved it)"},
     {"start-coap-proxy", "{settings}", "start the EST-coaps proxy with these coap.properties values (KEY=VALUE ...) and stop it again; fails when the proxy refuses to start"},
+    {"operator", "{policy}", "what the identity manager's operator does unasked until told otherwise: manual, approve-after=N (approves on the Nth retry), reject=REASON, never"},
+    {"idm-down", "", "make the identity manager unreachable from the gateway (PG-IDM-2); the runner brings it back after the scenario"},
+    {"idm-up", "", "make the identity manager reachable again"},
 }};
 
 std::vector<std::string> role_names();

@@ -72,7 +72,14 @@ struct CmcStatus {
   CmcStatusCode status = CmcStatusCode::success;
   std::vector<std::uint32_t> body_parts;  // bodyList; a bodyPartPath counts as its last element
   std::string text;                       // statusString; "" when absent
-  std::optional<CmcFailInfo> fail_info;   // otherInfo failInfo; pendInfo and extendedFailInfo are not kept
+  std::optional<CmcFailInfo> fail_info;   // otherInfo failInfo; extendedFailInfo is not kept
+  // otherInfo pendInfo (RFC 5272 6.1.1: present when the status is pending): the token a
+  // QueryPending control names, and when to ask again (GeneralizedTime text, "YYYYMMDDHHMMSSZ").
+  struct PendInfo {
+    Bytes token;
+    std::string time;
+  };
+  std::optional<PendInfo> pend_info;
 };
 
 // Outcome of checking a SignedData's signerInfos (signature and message digest; the signer's

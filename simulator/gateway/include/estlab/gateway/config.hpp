@@ -44,6 +44,19 @@ struct PreregisteredDevice {
   std::string factory_certificate_fingerprint;  // SHA-256, "ab:cd:..."; "" = none registered
 };
 
+// A handler.<n>.* block of est.properties (PG-IDM-2): the product's simpleenroll handler that asks
+// the identity manager. The gateway reaches `request_url` over mutual TLS with the PKCS#12 `token`.
+struct IdmHandler {
+  int number = 0;
+  std::string filter;           // handler.<n>.filter (recorded; the lab has one filter)
+  std::string format;           // handler.<n>.format
+  std::string token_procedure;  // handler.<n>.tokenprocedure
+  std::string auth_type;        // handler.<n>.authtype
+  std::string request_url;      // handler.<n>.idm.requestUrl, "https://host:port/path"
+  std::filesystem::path token;  // handler.<n>.idm.tls.token
+  std::string token_password;   // handler.<n>.idm.tls.password
+};
+
 struct Limits {
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 64 * 1024;
@@ -111,6 +124,7 @@ struct GatewayConfig {
   KeyType serverkeygen_key_type = KeyType::ec_p256;
   ApprovalMode approval = ApprovalMode::automatic;
   std::chrono::seconds retry_after{30};
+  std::vector<IdmHandler> idm_handlers;  // handler.<n>.*, by number
 
   Limits limits;
   Timeouts timeouts;

@@ -46,6 +46,8 @@ enum class Fault {
   basic_password_reusable,     // a single-use Basic password obtains a second certificate (7030-6-b)
   serverkeygen_plain_key,      // a request for an encrypted key gets the plain PKCS#8 key (7030-4.4.2-c)
   required_key_not_listed,     // the CA's required key type is enforced but /csrattrs does not list it (7030-4.5.2-d)
+  approval_bypass,             // serverkeygen and fullcmc issue without waiting for manual approval (PG-IDM-1)
+  idm_down_rejects,            // an unreachable IDM is taken as a rejection (403): the device gives up, the request is lost (PG-IDM-2)
 };
 
 struct FaultInfo {

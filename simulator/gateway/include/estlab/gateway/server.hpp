@@ -29,7 +29,7 @@ class GatewayServer {
  public:
   // Binds, loads the TLS identity and starts `threads` I/O threads. Errors name what failed
   // (the port in use, the key not matching the certificate, ...).
-  static Result<std::unique_ptr<GatewayServer>> start(std::shared_ptr<EstService> service, std::size_t threads = 2,
+  static Result<std::unique_ptr<GatewayServer>> start(std::shared_ptr<RequestHandler> handler, std::size_t threads = 2,
                                                       LogSink log = stderr_log_sink());
   ~GatewayServer();
   GatewayServer(const GatewayServer&) = delete;
@@ -38,7 +38,7 @@ class GatewayServer {
   std::uint16_t port() const;
   std::string base_url() const;  // "https://127.0.0.1:port"
   ServerStats stats() const;
-  EstService& service();
+  RequestHandler& handler();
   // Stops accepting, closes every connection, waits for the threads (bounded by the shutdown timeout).
   void stop();
 

@@ -59,20 +59,32 @@ struct Handled {
   Decision decision;
 };
 
-class EstService {
+// What the gateway's HTTPS server serves: the EST service, or the identity manager's API
+// (simulator/idm), so both share one server (TLS, deadlines, limits) rather than copies of it.
+class RequestHandler {
+ public:
+  virtual ~RequestHandler() = default;
+  // Listening address, TLS identity and versions, limits and timeouts.
+  virtual const GatewayConfig& config() const = 0;
+  virtual Handled handle(const EstRequest& request) = 0;
+  // The server's TLS identity, once loaded (the EST service signs CMC responses with it).
+  virtual void set_ra_identity(std::optional<TlsIdentity> identity) { (void)identity; }
+};
+
+class EstService : public RequestHandler {
  public:
   // Opens nothing itself: the CA and the approval gate are shared with the rest of the lab.
   // Throws ConfigError when the configuration cannot work (unknown CA label, bad csrattrs).
   EstService(GatewayConfig config, std::shared_ptr<ca::SimulatedCa> ca, std::shared_ptr<ApprovalGate> approval = nullptr);
-  ~EstService();
+  ~EstService() override;
 
-  Handled handle(const EstRequest& request);
+  Handled handle(const EstRequest& request) override;
 
-  const GatewayConfig& config() const { return config_; }
+  const GatewayConfig& config() const override { return config_; }
   // The CA labels served under /.well-known/est/<label>/.
   const std::vector<std::string>& labels() const { return labels_; }
   // Signing identity for CMC responses (the gateway acts as the RA).
-  void set_ra_identity(std::optional<TlsIdentity> identity) { ra_identity_ = std::move(identity); }
+  void set_ra_identity(std::optional<TlsIdentity> identity) override { ra_identity_ = std::move(identity); }
 
  private:
   struct Impl;
