@@ -591,6 +591,9 @@ class ScenarioRun {
     if ((step.control == "approve" || step.control == "reject") && !arguments.count("request") && last_csr_) {
       arguments["request"] = sha256_hex(last_csr_->der());
     }
+    // A rejection always carries a reason (a hook's {reason}; the device is told it).
+    if (step.control == "reject" && !arguments.count("reason"))
+      arguments["reason"] = arguments.count("value") ? arguments["value"] : "rejected by the estlab conformance suite";
     // A CRL of the CA the target enrolls with, unless the scenario names one.
     if (step.control == "publish-crl" && !arguments.count("ca") && !arguments.count("value")) arguments["ca"] = target_.default_label;
     // advance-time past an identity: to a minute after its certificate's notAfter, so "expired"

@@ -265,7 +265,8 @@ def test_operator_page_approves_and_rejects(idm_lab, browser, tmp_path):
     wait = WebDriverWait(browser, PAGE_TIMEOUT_S, poll_frequency=0.1)
 
     def row_for(_subject_cn: str, rid: str):
-        rows = [r for r in browser.find_elements(By.CSS_SELECTOR, "#pending tr.request") if r.get_attribute("data-id") == rid]
+        # One query by id: a row the page removes meanwhile is simply not found (never stale).
+        rows = browser.find_elements(By.CSS_SELECTOR, f'#pending tr.request[data-id="{rid}"]')
         return rows[0] if rows else None
 
     # A device's request appears (the page polls), Approve is clicked, the retry gets its certificate.
@@ -290,3 +291,19 @@ def test_operator_page_approves_and_rejects(idm_lab, browser, tmp_path):
     status, _, answer = idm_lab.enroll("simpleenroll", bad.der_bytes)
     assert status == 403 and b"unknown device" in answer
     wait.until(lambda d: "unknown device" in d.find_element(By.ID, "history").text)
+
+
+@pytest.mark.parametrize("args", [["idm", "--help"], ["idm", "list", "--help"], ["idm", "show", "--help"],
+                                  ["idm", "approve", "--help"], ["idm", "reject", "--help"]])
+def test_every_idm_command_has_help(estlab, args):
+    r = estlab(*args)
+    assert r.rc == 0 and "Usage" in r.out, r
+
+
+def test_idm_commands_say_what_is_wrong(estlab, tmp_path):
+    r = estlab("idm", "list", "--lab", tmp_path)
+    assert r.rc == 1 and "no running IDM" in r.err, r
+    r = estlab("idm", "--lab", tmp_path, "--port", "0")
+    assert r.rc == 2 and "est.properties does not exist" in r.err, r
+    r = estlab("idm", "reject", "abc", "--lab", tmp_path)
+    assert r.rc == 2 and "--reason" in r.text, r

@@ -25,6 +25,7 @@ input[type=text],input[type=password]{width:18em}
 <h2>Pending requests</h2>
 <table id="pending"><thead><tr><th>Request</th><th>Operation</th><th>Subject</th><th>SANs</th><th>Key</th>
 <th>Requesting client</th><th>First seen</th><th>Last seen</th><th>Polls</th><th>Decision</th></tr></thead><tbody></tbody></table>
+<p id="none" hidden>No pending request.</p>
 <h2>History of decisions</h2>
 <table id="history"><thead><tr><th>When</th><th>Request</th><th>Subject</th><th>Action</th><th>By</th><th>Reason</th></tr></thead>
 <tbody></tbody></table>
@@ -50,30 +51,36 @@ async function decide(id, action, reasonInput) {
     refresh();
   } catch (e) { $("error").textContent = action + ": " + e.message; }
 }
+// Rows are kept by request id and updated in place: a refresh never replaces the buttons or the
+// reason field under the operator's hands.
 function renderPending(requests) {
   const body = $("pending").tBodies[0];
-  const typing = {};  // keep reasons being typed across refreshes
-  for (const input of body.querySelectorAll("input[data-id]")) typing[input.dataset.id] = input.value;
-  body.replaceChildren();
+  const wanted = new Set(requests.map((r) => r.id));
+  for (const row of [...body.rows]) if (!wanted.has(row.dataset.id)) row.remove();
   for (const r of requests) {
-    const row = document.createElement("tr");
-    row.dataset.id = r.id;
-    row.className = "request";
-    const idCell = cell(row, "");
-    const code = document.createElement("code"); code.textContent = r.id.slice(0, 16); code.title = r.id; idCell.appendChild(code);
-    cell(row, r.operation); cell(row, r.subject); cell(row, (r.sans || []).join(", ")); cell(row, r.key || r.csr_error || "");
-    cell(row, r.client_subject || r.client); cell(row, r.first_seen); cell(row, r.last_seen); cell(row, String(r.polls));
-    const actions = cell(row, "");
-    const approve = document.createElement("button"); approve.textContent = "Approve"; approve.className = "approve";
-    const reason = document.createElement("input"); reason.type = "text"; reason.placeholder = "reason for a rejection";
-    reason.className = "reason"; reason.dataset.id = r.id; reason.value = typing[r.id] || "";
-    const reject = document.createElement("button"); reject.textContent = "Reject"; reject.className = "reject";
-    approve.onclick = () => decide(r.id, "approve", reason);
-    reject.onclick = () => decide(r.id, "reject", reason);
-    actions.append(approve, " ", reason, " ", reject);
-    body.appendChild(row);
+    let row = [...body.rows].find((x) => x.dataset.id === r.id);
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.id = r.id;
+      row.className = "request";
+      const idCell = cell(row, "");
+      const code = document.createElement("code"); code.textContent = r.id.slice(0, 16); code.title = r.id; idCell.appendChild(code);
+      for (let i = 0; i < 8; ++i) cell(row, "");
+      const actions = cell(row, "");
+      const approve = document.createElement("button"); approve.textContent = "Approve"; approve.className = "approve";
+      const reason = document.createElement("input"); reason.type = "text"; reason.placeholder = "reason for a rejection";
+      reason.className = "reason";
+      const reject = document.createElement("button"); reject.textContent = "Reject"; reject.className = "reject";
+      approve.onclick = () => decide(r.id, "approve", reason);
+      reject.onclick = () => decide(r.id, "reject", reason);
+      actions.append(approve, " ", reason, " ", reject);
+      body.appendChild(row);
+    }
+    const values = [r.operation, r.subject, (r.sans || []).join(", "), r.key || r.csr_error || "", r.client_subject || r.client,
+                    r.first_seen, r.last_seen, String(r.polls)];
+    values.forEach((v, i) => { if (row.cells[i + 1].textContent !== v) row.cells[i + 1].textContent = v; });
   }
-  if (requests.length === 0) { const row = document.createElement("tr"); cell(row, "no pending request").colSpan = 10; body.appendChild(row); }
+  $("none").hidden = requests.length !== 0;
 }
 function renderHistory(history) {
   const body = $("history").tBodies[0];

@@ -618,7 +618,9 @@ TEST_F(ApprovalTest, ARejectionIsRefusedWithTheOperatorsReasonForEveryOperation)
     EXPECT_EQ(refused.decision.rule, "PG-IDM-1");
     EXPECT_TRUE(refused.decision.issued_serial.empty());
     EXPECT_NE(refused.decision.reason.find("unknown device serial"), std::string::npos) << refused.decision.reason;
-    if (op.op != "fullcmc") EXPECT_NE(refused.response.body.find("unknown device serial"), std::string::npos);
+    if (op.op != "fullcmc") {
+      EXPECT_NE(refused.response.body.find("unknown device serial"), std::string::npos);
+    }
   }
 }
 
