@@ -522,7 +522,9 @@ void judge_upstream(const Expectation::Upstream& u, const Observation& observati
                                             ", expected " + u.scheme);
   if (u.tls_client)
     checks.verify(!r.tls_client.empty(), "the proxy presented a TLS client certificate upstream" +
-                                             (r.tls_client.empty() ? std::string(": none") : " ('" + r.tls_client + "', " + r.tls_version + ")"));
+                                             (r.tls_client.empty() ? std::string(": none")
+                                                                   : " ('" + r.tls_client + "', " + r.tls_version + ", EKUs: " +
+                                                                         (r.tls_client_ekus.empty() ? std::string("none") : names(r.tls_client_ekus)) + ")"));
   if (!u.tls_client_eku.empty()) {
     // RFC 9148 5 says the EST server learns of a Registrar from the cmcRA EKU but requires only
     // that the Registrar be authenticated: what the certificate carries is recorded.

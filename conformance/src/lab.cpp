@@ -196,7 +196,7 @@ struct EmbeddedLab::Impl {
   // before going upstream, as behind a slow EST server: a target of its own with the feature
   // coaps-slow-upstream, for what a device sees then (9148-4.7-a: empty ACK, separate response).
   std::vector<std::unique_ptr<Target>> slow_targets;
-  static constexpr std::chrono::milliseconds kSlowUpstream{1200};  // beyond the proxy's 1 s empty-ACK delay
+  static constexpr std::chrono::milliseconds kSlowUpstream{1600};  // well beyond the proxy's 1 s empty-ACK delay, also on a loaded machine
 
   void add_slow_upstream_target(const Instance& product) {
     auto coap_config = coap_proxy::CoapProxyConfig::load(options.dir / "config" / "coap.properties");
