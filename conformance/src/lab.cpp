@@ -140,6 +140,8 @@ struct EmbeddedLab::Impl {
     t.key_type = options.key_type;
     t.features = {"tls1.2", "tls1.3", "fullcmc", "csrattrs", "basic-auth", "labels", "rollover"};
     if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
+    // The key package is signed with the gateway's identity; OpenSSL 3.0's CMS cannot sign with Ed25519.
+    if (instance->config.serverkeygen_enabled && options.key_type != KeyType::ed25519) t.features.insert("serverkeygen-encrypted");
     if (v.manual) t.features.insert("manual-approval");
     t.controls = {"revoke", "publish-crl", "advance-time", "reset-time"};
     if (v.profile == gateway::Profile::protocol_gateway) t.controls.insert("start-coap-proxy");

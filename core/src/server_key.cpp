@@ -195,8 +195,9 @@ Result<Bytes> envelope_server_key(const PrivateKey& key, const PrivateKey& signe
   ossl::Cms signed_data(CMS_sign(signer_certificate.native(), signer_key.native(), nullptr, nullptr, flags));
   auto package_type = object_of(oid::asymmetric_key_package);
   if (!signed_data || !package_bio || !package_type || CMS_set1_eContentType(signed_data.get(), package_type.get()) != 1 ||
-      CMS_final(signed_data.get(), package_bio.get(), nullptr, CMS_BINARY) != 1)
-    return ossl::error(ErrorCode::internal, "signing the key package");
+      CMS_final(signed_data.get(), package_bio.get(), nullptr, CMS_BINARY) != 1)  // OpenSSL 3.0's CMS cannot sign with EdDSA
+    return ossl::error(signer_key.signing_digest() == nullptr ? ErrorCode::unsupported : ErrorCode::internal,
+                       "signing the key package with a " + signer_key.algorithm() + " key");
   const Bytes inner = ossl::i2d_bytes(i2d_CMS_ContentInfo, signed_data.get());
   if (inner.empty()) return ossl::error(ErrorCode::internal, "encoding the SignedData");
 

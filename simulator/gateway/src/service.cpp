@@ -675,8 +675,8 @@ struct EstService::Impl {
       if (auto other = PrivateKey::generate(s.config_.serverkeygen_key_type); other.ok()) delivered = *other;
     }
     auto key_part = server_key_part(delivered, delivery, who);
-    if (!key_part.ok())  // unsupported: the client listed no algorithm the gateway can use
-      return refuse(key_part.error().code == ErrorCode::unsupported ? 400 : 500, "7030-4.4.2-c", key_part.error().message);
+    if (!key_part.ok())  // unsupported: this gateway cannot sign or encrypt so (its identity's key type)
+      return refuse(key_part.error().code == ErrorCode::unsupported ? 501 : 500, "7030-4.4.2-c", key_part.error().message);
     auto bag = CertsOnly::make({cert});
     if (!bag.ok()) return refuse(500, "internal", bag.error().message);
     std::array<std::uint8_t, 16> random{};

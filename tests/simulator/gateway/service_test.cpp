@@ -10,8 +10,10 @@
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/csr.hpp"
 #include "estlab/core/csrattrs.hpp"
+#include "estlab/core/der.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/oids.hpp"
+#include "estlab/core/server_key.hpp"
 #include "lab_support.hpp"
 
 namespace estlab::gateway {
@@ -760,6 +762,13 @@ TEST_F(ServiceTest, ServerkeygenPolicyAndEncryptedDelivery) {
                       }),
                       as("device-factory"));
   expect_refused(unknown, 400, "7030-4.4.1.2-a");
+  const Bytes factory_id = key_identifier(lab.identity("device-factory").certificate);
+  auto signature_only = post("serverkeygen", csr(kDevice1, [&](CsrBuilder& b) {
+                               b.add_attribute("1.2.840.113549.1.9.16.2.54", der::encode_octet_string(factory_id));
+                               b.add_attribute("1.2.840.113549.1.9.15", encode_smime_capabilities(default_smime_capabilities()));
+                             }),
+                             as("device-factory"));
+  expect_refused(signature_only, 400, "7030-4.4.1.2-a");
   GatewayConfig off = config();
   off.serverkeygen_enabled = false;
   service(off);

@@ -34,7 +34,7 @@ inline constexpr std::array<VocabularyEntry, 15> kRoles = {{
     {"device-superseded", "older, still valid certificate of a subject that has a newer one (not the last issued)"},
     {"device-current", "the last certificate issued for device-superseded's subject"},
     {"device-unknown-ca", "device certificate from a CA outside the server's trust store"},
-    {"device-key-agreement", "device certificate whose keyUsage allows keyAgreement and keyEncipherment: can receive an encrypted server-generated key (RFC 7030 4.4.1.2)"},
+    {"device-key-agreement", "device certificate whose keyUsage allows keyAgreement (EC) or keyEncipherment (RSA): can receive an encrypted server-generated key (RFC 7030 4.4.1.2)"},
     {"device-twin-a", "device certificate issued by the first of two CAs sharing one subject name"},
     {"device-twin-b", "device certificate issued by the second of two CAs sharing one subject name (other key)"},
     {"device-rollover", "device certificate issued by the rollover CA after its key change"},
@@ -47,6 +47,7 @@ inline constexpr std::array<VocabularyEntry, 15> kRoles = {{
 // implied by coaps_port and is not written in features.
 inline constexpr std::array<VocabularyEntry, 12> kFeatures = {{
     {"serverkeygen", "/serverkeygen: the server generates the key pair (RFC 7030 4.4)"},
+    {"serverkeygen-encrypted", "/serverkeygen also delivers the key encrypted to the client's certificate (RFC 7030 4.4.1.2, 4.4.2)"},
     {"fullcmc", "/fullcmc: Full PKI Requests in CMC (RFC 7030 4.3)"},
     {"csrattrs", "/csrattrs: the CSR attributes the CA wants (RFC 7030 4.5)"},
     {"basic-auth", "HTTP Basic authentication of clients (RFC 7030 3.2.3)"},
