@@ -45,7 +45,7 @@ inline constexpr std::array<VocabularyEntry, 15> kRoles = {{
 
 // What a target implements beyond the mandatory core; a scenario `needs:` them. `coaps` is
 // implied by coaps_port and is not written in features.
-inline constexpr std::array<VocabularyEntry, 12> kFeatures = {{
+inline constexpr std::array<VocabularyEntry, 13> kFeatures = {{
     {"serverkeygen", "/serverkeygen: the server generates the key pair (RFC 7030 4.4)"},
     {"serverkeygen-encrypted", "/serverkeygen also delivers the key encrypted to the client's certificate (RFC 7030 4.4.1.2, 4.4.2)"},
     {"fullcmc", "/fullcmc: Full PKI Requests in CMC (RFC 7030 4.3)"},
