@@ -305,3 +305,29 @@ def scenario_variants(doc: dict) -> list[tuple[str, str]]:
     if doc.get("transports"):
         made = [(i + "." + t, title + f" [{t}]") for i, title in made for t in doc["transports"]]
     return made
+
+
+# ---------------------------------------------------------------------------------------------
+# A headless browser (the HTML report, the IDM's operator page)
+# ---------------------------------------------------------------------------------------------
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def headless_chromium(accept_insecure_certs: bool = False):
+    """A headless Chromium driven through chromedriver; skips the test when either is missing."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="python3-selenium is not installed")
+    if not CHROMEDRIVER.is_file():
+        pytest.skip(f"{CHROMEDRIVER} is not installed (apt-get install chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.accept_insecure_certs = accept_insecure_certs
+    if Path("/usr/bin/chromium").is_file():
+        options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    driver.set_script_timeout(30)
+    return driver

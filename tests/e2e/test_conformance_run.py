@@ -20,14 +20,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, Estlab, FixtureSet, Ran, run, scenario_variants
+from conftest import REPO_ROOT, Estlab, FixtureSet, Ran, headless_chromium, run, scenario_variants
 from gateway_support import (PKCS10, Gateway, RunOut, device_subject, make_csr, openssl_ok, target_identities,
                              target_lab_facts)
 
 SCENARIO_DIR = REPO_ROOT / "conformance" / "scenarios"
 PROFILES = ("rfc7030", "protocol-gateway")
 JUNIT_XSD = Path("/work/shared/junit/junit.xsd")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 EXIT_FAILED, EXIT_USAGE = 1, 2
 RUN_TIMEOUT_S = 60  # one whole `estlab run` (it takes about a second on the embedded lab)
 
@@ -284,19 +283,7 @@ def test_junit_validates_against_the_jenkins_schema(request, which):
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="python3-selenium is not installed")
-    if not CHROMEDRIVER.is_file():
-        pytest.skip(f"{CHROMEDRIVER} is not installed (apt-get install chromium-driver)")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    if Path("/usr/bin/chromium").is_file():
-        options.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    driver.set_script_timeout(30)
+    driver = headless_chromium()
     yield driver
     driver.quit()
 

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FixtureSet
+from conftest import FixtureSet, headless_chromium
 from gateway_support import CMC_REQUEST, PKCS10, make_csr, make_full_pki_request
 
 START_TIMEOUT_S = 15
 HTTP_TIMEOUT_S = 10
 PAGE_TIMEOUT_S = 10
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 DEVICE = "/C=SE/O=estlab lab devices/CN=device-0001"
 
 
@@ -236,20 +235,8 @@ def test_sigkill_of_idm_and_gateway_loses_no_pending_request(idm_lab, tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="python3-selenium is not installed")
-    if not CHROMEDRIVER.is_file():
-        pytest.skip(f"{CHROMEDRIVER} is not installed (apt-get install chromium-driver)")
-    from selenium.webdriver.chrome.service import Service as DriverService
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
     # The IDM's certificate chains to the lab's CA, which this throwaway browser does not know.
-    options.accept_insecure_certs = True
-    if Path("/usr/bin/chromium").is_file():
-        options.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=DriverService(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
+    driver = headless_chromium(accept_insecure_certs=True)
     yield driver
     driver.quit()
 
