@@ -241,6 +241,33 @@ TEST(EmbeddedLab, EveryBuiltInScenarioPassesAgainstThePlainGateway) {
   EXPECT_GE(passed, 40u);
 }
 
+// What a fault matrix run caught: the runs that failed (or warned, where the fault breaks a row
+// the catalog rates SHOULD), and whether one of them on `transport` ("" = any) names the
+// requirement the fault breaks.
+struct FaultCatch {
+  std::vector<std::string> failed;
+  bool requirement_caught = false;
+};
+FaultCatch caught(const LabRun& run, std::string_view requirement, bool should_row, std::string_view transport = "") {
+  FaultCatch c;
+  for (const auto& r : run.results) {
+    if (r.verdict != Verdict::fail && !(should_row && r.verdict == Verdict::warn)) continue;
+    c.failed.push_back(r.id + " [" + r.profile + " " + r.transport + "]");
+    if (!transport.empty() && r.transport != transport) continue;
+    for (const auto& req : r.requirements) c.requirement_caught |= (req == requirement);
+  }
+  return c;
+}
+
+// gtest parameter names allow only letters, digits and '_': a fault's name with its '-' and '.' as '_'.
+template <typename Fault>
+std::string fault_test_name(const ::testing::TestParamInfo<Fault>& info) {
+  std::string name(to_string(info.param));
+  for (auto& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
 class FaultMatrix : public ::testing::TestWithParam<gateway::Fault> {};
 
 TEST_P(FaultMatrix, TheFaultMakesAScenarioOfItsRequirementFail) {
@@ -255,14 +282,7 @@ TEST_P(FaultMatrix, TheFaultMakesAScenarioOfItsRequirementFail) {
   // A stalling gateway answers nothing whatever the deadline, so its run waits 3 s per stalled step
   // rather than 15 (it was the longest unit test: 78 s).
   const auto step_timeout = GetParam() == gateway::Fault::stall_response ? std::chrono::milliseconds(3'000) : RunOptions{}.step_timeout;
-  const auto run = run_lab({GetParam()}, step_timeout, 64);
-  std::vector<std::string> failed;
-  bool requirement_caught = false;
-  for (const auto& r : run.results) {
-    if (r.verdict != Verdict::fail && !(should_row && r.verdict == Verdict::warn)) continue;
-    failed.push_back(r.id + " [" + r.profile + "]");
-    for (const auto& req : r.requirements) requirement_caught |= (req == fault.requirement);
-  }
+  const auto [failed, requirement_caught] = caught(run_lab({GetParam()}, step_timeout, 64), fault.requirement, should_row);
   EXPECT_FALSE(failed.empty()) << "fault " << fault.name << " went unnoticed by every scenario";
   EXPECT_TRUE(requirement_caught) << "fault " << fault.name << " breaks " << fault.requirement
                                   << " but no failing scenario names that requirement; failed: " << ::testing::PrintToString(failed);
@@ -278,15 +298,9 @@ TEST_P(ProxyFaultMatrix, TheFaultMakesACoapsScenarioOfItsRequirementFail) {
   const auto* row = catalog.find(fault.requirement);
   ASSERT_NE(row, nullptr) << "proxy fault " << fault.name << " names " << fault.requirement << ", which is not in the catalog";
   const bool should_row = row->verdict_level == FailLevel::warn;
-  const auto run = run_lab({}, RunOptions{}.step_timeout, 16, {GetParam()});
-  std::vector<std::string> failed;
-  bool requirement_caught = false;
-  for (const auto& r : run.results) {
-    if (r.verdict != Verdict::fail && !(should_row && r.verdict == Verdict::warn)) continue;
-    failed.push_back(r.id + " [" + r.profile + " " + r.transport + "]");
-    if (r.transport != "coaps") continue;  // the proxy is only on the coaps path
-    for (const auto& req : r.requirements) requirement_caught |= (req == fault.requirement);
-  }
+  // The proxy is only on the coaps path: only a coaps run naming the requirement counts.
+  const auto [failed, requirement_caught] =
+      caught(run_lab({}, RunOptions{}.step_timeout, 16, {GetParam()}), fault.requirement, should_row, "coaps");
   EXPECT_FALSE(failed.empty()) << "proxy fault " << fault.name << " went unnoticed by every scenario";
   EXPECT_TRUE(requirement_caught) << "proxy fault " << fault.name << " breaks " << fault.requirement
                                   << " but no failing coaps scenario names that requirement; failed: " << ::testing::PrintToString(failed);
@@ -297,24 +311,14 @@ INSTANTIATE_TEST_SUITE_P(AllProxyFaults, ProxyFaultMatrix, ::testing::ValuesIn([
                            for (const auto& f : coap_proxy::all_proxy_faults()) faults.push_back(f.fault);
                            return faults;
                          }()),
-                         [](const ::testing::TestParamInfo<coap_proxy::ProxyFault>& info) {
-                           std::string name(coap_proxy::to_string(info.param));
-                           for (auto& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
+                         fault_test_name<coap_proxy::ProxyFault>);
 
 INSTANTIATE_TEST_SUITE_P(AllFaults, FaultMatrix, ::testing::ValuesIn([] {
                            std::vector<gateway::Fault> faults;
                            for (const auto& f : gateway::all_faults()) faults.push_back(f.fault);
                            return faults;
                          }()),
-                         [](const ::testing::TestParamInfo<gateway::Fault>& info) {
-                           std::string name(gateway::to_string(info.param));
-                           for (auto& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
+                         fault_test_name<gateway::Fault>);
 
 }  // namespace
 }  // namespace estlab::conformance
