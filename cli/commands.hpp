@@ -24,5 +24,6 @@ void register_target(CLI::App& app, Action& action);
 void register_coverage(CLI::App& app, Action& action);
 void register_fleet(CLI::App& app, Action& action);
 void register_idm(CLI::App& app, Action& action);
+void register_relay(CLI::App& app, Action& action);
 
 }  // namespace estlab::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   estlab::cli::register_coverage(app, action);
   estlab::cli::register_fleet(app, action);
   estlab::cli::register_idm(app, action);
+  estlab::cli::register_relay(app, action);
 
   // CLI11 would only say "A subcommand is required"; name the unknown command instead.
   auto known = app.get_subcommands([](const CLI::App*) { return true; });
