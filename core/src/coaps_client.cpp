@@ -418,6 +418,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   impl->session.reset(coap_new_client_session_pki(impl->context.get(), nullptr, &*server, COAP_PROTO_DTLS, &pki));
   if (!impl->session) return make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port));
   coap_session_set_app_data(impl->session.get(), impl.get());  // callbacks find their connection here
+  coap_session_set_max_retransmit(impl->session.get(), coap::kDtlsHandshakeRetransmissions);
   // The handshake starts with the session; wait for it so a failure is reported as such.
   const auto deadline = std::chrono::steady_clock::now() + options.handshake_timeout;
   Impl* self = impl.get();
@@ -429,6 +430,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
                                               " timed out after " + std::to_string(options.handshake_timeout.count()) + " ms");
   if (self->handshake == Handshake::failed)
     return make_error(ErrorCode::verify_failed, self->handshake_error + " with " + options.host + ":" + std::to_string(options.port));
+  coap_session_set_max_retransmit(self->session.get(), coap::kCoapMaxRetransmit);
   coap_tls_library_t library;
   if (auto* ssl = static_cast<SSL*>(coap_session_get_tls(self->session.get(), &library)); ssl && library == COAP_TLS_LIBRARY_OPENSSL) {
     self->tls = describe_tls_connection(ssl, false);

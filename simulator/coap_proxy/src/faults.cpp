@@ -16,6 +16,8 @@ const std::vector<ProxyFaultInfo>& all_proxy_faults() {
       {ProxyFault::created_not_changed, "created-not-changed", "POST successes are answered 2.01 instead of 2.04", "9148-5-e"},
       {ProxyFault::ignore_block_size, "ignore-block-size", "the Block2 size the device asks for is ignored (FB-40)", "9148-4.6-a"},
       {ProxyFault::base64_downstream, "base64-downstream", "success bodies reach the device as the gateway's base64 text, not binary", "9148-5-g"},
+      {ProxyFault::drop_fragmented_client_hello, "drop-fragmented-client-hello",
+       "a DTLS ClientHello split into fragments is dropped, never answered (FB-37)", "9148-3-a"},
   };
   return faults;
 }

@@ -20,6 +20,7 @@
 #include "estlab/core/oids.hpp"
 #include "estlab/core/ossl.hpp"
 #include "estlab/core/tls.hpp"
+#include "estlab/network/relay.hpp"
 
 namespace estlab::coap_proxy {
 
@@ -60,10 +61,10 @@ CoapAnswer local_refusal(CoapCode code, std::string_view text, std::string rule)
   return answer;
 }
 
-// The Block1 option's value (RFC 7959 2.2), if the request has one.
-std::optional<std::uint32_t> block1_value(const coap_pdu_t* pdu) {
+// A Block option's value (RFC 7959 2.2), if the request has one.
+std::optional<std::uint32_t> block_value(const coap_pdu_t* pdu, coap_option_num_t number) {
   coap_opt_iterator_t iterator;
-  coap_opt_t* option = coap_check_option(pdu, COAP_OPTION_BLOCK1, &iterator);
+  coap_opt_t* option = coap_check_option(pdu, number, &iterator);
   if (option == nullptr) return std::nullopt;
   return coap_decode_var_bytes(coap_opt_value(option), coap_opt_length(option));
 }
@@ -106,6 +107,9 @@ struct CoapProxy::Impl {
   std::vector<std::unique_ptr<Route>> routes;  // outlive the context that points at them
   coap::Context context;                       // destroyed first: resources and sessions go with it
   std::uint16_t port = 0;
+  // drop-fragmented-client-hello: devices reach libcoap through this filter, which drops what the
+  // buggy stacks of FB-37 cannot reassemble.
+  std::unique_ptr<network::ImpairedRelay> fault_filter;
   std::thread thread;
   std::atomic<bool> stopping{false};
   mutable std::mutex stats_mutex;
@@ -142,26 +146,29 @@ struct CoapProxy::Impl {
   std::vector<std::thread> workers;
   int wake_fd = -1;  // eventfd: a worker tells the loop an answer is ready
 
-  // RFC 7252 4.5: a duplicate Confirmable request is acknowledged but processed only once. While a
-  // request is in flight libcoap acknowledges its copies itself; once its answer is out, a late
-  // copy (the empty ACK was lost) must not be forwarded again, which would issue twice, nor get a
-  // second answer, which would restart the device's Block2 transfer. The last requests answered,
-  // by session, message ID and token, are remembered.
+  // RFC 7252 4.5: a duplicate Confirmable request is acknowledged but processed only once, and
+  // each copy gets the same Acknowledgement. A late copy (the device never saw our ACK: it was
+  // lost) must not be forwarded again, which would issue twice. When the answer rode on that ACK,
+  // the copy gets the same answer again, or under loss the answer would be lost for good; when it
+  // came as a separate response (which libcoap retransmits itself), the copy gets an empty ACK.
+  // The last requests answered, by session, message ID and token, are remembered.
   struct AnsweredRequest {
     const coap_session_t* session = nullptr;
     coap_mid_t mid = 0;
     std::string token;
+    std::shared_ptr<const CoapAnswer> piggybacked;  // the answer sent on the ACK; null: separate
   };
   std::deque<AnsweredRequest> answered;
   static constexpr std::size_t kAnsweredKept = 64;
 
-  bool already_answered(const coap_session_t* session, coap_mid_t mid, const std::string& token) const {
-    return std::any_of(answered.begin(), answered.end(),
-                       [&](const AnsweredRequest& a) { return a.session == session && a.mid == mid && a.token == token; });
+  const AnsweredRequest* already_answered(const coap_session_t* session, coap_mid_t mid, const std::string& token) const {
+    auto it = std::find_if(answered.begin(), answered.end(),
+                           [&](const AnsweredRequest& a) { return a.session == session && a.mid == mid && a.token == token; });
+    return it == answered.end() ? nullptr : &*it;
   }
-  void remember(const coap_session_t* session, coap_mid_t mid, std::string token) {
+  void remember(const coap_session_t* session, coap_mid_t mid, std::string token, std::shared_ptr<const CoapAnswer> piggybacked) {
     if (answered.size() == kAnsweredKept) answered.pop_front();
-    answered.push_back({session, mid, std::move(token)});
+    answered.push_back({session, mid, std::move(token), std::move(piggybacked)});
   }
 
   ~Impl() {
@@ -169,6 +176,35 @@ struct CoapProxy::Impl {
     if (!context) return;
     std::lock_guard lock(registry_mutex);
     registry().erase(context.get());
+  }
+
+  // libcoap 4.3.1 keeps the blocks of a large answer for only 8 s after the last one went out.
+  // Under loss a device asks for a later block again after that (CoAP backs off for up to 93 s,
+  // MAX_TRANSMIT_WAIT), and libcoap hands the request to us as a new one without a body: a POST
+  // would be refused (no Content-Format) or, worse, forwarded again. So the last answer of each
+  // POST resource is kept per session for EXCHANGE_LIFETIME, and such a request gets its block
+  // from it. GETs are forwarded again instead: that is safe and their answer is current.
+  struct KeptAnswer {
+    std::shared_ptr<const CoapAnswer> answer;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::pair<const coap_session_t*, const coap_resource_t*>, KeptAnswer> kept_answers;  // loop only
+  static constexpr std::chrono::seconds kExchangeLifetime{247};  // RFC 7252 4.8.2
+
+  void keep_answer(const coap_session_t* session, const coap_resource_t* resource, const CoapAnswer& answer) {
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(kept_answers, [&](const auto& entry) { return now - entry.second.at > kExchangeLifetime; });
+    kept_answers[{session, resource}] = {std::make_shared<const CoapAnswer>(answer), now};
+  }
+  const CoapAnswer* kept_answer(const coap_session_t* session, const coap_resource_t* resource) const {
+    auto it = kept_answers.find({session, resource});
+    if (it == kept_answers.end() || std::chrono::steady_clock::now() - it->second.at > kExchangeLifetime) return nullptr;
+    return it->second.answer.get();
+  }
+  // A session's memory goes with it: libcoap may reuse its address for another device.
+  void forget_session(const coap_session_t* session) {
+    std::erase_if(kept_answers, [&](const auto& entry) { return entry.first.first == session; });
+    std::erase_if(answered, [&](const AnsweredRequest& a) { return a.session == session; });
   }
 
   bool has(ProxyFault fault) const { return config.faults.count(fault) != 0; }
@@ -207,6 +243,9 @@ struct CoapProxy::Impl {
       if (it != registry().end()) self = it->second;
     }
     if (self == nullptr) return 0;
+    if (event == COAP_EVENT_SERVER_SESSION_NEW) coap_session_set_max_retransmit(session, coap::kDtlsHandshakeRetransmissions);
+    if (event == COAP_EVENT_DTLS_CONNECTED) coap_session_set_max_retransmit(session, coap::kCoapMaxRetransmit);
+    if (event == COAP_EVENT_SERVER_SESSION_DEL) self->forget_session(session);
     if (event == COAP_EVENT_DTLS_ERROR) {
       self->count(&ProxyStats::dtls_failures);
       char address[INET6_ADDRSTRLEN + 8] = {};
@@ -256,7 +295,7 @@ struct CoapProxy::Impl {
       finish(*job);
       log_answer(job->exchange, job->answer);
       if (job->confirmable) {
-        remember(session, job->mid, job->token);
+        remember(session, job->mid, job->token, job->acknowledged ? nullptr : std::make_shared<const CoapAnswer>(job->answer));
         if (!job->acknowledged) {
           // Still unacknowledged: piggybacked on the ACK of the device's message.
           coap_pdu_set_type(response, COAP_MESSAGE_ACK);
@@ -273,12 +312,26 @@ struct CoapProxy::Impl {
       count(&ProxyStats::duplicates);
       return;
     }
-    if (already_answered(session, mid, token)) {
-      // A late copy of a request already answered: acknowledge it with an empty ACK (no response
-      // code set) and process nothing.
+    if (const AnsweredRequest* earlier = already_answered(session, mid, token)) {
+      // A late copy of a request already answered: the same ACK again, never forwarded again.
       count(&ProxyStats::duplicates);
-      if (log) log("coap-proxy: duplicate of message " + std::to_string(mid) + " acknowledged, not forwarded again");
+      if (earlier->piggybacked) {
+        count(&ProxyStats::answers_resent);
+        if (log) log("coap-proxy: duplicate of message " + std::to_string(mid) + " answered again from the last answer, not forwarded again");
+        send_answer(*earlier->piggybacked, resource, session, request, query, response);
+      } else if (log) {
+        log("coap-proxy: duplicate of message " + std::to_string(mid) + " acknowledged, not forwarded again");
+      }
       return;
+    }
+    if (auto block2 = block_value(request, COAP_OPTION_BLOCK2);
+        block2 && (*block2 >> 4) > 0 && coap_pdu_get_code(request) == COAP_REQUEST_CODE_POST) {
+      if (const CoapAnswer* kept = kept_answer(session, resource)) {
+        count(&ProxyStats::answers_resent);
+        if (log) log("coap-proxy: block " + std::to_string(*block2 >> 4) + " of an answer libcoap no longer held, sent from the kept answer");
+        send_answer(*kept, resource, session, request, query, response);
+        return;
+      }
     }
     count(&ProxyStats::requests);
     CoapExchange exchange;
@@ -303,7 +356,7 @@ struct CoapProxy::Impl {
     // libcoap 4.3.1 hands some incomplete Block1 transfers to the handler as if they were whole
     // bodies (a first block with M set, SZX 7); only a complete body may reach the gateway.
     std::optional<CoapAnswer> answer;
-    if (auto block1 = block1_value(request)) {
+    if (auto block1 = block_value(request, COAP_OPTION_BLOCK1)) {
       const unsigned szx = *block1 & 0x07u;
       const bool more = (*block1 & 0x08u) != 0;
       if (szx == 7) {
@@ -323,7 +376,7 @@ struct CoapProxy::Impl {
     if (answer) {
       count(&ProxyStats::answered_locally);
       log_answer(exchange, *answer);
-      if (coap_pdu_get_type(request) == COAP_MESSAGE_CON) remember(session, mid, token);
+      if (coap_pdu_get_type(request) == COAP_MESSAGE_CON) remember(session, mid, token, std::make_shared<const CoapAnswer>(*answer));
       send_answer(std::move(*answer), resource, session, request, query, response);
       return;
     }
@@ -504,6 +557,7 @@ struct CoapProxy::Impl {
     coap_pdu_set_code(response, static_cast<coap_pdu_code_t>(answer.code.value));
     std::uint8_t buffer[4];
     if (answer.content_format && !answer.payload.empty()) {
+      if (coap_pdu_get_code(request) == COAP_REQUEST_CODE_POST) keep_answer(session, resource, answer);
       // FB-40 on purpose: the body is cut as if the device had asked for no Block2 size.
       coap::Pdu without_block2;
       if (has(ProxyFault::ignore_block_size)) {
@@ -686,7 +740,8 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
   coap::set_pem_identity(pki, impl->certificate_pem, impl->key_pem);
   if (!coap_context_set_pki(ctx, &pki)) return make_error(ErrorCode::internal, "libcoap refused the DTLS PKI setup");
 
-  auto address = coap::resolve_udp(config.listen_host, config.port);
+  const bool filtered = impl->has(ProxyFault::drop_fragmented_client_hello);
+  auto address = filtered ? coap::resolve_udp("127.0.0.1", 0) : coap::resolve_udp(config.listen_host, config.port);
   if (!address.ok()) return address.error();
   coap_endpoint_t* endpoint = coap_new_endpoint(ctx, &*address, COAP_PROTO_DTLS);
   if (endpoint == nullptr)
@@ -696,6 +751,14 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
   const std::size_t space = bound.rfind(' ');
   const std::size_t colon = bound.rfind(':', space);
   impl->port = static_cast<std::uint16_t>(std::stoi(bound.substr(colon + 1, space - colon - 1)));
+  if (filtered) {
+    network::Impairment bug;
+    bug.drop_fragmented_client_hello = true;
+    auto filter = network::ImpairedRelay::start("127.0.0.1", impl->port, bug, config.listen_host, config.port);
+    if (!filter.ok()) return filter.error();
+    impl->fault_filter = std::move(filter).value();
+    impl->port = impl->fault_filter->port();
+  }
 
   for (auto operation : all_est_operations) {
     // PG-COAP-3: no resource, so 4.04 and never forwarded.
@@ -730,6 +793,7 @@ ProxyStats CoapProxy::stats() const {
 void CoapProxy::stop() {
   if (!impl_) return;
   impl_->stopping.store(true);
+  if (impl_->fault_filter) impl_->fault_filter->stop();
   if (impl_->wake_fd >= 0) impl_->wake();
   if (impl_->thread.joinable()) impl_->thread.join();
   {

@@ -22,6 +22,7 @@
 #include "estlab/core/csr.hpp"
 #include "estlab/core/properties.hpp"
 #include "estlab/gateway/server.hpp"
+#include "estlab/network/relay.hpp"
 #include "lab_support.hpp"
 
 namespace estlab::coap_proxy {
@@ -145,6 +146,39 @@ TEST_F(CoapProxyTest, ReenrollIsAuthorizedAsTheDeviceNotTheOfficer) {  // PG-COA
   ASSERT_TRUE(refused.ok()) << refused.error().message;
   EXPECT_EQ(refused->code.to_string(), "4.03") << refused->payload_text();
   EXPECT_NE(log_text().find("client=\"C=SE,O=estlab lab devices,CN="), std::string::npos) << log_text();
+}
+
+// RFC 7252 4.5 through the lab's lossy relay: a request whose piggybacked answer was lost comes
+// again, and must get that answer again (not an empty ACK, after which the device would wait for
+// a separate response that never comes), and never be forwarded twice (a second certificate).
+TEST_F(CoapProxyTest, ThroughLossEachRequestIsForwardedOnceAndALostAnswerIsSentAgain) {  // 9148-5-h
+  start(config());
+  network::Impairment lossy;
+  lossy.loss = 0.3;
+  lossy.seed = 3;
+  auto relay = network::ImpairedRelay::start("127.0.0.1", proxy->port(), lossy);
+  ASSERT_TRUE(relay.ok()) << relay.error().message;
+  auto o = client("device-factory");
+  o.port = (*relay)->port();
+  o.handshake_timeout = 60s;  // DTLS retransmits after 1, 2, 4... s
+  o.request_timeout = 90s;    // CoAP after 2-3, 4-6, 8-12... s
+  auto connection = CoapsConnection::connect(o);
+  ASSERT_TRUE(connection.ok()) << connection.error().message;
+  const Certificate device = lab.certificate("device-factory");
+  constexpr int kEnrollments = 4;
+  for (int i = 0; i < kEnrollments; ++i) {
+    key = PrivateKey::generate(KeyType::ec_p256).value();
+    auto enrolled = connection->enroll(csr_for(device).der());
+    ASSERT_TRUE(enrolled.ok()) << "enrollment " << i << ": " << enrolled.error().message << "\n" << (*relay)->stats().describe() << "\n" << log_text();
+    ASSERT_EQ(enrolled->code.to_string(), "2.04") << enrolled->payload_text();
+  }
+  (*relay)->stop();
+  const auto relayed = (*relay)->stats();
+  const auto stats = proxy->stats();
+  EXPECT_EQ(stats.forwarded, static_cast<std::uint64_t>(kEnrollments)) << "a copy was forwarded again: " << relayed.describe();
+  EXPECT_GT(relayed.lost, 0u);
+  // Seed 3 loses at least one piggybacked answer; its request's copy must get it again.
+  EXPECT_GT(stats.answers_resent, 0u) << relayed.describe() << "\n" << log_text();
 }
 
 TEST_F(CoapProxyTest, SmallBlocksBothWays) {  // 9148-4.6-a, 9148-5-h

@@ -27,6 +27,14 @@ using Session = std::unique_ptr<coap_session_t, Deleter<coap_session_release>>;
 using Pdu = std::unique_ptr<coap_pdu_t, Deleter<coap_delete_pdu>>;
 using OptList = std::unique_ptr<coap_optlist_t, Deleter<coap_delete_optlist>>;
 
+// libcoap 4.3.1 counts DTLS handshake timeouts over the whole handshake, not per flight, and gives
+// up after the session's MAX_RETRANSMIT (4): a handshake that lost five datagrams in all fails,
+// even when every flight got through in the end. While a session shakes hands its limit is this
+// instead (OpenSSL's own DTLS limit), bounded by the handshake deadline; CoAP's own (RFC 7252 4.8)
+// is set back once the session is up.
+inline constexpr std::uint16_t kDtlsHandshakeRetransmissions = 12;
+inline constexpr std::uint16_t kCoapMaxRetransmit = 4;
+
 // coap_startup() once per process (thread-safe); libcoap is never cleaned up before exit.
 void ensure_started();
 

@@ -21,6 +21,7 @@ enum class ProxyFault {
   created_not_changed,     // POST successes are 2.01 instead of 2.04 (9148-5-e)
   ignore_block_size,       // the device's Block2 size is ignored: FB-40 (9148-4.6-a)
   base64_downstream,       // success bodies go to the device as the upstream base64 text (9148-5-g)
+  drop_fragmented_client_hello,  // a ClientHello in two fragments gets no answer: FB-37 (9148-3-a)
 };
 
 struct ProxyFaultInfo {

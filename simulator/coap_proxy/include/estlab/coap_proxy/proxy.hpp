@@ -47,6 +47,7 @@ struct ProxyStats {
   std::uint64_t upstream_failures = 0;
   std::uint64_t dtls_failures = 0;
   std::uint64_t duplicates = 0;  // copies of a request (in flight or answered) acknowledged, not forwarded
+  std::uint64_t answers_resent = 0;  // late copies answered again with the answer their lost ACK carried
 };
 
 class CoapProxy {
