@@ -47,6 +47,7 @@ struct RunOptions {
   bool transcripts = false;
   bool skip_lab_check = false;
   std::optional<std::uint64_t> seed;
+  std::optional<std::uint64_t> network_seed;
   bool strict = false;
   bool show_secrets = false;
   std::optional<std::size_t> max_skips;
@@ -182,6 +183,7 @@ int run(const RunOptions& o) {
   run_options.seed = o.seed ? *o.seed : std::random_device{}() * 4294967296ULL + std::random_device{}();
   run_options.strict = o.strict;
   run_options.show_secrets = o.show_secrets;
+  run_options.network_seed = o.network_seed;
   run_options.level_of = conformance::levels_from(catalog);
 
   if (o.list) {
@@ -283,6 +285,10 @@ int run(const RunOptions& o) {
 
   std::cout << "estlab run: " << planned.size() << " scenario run(s) against " << target_name << ", seed " << run_options.seed
             << (o.strict ? ", strict (warnings fail)" : "") << "\n";
+  for (const auto& run : planned)
+    if (run.scenario->needs_network && run.skip_reason.empty())
+      std::cout << "estlab run: " << run.scenario->id << " [" << run.profile << "]: network "
+                << conformance::network_impairment_for(*run.scenario, run_options).describe() << "\n";
 
   conformance::RunResult result;
   result.estlab_version = "0.1.0";
@@ -402,6 +408,9 @@ void register_run(CLI::App& app, Action& action) {
   cmd->add_flag("--skip-lab-check", o->skip_lab_check, "Do not judge the embedded lab's fixtures first");
   cmd->add_option("--seed", o->seed, "Seed of every randomness ({{unique}} subjects); printed and stored in every report, so a run can be replayed");
   cmd->add_flag("--strict", o->strict, "Count SHOULD-level deviations (warnings) as failures");
+  cmd->add_option("--network-seed", o->network_seed,
+                  "Seed of the impaired network of needs.network scenarios (mixed with each scenario's id); "
+                  "default: each scenario's own, so runs repeat. The seed used is printed and in the reports");
   cmd->add_flag("--show-secrets", o->show_secrets, "Evidence shows Authorization values (passwords) as sent; they are redacted by default");
   cmd->add_option("--max-skips", o->max_skips, "Fail the run (exit 1) when more than N scenario runs are skipped");
   cmd->add_option("--baseline", o->baseline, "Known deviations (YAML): their failures are reported as xfail, and a pass of one as xpass");

@@ -158,14 +158,28 @@ std::function<Level(const std::string& requirement)> levels_from(std::shared_ptr
   };
 }
 
-std::string unique_for(std::uint64_t seed, const std::string& scenario_id, const std::string& profile, int repetition) {
-  // splitmix64 over the seed and an FNV-1a hash of what names the run.
+namespace {
+// splitmix64 over the seed and an FNV-1a hash of what names the run.
+std::uint64_t mix(std::uint64_t seed, const std::string& name) {
   std::uint64_t h = 1469598103934665603ULL;
-  for (char c : scenario_id + "|" + profile + "|" + std::to_string(repetition)) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
   std::uint64_t z = seed + h + 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  z ^= z >> 31;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+network::Impairment network_impairment_for(const Scenario& scenario, const RunOptions& options) {
+  network::Impairment impairment = scenario.needs_network.value_or(network::Impairment{});
+  // Seeds stay below 2^53 so every report format (JSON numbers included) carries them exactly.
+  if (options.network_seed) impairment.seed = mix(*options.network_seed, scenario.id) & ((1ULL << 53) - 1);
+  else if (!scenario.network_seed_pinned) impairment.seed = mix(0, scenario.id) & ((1ULL << 53) - 1);
+  return impairment;
+}
+
+std::string unique_for(std::uint64_t seed, const std::string& scenario_id, const std::string& profile, int repetition) {
+  const std::uint64_t z = mix(seed, scenario_id + "|" + profile + "|" + std::to_string(repetition));
   char text[17];
   std::snprintf(text, sizeof(text), "%012llx", static_cast<unsigned long long>(z & 0xffffffffffffULL));
   return text;
@@ -336,8 +350,12 @@ std::vector<ScenarioResult> run_plan(const std::vector<PlannedRun>& runs, const 
   // everyone else up. One worker keeps the plan's order (what --fail-fast and -j 1 promise).
   std::vector<std::size_t> order(runs.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
-  if (options.jobs > 1)
-    std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return runs[i].exclusive && runs[i].skip_reason.empty(); });
+  // Then runs over an impaired network: they spend seconds waiting on retransmission timers, so
+  // started early they overlap the rest instead of trailing after it.
+  if (options.jobs > 1) {
+    auto alone = std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return runs[i].exclusive && runs[i].skip_reason.empty(); });
+    std::stable_partition(alone, order.end(), [&](std::size_t i) { return runs[i].scenario->needs_network && runs[i].skip_reason.empty(); });
+  }
   auto worker = [&] {
     for (std::size_t n = next++; n < runs.size(); n = next++) {
       const std::size_t i = order[n];

@@ -701,7 +701,7 @@ class Loader {
     s.spec = root["spec"] ? text(root["spec"], "spec") : spec;
     s.section = root["section"] ? text(root["section"], "section") : section;
     if (const auto& needs = root["needs"]) {
-      only_keys(needs, "needs", {"roles", "controls", "features", "absent_features", "credentials", "config"});
+      only_keys(needs, "needs", {"roles", "controls", "features", "absent_features", "credentials", "config", "network"});
       auto names = [&](const char* key, const std::string& kind, const std::vector<VocabularyEntry>& vocabulary) {
         std::vector<std::string> out;
         if (!needs[key]) return out;
@@ -723,6 +723,18 @@ class Loader {
           if (!is_gateway_key(key)) fail(entry.first, "needs.config: '" + key + "' is not an est.properties key the gateway reads" + gateway_key_hint(key));
           s.needs_config[key] = scalar(entry.second);
         }
+      }
+      if (const auto& net = needs["network"]) {
+        if (!net.IsMap() || net.size() == 0) fail(net, "needs.network maps impairments to values, e.g. {loss: 20%, mtu: 576, seed: 7}");
+        std::vector<std::pair<std::string, std::string>> settings;
+        for (const auto& entry : net) {
+          if (!entry.second.IsScalar()) fail(entry.second, "needs.network." + entry.first.as<std::string>() + " must be a single value");
+          settings.emplace_back(entry.first.as<std::string>(), scalar(entry.second));
+        }
+        auto impairment = network::parse_impairment(settings);
+        if (!impairment.ok()) fail(net, "needs." + impairment.error().message);
+        s.needs_network = *impairment;
+        s.network_seed_pinned = static_cast<bool>(net["seed"]);
       }
     }
     if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0) fail(root, "steps must be a non-empty list");
@@ -749,6 +761,8 @@ class Loader {
       params_ = outer;
       fallback_line_ = outer_line;
     }
+    if (s.needs_network && s.transport != "coaps")
+      fail(root["needs"]["network"], "needs.network impairs the datagrams of EST-coaps: it needs transport: coaps");
     if (s.transport != "coaps")
       for (const auto& st : s.steps) {
         const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1 || st.uri_host || st.size2;

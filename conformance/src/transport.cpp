@@ -67,8 +67,8 @@ HttpsClientOptions TargetChannel::https_options(std::chrono::milliseconds timeou
 
 CoapsClientOptions TargetChannel::coaps_options(std::chrono::milliseconds timeout) const {
   CoapsClientOptions o;
-  o.host = target_.host;
-  o.port = target_.coaps_port;
+  o.host = coaps_via_port_ ? coaps_via_host_ : target_.host;
+  o.port = coaps_via_port_ ? coaps_via_port_ : target_.coaps_port;
   o.trust_anchors = target_.trust_anchors;
   o.server_name = target_.server_name.empty() ? target_.host : target_.server_name;
   o.identity = settings_.identity;

@@ -69,6 +69,12 @@ class TargetChannel {
   bool connect_failed_locally() const { return connect_failed_locally_; }
 
   std::string describe() const;  // "https TLSv1.3 as device-factory", "coaps DTLS 1.2 anonymous"
+  // coaps datagrams go to this address instead of the target's (a relay in front of it); the
+  // server name checked stays the target's.
+  void route_coaps_via(std::string host, std::uint16_t port) {
+    coaps_via_host_ = std::move(host);
+    coaps_via_port_ = port;
+  }
   // The client identity of the current connection (nullopt when anonymous).
   const std::optional<TlsIdentity>& identity() const { return settings_.identity; }
   // Why the target is taken as no longer answering (a deadline passed); "" while it answers.
@@ -76,6 +82,8 @@ class TargetChannel {
   void close();
 
  private:
+  std::string coaps_via_host_;
+  std::uint16_t coaps_via_port_ = 0;
   HttpsClientOptions https_options(std::chrono::milliseconds timeout) const;
   CoapsClientOptions coaps_options(std::chrono::milliseconds timeout) const;
   Result<void> ensure_https(std::chrono::milliseconds timeout);

@@ -34,6 +34,9 @@ struct RunOptions {
   std::uint64_t seed = 0;  // {{unique}} of every run derives from it (and the scenario, profile, repetition)
   bool strict = false;     // a SHOULD-level check that does not hold is a fail, not a warn
   bool show_secrets = false;  // evidence shows Authorization values (passwords) instead of redacting them
+  // needs.network scenarios: the impairment seed for all of them (mixed with each scenario's id),
+  // instead of each scenario's own (its `seed`, else one derived from its id alone).
+  std::optional<std::uint64_t> network_seed;
   // The catalog level of a requirement ID (MUST -> must, SHOULD/derived -> should, MAY/record -> info).
   std::function<Level(const std::string& requirement)> level_of;
 };
@@ -71,6 +74,9 @@ Result<std::chrono::milliseconds> wait_until_ready(const Target& target, std::ch
 // The {{unique}} of one run: hex digits derived from the run's seed, the scenario, the profile
 // and the repetition, so --seed replays the same subjects.
 std::string unique_for(std::uint64_t seed, const std::string& scenario_id, const std::string& profile, int repetition);
+
+// The impairment a needs.network scenario runs under, with the seed this run uses.
+network::Impairment network_impairment_for(const Scenario& scenario, const RunOptions& options);
 
 // Runs one scenario against one target.
 ScenarioResult run_scenario(const Scenario& scenario, const Target& target, int repetition,

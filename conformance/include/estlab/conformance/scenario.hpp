@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "estlab/core/result.hpp"
+#include "estlab/network/relay.hpp"
 
 namespace estlab::conformance {
 
@@ -222,6 +223,10 @@ struct Scenario {
   // est.properties values the gateway must run with (the embedded lab starts one so configured;
   // a target file's gateway cannot be reconfigured, so there the scenario skips).
   std::map<std::string, std::string> needs_config;
+  // needs.network: the scenario's coaps datagrams pass the lab's impaired relay (loss, reordering,
+  // an MTU clamp, split ClientHellos); network_seed_pinned when the scenario names its seed.
+  std::optional<network::Impairment> needs_network;
+  bool network_seed_pinned = false;
   std::vector<std::string> step_roles;     // roles connect steps use: steps as a role the target lacks are skipped
   std::vector<Step> steps;
 
