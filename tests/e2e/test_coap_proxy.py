@@ -72,13 +72,15 @@ class Proxy:
     def stderr(self) -> str:
         return self.stderr_file.read_text(errors="replace") if self.stderr_file.exists() else ""
 
-    def uri(self, path: str) -> str:
-        return f"coaps://127.0.0.1:{self.port}{path}"
+    def uri(self, path: str, port: int | None = None) -> str:
+        return f"coaps://127.0.0.1:{port or self.port}{path}"
 
     def coap(self, path: str, *, identity: str = "device-factory", method: str = "get", data: Path | None = None,
-             content_format: int | None = None, block: int | None = None, out: Path | None = None):
+             content_format: int | None = None, block: int | None = None, out: Path | None = None,
+             via: int | None = None, wait_s: int = 15):
+        """coap-client-openssl against the proxy, or against `via` (a relay's port in front of it)."""
         item = self.lab.item(identity)
-        args = [COAP_CLIENT, "-B", "15", "-c", self.lab.path(item["chain"]), "-j", self.lab.path(item["key"]),
+        args = [COAP_CLIENT, "-B", str(wait_s), "-c", self.lab.path(item["chain"]), "-j", self.lab.path(item["key"]),
                 "-R", self.lab.path("trust/anchors.pem"), "-m", method]
         if content_format is not None:
             args += ["-t", str(content_format)]
@@ -88,7 +90,7 @@ class Proxy:
             args += ["-b", str(block)]
         if out is not None:
             args += ["-o", out]
-        return run_bytes([*args, self.uri(path)], timeout=CLIENT_TIMEOUT_S)
+        return run_bytes([*args, self.uri(path, via)], timeout=max(CLIENT_TIMEOUT_S, wait_s + 15))
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +240,84 @@ def test_forward_fullcmc_fault_breaks_pg_coap_3(estlab, lab, gateway, tmp_path):
         assert re.search(r"op=fullcmc .*upstream=\d{3}", faulty.stderr()), faulty.stderr()
     finally:
         assert faulty.stop() == 0
+
+
+class Relay:
+    """One `estlab relay` subprocess: an impaired UDP path in front of a proxy."""
+
+    def __init__(self, binary: Path, to_port: int, workdir: Path, impair: str):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port_file = workdir / "port"
+        self.out_file = workdir / "relay.stdout"
+        self.args = [str(binary), "relay", "--to", f"127.0.0.1:{to_port}", "--port", "0", "--port-file", str(self.port_file),
+                     "--impair", impair]
+        self.proc = None
+        self.port = None
+
+    def __enter__(self) -> "Relay":
+        with open(self.out_file, "wb") as out:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"relay exited with {self.proc.returncode}\n{self.out_file.read_text()}", pytrace=False)
+            text = self.port_file.read_text() if self.port_file.exists() else ""
+            if text.endswith("\n") and text.strip().isdigit():
+                self.port = int(text)
+                return self
+            time.sleep(0.02)
+        self.proc.kill()
+        pytest.fail("relay wrote no port file", pytrace=False)
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        assert self.proc.wait(timeout=STOP_TIMEOUT_S) == 0, self.output()
+
+    def output(self) -> str:
+        return self.out_file.read_text(errors="replace")
+
+
+def test_coap_client_through_split_client_hellos(estlab, proxy, tmp_path):  # FB-37, 9148-3-b
+    # libcoap's own client, its ClientHello split in two fragments before and after the cookie.
+    with Relay(estlab.binary, proxy.port, tmp_path / "relay", "split-client-hello=always") as relay:
+        out = tmp_path / "crts.der"
+        r = proxy.coap("/.well-known/est/crts", via=relay.port, out=out)
+        assert r.rc == 0 and out.stat().st_size > 0, f"{r}\n{relay.output()}"
+    assert "2 ClientHellos split" in relay.output(), relay.output()
+
+
+def test_coap_client_through_20_percent_loss_enrolls(estlab, proxy, lab, tmp_path):  # 9148-5-h, RFC 7252 4.2/4.5
+    csr = tmp_path / "dev.csr"
+    openssl_ok("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+               "-keyout", tmp_path / "dev.key", "-subj", device_subject("device-0001"), "-outform", "DER", "-out", csr)
+    out = tmp_path / "cert.p7"
+    # The seed is pinned: this one loses handshake flights and CoAP messages, and coap-client
+    # (libcoap 4.3.1, which gives up a handshake after 4 timeouts in all) still gets through.
+    with Relay(estlab.binary, proxy.port, tmp_path / "relay", "loss=20%,duplicate=5%,seed=11") as relay:
+        r = proxy.coap("/.well-known/est/sen", method="post", data=csr, content_format=286, out=out, via=relay.port, wait_s=90)
+        assert r.rc == 0 and out.exists() and out.stat().st_size > 0, f"{r}\n{relay.output()}\n{proxy.stderr()[-3000:]}"
+    assert re.search(r"\d+ lost", relay.output()), relay.output()
+    assert "CN = device-0001" in openssl_ok("pkcs7", "-inform", "DER", "-in", out, "-print_certs").decode()
+
+
+def test_drop_fragmented_client_hello_fault_is_fb37(estlab, lab, gateway, tmp_path):  # FB-37, the fault's point
+    faulty = Proxy(estlab.binary, lab, gateway, tmp_path / "faulty", "--fault", "drop-fragmented-client-hello").start()
+    try:
+        assert faulty.coap("/.well-known/est/crts", wait_s=5).rc == 0  # a whole ClientHello still works
+        with Relay(estlab.binary, faulty.port, tmp_path / "relay", "split-client-hello=always") as relay:
+            out = tmp_path / "crts.der"
+            r = faulty.coap("/.well-known/est/crts", via=relay.port, out=out, wait_s=5)
+            assert not out.exists() or out.stat().st_size == 0, str(r)
+    finally:
+        assert faulty.stop() == 0
+
+
+def test_relay_bad_arguments_exit_2_naming_the_problem(estlab):
+    for args, said in ((["--to", "nowhere"], b"--to must be HOST:PORT"),
+                       (["--to", "127.0.0.1:5684", "--impair", "loss=200%"], b"network loss: '200%'"),
+                       (["--to", "127.0.0.1:5684", "--impair", "lose=1%"], b"unknown setting 'lose'"),
+                       (["--to", "127.0.0.1:5684", "--host", "no-address"], b"'no-address' is not an IP address")):
+        r = run_bytes([estlab.binary, "relay", *args], timeout=10)
+        assert r.rc == 2 and said in r.err, str(r)
+    assert run_bytes([estlab.binary, "relay", "--help"], timeout=10).rc == 0
