@@ -20,6 +20,7 @@
 
 #include "estlab/ca/ca.hpp"
 #include "estlab/conformance/lab.hpp"
+#include "estlab/core/base64.hpp"
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/cmc.hpp"
 #include "estlab/core/coaps_client.hpp"
@@ -62,6 +63,10 @@ struct Row {
   // simpleenroll / serverkeygen / fullcmc, and simplereenroll, per profile.
   Expect rfc_enroll, rfc_reenroll, pg_enroll, pg_reenroll;
   Dtls dtls;
+  // Over HTTPS, the client sends this fixture item's chain in the header the product's proxy uses
+  // for the device it speaks for (PG-COAP-2); the gateway must judge that device as if it had
+  // connected itself. "" = none.
+  const char* forwards = "";
 };
 
 constexpr Expect I = Expect::issue;
@@ -103,6 +108,16 @@ const std::vector<Row> kRows = {
   // Credentials that fail are refused even beside a valid certificate (RFC 9110 11.6.1: 401).
   {"device-factory+basic-wrong","device-factory",        Basic::wrong, Asks::own,           true,  R, R,   R, R,  Dtls::accept},  // PG-AUTH-2
   {"anonymous",                 "",                      Basic::none,  Asks::other,         true,  R, R,   R, R,  Dtls::refuse},  // 7030-4.2-b, PG-AUTH-1, 9148-3-e
+  // A forwarded device certificate (the proxy's header, sent directly over HTTPS): a header of the
+  // product alone, so protocol-gateway cells only. "asks own" = the forwarded device's subject.
+  // The officer speaks for a device (PG-COAP-2), which is then judged as itself: PG-ENR-3, PG-ENR-2, 7030-3.3.2-b.
+  {"ra-officer fwd factory",    "ra-officer",            Basic::none,  Asks::own,           true,  R, R,   I, L,  Dtls::accept, "device-factory"},
+  {"ra-officer fwd revoked",    "ra-officer",            Basic::none,  Asks::own,           false, R, R,   R, R,  Dtls::accept, "device-revoked"},
+  {"ra-officer fwd no-eku",     "ra-officer",            Basic::none,  Asks::own,           false, R, R,   R, R,  Dtls::accept, "device-no-eku"},
+  {"ra-officer fwd unknown-ca", "ra-officer",            Basic::none,  Asks::own,           false, R, R,   R, R,  Dtls::accept, "device-unknown-ca"},
+  // Only an officer-role client may forward a certificate (PG-COAP-2; id-kp-cmcRA gives no rights, PG-RA-1).
+  {"factory fwd current",       "device-factory",        Basic::none,  Asks::own,           false, R, R,   R, R,  Dtls::accept, "device-current"},
+  {"ra-cmc fwd factory",        "ra-cmc",                Basic::none,  Asks::own,           false, R, R,   R, R,  Dtls::accept, "device-factory"},
 };
 // clang-format on
 
@@ -202,12 +217,21 @@ class Matrix {
 // with the newest certificate it has; PG-ENR-4 asks for exactly that).
 using Held = std::map<std::string, TlsIdentity>;
 
-std::optional<TlsIdentity> identity_of(const Target& target, const Row& row, const Held& held = {}) {
-  if (std::string(row.tls).empty()) return std::nullopt;
-  if (auto renewed = held.find(row.tls); renewed != held.end()) return renewed->second;
-  auto it = target.identities.find(row.tls);
-  if (it == target.identities.end()) throw std::runtime_error(std::string("the lab has no identity ") + row.tls);
+std::optional<TlsIdentity> identity_of(const Target& target, const std::string& item, const Held& held = {}) {
+  if (item.empty()) return std::nullopt;
+  if (auto renewed = held.find(item); renewed != held.end()) return renewed->second;
+  auto it = target.identities.find(item);
+  if (it == target.identities.end()) throw std::runtime_error("the lab has no identity " + item);
   return it->second;
+}
+
+// The fixture item the request speaks for: the forwarded device, else the TLS client.
+std::string principal_item(const Row& row) { return std::string(*row.forwards ? row.forwards : row.tls); }
+
+// The TLS client's certificate: a forwarder always presents its own fixture certificate (a
+// renewal would not carry the officer role), a device the newest it holds.
+std::optional<TlsIdentity> tls_identity_of(const Target& target, const Row& row, const Held& held) {
+  return identity_of(target, row.tls, *row.forwards ? Held{} : held);
 }
 
 // The CSR the row sends: its own certificate's subject and SANs (what PG-ENR-1 and 7030-4.2.2-a
@@ -246,16 +270,21 @@ std::optional<TlsIdentity> renewed_identity(ByteView certs_only, const Request& 
 }
 
 Seen https_cell(const Matrix& m, const Target& target, const Row& row, EstOperation op, int serial, const Held& held) {
-  const auto identity = identity_of(target, row, held);
+  const auto identity = identity_of(target, principal_item(row), held);
   HttpsClientOptions options;
   options.host = target.host;
   options.port = target.port;
   options.server_name = target.server_name;
   options.trust_anchors = target.trust_anchors;
-  options.identity = identity;
+  options.identity = tls_identity_of(target, row, held);
   HttpRequest request;
   request.method = std::string(http_method(op));
   request.target = est_path("", op);
+  if (*row.forwards) {
+    std::string chain = base64_encode(identity->certificate.der());
+    for (const auto& certificate : identity->chain) chain += "," + base64_encode(certificate.der());
+    request.headers.emplace_back(kForwardedClientCertHeader, chain);
+  }
   if (row.basic != Basic::none) {
     const auto& credential = target.credentials.at("preregistered");
     request.headers.emplace_back("Authorization", make_basic_authorization(credential.user, row.basic == Basic::right
@@ -292,7 +321,7 @@ Seen https_cell(const Matrix& m, const Target& target, const Row& row, EstOperat
 }
 
 Seen coaps_cell(const Matrix& m, const Target& target, const Row& row, const Op& op, int serial, const Held& held) {
-  const auto identity = identity_of(target, row, held);
+  const auto identity = identity_of(target, row.tls, held);
   CoapsClientOptions options;
   options.host = target.host;
   options.port = target.coaps_port;
@@ -412,11 +441,12 @@ MatrixRun run_matrix(const LabOptions& options) {
   auto expectation = [&](const Group& g, const Row& row, const Op& op, const std::optional<TlsIdentity>& identity)
       -> std::optional<Cell> {
     Cell cell;
+    if (*row.forwards && g.target->profile == "rfc7030") return std::nullopt;  // PG-COAP-2's header
     const bool reenroll = op.est == EstOperation::simplereenroll;
     Expect rule = g.target->profile == "rfc7030" ? (reenroll ? row.rfc_reenroll : row.rfc_enroll)
                                                  : (reenroll ? row.pg_reenroll : row.pg_enroll);
     if (g.coaps) {
-      if (row.basic != Basic::none) return std::nullopt;  // CoAP has no HTTP authentication
+      if (row.basic != Basic::none || *row.forwards) return std::nullopt;  // CoAP has no HTTP authentication; the proxy forwards
       cell.optional_resource = !op.est || op.est == EstOperation::csrattrs || op.est == EstOperation::serverkeygen;  // 9148-4.2-a
       Dtls dtls = row.dtls;
       if (dtls == Dtls::twin) dtls = std::string(row.tls).find(m.ignored_twin_ca()) != std::string::npos ? Dtls::refuse : Dtls::accept;
@@ -454,7 +484,7 @@ MatrixRun run_matrix(const LabOptions& options) {
       Group& g = groups[gi];
       for (std::size_t r = 0; r < kRows.size(); ++r) {
         const Row& row = kRows[r];
-        const auto identity = identity_of(*g.target, row, reenroll_pass ? held : Held{});
+        const auto identity = identity_of(*g.target, principal_item(row), reenroll_pass ? held : Held{});
         for (std::size_t o = 0; o < g.ops->size(); ++o) {
           const Op& op = (*g.ops)[o];
           if ((op.est == EstOperation::simplereenroll) != reenroll_pass) continue;
@@ -465,7 +495,7 @@ MatrixRun run_matrix(const LabOptions& options) {
                                : https_cell(m, *g.target, row, *op.est, serial, reenroll_pass ? held : Held{});
           judge(*cell);
           // The superseded row stands for a device presenting an older certificate: it keeps it.
-          if (cell->seen.renewed && std::string(row.name) != "device-superseded") held.insert_or_assign(row.tls, *cell->seen.renewed);
+          if (cell->seen.renewed && std::string(row.name) != "device-superseded") held.insert_or_assign(principal_item(row), *cell->seen.renewed);
           g.cells[{r, o}] = *cell;
         }
       }
