@@ -36,7 +36,7 @@ from gateway_support import PKCS10
 from test_idm import DEVICE, HTTP_TIMEOUT_S, Lab, Service, free_port, idm_lab  # noqa: F401 (idm_lab is a fixture)
 
 SEED = 20261207
-STREAM_S = 6.0  # how long devices enroll while the services are being killed
+KILLS = 8  # services killed during one stream, 0.3 to 0.8 s apart (a count, not a time: a loaded machine restarts slower)
 
 
 def csr_der(cn: str) -> bytes:
@@ -176,8 +176,7 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
     def kill_and_restart():
         nonlocal gateway, kills
         ca_thread.start()
-        deadline = time.monotonic() + STREAM_S
-        while time.monotonic() < deadline:
+        for _ in range(KILLS):
             time.sleep(rng.uniform(0.3, 0.8))
             gateway.kill(signal.SIGKILL)
             kills += 1
@@ -193,7 +192,7 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
     refused = [(cn, status, body[:200]) for cn, _, status, body in stream.answers if status != 200]
     print(f"{kills} gateway kills, {len(answered)} enrollments answered 200, {stream.errors} cut off by a kill, "
           f"{len(ca_issued)} `estlab ca issue` runs finished, {ca_killed} killed")
-    assert kills >= 5 and len(answered) >= 20, "the stream was too thin to say anything"
+    assert len(answered) >= 20, "the stream was too thin to say anything"
     assert not refused, f"answers other than 200: {refused[:5]}"
 
     rows = store_rows(lab_copy.dir / "lab.db")
@@ -220,10 +219,9 @@ def test_sigkill_of_idm_and_gateway_during_a_stream_loses_no_pending_request(idm
     kills = {"idm": 0, "gateway": 0}
 
     def kill_and_restart():
-        deadline = time.monotonic() + STREAM_S
-        while time.monotonic() < deadline:
+        for i in range(KILLS):
             time.sleep(rng.uniform(0.3, 0.7))
-            which = rng.choice(["idm", "gateway"])
+            which = ["idm", "gateway"][i % 2] if i < 4 else rng.choice(["idm", "gateway"])
             getattr(idm_lab, which).kill(signal.SIGKILL)
             kills[which] += 1
             time.sleep(rng.uniform(0.0, 0.2))  # devices meet the dead service (503 PG-IDM-2, or no answer)
@@ -234,7 +232,7 @@ def test_sigkill_of_idm_and_gateway_during_a_stream_loses_no_pending_request(idm
     statuses = sorted({status for _, _, status, _ in stream.answers})
     pending = {hashlib.sha256(der).hexdigest(): cn for cn, der, status, _ in stream.answers if status == 202}
     print(f"kills {kills}, {len(stream.answers)} answers {statuses}, {len(pending)} waiting (202), {stream.errors} cut off by a kill")
-    assert kills["idm"] >= 2 and kills["gateway"] >= 2 and len(pending) >= 10, "the stream was too thin to say anything"
+    assert len(pending) >= 10, "the stream was too thin to say anything"
     assert set(statuses) <= {202, 503}, statuses  # PG-IDM-1 waits; PG-IDM-2 while the IDM is down
 
     # Every request answered 202 is in the IDM's store, still pending, once each (FB-19).
