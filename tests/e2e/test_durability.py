@@ -26,39 +26,55 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
-
-from gateway_support import PKCS10
+from gateway_support import PKCS10, device_subject, make_csr
 from test_idm import DEVICE, HTTP_TIMEOUT_S, Lab, Service, free_port, idm_lab  # noqa: F401 (idm_lab is a fixture)
 
 SEED = 20261207
 KILLS = 8  # services killed during one stream, 0.3 to 0.8 s apart (a count, not a time: a loaded machine restarts slower)
 
 
-def csr_der(cn: str) -> bytes:
-    """A fresh P-256 CSR for C=SE,O=estlab lab devices,CN=cn (DER)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "SE"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "estlab lab devices"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    return x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256()).public_bytes(
-        serialization.Encoding.DER)
+def csr_pool(directory: Path, cns: list[str]) -> list[bytes]:
+    """`openssl req` CSRs (DER), a fresh P-256 key each, for lab device subjects with these CNs."""
+    return [make_csr(directory, f"csr-{i}", device_subject(cn)).der_bytes for i, cn in enumerate(cns)]
 
 
-def issued_certificate(body: bytes) -> x509.Certificate:
-    """The certificate of a certs-only answer (base64 of a PKCS#7 degenerate SignedData)."""
-    certs = pkcs7.load_der_pkcs7_certificates(base64.b64decode(b"".join(body.split())))
-    assert certs, "a certs-only answer without a certificate"
-    return certs[0]
+def der_children(der: bytes) -> list[bytes]:
+    """The DER elements (tag, length and content) inside a constructed DER element."""
+    def header(at: int) -> tuple[int, int]:  # (content start, content length) of the element at `at`
+        length = der[at + 1]
+        if length < 0x80:
+            return at + 2, length
+        n = length & 0x7F
+        return at + 2 + n, int.from_bytes(der[at + 2:at + 2 + n], "big")
+
+    start, length = header(0)
+    children, at = [], start
+    while at < start + length:
+        content, size = header(at)
+        children.append(der[at:content + size])
+        at = content + size
+    return children
 
 
-def serial_hex(cert: x509.Certificate) -> str:
-    text = format(cert.serial_number, "x")
-    return text if len(text) % 2 == 0 else "0" + text
+def issued_certificate(body: bytes) -> bytes:
+    """The first certificate (DER) of a certs-only answer: base64 of ContentInfo { id-signedData,
+    [0] SignedData { version, digestAlgorithms, encapContentInfo, [0] certificates, ... } }."""
+    content_info = base64.b64decode(b"".join(body.split()))
+    signed_data = der_children(der_children(content_info)[1])[0]
+    certificates = next(e for e in der_children(signed_data) if e[0] == 0xA0)
+    return der_children(certificates)[0]
+
+
+def serial_hex(certificate: bytes) -> str:
+    """The serial number of a DER certificate as the CA store spells it (lower-case hex, even length)."""
+    tbs = der_children(der_children(certificate)[0])
+    serial = tbs[1] if tbs[0][0] == 0xA0 else tbs[0]  # INTEGER after the optional [0] version; < 128 octets
+    return serial[2:].lstrip(b"\x00").hex() or "00"  # the magnitude, as OpenSSL's BN_bn2bin gives it
+
+
+def pem_to_der(pem: str) -> bytes:
+    body = pem.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
+    return base64.b64decode("".join(body.split()))
 
 
 def store_rows(db: Path) -> dict[str, bytes]:
@@ -75,31 +91,33 @@ def store_rows(db: Path) -> dict[str, bytes]:
 class Stream:
     """Devices enrolling in threads until stopped; every answer is kept."""
 
-    post: callable  # (cn, csr_der) -> (status, body); raises OSError when the service is down
-    csr: callable = csr_der  # cn -> the CSR (DER) the device sends
-    answers: list = field(default_factory=list)  # (cn, csr_der, status, body)
+    post: callable  # (csr_der) -> (status, body); raises OSError when the service is down
+    csrs: list  # the CSRs (DER) the devices send, in turn; sent again once all were (a retry, or a new certificate)
+    answers: list = field(default_factory=list)  # (n, csr_der, status, body)
     errors: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def device(self, name: str):
-        n = 0
+    sent: int = 0
+
+    def device(self):
         while not self.stop.is_set():
-            n += 1
-            cn = f"{name}-{n}"
-            der = self.csr(cn)
+            with self.lock:
+                n = self.sent
+                self.sent += 1
+            der = self.csrs[n % len(self.csrs)]
             try:
-                status, body = self.post(cn, der)
+                status, body = self.post(der)
             except (OSError, http.client.HTTPException):
                 with self.lock:
                     self.errors += 1
                 time.sleep(0.02)
                 continue
             with self.lock:
-                self.answers.append((cn, der, status, body))
+                self.answers.append((n, der, status, body))
 
     def run(self, devices: int, while_running):
-        threads = [threading.Thread(target=self.device, args=(f"durable-{i}",), daemon=True) for i in range(devices)]
+        threads = [threading.Thread(target=self.device, daemon=True) for _ in range(devices)]
         for t in threads:
             t.start()
         try:
@@ -140,10 +158,11 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
         return Service([estlab.binary, "gateway", "--lab", lab_copy.dir, "--port", port, "--port-file", port_file, "--quiet"],
                        tmp_path / "gateway.log", port_file.exists)
 
-    # The officer may enroll any device subject (PG-AUTH-3), so each CSR names a device of its own.
+    # The officer may enroll any device subject (PG-AUTH-3); a CSR sent again gets a new certificate.
     officer = lab_copy.item("ra-officer")
     ctx = tls_context(lab_copy.dir, officer["chain"], officer["key"])
-    stream = Stream(lambda cn, der: https_post(ctx, port, "/.well-known/est/simpleenroll", der))
+    csrs = csr_pool(tmp_path / "csrs", [f"durable-{i}" for i in range(16)])
+    stream = Stream(lambda der: https_post(ctx, port, "/.well-known/est/simpleenroll", der), csrs)
 
     # The CA as a process of its own: `estlab ca issue` on the same store, killed at a random moment.
     ca_issued: list[bytes] = []
@@ -152,10 +171,10 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
     def ca_writer():
         nonlocal ca_killed
         n = 0
+        csr = tmp_path / "ca-cli.der"
+        csr.write_bytes(csrs[0])
         while not stream.stop.is_set():
             n += 1
-            csr = tmp_path / f"ca-{n}.der"
-            csr.write_bytes(csr_der(f"ca-cli-{n}"))
             out = tmp_path / f"ca-{n}.pem"
             proc = subprocess.Popen([str(estlab.binary), "ca", "--store", str(lab_copy.dir / "lab.db"), "issue", "--csr", str(csr),
                                      "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -167,7 +186,7 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
                 ca_killed += 1
                 continue
             if proc.returncode == 0:
-                ca_issued.append(x509.load_pem_x509_certificate(out.read_bytes()).public_bytes(serialization.Encoding.DER))
+                ca_issued.append(pem_to_der(out.read_text()))
 
     gateway = start_gateway()
     kills = 0
@@ -188,8 +207,8 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
     finally:
         gateway.kill(signal.SIGTERM)
 
-    answered = [(cn, body) for cn, _, status, body in stream.answers if status == 200]
-    refused = [(cn, status, body[:200]) for cn, _, status, body in stream.answers if status != 200]
+    answered = [(n, body) for n, _, status, body in stream.answers if status == 200]
+    refused = [(n, status, body[:200]) for n, _, status, body in stream.answers if status != 200]
     print(f"{kills} gateway kills, {len(answered)} enrollments answered 200, {stream.errors} cut off by a kill, "
           f"{len(ca_issued)} `estlab ca issue` runs finished, {ca_killed} killed")
     assert len(answered) >= 20, "the stream was too thin to say anything"
@@ -197,14 +216,14 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
 
     rows = store_rows(lab_copy.dir / "lab.db")
     serials = []
-    for cn, body in answered:
+    for n, body in answered:
         cert = issued_certificate(body)
         serial = serial_hex(cert)
         serials.append(serial)
-        assert serial in rows, f"{cn}: serial {serial} was answered 200 but is not in the CA store"
-        assert rows[serial] == cert.public_bytes(serialization.Encoding.DER), f"{cn}: the store holds another certificate for {serial}"
+        assert serial in rows, f"request {n}: serial {serial} was answered 200 but is not in the CA store"
+        assert rows[serial] == cert, f"request {n}: the store holds another certificate for {serial}"
     for der in ca_issued:
-        serial = serial_hex(x509.load_der_x509_certificate(der))
+        serial = serial_hex(der)
         serials.append(serial)
         assert rows.get(serial) == der, f"`estlab ca issue` printed serial {serial}, which the store does not hold"
     assert len(serials) == len(set(serials)), "a serial was handed out twice"
@@ -213,9 +232,11 @@ def test_sigkill_of_gateway_and_ca_during_a_stream_loses_no_issued_certificate(e
 def test_sigkill_of_idm_and_gateway_during_a_stream_loses_no_pending_request(idm_lab, tmp_path):
     rng = random.Random(SEED + 1)
     print(f"seed {SEED + 1}")
-    # Every CSR names the factory device (PG-ENR-1), each with a key of its own: a request each.
+    # Every CSR names the factory device (PG-ENR-1), each with a key of its own: a request each;
+    # sent again, it is the device polling its pending request.
     factory_cn = DEVICE.rsplit("CN=", 1)[1]
-    stream = Stream(lambda cn, der: idm_lab.enroll("simpleenroll", der)[::2], csr=lambda cn: csr_der(factory_cn))
+    csrs = csr_pool(tmp_path / "csrs", [factory_cn] * 60)
+    stream = Stream(lambda der: idm_lab.enroll("simpleenroll", der)[::2], csrs)
     kills = {"idm": 0, "gateway": 0}
 
     def kill_and_restart():
@@ -230,7 +251,7 @@ def test_sigkill_of_idm_and_gateway_during_a_stream_loses_no_pending_request(idm
     stream.run(3, kill_and_restart)
 
     statuses = sorted({status for _, _, status, _ in stream.answers})
-    pending = {hashlib.sha256(der).hexdigest(): cn for cn, der, status, _ in stream.answers if status == 202}
+    pending = {hashlib.sha256(der).hexdigest(): der for _, der, status, _ in stream.answers if status == 202}
     print(f"kills {kills}, {len(stream.answers)} answers {statuses}, {len(pending)} waiting (202), {stream.errors} cut off by a kill")
     assert len(pending) >= 10, "the stream was too thin to say anything"
     assert set(statuses) <= {202, 503}, statuses  # PG-IDM-1 waits; PG-IDM-2 while the IDM is down
@@ -242,7 +263,7 @@ def test_sigkill_of_idm_and_gateway_during_a_stream_loses_no_pending_request(idm
     by_csr: dict[str, list] = {}
     for rid, csr_sha256, state in rows:
         by_csr.setdefault(csr_sha256, []).append((rid, state))
-    lost = [cn for digest, cn in pending.items() if digest not in by_csr]
+    lost = [digest for digest in pending if digest not in by_csr]
     assert not lost, f"requests answered 202 but not in the IDM: {lost[:5]}"
     assert all(len(v) == 1 and v[0][1] == "pending" for d, v in by_csr.items() if d in pending), by_csr
 
@@ -252,11 +273,9 @@ def test_sigkill_of_idm_and_gateway_during_a_stream_loses_no_pending_request(idm
         status, answer = idm_lab.operator("POST", f"requests/{rid}/approve", {})
         assert status == 200, (rid, answer)
     serials = []
-    for cn, der, status, _ in stream.answers:
-        if status != 202:
-            continue
+    for digest, der in pending.items():
         status, _, body = idm_lab.enroll("simpleenroll", der)
-        assert status == 200, (cn, status, body[:200])
+        assert status == 200, (digest, status, body[:200])
         cert = issued_certificate(body)
         serials.append(serial_hex(cert))
     ca_rows = store_rows(idm_lab.dir / "lab.db")
