@@ -1,10 +1,13 @@
 #include "estlab/gateway/server.hpp"
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -66,6 +69,7 @@ struct GatewayServer::Impl {
 
   const GatewayConfig& config() const { return service->config(); }
   void do_accept();
+  bool make_room(std::uint64_t id);  // true when connection id may be accepted
   void forget(std::uint64_t id) {
     std::lock_guard lock(sessions_mutex);
     sessions.erase(id);
@@ -77,14 +81,31 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(GatewayServer::Impl& server, tcp::socket socket, std::uint64_t id)
-      : server_(server), stream_(beast::tcp_stream(std::move(socket)), server.ssl_context), id_(id) {
+      : server_(server), stream_(beast::tcp_stream(std::move(socket)), server.ssl_context), idle_timer_(tcp().get_executor()), id_(id) {
     beast::error_code ec;
     const auto endpoint = tcp().socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   }
 
   void start() {
-    asio::dispatch(tcp().get_executor(), beast::bind_front_handler(&Session::detect, shared_from_this()));
+    asio::dispatch(tcp().get_executor(), [self = shared_from_this()] {
+      self->await_peer(self->config().timeouts.handshake, &Session::detect);
+    });
+  }
+
+  // When this connection waits for its peer's first byte (of a handshake or of a request), since
+  // when; 0 = it does not. Read by the acceptor on another thread.
+  std::int64_t idle_since() const { return idle_since_.load(); }
+  std::uint64_t id() const { return id_; }
+
+  // At the connection limit the acceptor closes an idle connection to make room: one that waits
+  // for its peer to start something costs the peer nothing to reopen (RFC 9112 9.6 lets either
+  // side close an idle persistent connection), while a device that wants to enroll now would be
+  // refused. False when the connection stopped being idle meanwhile.
+  bool reclaim() {
+    if (idle_since_.exchange(0) == 0) return false;
+    cancel();
+    return true;
   }
 
   // Called from stop(): ends whatever is pending.
@@ -102,6 +123,37 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
   const GatewayConfig& config() const { return server_.config(); }
 
+  // Waits, without reading, until the peer sends something (or the deadline passes), then goes on
+  // with `next`; while waiting the connection is idle, so reclaimable at the connection limit.
+  // Bytes already received (buffered by Beast, or by OpenSSL's BIO when the client sent its
+  // request right behind the handshake or pipelined two) are read at once.
+  void await_peer(std::chrono::milliseconds deadline, void (Session::*next)()) {
+    const bool buffered = buffer_.size() > 0 ||
+                          (tls_ && handshaken() && (SSL_has_pending(stream_.native_handle()) == 1 ||
+                                                    BIO_ctrl_pending(SSL_get_rbio(stream_.native_handle())) > 0));
+    if (buffered || closing_) return (this->*next)();
+    idle_since_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    idle_timer_.expires_after(deadline);
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the peer spoke first
+      self->idle_timed_out_ = true;
+      beast::error_code ignored;
+      self->tcp().socket().cancel(ignored);
+    });
+    tcp().socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), next](beast::error_code ec) {
+      self->idle_since_ = 0;
+      self->idle_timer_.cancel();
+      if (ec) {
+        // Closed by reclaim() or stop(), gone, or silent until the deadline.
+        if (self->idle_timed_out_ && self->requests_ == 0)
+          self->log_connection(self->tls_ && self->handshaken() ? "no request before the read deadline"
+                                                                 : "no request before the handshake deadline");
+        return self->close();
+      }
+      (self.get()->*next)();
+    });
+  }
+
   void detect() {
     tcp().expires_after(config().timeouts.handshake);
     beast::async_detect_ssl(tcp(), buffer_, beast::bind_front_handler(&Session::on_detect, shared_from_this()));
@@ -112,7 +164,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!is_tls) {
       // RFC 7030 3.3: EST is served only over HTTPS; say so instead of failing the handshake.
       tls_ = false;
-      return read_request();
+      return read_request();  // the bytes detect read are the request's
     }
     tcp().expires_after(config().timeouts.handshake);
     stream_.async_handshake(asio::ssl::stream_base::server, buffer_.data(),
@@ -130,7 +182,7 @@ class Session : public std::enable_shared_from_this<Session> {
     client_.tls_version = info.version;
     client_.peer_chain = info.peer_chain;
     client_.bindings = info.bindings;
-    read_request();
+    await_peer(config().timeouts.read, &Session::read_request);
   }
 
   template <typename Op>
@@ -273,7 +325,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.reset();
     if (ec) return close();
     if (!keep_alive_) return close();
-    read_request();
+    await_peer(config().timeouts.read, &Session::read_request);
   }
 
   void close() {
@@ -325,6 +377,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   GatewayServer::Impl& server_;
   beast::ssl_stream<beast::tcp_stream> stream_;
+  asio::steady_timer idle_timer_;  // the deadline of await_peer (a socket wait has none of its own)
+  std::atomic<std::int64_t> idle_since_{0};
+  bool idle_timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
@@ -345,6 +400,30 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+// Closes the connection idle the longest to make room for connection `id`; false when none is.
+// The reclaimed one leaves the map once its close has run, so the map exceeds the limit by at
+// most the closes in flight.
+bool GatewayServer::Impl::make_room(std::uint64_t id) {
+  // Sessions are released outside sessions_mutex: the last reference runs ~Session, which takes it.
+  std::vector<std::pair<std::int64_t, std::shared_ptr<Session>>> idle;
+  {
+    std::lock_guard lock(sessions_mutex);
+    if (sessions.size() < config().limits.max_connections) return true;
+    idle.reserve(sessions.size());
+    for (const auto& [_, weak] : sessions)
+      if (auto session = weak.lock()) idle.emplace_back(session->idle_since(), std::move(session));
+  }
+  std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [since, session] : idle) {
+    if (since == 0 || !session->reclaim()) continue;
+    if (log)
+      log("conn=" + std::to_string(session->id()) + " event=\"closed while idle: connection limit " +
+          std::to_string(config().limits.max_connections) + " reached, conn=" + std::to_string(id) + " takes its place\"");
+    return true;
+  }
+  return false;
+}
+
 void GatewayServer::Impl::do_accept() {
   acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
@@ -353,16 +432,13 @@ void GatewayServer::Impl::do_accept() {
       return do_accept();
     }
     const std::uint64_t id = next_id++;
-    {
-      std::lock_guard lock(sessions_mutex);
-      if (sessions.size() >= config().limits.max_connections) {
-        ++refused;
-        if (log) log("conn=" + std::to_string(id) + " event=\"refused: connection limit " +
-                     std::to_string(config().limits.max_connections) + " reached\"");
-        beast::error_code ignored;
-        socket.close(ignored);
-        return do_accept();
-      }
+    if (!make_room(id)) {
+      ++refused;
+      if (log) log("conn=" + std::to_string(id) + " event=\"refused: connection limit " +
+                   std::to_string(config().limits.max_connections) + " reached\"");
+      beast::error_code ignored;
+      socket.close(ignored);
+      return do_accept();
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);  // small request/response pairs: no Nagle wait

@@ -4,6 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -24,6 +30,9 @@ using test::TestLab;
 
 class GatewayServerTest : public ::testing::Test {
  protected:
+  // The server goes first: its sessions still log into `log` while they close.
+  void TearDown() override { server.reset(); }
+
   GatewayConfig config(Profile profile = Profile::protocol_gateway) {
     GatewayConfig c = GatewayConfig::load(lab.est_properties(), profile);
     c.port = 0;
@@ -257,20 +266,93 @@ TEST_F(GatewayServerTest, TlsUniqueLinkingUnderTls12AndExporterUnderTls13) {
   }
 }
 
-TEST_F(GatewayServerTest, ConnectionsOverTheLimitAreRefused) {
+// A loopback TCP connection that sends `bytes` (maybe none) and then nothing: a client that is
+// slow, or that never starts its TLS handshake.
+class RawConnection {
+ public:
+  RawConnection(std::uint16_t port, const std::string& bytes = "") : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    if (connected_ && !bytes.empty()) connected_ = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+  }
+  ~RawConnection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  bool connected() const { return connected_; }
+  // True once the server closed the connection (a read returns end of stream or a reset), within `wait`.
+  bool closed_by_server(std::chrono::milliseconds wait) const {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) != 1) return false;
+    char byte;
+    return ::recv(fd_, &byte, 1, MSG_DONTWAIT) <= 0;
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+TEST_F(GatewayServerTest, ConnectionsOverTheLimitAreRefusedWhileNoneIsIdle) {
   GatewayConfig c = config();
   c.limits.max_connections = 1;
   start(c);
-  auto first = HttpsConnection::connect(client());
-  ASSERT_TRUE(first.ok());
+  // Busy: it has begun a request (plain HTTP, so the test need not speak TLS by hand).
+  RawConnection busy(server->port(), "GET /.well-known/est/cacerts HTTP/1.1\r\nHost: x\r\n");
+  ASSERT_TRUE(busy.connected());
+  std::this_thread::sleep_for(100ms);  // the gateway has read its first bytes
   HttpsClientOptions o = client();
   o.handshake_timeout = 2s;
   auto second = HttpsConnection::connect(o);
   EXPECT_FALSE(second.ok());
   EXPECT_EQ(server->stats().refused_connections, 1u);
-  auto still = first->send(get("cacerts"));
-  ASSERT_TRUE(still.ok());
-  EXPECT_EQ(still->status, 200);
+  EXPECT_FALSE(busy.closed_by_server(0ms));
+}
+
+// 1,000 idle connections must not keep a device out: at the limit, the connection idle longest
+// (a finished handshake and no request, or no handshake at all) is closed to make room.
+TEST_F(GatewayServerTest, AnIdleConnectionIsClosedToMakeRoomAtTheLimit) {
+  GatewayConfig c = config();
+  c.limits.max_connections = 2;
+  start(c);
+  auto idle_tls = HttpsConnection::connect(client());
+  ASSERT_TRUE(idle_tls.ok());
+  std::this_thread::sleep_for(100ms);  // the gateway has seen its handshake end: it is idle first
+  RawConnection silent(server->port());
+  ASSERT_TRUE(silent.connected());
+  std::this_thread::sleep_for(100ms);  // both wait for their peer now
+  const auto subject = lab.certificate("device-factory").subject().to_string();
+  auto device_connection = HttpsConnection::connect(client("device-factory"));
+  ASSERT_TRUE(device_connection.ok()) << device_connection.error().message << "\n" << log_text();
+  auto device = device_connection->send(enroll_request(csr_for(subject, key)));
+  ASSERT_TRUE(device.ok()) << device.error().message << "\n" << log_text();
+  EXPECT_EQ(device->status, 200);
+  EXPECT_EQ(server->stats().refused_connections, 0u);
+  // The oldest idle one made room: the TLS connection; then the silent one for the next client
+  // (the device's kept-alive connection became idle after both).
+  auto reused = idle_tls->send(get("cacerts"));
+  EXPECT_FALSE(reused.ok());
+  auto next = https_request(client("device-factory"), get("cacerts"));
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_TRUE(silent.closed_by_server(2s));
+  EXPECT_NE(log_text().find("closed while idle: connection limit 2 reached"), std::string::npos) << log_text();
+}
+
+TEST_F(GatewayServerTest, APipelinedRequestBehindAnotherIsServedWithoutWaitingForMoreBytes) {
+  start(config());
+  auto connection = HttpsConnection::connect(client());
+  ASSERT_TRUE(connection.ok());
+  const std::string one = "GET /.well-known/est/cacerts HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto first = connection->send_raw(one + one);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first->status, 200);
+  auto second = connection->send_raw("");  // reads the answer to the pipelined request
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->status, 200);
 }
 
 TEST_F(GatewayServerTest, TranscriptRecordsEachExchangeWithDecodedParts) {
