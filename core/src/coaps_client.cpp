@@ -534,7 +534,7 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   Result<Impl::Received> last = make_error(ErrorCode::internal, "nothing sent");
   if (request.block1_fragment) {
     const auto& f = *request.block1_fragment;
-    last = exchange(block_value(f.num, f.more, f.szx), std::nullopt, true, body);
+    last = exchange(block_value(f.num, f.more, f.szx), std::nullopt, true, body, f.size1);
   } else if (body.size() <= (std::size_t{16} << szx)) {
     last = exchange(std::nullopt, preferred_block2, true, body);
   } else {

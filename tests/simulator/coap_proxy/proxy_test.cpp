@@ -2,6 +2,9 @@
 // PG-COAP-1..6 each with its allowed and its refused case, block-wise, and garbage datagrams.
 #include "estlab/coap_proxy/proxy.hpp"
 
+#include <fstream>
+#include <iostream>
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -451,6 +454,52 @@ TEST_F(CoapProxyTest, TruncatedOutOfOrderAndReservedSizeBlocksAreNeverForwarded)
     EXPECT_EQ(reserved->code.to_string(), "4.00");
   }
   EXPECT_EQ(proxy->stats().forwarded, forwarded_before) << "a partial body was forwarded to the gateway";
+  auto connection = connect("device-factory");
+  auto after = connection.cacerts();
+  ASSERT_TRUE(after.ok()) << after.error().message;
+  EXPECT_EQ(after->code.to_string(), "2.05");
+}
+
+// Issue 13 (abuse): what a Block1 transfer costs while libcoap 4.3.1 reassembles it. libcoap
+// believes the Size1 a device claims and allocates that much at the first block (it reassembles
+// nothing without Size1: such a first block reaches the proxy, which answers 4.08), then grows the
+// body to any block's offset. Neither is touched beyond the blocks received, so resident memory
+// stays flat while the address space grows: measured here with a claimed gigabyte per device and
+// blocks up to 64 MiB ahead. Nothing reaches the gateway.
+TEST_F(CoapProxyTest, Block1ClaimsOfAGigabyteLeaveResidentMemoryFlat) {  // RFC 7959 2.9.2, 4
+  start(config());
+  auto status_kib = [](const char* field) {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind(field, 0) == 0) return std::stol(line.substr(std::string(field).size()));
+    return 0L;
+  };
+  const auto forwarded_before = proxy->stats().forwarded;
+  const long resident_before = status_kib("VmRSS:"), virtual_before = status_kib("VmSize:");
+  std::string codes;
+  for (int device = 0; device < 4; ++device) {
+    auto o = client("device-factory");
+    o.request_timeout = 3s;
+    auto connection = CoapsConnection::connect(o);
+    ASSERT_TRUE(connection.ok()) << connection.error().message;
+    for (std::uint32_t num : {0u, 1'000'000u, 500'000u, 1'048'575u}) {
+      CoapRequest request;
+      request.method = CoapMethod::post;
+      request.path = "/.well-known/est/sen";
+      request.content_format = coap_formats::pkcs10;
+      request.payload.assign(64, 0x30);
+      request.block1_fragment = CoapRequest::Block1Fragment{num, true, 2, 1u << 30};  // 64-byte blocks, "1 GiB in all"
+      auto answer = connection->send(request);
+      if (answer.ok()) EXPECT_TRUE(answer->code.to_string() == "2.31" || answer->code.code_class() == 4) << answer->code.to_string();
+      codes += (answer.ok() ? answer->code.to_string() : "none") + " ";
+    }
+  }
+  const long resident = status_kib("VmRSS:") - resident_before, reserved = status_kib("VmSize:") - virtual_before;
+  std::cout << "4 devices claiming 1 GiB each: resident +" << resident << " KiB, address space +" << reserved / 1024
+            << " MiB; answers: " << codes << "\n";
+  EXPECT_NE(codes.find("2.31"), std::string::npos) << "libcoap never started reassembling: the test measured nothing";
+  EXPECT_LT(resident, 64 * 1024) << "resident memory grew by " << resident << " KiB for 16 blocks of 64 bytes";
+  EXPECT_EQ(proxy->stats().forwarded, forwarded_before);
   auto connection = connect("device-factory");
   auto after = connection.cacerts();
   ASSERT_TRUE(after.ok()) << after.error().message;

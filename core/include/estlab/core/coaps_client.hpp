@@ -95,6 +95,7 @@ struct CoapRequest {
     std::uint32_t num = 0;
     bool more = true;
     unsigned szx = 2;  // 0..7; 7 is reserved and must be refused
+    std::optional<std::uint32_t> size1;  // the total size claimed (RFC 7959 4), which a server may believe
   };
   std::optional<Block1Fragment> block1_fragment;
   // This request's Block1/Block2 size as SZX (0..6) instead of the connection's block_szx.
