@@ -730,7 +730,10 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
   }
   coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
   coap_context_set_session_timeout(ctx, static_cast<unsigned>(config.session_idle_timeout.count()));
-  coap_context_set_max_handshake_sessions(ctx, 64);
+  // libcoap 4.3.1 keeps a session for each address that sent a ClientHello, before any cookie,
+  // and ignores every new device once more than this many are unfinished (for 30 s each): with 64,
+  // two spoofed ClientHellos a second lock all devices out. A few thousand cost ~1 KiB each.
+  coap_context_set_max_handshake_sessions(ctx, 4096);
   coap_context_set_max_idle_sessions(ctx, 256);
   coap_register_event_handler(ctx, &Impl::on_event);
 

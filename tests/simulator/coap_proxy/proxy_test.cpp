@@ -23,6 +23,7 @@
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/coaps_client.hpp"
 #include "estlab/core/csr.hpp"
+#include "estlab/core/ossl.hpp"
 #include "estlab/core/properties.hpp"
 #include "estlab/gateway/server.hpp"
 #include "estlab/network/relay.hpp"
@@ -504,6 +505,76 @@ TEST_F(CoapProxyTest, Block1ClaimsOfAGigabyteLeaveResidentMemoryFlat) {  // RFC 
   auto after = connection.cacerts();
   ASSERT_TRUE(after.ok()) << after.error().message;
   EXPECT_EQ(after->code.to_string(), "2.05");
+}
+
+// Issue 13 (abuse): a flood of DTLS ClientHellos from 250 addresses, none of which ever completes
+// a handshake. The proxy answers each with a HelloVerifyRequest (RFC 6347 4.2.1: the cookie
+// exchange keeps no state per ClientHello), its memory stays bounded, and a device beside the
+// flood still enrolls within a bound.
+TEST_F(CoapProxyTest, ClientHelloFloodIsAnsweredWithCookiesAndADeviceStillEnrolls) {  // RFC 6347 4.2.1
+  start(config());
+  // A real ClientHello, as OpenSSL's DTLS client writes it into a memory BIO.
+  ossl::SslCtx context(SSL_CTX_new(DTLS_client_method()));
+  ASSERT_TRUE(context);
+  ossl::Ssl ssl(SSL_new(context.get()));
+  BIO* into = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl.get(), into, out);  // the SSL owns both
+  ASSERT_EQ(SSL_connect(ssl.get()), -1);
+  Bytes hello(static_cast<std::size_t>(BIO_ctrl_pending(out)));
+  ASSERT_GT(hello.size(), 100u);
+  ASSERT_EQ(BIO_read(out, hello.data(), static_cast<int>(hello.size())), static_cast<int>(hello.size()));
+
+  auto resident_kib = [] {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    return 0L;
+  };
+  const long before = resident_kib();
+  sockaddr_in proxy_address{};
+  proxy_address.sin_family = AF_INET;
+  proxy_address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  proxy_address.sin_port = htons(proxy->port());
+  constexpr int kAddresses = 250, kHellosEach = 4;
+  std::vector<int> sockets;
+  for (int i = 0; i < kAddresses; ++i) {
+    sockets.push_back(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+    for (int n = 0; n < kHellosEach; ++n)
+      ::sendto(sockets.back(), hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&proxy_address), sizeof proxy_address);
+  }
+  // A device enrolls while the flood is being answered.
+  const auto started = std::chrono::steady_clock::now();
+  auto device = connect("device-factory");
+  auto enrolled = device.enroll(csr_for(lab.certificate("device-factory")).der());
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(enrolled.ok()) << enrolled.error().message;
+  EXPECT_EQ(enrolled->code.to_string(), "2.04");
+  EXPECT_LT(took, 3s) << "the flood held the device up";
+
+  int verify_requests = 0, other = 0;
+  for (int fd : sockets) {
+    std::uint8_t answer[2048];
+    for (int tries = 0; tries < 50; ++tries) {
+      const auto n = ::recv(fd, answer, sizeof answer, 0);
+      if (n < 0) {
+        if (tries > 0 && verify_requests + other > 0 && errno == EAGAIN) break;
+        std::this_thread::sleep_for(2ms);
+        continue;
+      }
+      // Record type 22 (handshake), epoch 0, handshake type 3 (HelloVerifyRequest).
+      if (n > 13 && answer[0] == 22 && answer[13] == 3) ++verify_requests;
+      else ++other;
+    }
+    ::close(fd);
+  }
+  const long grown = resident_kib() - before;
+  std::cout << kAddresses * kHellosEach << " ClientHellos from " << kAddresses << " addresses: " << verify_requests
+            << " HelloVerifyRequests, " << other << " other answers; resident +" << grown << " KiB; a device enrolled in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+  EXPECT_GE(verify_requests, kAddresses) << "the cookie exchange was not used";
+  EXPECT_EQ(other, 0) << "a ClientHello without a cookie got something other than a HelloVerifyRequest";
+  EXPECT_LT(grown, 32 * 1024) << "resident memory grew by " << grown << " KiB";
 }
 
 TEST_F(CoapProxyTest, GarbageDatagramsNeverCrashIt) {
