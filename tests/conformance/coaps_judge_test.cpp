@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "estlab/conformance/judge.hpp"
+#include "estlab/conformance/runner.hpp"
 #include "estlab/conformance/scenario.hpp"
 #include "estlab/core/coaps_client.hpp"
 #include "transport.hpp"
@@ -321,6 +322,47 @@ TEST(CoapsScenarioLoader, CoapsKeysLoadAndBadOnesNameTheProblem) {
   for (const auto& c : cases) {
     const auto message = load_error(c.yaml);
     EXPECT_NE(message.find(c.message), std::string::npos) << "got: " << message << "\nfor:\n" << c.yaml;
+  }
+}
+
+TEST(CoapsScenarioLoader, NetworkNeedsLoadTheirSeedIsStableAndBadValuesNameTheKey) {
+  const auto dir = fs::temp_directory_path() / ("estlab-coaps-network-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto load = [&](const std::string& needs) {
+    const auto file = dir / "network.yaml";
+    std::ofstream(file) << kCoapsHead + "needs:\n  network: " + needs + "\nsteps:\n  - send: {op: cacerts}\n";
+    return load_scenario_file(file);
+  };
+  const auto lossy = load("{loss: 20%, mtu: 576, split-client-hello: after-cookie}");
+  ASSERT_TRUE(lossy.needs_network);
+  EXPECT_DOUBLE_EQ(lossy.needs_network->loss, 0.2);
+  EXPECT_EQ(lossy.needs_network->mtu, 576u);
+  EXPECT_EQ(lossy.needs_network->split_client_hello, network::ClientHelloSplit::after_cookie);
+  RunOptions options;
+  const auto own = network_impairment_for(lossy, options).seed;
+  EXPECT_EQ(network_impairment_for(lossy, options).seed, own) << "a scenario's own seed repeats run after run";
+  options.network_seed = 5;
+  const auto chosen = network_impairment_for(lossy, options).seed;
+  EXPECT_NE(chosen, own);
+  EXPECT_LT(chosen, 1ULL << 53);
+  auto other = lossy;
+  other.id = "y";
+  EXPECT_NE(network_impairment_for(other, options).seed, chosen) << "--network-seed is mixed with each scenario's id";
+  const auto pinned = load("{loss: 1%, seed: 9}");
+  EXPECT_EQ(network_impairment_for(pinned, RunOptions{}).seed, 9u);
+  EXPECT_NE(network_impairment_for(pinned, options).seed, 9u) << "--network-seed overrides a pinned seed";
+  fs::remove_all(dir);
+
+  const std::string https_head = "id: x\ntitle: t\nrequirements: [9148-4.3-c]\n";
+  for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
+           {https_head + "needs:\n  network: {loss: 20%}\nsteps:\n  - send: {op: cacerts}\n", "needs.network impairs the datagrams of EST-coaps"},
+           {kCoapsHead + "needs:\n  network: {loss: 200%}\nsteps:\n  - send: {op: cacerts}\n", "needs.network loss: '200%' is not a probability"},
+           {kCoapsHead + "needs:\n  network: {lose: 20%}\nsteps:\n  - send: {op: cacerts}\n", "unknown setting 'lose'"},
+           {kCoapsHead + "needs:\n  network: {}\nsteps:\n  - send: {op: cacerts}\n", "needs.network maps impairments to values"},
+           {kCoapsHead + "needs:\n  network: {mtu: [1]}\nsteps:\n  - send: {op: cacerts}\n", "needs.network.mtu must be a single value"},
+       }) {
+    const auto got = load_error(yaml);
+    EXPECT_NE(got.find(message), std::string::npos) << "got: " << got << "\nfor:\n" << yaml;
   }
 }
 
