@@ -97,7 +97,7 @@ std::string Impairment::describe() const {
 Result<Impairment> parse_impairment(const std::vector<std::pair<std::string, std::string>>& settings) {
   Impairment impairment;
   for (const auto& setting : settings) {
-    const std::string& key = setting.first;  // named, not bound: lambdas cannot capture bindings before C++20's fix in clang 16
+    const std::string& key = setting.first;  // named, not bound: clang before 16 cannot capture a structured binding in a lambda
     const std::string& value = setting.second;
     auto bad = [&](const std::string& expected) {
       return make_error(ErrorCode::invalid_input, "network " + key + ": '" + value + "' is not " + expected);
