@@ -46,6 +46,13 @@ class CoapProxyTest : public ::testing::Test {
     gateway = std::move(started).value();
   }
 
+  // The proxy logs into `log` until it has stopped, and members are destroyed in reverse order
+  // (log before proxy): stop it first, or a late line (a failed handshake's) writes freed memory.
+  void TearDown() override {
+    proxy.reset();
+    gateway.reset();
+  }
+
   CoapProxyConfig config() {
     CoapProxyConfig c = CoapProxyConfig::load(lab.path("config/coap.properties"));
     c.port = 0;

@@ -332,13 +332,20 @@ TEST_F(GatewayServerTest, AnIdleConnectionIsClosedToMakeRoomAtTheLimit) {
   ASSERT_TRUE(device.ok()) << device.error().message << "\n" << log_text();
   EXPECT_EQ(device->status, 200);
   EXPECT_EQ(server->stats().refused_connections, 0u);
-  // The oldest idle one made room: the TLS connection; then the silent one for the next client
-  // (the device's kept-alive connection became idle after both).
-  auto reused = idle_tls->send(get("cacerts"));
-  EXPECT_FALSE(reused.ok());
+  // Each newcomer closed the connection idle longest. Which ones those were depends on when the
+  // gateway saw each handshake end (under load the TLS one may finish after the device's answer),
+  // so only this is asserted: nobody was refused, two idle connections were closed, and at least
+  // one of them is one of the two that never sent a request.
   auto next = https_request(client("device-factory"), get("cacerts"));
   ASSERT_TRUE(next.ok()) << next.error().message;
-  EXPECT_TRUE(silent.closed_by_server(2s));
+  EXPECT_EQ(server->stats().refused_connections, 0u);
+  const bool silent_closed = silent.closed_by_server(2s);
+  const bool tls_closed = !idle_tls->send(get("cacerts")).ok();
+  EXPECT_TRUE(silent_closed || tls_closed) << log_text();
+  const std::string text = log_text();
+  std::size_t closes = 0;
+  for (auto at = text.find("closed while idle"); at != std::string::npos; at = text.find("closed while idle", at + 1)) ++closes;
+  EXPECT_EQ(closes, 2u) << text;
   EXPECT_NE(log_text().find("closed while idle: connection limit 2 reached"), std::string::npos) << log_text();
 }
 
