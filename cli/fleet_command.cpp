@@ -34,6 +34,9 @@ struct FleetCommandOptions {
   std::string key_type = "ec-p256";
   std::uint64_t seed = 0;
   int max_polls = 10;
+  std::string transport = "https";
+  int approve_after = 1;
+  int approval_retry_after = 1;
   double timeout_s = 15;
   std::string json;
   std::string html;
@@ -75,6 +78,9 @@ int run_fleet_command(const FleetCommandOptions& o) {
   options.threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   options.seed = o.seed ? o.seed : static_cast<std::uint64_t>(::getpid());
   options.max_polls = o.max_polls;
+  options.transport = o.transport == "coaps" ? fleet::Transport::coaps : fleet::Transport::https;
+  const bool wants_approval = std::any_of(options.mix.weights.begin(), options.mix.weights.end(),
+                                          [](const auto& w) { return w.first == fleet::Behaviour::approval; });
   options.timeout = std::chrono::milliseconds(static_cast<long long>(std::llround(o.timeout_s * 1000)));
   if (!o.shard.empty()) {
     auto shard = fleet::parse_shard(o.shard);
@@ -93,6 +99,7 @@ int run_fleet_command(const FleetCommandOptions& o) {
   std::unique_ptr<conformance::EmbeddedLab> lab;
   std::vector<conformance::Target> external;
   const conformance::Target* target = nullptr;
+  const conformance::Target* approval_target = nullptr;
   try {
     if (o.target.empty()) {
       conformance::LabOptions lab_options;
@@ -111,6 +118,36 @@ int run_fleet_command(const FleetCommandOptions& o) {
     if (target == nullptr) {
       std::cerr << "estlab fleet: no target of profile " << o.profile << (o.target.empty() ? " in the embedded lab" : " in " + o.target) << "\n";
       return kExitUsage;
+    }
+    if (options.transport == fleet::Transport::coaps && target->coaps_port == 0) {
+      std::cerr << "estlab fleet: --transport coaps: " << target->name << " offers no EST-coaps"
+                << (o.target.empty() ? " (the lab's CoAP proxy serves --profile protocol-gateway)" : " (coaps_port in the target file)") << "\n";
+      return kExitUsage;
+    }
+    if (wants_approval) {
+      if (lab) {
+        // A gateway of its own with manual approval, asking devices to come back after
+        // --approval-retry-after seconds, and an operator who approves on the device's
+        // (approve-after + 1)-th request.
+        approval_target = target->configured({{"estlab.approval", "manual"},
+                                              {"estlab.approval.retry-after", std::to_string(o.approval_retry_after) + "s"}});
+      } else {
+        for (const auto& t : external)
+          if (t.features.count("manual-approval") && approval_target == nullptr) approval_target = &t;
+        if (approval_target == nullptr) {
+          std::cerr << "estlab fleet: behaviour 'approval' needs a target with the feature manual-approval in " << o.target << "\n";
+          return kExitUsage;
+        }
+      }
+      if (approval_target->controls.count("operator")) {
+        auto set = approval_target->control_hook("operator", {{"policy", "approve-after=" + std::to_string(o.approve_after)}});
+        if (!set.ok()) {
+          std::cerr << "estlab fleet: " << approval_target->name << ": operator: " << set.error().message << "\n";
+          return kExitUsage;
+        }
+      } else if (!o.quiet) {
+        std::cerr << "estlab fleet: " << approval_target->name << " has no operator control: someone must approve the requests\n";
+      }
     }
     if (auto ready = conformance::preflight(*target, options.timeout); !ready.ok()) {
       std::cerr << "estlab fleet: " << target->name << ": " << ready.error().message << "\n";
@@ -139,7 +176,7 @@ int run_fleet_command(const FleetCommandOptions& o) {
         std::cerr << line << "\n";
       }
     };
-    const auto report = fleet::run_fleet(*target, options, progress);
+    const auto report = fleet::run_fleet(*target, options, progress, approval_target);
     if (tty) std::cerr << "\n";
     std::cout << fleet::to_text(report);
     std::filesystem::create_directories(o.out);
@@ -204,7 +241,13 @@ void register_fleet(CLI::App& app, Action& action) {
   cmd->add_option("--max-in-flight", o->max_in_flight, "Open loop: arrivals beyond this many devices in flight wait (counted)")
       ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--threads", o->threads, "Event loops (default: one per core)")->check(CLI::Range(1, 256));
-  cmd->add_option("--mix", o->mix, "Behaviours and weights: enroll, reenroll, basic, revoked, no-eku, serverkeygen")->capture_default_str();
+  cmd->add_option("--mix", o->mix, "Behaviours and weights: enroll, reenroll, basic, revoked, no-eku, serverkeygen, approval")->capture_default_str();
+  cmd->add_option("--transport", o->transport, "https (to the gateway) or coaps (EST-coaps through the target's CoAP proxy)")
+      ->capture_default_str()->check(CLI::IsMember({"https", "coaps"}));
+  cmd->add_option("--approve-after", o->approve_after, "approval devices: the operator approves on a request's N+1-th sight (its N-th poll)")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--approval-retry-after", o->approval_retry_after, "Embedded lab: Retry-After seconds of the approval gateway")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
   cmd->add_option("--key-type", o->key_type, "Key type of the devices' keys (and of the embedded lab)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Names the devices fleet-<seed>-<n> (default: the process id)");
   cmd->add_option("--max-polls", o->max_polls, "How often a device waiting for approval (202) polls")->capture_default_str()->check(CLI::Range(0, 1000));
