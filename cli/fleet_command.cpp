@@ -15,6 +15,7 @@
 #include "estlab/conformance/target.hpp"
 #include "estlab/core/result.hpp"
 #include "estlab/fleet/fleet.hpp"
+#include "estlab/fleet/virtual_year.hpp"
 
 namespace estlab::cli {
 
@@ -38,6 +39,11 @@ struct FleetCommandOptions {
   int approve_after = 1;
   int approval_retry_after = 1;
   double timeout_s = 15;
+  int virtual_days = 0;
+  double renew_at = 0.5;
+  int onboard_days = 1;
+  int rollover_day = -1;
+  int rollover_spread = 7;
   std::string json;
   std::string html;
   std::string shard;
@@ -54,6 +60,48 @@ bool write_file(const std::string& path, const std::string& text) {
   std::ofstream file(path, std::ios::trunc);
   file << text;
   return static_cast<bool>(file);
+}
+
+// --virtual-days: the year in virtual time, on the lab's clock.
+int run_virtual_year_command(const FleetCommandOptions& o, const fleet::FleetOptions& options, const conformance::Target& target) {
+  fleet::VirtualYearOptions year;
+  year.devices = o.devices;
+  year.days = o.virtual_days;
+  year.renew_at = o.renew_at;
+  year.onboard_days = o.onboard_days;
+  year.rollover_day = o.rollover_day;
+  year.rollover_spread = o.rollover_spread;
+  year.concurrency = o.concurrency;
+  year.threads = options.threads;
+  year.key_type = options.key_type;
+  year.seed = options.seed;
+  year.timeout = options.timeout;
+  const bool tty = !o.quiet && ::isatty(STDERR_FILENO);
+  double last_line = -10;
+  const auto started = std::chrono::steady_clock::now();
+  const auto report = fleet::run_virtual_year(target, year, [&](int day, std::uint64_t exchanges) {
+    if (o.quiet) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    char line[160];
+    std::snprintf(line, sizeof line, "virtual day %d/%d  %llu exchanges  %.1f s", day, o.virtual_days, static_cast<unsigned long long>(exchanges), elapsed);
+    if (tty) {
+      std::cerr << "\r" << line << "\x1b[K" << std::flush;
+    } else if (elapsed - last_line >= 5.0) {
+      last_line = elapsed;
+      std::cerr << line << "\n";
+    }
+  });
+  if (tty) std::cerr << "\n";
+  std::cout << fleet::to_text(report);
+  std::filesystem::create_directories(o.out);
+  const std::string json = o.json.empty() ? (std::filesystem::path(o.out) / "virtual-year.json").string() : o.json;
+  const std::string html = o.html.empty() ? (std::filesystem::path(o.out) / "virtual-year.html").string() : o.html;
+  if (!write_file(json, fleet::to_json(report)) || !write_file(html, fleet::to_html(report))) {
+    std::cerr << "estlab fleet: cannot write " << json << " or " << html << "\n";
+    return kExitUsage;
+  }
+  std::cout << "wrote " << json << " and " << html << "\n";
+  return report.totals().failures == 0 ? kExitOk : kExitFailed;
 }
 
 int run_fleet_command(const FleetCommandOptions& o) {
@@ -153,6 +201,7 @@ int run_fleet_command(const FleetCommandOptions& o) {
       std::cerr << "estlab fleet: " << target->name << ": " << ready.error().message << "\n";
       return kExitUsage;
     }
+    if (o.virtual_days > 0) return run_virtual_year_command(o, options, *target);
     const bool tty = !o.quiet && ::isatty(STDERR_FILENO);
     auto last_line = std::make_shared<double>(-10.0);
     auto progress = [&](const fleet::Progress& p) {
@@ -252,6 +301,16 @@ void register_fleet(CLI::App& app, Action& action) {
   cmd->add_option("--seed", o->seed, "Names the devices fleet-<seed>-<n> (default: the process id)");
   cmd->add_option("--max-polls", o->max_polls, "How often a device waiting for approval (202) polls")->capture_default_str()->check(CLI::Range(0, 1000));
   cmd->add_option("--timeout", o->timeout_s, "Seconds for each connect, handshake and read")->capture_default_str()->check(CLI::Range(0.1, 600.0));
+  cmd->add_option("--virtual-days", o->virtual_days,
+                  "Virtual time: the devices live this many days on the lab's clock (enroll, renew, expiry, rollover); "
+                  "writes OUT/virtual-year.json and .html")->check(CLI::Range(1, 3650));
+  cmd->add_option("--renew-at", o->renew_at, "Virtual time: renew when this fraction of the certificate's lifetime has passed")
+      ->capture_default_str()->check(CLI::Range(0.01, 0.99));
+  cmd->add_option("--onboard-days", o->onboard_days, "Virtual time: first enrollments spread over this many days")
+      ->capture_default_str()->check(CLI::Range(1, 3650));
+  cmd->add_option("--rollover-day", o->rollover_day, "Virtual time: the day the CA's root is rolled over (default: none)")->check(CLI::Range(0, 3650));
+  cmd->add_option("--rollover-spread", o->rollover_spread, "Virtual time: days over which devices fetch /cacerts and renew after the rollover")
+      ->capture_default_str()->check(CLI::Range(1, 3650));
   cmd->add_option("--json", o->json, "JSON summary file (default: OUT/fleet.json)");
   cmd->add_option("--html", o->html, "HTML page (default: OUT/fleet.html)");
   cmd->add_option("--shard", o->shard, "Run shard I of N (I/N): the devices n with n % N == I; merge the JSON with `estlab fleet merge`");

@@ -146,11 +146,11 @@ struct EmbeddedLab::Impl {
     // The key package is signed with the gateway's identity; OpenSSL 3.0's CMS cannot sign with Ed25519.
     if (instance->config.serverkeygen_enabled && options.key_type != KeyType::ed25519) t.features.insert("serverkeygen-encrypted");
     if (manual) t.features.insert("manual-approval");
-    t.controls = {"revoke", "publish-crl", "advance-time", "reset-time"};
+    t.controls = {"revoke", "publish-crl", "advance-time", "reset-time", "rollover-ca"};
     if (v.profile == gateway::Profile::protocol_gateway) t.controls.insert("start-coap-proxy");
     // One clock for the whole lab: a scenario that moves it runs alone (the runner brings it back
     // afterwards). A restart stops the gateway under every scenario on it (repetitions too).
-    t.exclusive_controls = {"advance-time", "restart"};
+    t.exclusive_controls = {"advance-time", "restart", "rollover-ca"};
     if (manual) {
       // The operator's policy and the IDM's reachability hold for every request on this gateway.
       t.exclusive_controls.insert({"operator", "idm-down", "idm-up"});
@@ -327,6 +327,12 @@ struct EmbeddedLab::Impl {
              " days ahead of real time";
     }
     if (name == "start-coap-proxy") return start_proxy_once(args);
+    if (name == "rollover-ca") {  // the fleet's virtual year: a root key rollover (RFC 7030 4.1.3)
+      const std::string label = arg("ca", arg("value", "root"));
+      auto rolled = ca->rollover(label, options.key_type);
+      if (!rolled.ok()) return rolled.error();
+      return "rolled the CA " + label + " over to a new key (" + rolled->new_with_new.subject().to_string() + ")";
+    }
     if (name == "reset-time") {
       clock->reset();
       return std::string("the lab's clock is back to real time");

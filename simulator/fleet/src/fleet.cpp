@@ -19,6 +19,7 @@
 #include "estlab/core/csr.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/name.hpp"
+#include "device_support.hpp"
 
 namespace estlab::fleet {
 
@@ -443,12 +444,6 @@ class Engine {
   std::condition_variable monitor_cv_;
 };
 
-std::string fill_subject(const std::string& subject_template, const std::string& cn) {
-  std::string out = subject_template;
-  if (auto at = out.find("{{cn}}"); at != std::string::npos) out.replace(at, 6, cn);
-  return out;
-}
-
 void Device::start() {
   auto& endpoint = engine_.endpoint(behaviour_);
   const auto& target = *endpoint.target;
@@ -465,21 +460,16 @@ void Device::start() {
     // The product binds the CSR subject to the client certificate (PG-ENR-1); RFC 7030 does not,
     // so there each device has a name of its own.
     subject = target.profile == "protocol-gateway" ? target.identities.at(role).certificate.subject().to_string()
-                                                   : fill_subject(target.subject_template, "fleet-" + std::to_string(engine_.options().seed) + "-" + std::to_string(number_));
+                                                   : detail::fill_subject(target.subject_template, "fleet-" + std::to_string(engine_.options().seed) + "-" + std::to_string(number_));
   }
-  auto key = PrivateKey::generate(engine_.options().key_type);
   auto name = DistinguishedName::parse(subject);
-  if (!key.ok() || !name.ok()) {
-    engine_.record({behaviour_, "csr", 0, 0, 0, "cannot make the CSR: " + (key.ok() ? name.error().message : key.error().message)});
-    return done();
-  }
-  auto csr = CsrBuilder().subject(*name).sign(*key);
+  auto csr = name.ok() ? detail::make_device_csr(*name, engine_.options().key_type) : Result<detail::DeviceCsr>(name.error());
   if (!csr.ok()) {
-    engine_.record({behaviour_, "csr", 0, 0, 0, "cannot sign the CSR: " + csr.error().message});
+    engine_.record({behaviour_, "csr", 0, 0, 0, "cannot make the CSR: " + csr.error().message});
     return done();
   }
-  key_ = std::move(key).value();
-  csr_der_ = csr->der();
+  key_ = std::move(csr->key);
+  csr_der_ = std::move(csr->der);
   body_ = encode_est_body(csr_der_);
   send(behaviour_ == Behaviour::serverkeygen ? "serverkeygen" : "simpleenroll");
 }
@@ -556,11 +546,7 @@ void Device::on_answer(const std::string& operation, SteadyClock::time_point sen
   }
   const bool issued_ok = answer->status >= 200 && answer->status < 300;
   if (behaviour_ == Behaviour::reenroll && operation == "simpleenroll" && issued_ok) {
-    auto bag = CertsOnly::parse(answer->body);
-    std::optional<Certificate> issued;
-    if (bag.ok())
-      for (const auto& cert : bag->certificates())
-        if (cert.public_key() == key_->public_key()) issued = cert;
+    const auto issued = detail::issued_for(answer->body, *key_);
     if (!issued) {
       engine_.record({behaviour_, "simplereenroll", 0, 0, 0, "the enrollment answer holds no certificate for the device's key"});
       return done();
@@ -568,14 +554,13 @@ void Device::on_answer(const std::string& operation, SteadyClock::time_point sen
     // Renew as the certificate just issued, with a new key (RFC 7030 4.2.2).
     identity_ = TlsIdentity{*key_, *issued, {}};
     if (engine_.options().transport == Transport::https) context_ = engine_.context_for(*engine_.endpoint(behaviour_).target, identity_);
-    auto key = PrivateKey::generate(engine_.options().key_type);
-    auto csr = key.ok() ? CsrBuilder().subject(issued->subject()).sign(*key) : Result<Csr>(key.error());
+    auto csr = detail::make_device_csr(issued->subject(), engine_.options().key_type);
     if (!csr.ok()) {
       engine_.record({behaviour_, "simplereenroll", 0, 0, 0, "cannot make the re-enrollment CSR: " + csr.error().message});
       return done();
     }
-    key_ = std::move(key).value();
-    csr_der_ = csr->der();
+    key_ = std::move(csr->key);
+    csr_der_ = std::move(csr->der);
     body_ = encode_est_body(csr_der_);
     polls_ = 0;
     return send("simplereenroll");
