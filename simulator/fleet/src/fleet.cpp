@@ -183,17 +183,22 @@ LatencySummary FleetReport::latency() const {
   return summarize(std::move(ms));
 }
 
+namespace {
+// The answer that ends a device's wait with its certificate: 2xx, but not 202 (still waiting).
+bool approved_after_waiting(const ExchangeRecord& e) { return e.polls > 0 && e.status >= 200 && e.status < 300 && e.status != 202; }
+}  // namespace
+
 LatencySummary FleetReport::time_to_approval() const {
   std::vector<double> ms;
   for (const auto& e : exchanges)
-    if (e.polls > 0 && e.status >= 200 && e.status < 300) ms.push_back(e.waited_ms);
+    if (approved_after_waiting(e)) ms.push_back(e.waited_ms);
   return summarize(std::move(ms));
 }
 
 std::uint64_t FleetReport::approval_polls() const {
   std::uint64_t polls = 0;
   for (const auto& e : exchanges)
-    if (e.polls > 0 && e.status >= 200 && e.status < 300) polls += static_cast<std::uint64_t>(e.polls);
+    if (approved_after_waiting(e)) polls += static_cast<std::uint64_t>(e.polls);
   return polls;
 }
 

@@ -28,9 +28,14 @@ using Day = std::chrono::duration<std::int64_t, std::ratio<86400>>;
 
 enum class Action { enroll, renew, rollover };
 
+// Kept as DER (about 0.7 KB a device, where parsed OpenSSL objects take over 10 KB): parsed again
+// only on the days the device renews.
 struct VirtualDevice {
-  std::optional<TlsIdentity> identity;  // the certificate the CA issued last, with its key
-  std::uint32_t generation = 0;         // schedule entries of older generations are stale
+  Bytes certificate_der;  // the certificate the CA issued last; empty before the first enrollment
+  Bytes key_der;          // its key, PKCS#8
+  TimePoint not_after{};
+  std::uint32_t generation = 0;  // schedule entries of older generations are stale
+  bool enrolled() const { return !certificate_der.empty(); }
 };
 
 struct Due {
@@ -144,10 +149,10 @@ class YearRunner {
       report_.rollover_note = "day " + std::to_string(day_) + ": the target has no rollover-ca control; the devices still fetch /cacerts and renew";
     }
     const int spread = std::max(1, options_.rollover_spread);
-    const TimePoint now = target_.now();
     for (std::size_t n = 0; n < devices_.size(); ++n) {
-      if (!devices_[n].identity) continue;  // not yet onboarded: it enrolls under the new CA anyway
-      schedule(now + Day(static_cast<std::int64_t>(n % spread)), n, Action::rollover);
+      if (!devices_[n].enrolled()) continue;  // not yet onboarded: it enrolls under the new CA anyway
+      // On whole virtual days: the lab's clock also runs on in real time.
+      schedule(start_ + Day(day_ + static_cast<std::int64_t>(n % spread)), n, Action::rollover);
     }
   }
 
@@ -174,10 +179,20 @@ class YearRunner {
     outcome.device = job.device;
     outcome.action = job.action;
     const auto& device = devices_[job.device];
-    const bool renewing = job.action != Action::enroll && device.identity.has_value();
-    outcome.expired = renewing && now >= device.identity->certificate.not_after();
+    const bool renewing = job.action != Action::enroll && device.enrolled();
+    outcome.expired = renewing && now >= device.not_after;
     const bool with_own = renewing && !outcome.expired;
-    auto name = DistinguishedName::parse(with_own ? device.identity->certificate.subject().to_string() : subject_of(job.device));
+    std::optional<TlsIdentity> own;
+    if (with_own) {
+      auto certificate = Certificate::from_der(device.certificate_der);
+      auto own_key = PrivateKey::from_pkcs8_der(device.key_der);
+      if (!certificate.ok() || !own_key.ok()) {
+        outcome.error = "cannot read the device's own certificate or key back";
+        return finish(std::move(outcome));
+      }
+      own = TlsIdentity{std::move(own_key).value(), std::move(certificate).value(), {}};
+    }
+    auto name = own ? Result<DistinguishedName>(own->certificate.subject()) : DistinguishedName::parse(subject_of(job.device));
     auto csr = name.ok() ? detail::make_device_csr(*name, options_.key_type) : Result<detail::DeviceCsr>(name.error());
     if (!csr.ok()) {
       outcome.error = csr.error().message;
@@ -186,7 +201,7 @@ class YearRunner {
     auto key = std::make_shared<PrivateKey>(std::move(csr->key));
     std::shared_ptr<AsyncTlsClientContext> context;
     try {
-      context = with_own ? context_for(*device.identity) : factory_context_;
+      context = own ? context_for(*own) : factory_context_;
     } catch (const ConfigError& e) {
       outcome.error = e.what();
       return finish(std::move(outcome));
@@ -257,7 +272,7 @@ class YearRunner {
       if (!o.issued) {
         ++today.failures;
         if (report_.errors.size() < 5) report_.errors.push_back("day " + std::to_string(day_) + ": " + o.error);
-        schedule(now + Day(1), o.device, o.action);  // the device tries again tomorrow
+        schedule(start_ + Day(day_ + 1), o.device, o.action);  // the device tries again tomorrow
         continue;
       }
       if (o.expired) ++today.expired;
@@ -267,7 +282,9 @@ class YearRunner {
       const TimePoint not_before = o.issued->certificate.not_before();
       const auto lifetime = o.issued->certificate.not_after() - not_before;
       if (report_.lifetime_days == 0) report_.lifetime_days = std::chrono::duration<double, std::ratio<86400>>(lifetime).count();
-      device.identity = std::move(o.issued);
+      device.certificate_der = o.issued->certificate.der();
+      device.key_der = o.issued->key.pkcs8_der();
+      device.not_after = o.issued->certificate.not_after();
       // Renew when renew_at of this certificate's lifetime has passed.
       schedule(not_before + std::chrono::duration_cast<TimePoint::duration>(lifetime * options_.renew_at), o.device, Action::renew);
     }
