@@ -201,7 +201,15 @@ int run_fleet_command(const FleetCommandOptions& o) {
       std::cerr << "estlab fleet: " << target->name << ": " << ready.error().message << "\n";
       return kExitUsage;
     }
-    if (o.virtual_days > 0) return run_virtual_year_command(o, options, *target);
+    if (o.virtual_days > 0) {
+      // Its devices are the lifetimes of factory-enrolled certificates over HTTPS; a mix, a rate
+      // or coaps would be silently ignored, so they are refused.
+      if (options.transport != fleet::Transport::https || o.rate > 0 || o.duration_s > 0 || wants_approval) {
+        std::cerr << "estlab fleet: --virtual-days runs HTTPS devices by count and concurrency: drop --transport coaps, --rate, --duration and approval\n";
+        return kExitUsage;
+      }
+      return run_virtual_year_command(o, options, *target);
+    }
     const bool tty = !o.quiet && ::isatty(STDERR_FILENO);
     auto last_line = std::make_shared<double>(-10.0);
     auto progress = [&](const fleet::Progress& p) {

@@ -147,6 +147,7 @@ def test_coaps_devices_enroll_through_the_proxy(estlab, tmp_path):
     (("--transport", "coaps", "--profile", "protocol-gateway", "--mix", "basic"), "'basic' has no EST-coaps"),
     (("--transport", "udp"), "--transport"),
     (("--virtual-days", "30", "--renew-at", "1.5"), "--renew-at"),
+    (("--virtual-days", "30", "--rate", "5"), "--virtual-days runs HTTPS devices by count"),
 ])
 def test_transport_and_virtual_time_arguments(estlab, tmp_path, args, message):
     r = estlab("fleet", "--out", tmp_path / "out", "--quiet", *args)
