@@ -52,7 +52,10 @@ struct Outcome {
   Action action = Action::enroll;
   bool expired = false;  // its certificate had expired: it enrolled with the factory certificate instead
   bool fetched_cacerts = false;
-  std::optional<TlsIdentity> issued;
+  // The certificate issued, as DER at once: a day's batch may hold 100,000 outcomes.
+  bool issued = false;
+  Bytes certificate_der, key_der;
+  TimePoint not_before{}, not_after{};
   std::string error;
 };
 
@@ -214,7 +217,11 @@ class YearRunner {
                              } else if (answer->status != 200) {
                                o.error = "HTTP " + std::to_string(answer->status);
                              } else if (auto issued = detail::issued_for(as_bytes(answer->body), *key)) {
-                               o.issued = TlsIdentity{*key, *issued, {}};
+                               o.issued = true;
+                               o.certificate_der = issued->der();
+                               o.key_der = key->pkcs8_der();
+                               o.not_before = issued->not_before();
+                               o.not_after = issued->not_after();
                              } else {
                                o.error = "the answer holds no certificate for the device's key";
                              }
@@ -279,14 +286,13 @@ class YearRunner {
       else if (o.action == Action::enroll) ++today.enrollments;
       else if (o.action == Action::renew) ++today.renewals;
       else ++today.rollover_renewals;
-      const TimePoint not_before = o.issued->certificate.not_before();
-      const auto lifetime = o.issued->certificate.not_after() - not_before;
+      const auto lifetime = o.not_after - o.not_before;
       if (report_.lifetime_days == 0) report_.lifetime_days = std::chrono::duration<double, std::ratio<86400>>(lifetime).count();
-      device.certificate_der = o.issued->certificate.der();
-      device.key_der = o.issued->key.pkcs8_der();
-      device.not_after = o.issued->certificate.not_after();
+      device.certificate_der = std::move(o.certificate_der);
+      device.key_der = std::move(o.key_der);
+      device.not_after = o.not_after;
       // Renew when renew_at of this certificate's lifetime has passed.
-      schedule(not_before + std::chrono::duration_cast<TimePoint::duration>(lifetime * options_.renew_at), o.device, Action::renew);
+      schedule(o.not_before + std::chrono::duration_cast<TimePoint::duration>(lifetime * options_.renew_at), o.device, Action::renew);
     }
   }
 
