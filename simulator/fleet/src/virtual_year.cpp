@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cmath>
 #include <mutex>
 #include <optional>
@@ -82,6 +83,7 @@ class YearRunner {
   }
 
   VirtualYearReport run(const std::function<void(int, std::uint64_t)>& on_day) {
+    on_day_ = on_day;
     const auto wall_start = std::chrono::steady_clock::now();
     report_.target = target_.name;
     report_.profile = target_.profile;
@@ -115,7 +117,7 @@ class YearRunner {
         due_.pop();
       }
       run_batch(jobs);
-      if (on_day) on_day(day_, report_.exchanges);
+      if (on_day_) on_day_(day_, report_.exchanges);
     }
     // Leave the lab's clock as it was found.
     if (target_.controls.count("reset-time")) (void)target_.control_hook("reset-time", {});
@@ -245,6 +247,7 @@ class YearRunner {
   void run_batch(const std::vector<Due>& jobs) {
     if (jobs.empty()) return;
     std::mutex mutex;
+    std::condition_variable all_done;
     std::vector<Outcome> outcomes;
     outcomes.reserve(jobs.size());
     std::atomic<std::size_t> next{0};
@@ -256,6 +259,7 @@ class YearRunner {
         {
           std::lock_guard lock(mutex);
           outcomes.push_back(std::move(o));
+          if (outcomes.size() == jobs.size()) all_done.notify_all();
         }
         take(io_ref);
       });
@@ -266,8 +270,18 @@ class YearRunner {
       asio::post(io, [&take, &io] { take(io); });
     }
     std::vector<std::thread> loops;
-    for (std::size_t i = 1; i < ios_.size(); ++i) loops.emplace_back([this, i] { ios_[i]->run(); });
-    ios_[0]->run();
+    for (std::size_t i = 0; i < ios_.size(); ++i) loops.emplace_back([this, i] { ios_[i]->run(); });
+    {
+      // A day can hold every device of the fleet: progress once a second meanwhile.
+      std::unique_lock lock(mutex);
+      while (outcomes.size() < jobs.size()) {
+        all_done.wait_for(lock, std::chrono::seconds(1));
+        const std::uint64_t so_far = outcomes.size();
+        lock.unlock();
+        if (on_day_) on_day_(day_, report_.exchanges + so_far);
+        lock.lock();
+      }
+    }
     for (auto& t : loops) t.join();
     for (auto& io : ios_) io->restart();
 
@@ -307,6 +321,7 @@ class YearRunner {
   TimePoint start_;
   int day_ = 0;
   VirtualYearReport report_;
+  std::function<void(int, std::uint64_t)> on_day_;
 };
 
 std::string fixed(double v, int decimals = 1) {
