@@ -421,7 +421,7 @@ std::string to_html(const VirtualYearReport& r) {
   using reports::html_escape;
   std::ostringstream out;
   out << "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>estlab fleet: a virtual year</title>\n<style>"
-         "body{font:14px system-ui,sans-serif;margin:2em;color:#222}svg{background:#fafafa;border:1px solid #ddd;margin:.5em 0}"
+         "body{font:14px system-ui,sans-serif;margin:2em;color:#222}pre{white-space:pre-wrap}svg{background:#fafafa;border:1px solid #ddd;margin:.5em 0}"
          ".enroll{fill:#4a7fb5}.renew{fill:#5aa469}.rollover{fill:#d08a2e}.expired{fill:#b5504a}text{font-size:11px}</style></head><body>\n";
   out << "<h1>A virtual year of certificate lifetimes</h1>\n<pre id=\"summary\">" << html_escape(to_text(r)) << "</pre>\n";
   auto chart = [&](const std::string& id, const std::string& title, const std::vector<VirtualDay>& series, const std::string& unit) {
