@@ -204,8 +204,9 @@ int run_fleet_command(const FleetCommandOptions& o) {
     if (o.virtual_days > 0) {
       // Its devices are the lifetimes of factory-enrolled certificates over HTTPS; a mix, a rate
       // or coaps would be silently ignored, so they are refused.
-      if (options.transport != fleet::Transport::https || o.rate > 0 || o.duration_s > 0 || wants_approval) {
-        std::cerr << "estlab fleet: --virtual-days runs HTTPS devices by count and concurrency: drop --transport coaps, --rate, --duration and approval\n";
+      if (options.transport != fleet::Transport::https || o.rate > 0 || o.duration_s > 0 || wants_approval || options.shard_count > 1) {
+        std::cerr << "estlab fleet: --virtual-days runs HTTPS devices by count and concurrency on one lab clock: drop --transport coaps, "
+                     "--rate, --duration, --shard and approval\n";
         return kExitUsage;
       }
       return run_virtual_year_command(o, options, *target);
