@@ -11,10 +11,12 @@
 #   - HTTPS enrollments/s with a full handshake each: `estlab fleet --mix enroll` against a separate
 #     `estlab gateway` process, and its ratio to the bound of one enrollment (one handshake, one
 #     CSR verify and one certificate signature, cores used as OpenSSL would);
+#   - EST-coaps enrollments/s with a full DTLS handshake each: `estlab fleet --transport coaps`
+#     through a separate `estlab coap-proxy` process in front of a protocol-gateway `estlab gateway`,
+#     as a ratio to the same bound and to HTTPS enrollments/s against that same gateway;
 #   - keep-alive enrollments/s from build/bench/estlab_gateway_bench;
 #   - the fleet's peak RSS for N devices (default 10000) in flight as the gateway allows;
 #   - the whole suite's wall time against the embedded lab.
-# EST-coaps through the proxy is not measured yet (the fleet has no coaps devices).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="${ESTLAB_BUILD_DIR:-$root/build}"
@@ -22,7 +24,7 @@ estlab="$build/cli/estlab"
 quick=0; devices=10000
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --quick) quick=1; shift ;;
     --devices) devices="${2:?--devices needs a number}"; shift 2 ;;
     *) echo "bench/run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -89,6 +91,34 @@ p99=$(python3 -c "import json; print(json.load(open('$work/fleet-enroll/fleet.js
 rss_kib=$(cat "$work/rss-fleet")
 kill %1 2>/dev/null || true
 
+echo "== EST-coaps through the CoAP proxy (separate processes) against HTTPS to the same protocol-gateway"
+pgport="$work/pg.port"; coapport="$work/coap.port"
+"$estlab" gateway --lab "$lab" --profile protocol-gateway --port 0 --port-file "$pgport" --quiet 2>"$work/pg.log" &
+pg=$!
+for _ in $(seq 50); do [ -s "$pgport" ] && break; sleep 0.1; done
+"$estlab" coap-proxy --lab "$lab" --port 0 --port-file "$coapport" --est-url "https://127.0.0.1:$(cat "$pgport")/.well-known/est" \
+  --quiet 2>"$work/coap.log" &
+proxy=$!
+for _ in $(seq 50); do [ -s "$coapport" ] && break; sleep 0.1; done
+cat > "$work/pg-target.yaml" <<EOT
+name: bench protocol-gateway
+profile: protocol-gateway
+base_url: https://127.0.0.1:$(cat "$pgport")
+coaps_port: $(cat "$coapport")
+trust_anchors: $lab/trust/anchors.pem
+key_type: ec-p256
+identities:
+  device-factory: {certificate: $lab/devices/device-factory-chain.pem, key: $lab/devices/device-factory.key}
+EOT
+for transport in https coaps; do
+  "$estlab" fleet --target "$work/pg-target.yaml" --profile protocol-gateway --transport "$transport" --out "$work/fleet-pg-$transport" \
+    --quiet --devices "$n_enroll" --concurrency 64 --mix enroll --seed 3 >/dev/null
+done
+pg_https_per_s=$(python3 -c "import json; print(round(json.load(open('$work/fleet-pg-https/fleet.json'))['exchanges_per_second'],1))")
+coaps_per_s=$(python3 -c "import json; print(round(json.load(open('$work/fleet-pg-coaps/fleet.json'))['exchanges_per_second'],1))")
+coaps_p99=$(python3 -c "import json; print(json.load(open('$work/fleet-pg-coaps/fleet.json'))['latency_ms']['p99'])")
+kill "$proxy" "$pg" 2>/dev/null || true; wait "$proxy" "$pg" 2>/dev/null || true
+
 echo "== keep-alive (estlab_gateway_bench)"
 "$build/bench/estlab_gateway_bench" --seconds "$secs" --json "$work/gw-bench.json" >/dev/null
 keepalive=$(python3 -c "
@@ -109,10 +139,13 @@ r = {"format": "estlab-bench", "time": "$stamp", "cores": $cores,
                "tls13_mutual_handshakes_per_s": $handshakes_per_s, "enrollments_per_s": $bound},
      "https_enrollments_full_handshake_per_s": $enroll_per_s, "https_enrollment_p99_ms": $p99,
      "https_enrollments_keepalive_per_s": "$keepalive",
-     "coaps_enrollments_per_s": None,
+     "coaps_enrollments_per_s": $coaps_per_s, "coaps_enrollment_p99_ms": $coaps_p99,
+     "https_enrollments_same_gateway_per_s": $pg_https_per_s,
      "fleet_devices": $devices, "fleet_peak_rss_mib": round($rss_kib/1024, 1),
      "suite_wall_s": $suite_s}
 r["ratio_full_handshake_to_bound"] = round(r["https_enrollments_full_handshake_per_s"] / r["bound"]["enrollments_per_s"], 3)
+r["ratio_coaps_to_bound"] = round(r["coaps_enrollments_per_s"] / r["bound"]["enrollments_per_s"], 3)
+r["ratio_coaps_to_https_same_gateway"] = round(r["coaps_enrollments_per_s"] / r["https_enrollments_same_gateway_per_s"], 3)
 open(out + ".json", "w").write(json.dumps(r, indent=2) + "\n")
 md = f"""| what | measured | bound (same run) | ratio |
 |---|---|---|---|
@@ -121,7 +154,8 @@ md = f"""| what | measured | bound (same run) | ratio |
 | mutual TLS 1.3 handshakes per s (openssl s_time, 1 client) | {r['bound']['tls13_mutual_handshakes_per_s']} | | |
 | HTTPS enrollments/s, full handshake each (fleet, {$cores} cores) | {r['https_enrollments_full_handshake_per_s']} (p99 {r['https_enrollment_p99_ms']} ms) | {r['bound']['enrollments_per_s']} | {r['ratio_full_handshake_to_bound']} |
 | HTTPS enrollments/s, keep-alive (estlab_gateway_bench) | {r['https_enrollments_keepalive_per_s']} | | |
-| EST-coaps enrollments/s through the proxy | not measured (no coaps devices in the fleet yet) | | |
+| EST-coaps enrollments/s through the proxy, full DTLS handshake each (fleet, protocol-gateway) | {r['coaps_enrollments_per_s']} (p99 {r['coaps_enrollment_p99_ms']} ms) | {r['bound']['enrollments_per_s']} | {r['ratio_coaps_to_bound']} |
+| HTTPS enrollments/s to that same protocol-gateway; coaps / HTTPS | {r['https_enrollments_same_gateway_per_s']} | | coaps {r['ratio_coaps_to_https_same_gateway']} of HTTPS |
 | fleet peak RSS, {r['fleet_devices']} devices | {r['fleet_peak_rss_mib']} MiB | 1024 MiB target | |
 | whole suite against the embedded lab | {r['suite_wall_s']} s | | |
 """

@@ -15,6 +15,7 @@
 #include "estlab/conformance/target.hpp"
 #include "estlab/core/result.hpp"
 #include "estlab/fleet/fleet.hpp"
+#include "estlab/fleet/virtual_year.hpp"
 
 namespace estlab::cli {
 
@@ -34,7 +35,15 @@ struct FleetCommandOptions {
   std::string key_type = "ec-p256";
   std::uint64_t seed = 0;
   int max_polls = 10;
+  std::string transport = "https";
+  int approve_after = 1;
+  int approval_retry_after = 1;
   double timeout_s = 15;
+  int virtual_days = 0;
+  double renew_at = 0.5;
+  int onboard_days = 1;
+  int rollover_day = -1;
+  int rollover_spread = 7;
   std::string json;
   std::string html;
   std::string shard;
@@ -51,6 +60,48 @@ bool write_file(const std::string& path, const std::string& text) {
   std::ofstream file(path, std::ios::trunc);
   file << text;
   return static_cast<bool>(file);
+}
+
+// --virtual-days: the year in virtual time, on the lab's clock.
+int run_virtual_year_command(const FleetCommandOptions& o, const fleet::FleetOptions& options, const conformance::Target& target) {
+  fleet::VirtualYearOptions year;
+  year.devices = o.devices;
+  year.days = o.virtual_days;
+  year.renew_at = o.renew_at;
+  year.onboard_days = o.onboard_days;
+  year.rollover_day = o.rollover_day;
+  year.rollover_spread = o.rollover_spread;
+  year.concurrency = o.concurrency;
+  year.threads = options.threads;
+  year.key_type = options.key_type;
+  year.seed = options.seed;
+  year.timeout = options.timeout;
+  const bool tty = !o.quiet && ::isatty(STDERR_FILENO);
+  double last_line = -10;
+  const auto started = std::chrono::steady_clock::now();
+  const auto report = fleet::run_virtual_year(target, year, [&](int day, std::uint64_t exchanges) {
+    if (o.quiet) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    char line[160];
+    std::snprintf(line, sizeof line, "virtual day %d/%d  %llu exchanges  %.1f s", day, o.virtual_days, static_cast<unsigned long long>(exchanges), elapsed);
+    if (tty) {
+      std::cerr << "\r" << line << "\x1b[K" << std::flush;
+    } else if (elapsed - last_line >= 5.0) {
+      last_line = elapsed;
+      std::cerr << line << "\n";
+    }
+  });
+  if (tty) std::cerr << "\n";
+  std::cout << fleet::to_text(report);
+  std::filesystem::create_directories(o.out);
+  const std::string json = o.json.empty() ? (std::filesystem::path(o.out) / "virtual-year.json").string() : o.json;
+  const std::string html = o.html.empty() ? (std::filesystem::path(o.out) / "virtual-year.html").string() : o.html;
+  if (!write_file(json, fleet::to_json(report)) || !write_file(html, fleet::to_html(report))) {
+    std::cerr << "estlab fleet: cannot write " << json << " or " << html << "\n";
+    return kExitUsage;
+  }
+  std::cout << "wrote " << json << " and " << html << "\n";
+  return report.totals().failures == 0 ? kExitOk : kExitFailed;
 }
 
 int run_fleet_command(const FleetCommandOptions& o) {
@@ -75,6 +126,9 @@ int run_fleet_command(const FleetCommandOptions& o) {
   options.threads = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   options.seed = o.seed ? o.seed : static_cast<std::uint64_t>(::getpid());
   options.max_polls = o.max_polls;
+  options.transport = o.transport == "coaps" ? fleet::Transport::coaps : fleet::Transport::https;
+  const bool wants_approval = std::any_of(options.mix.weights.begin(), options.mix.weights.end(),
+                                          [](const auto& w) { return w.first == fleet::Behaviour::approval; });
   options.timeout = std::chrono::milliseconds(static_cast<long long>(std::llround(o.timeout_s * 1000)));
   if (!o.shard.empty()) {
     auto shard = fleet::parse_shard(o.shard);
@@ -93,6 +147,7 @@ int run_fleet_command(const FleetCommandOptions& o) {
   std::unique_ptr<conformance::EmbeddedLab> lab;
   std::vector<conformance::Target> external;
   const conformance::Target* target = nullptr;
+  const conformance::Target* approval_target = nullptr;
   try {
     if (o.target.empty()) {
       conformance::LabOptions lab_options;
@@ -112,9 +167,49 @@ int run_fleet_command(const FleetCommandOptions& o) {
       std::cerr << "estlab fleet: no target of profile " << o.profile << (o.target.empty() ? " in the embedded lab" : " in " + o.target) << "\n";
       return kExitUsage;
     }
+    if (options.transport == fleet::Transport::coaps && target->coaps_port == 0) {
+      std::cerr << "estlab fleet: --transport coaps: " << target->name << " offers no EST-coaps"
+                << (o.target.empty() ? " (the lab's CoAP proxy serves --profile protocol-gateway)" : " (coaps_port in the target file)") << "\n";
+      return kExitUsage;
+    }
+    if (wants_approval) {
+      if (lab) {
+        // A gateway of its own with manual approval, asking devices to come back after
+        // --approval-retry-after seconds, and an operator who approves on the device's
+        // (approve-after + 1)-th request.
+        approval_target = target->configured({{"estlab.approval", "manual"},
+                                              {"estlab.approval.retry-after", std::to_string(o.approval_retry_after) + "s"}});
+      } else {
+        for (const auto& t : external)
+          if (t.features.count("manual-approval") && approval_target == nullptr) approval_target = &t;
+        if (approval_target == nullptr) {
+          std::cerr << "estlab fleet: behaviour 'approval' needs a target with the feature manual-approval in " << o.target << "\n";
+          return kExitUsage;
+        }
+      }
+      if (approval_target->controls.count("operator")) {
+        auto set = approval_target->control_hook("operator", {{"policy", "approve-after=" + std::to_string(o.approve_after)}});
+        if (!set.ok()) {
+          std::cerr << "estlab fleet: " << approval_target->name << ": operator: " << set.error().message << "\n";
+          return kExitUsage;
+        }
+      } else if (!o.quiet) {
+        std::cerr << "estlab fleet: " << approval_target->name << " has no operator control: someone must approve the requests\n";
+      }
+    }
     if (auto ready = conformance::preflight(*target, options.timeout); !ready.ok()) {
       std::cerr << "estlab fleet: " << target->name << ": " << ready.error().message << "\n";
       return kExitUsage;
+    }
+    if (o.virtual_days > 0) {
+      // Its devices are the lifetimes of factory-enrolled certificates over HTTPS; a mix, a rate
+      // or coaps would be silently ignored, so they are refused.
+      if (options.transport != fleet::Transport::https || o.rate > 0 || o.duration_s > 0 || wants_approval || options.shard_count > 1) {
+        std::cerr << "estlab fleet: --virtual-days runs HTTPS devices by count and concurrency on one lab clock: drop --transport coaps, "
+                     "--rate, --duration, --shard and approval\n";
+        return kExitUsage;
+      }
+      return run_virtual_year_command(o, options, *target);
     }
     const bool tty = !o.quiet && ::isatty(STDERR_FILENO);
     auto last_line = std::make_shared<double>(-10.0);
@@ -139,7 +234,7 @@ int run_fleet_command(const FleetCommandOptions& o) {
         std::cerr << line << "\n";
       }
     };
-    const auto report = fleet::run_fleet(*target, options, progress);
+    const auto report = fleet::run_fleet(*target, options, progress, approval_target);
     if (tty) std::cerr << "\n";
     std::cout << fleet::to_text(report);
     std::filesystem::create_directories(o.out);
@@ -204,11 +299,27 @@ void register_fleet(CLI::App& app, Action& action) {
   cmd->add_option("--max-in-flight", o->max_in_flight, "Open loop: arrivals beyond this many devices in flight wait (counted)")
       ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--threads", o->threads, "Event loops (default: one per core)")->check(CLI::Range(1, 256));
-  cmd->add_option("--mix", o->mix, "Behaviours and weights: enroll, reenroll, basic, revoked, no-eku, serverkeygen")->capture_default_str();
+  cmd->add_option("--mix", o->mix, "Behaviours and weights: enroll, reenroll, basic, revoked, no-eku, serverkeygen, approval")->capture_default_str();
+  cmd->add_option("--transport", o->transport, "https (to the gateway) or coaps (EST-coaps through the target's CoAP proxy)")
+      ->capture_default_str()->check(CLI::IsMember({"https", "coaps"}));
+  cmd->add_option("--approve-after", o->approve_after, "approval devices: the operator approves on a request's N+1-th sight (its N-th poll)")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("--approval-retry-after", o->approval_retry_after, "Embedded lab: Retry-After seconds of the approval gateway")
+      ->capture_default_str()->check(CLI::Range(1, 3600));
   cmd->add_option("--key-type", o->key_type, "Key type of the devices' keys (and of the embedded lab)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Names the devices fleet-<seed>-<n> (default: the process id)");
   cmd->add_option("--max-polls", o->max_polls, "How often a device waiting for approval (202) polls")->capture_default_str()->check(CLI::Range(0, 1000));
   cmd->add_option("--timeout", o->timeout_s, "Seconds for each connect, handshake and read")->capture_default_str()->check(CLI::Range(0.1, 600.0));
+  cmd->add_option("--virtual-days", o->virtual_days,
+                  "Virtual time: the devices live this many days on the lab's clock (enroll, renew, expiry, rollover); "
+                  "writes OUT/virtual-year.json and .html")->check(CLI::Range(1, 3650));
+  cmd->add_option("--renew-at", o->renew_at, "Virtual time: renew when this fraction of the certificate's lifetime has passed")
+      ->capture_default_str()->check(CLI::Range(0.01, 0.99));
+  cmd->add_option("--onboard-days", o->onboard_days, "Virtual time: first enrollments spread over this many days")
+      ->capture_default_str()->check(CLI::Range(1, 3650));
+  cmd->add_option("--rollover-day", o->rollover_day, "Virtual time: the day the CA's root is rolled over (default: none)")->check(CLI::Range(0, 3650));
+  cmd->add_option("--rollover-spread", o->rollover_spread, "Virtual time: days over which devices fetch /cacerts and renew after the rollover")
+      ->capture_default_str()->check(CLI::Range(1, 3650));
   cmd->add_option("--json", o->json, "JSON summary file (default: OUT/fleet.json)");
   cmd->add_option("--html", o->html, "HTML page (default: OUT/fleet.html)");
   cmd->add_option("--shard", o->shard, "Run shard I of N (I/N): the devices n with n % N == I; merge the JSON with `estlab fleet merge`");

@@ -123,7 +123,10 @@ struct EmbeddedLab::Impl {
       std::replace_if(directory.begin(), directory.end(), [](char c) { return c == ' ' || c == '/' || c == '='; }, '_');
       instance->config.transcript_dir = options.dir / "transcripts" / directory;
     }
-    if (v.manual) {
+    // A configured gateway asked for estlab.approval=manual (the fleet's approval devices) gets the
+    // standing manual-approval gateway's operator queue and controls.
+    const bool manual = v.manual || instance->config.approval == gateway::ApprovalMode::manual;
+    if (manual) {
       instance->config.approval = gateway::ApprovalMode::manual;
       instance->queue = std::make_shared<gateway::OperatorQueue>(clock);
     }
@@ -142,13 +145,13 @@ struct EmbeddedLab::Impl {
     if (instance->config.serverkeygen_enabled) t.features.insert("serverkeygen");
     // The key package is signed with the gateway's identity; OpenSSL 3.0's CMS cannot sign with Ed25519.
     if (instance->config.serverkeygen_enabled && options.key_type != KeyType::ed25519) t.features.insert("serverkeygen-encrypted");
-    if (v.manual) t.features.insert("manual-approval");
-    t.controls = {"revoke", "publish-crl", "advance-time", "reset-time"};
+    if (manual) t.features.insert("manual-approval");
+    t.controls = {"revoke", "publish-crl", "advance-time", "reset-time", "rollover-ca"};
     if (v.profile == gateway::Profile::protocol_gateway) t.controls.insert("start-coap-proxy");
     // One clock for the whole lab: a scenario that moves it runs alone (the runner brings it back
     // afterwards). A restart stops the gateway under every scenario on it (repetitions too).
-    t.exclusive_controls = {"advance-time", "restart"};
-    if (v.manual) {
+    t.exclusive_controls = {"advance-time", "restart", "rollover-ca"};
+    if (manual) {
       // The operator's policy and the IDM's reachability hold for every request on this gateway.
       t.exclusive_controls.insert({"operator", "idm-down", "idm-up"});
       t.undo_controls = {{"operator", "idm-reset"}, {"idm-down", "idm-reset"}, {"idm-up", "idm-reset"}};
@@ -166,7 +169,7 @@ struct EmbeddedLab::Impl {
       break;
     }
     if (v.restartable) t.controls.insert("restart");
-    if (v.manual) {
+    if (manual) {
       for (const char* control : {"approve", "reject", "operator", "idm-down", "idm-up"}) t.controls.insert(control);
     }
     Impl* raw_impl = this;
@@ -324,6 +327,12 @@ struct EmbeddedLab::Impl {
              " days ahead of real time";
     }
     if (name == "start-coap-proxy") return start_proxy_once(args);
+    if (name == "rollover-ca") {  // the fleet's virtual year: a root key rollover (RFC 7030 4.1.3)
+      const std::string label = arg("ca", arg("value", "root"));
+      auto rolled = ca->rollover(label, options.key_type);
+      if (!rolled.ok()) return rolled.error();
+      return "rolled the CA " + label + " over to a new key (" + rolled->new_with_new.subject().to_string() + ")";
+    }
     if (name == "reset-time") {
       clock->reset();
       return std::string("the lab's clock is back to real time");

@@ -209,14 +209,16 @@ namespace {
 
 enum class Handshake { pending, connected, failed };
 
-std::optional<std::uint32_t> uint_option(const coap_pdu_t* pdu, coap_option_num_t number) {
+}  // namespace
+
+std::optional<std::uint32_t> coap::uint_option(const coap_pdu_t* pdu, coap_option_num_t number) {
   coap_opt_iterator_t iterator;
   coap_opt_t* option = coap_check_option(pdu, number, &iterator);
   if (option == nullptr) return std::nullopt;
   return coap_decode_var_bytes(coap_opt_value(option), coap_opt_length(option));
 }
 
-const char* nack_reason(coap_nack_reason_t reason) {
+const char* coap::nack_reason(coap_nack_reason_t reason) {
   switch (reason) {
     case COAP_NACK_TOO_MANY_RETRIES: return "no answer after the retransmissions";
     case COAP_NACK_NOT_DELIVERABLE: return "not deliverable";
@@ -227,7 +229,31 @@ const char* nack_reason(coap_nack_reason_t reason) {
   return "negative acknowledgement";
 }
 
-}  // namespace
+Result<void> coap::set_root_cas(coap_context_t* context, const std::vector<Certificate>& trust_anchors) {
+  if (trust_anchors.empty()) return make_error(ErrorCode::invalid_input, "no trust anchors to authenticate the server with (RFC 9148 3)");
+  // libcoap 4.3's OpenSSL client takes its trust anchors only from a file, read at once.
+  char path[] = "/tmp/estlab-coaps-anchors-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return make_error(ErrorCode::io, "cannot create a temporary trust-anchor file");
+  std::string pem;
+  for (const auto& anchor : trust_anchors) pem += anchor.pem();
+  const bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
+  ::close(fd);
+  const bool loaded = written && coap_context_set_pki_root_cas(context, path, nullptr);
+  ::unlink(path);
+  if (!loaded) return make_error(ErrorCode::internal, "libcoap refused the trust anchors");
+  return {};
+}
+
+Result<void> coap::check_server_name(const Certificate& leaf, const std::string& server_name) {
+  // RFC 6125 on the server's leaf: an IP literal against iPAddress, else dNSName.
+  X509* x509 = leaf.native();
+  const bool matches = X509_check_ip_asc(x509, server_name.c_str(), 0) == 1 ||
+                       X509_check_host(x509, server_name.c_str(), server_name.size(), 0, nullptr) == 1;
+  if (!matches)
+    return make_error(ErrorCode::verify_failed, "the server certificate '" + leaf.subject().to_string() + "' does not name " + server_name);
+  return {};
+}
 
 Result<coap_address_t> coap::resolve_udp(const std::string& host, std::uint16_t port) {
   addrinfo hints{};
@@ -330,12 +356,12 @@ struct CoapsConnection::Impl {
         return COAP_RESPONSE_OK;  // a late answer to an earlier message
       Received r;
       r.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
-      if (auto cf = uint_option(received, COAP_OPTION_CONTENT_FORMAT)) r.content_format = static_cast<std::uint16_t>(*cf);
-      r.max_age = uint_option(received, COAP_OPTION_MAXAGE);
-      r.block1 = uint_option(received, COAP_OPTION_BLOCK1);
-      r.block2 = uint_option(received, COAP_OPTION_BLOCK2);
+      if (auto cf = coap::uint_option(received, COAP_OPTION_CONTENT_FORMAT)) r.content_format = static_cast<std::uint16_t>(*cf);
+      r.max_age = coap::uint_option(received, COAP_OPTION_MAXAGE);
+      r.block1 = coap::uint_option(received, COAP_OPTION_BLOCK1);
+      r.block2 = coap::uint_option(received, COAP_OPTION_BLOCK2);
       r.separate = coap_pdu_get_type(received) == COAP_MESSAGE_CON;
-      r.size2 = uint_option(received, COAP_OPTION_SIZE2);
+      r.size2 = coap::uint_option(received, COAP_OPTION_SIZE2);
       std::size_t length = 0;
       const std::uint8_t* data = nullptr;
       if (coap_get_data(received, &length, &data) && length > 0) r.payload.assign(data, data + length);
@@ -350,7 +376,7 @@ struct CoapsConnection::Impl {
   static void on_nack(coap_session_t* session, const coap_pdu_t*, const coap_nack_reason_t reason, const coap_mid_t) noexcept {
     Impl* self = of(session);
     if (self == nullptr || !self->waiting) return;
-    self->failure = make_error(reason == COAP_NACK_TOO_MANY_RETRIES ? ErrorCode::timeout : ErrorCode::io, nack_reason(reason));
+    self->failure = make_error(reason == COAP_NACK_TOO_MANY_RETRIES ? ErrorCode::timeout : ErrorCode::io, coap::nack_reason(reason));
     self->waiting = false;
   }
 
@@ -386,19 +412,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   coap_register_event_handler(impl->context.get(), &Impl::on_event);
 
   if (options.verify_server) {
-    if (options.trust_anchors.empty())
-      return make_error(ErrorCode::invalid_input, "no trust anchors to authenticate the server with (RFC 9148 3)");
-    // libcoap 4.3's OpenSSL client takes its trust anchors only from a file, read at once.
-    char path[] = "/tmp/estlab-coaps-anchors-XXXXXX";
-    const int fd = ::mkstemp(path);
-    if (fd < 0) return make_error(ErrorCode::io, "cannot create a temporary trust-anchor file");
-    std::string pem;
-    for (const auto& anchor : options.trust_anchors) pem += anchor.pem();
-    const bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
-    ::close(fd);
-    const bool loaded = written && coap_context_set_pki_root_cas(impl->context.get(), path, nullptr);
-    ::unlink(path);
-    if (!loaded) return make_error(ErrorCode::internal, "libcoap refused the trust anchors");
+    if (auto set = coap::set_root_cas(impl->context.get(), options.trust_anchors); !set.ok()) return set.error();
   }
   coap_dtls_pki_t& pki = impl->pki;
   pki = coap::pki_setup(options.verify_server, &Impl::tls_setup, impl.get());
@@ -439,12 +453,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   // RFC 6125 name check on the server's leaf: an IP literal against iPAddress, else dNSName.
   if (options.verify_server && !options.server_name.empty()) {
     if (self->tls.peer_chain.empty()) return make_error(ErrorCode::verify_failed, "the server sent no certificate");
-    X509* leaf = self->tls.peer_chain.front().native();
-    const bool matches = X509_check_ip_asc(leaf, options.server_name.c_str(), 0) == 1 ||
-                         X509_check_host(leaf, options.server_name.c_str(), options.server_name.size(), 0, nullptr) == 1;
-    if (!matches)
-      return make_error(ErrorCode::verify_failed, "the server certificate '" + self->tls.peer_chain.front().subject().to_string() +
-                                                      "' does not name " + options.server_name);
+    if (auto named = coap::check_server_name(self->tls.peer_chain.front(), options.server_name); !named.ok()) return named.error();
   }
   return CoapsConnection(std::move(impl));
 }

@@ -101,3 +101,93 @@ def test_shards_split_the_devices_and_merge_into_one_report(estlab, tmp_path):
     assert r.rc == 2 and "shard 0 appears twice" in r.err, str(r)
     r = estlab("fleet", "--shard", "3/3", "--seed", "1", "--out", tmp_path / "x")
     assert r.rc == 2 and "0 <= I < N" in r.err, str(r)
+
+
+def factory_certificates(lab_db):
+    """Certificates the CA holds for the factory certificate's subject (the product binds a CSR's
+    subject to the client certificate, PG-ENR-1); the fixture set issued one of them itself."""
+    subjects = issued_subjects(lab_db)
+    return subjects.count("C=SE,O=estlab lab devices,CN=device-0001") - 1
+
+
+def test_approval_devices_poll_until_the_operator_approves(estlab, tmp_path):
+    out = tmp_path / "out"
+    r = fleet(estlab, out, "--profile", "protocol-gateway", "--devices", "8", "--concurrency", "8",
+              "--mix", "enroll=1,approval=1", "--approve-after", "2")
+    assert r.rc == 0, str(r)
+    report = json.loads((out / "fleet.json").read_text())
+    # approve-after=2: the first request and the first poll wait (202), the second poll gets the certificate.
+    assert report["outcomes"]["approval simpleenroll"] == {"200": 4, "202": 8}, report["outcomes"]
+    assert report["outcomes"]["enroll simpleenroll"] == {"200": 4}, report["outcomes"]
+    approval = report["time_to_approval_ms"]
+    assert approval["count"] == 4 and approval["polls"] == 8, approval
+    # Two waits of the lab's Retry-After (1 s) each, honoured by every device.
+    assert 2000 <= approval["p50"] <= approval["max"] < 10000, approval
+    assert "time to approval" in r.out
+    assert factory_certificates(out / "lab" / "lab.db") == 8
+    assert 'id="time-to-approval"' in (out / "fleet.html").read_text()
+
+
+def test_coaps_devices_enroll_through_the_proxy(estlab, tmp_path):
+    out = tmp_path / "out"
+    r = fleet(estlab, out, "--profile", "protocol-gateway", "--transport", "coaps", "--devices", "12",
+              "--concurrency", "6", "--mix", "enroll=2,approval=1")
+    assert r.rc == 0, str(r)
+    report = json.loads((out / "fleet.json").read_text())
+    assert report["options"]["transport"] == "coaps"
+    # RFC 9148: 2.04 Changed with the certificate; an approval waits with 5.03 and Max-Age (4.7).
+    assert report["outcomes"]["enroll simpleenroll"] == {"204": 8}, report["outcomes"]
+    assert report["outcomes"]["approval simpleenroll"] == {"204": 4, "503": 4}, report["outcomes"]
+    assert report["time_to_approval_ms"]["count"] == 4 and report["time_to_approval_ms"]["polls"] == 4
+    assert factory_certificates(out / "lab" / "lab.db") == 12
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--transport", "coaps"), "offers no EST-coaps"),  # the rfc7030 lab gateway has no CoAP proxy
+    (("--transport", "coaps", "--profile", "protocol-gateway", "--mix", "basic"), "'basic' has no EST-coaps"),
+    (("--transport", "udp"), "--transport"),
+    (("--virtual-days", "30", "--renew-at", "1.5"), "--renew-at"),
+    (("--virtual-days", "30", "--rate", "5"), "--virtual-days runs HTTPS devices by count"),
+])
+def test_transport_and_virtual_time_arguments(estlab, tmp_path, args, message):
+    r = estlab("fleet", "--out", tmp_path / "out", "--quiet", *args)
+    assert r.rc == 2, str(r)
+    assert message in r.err, str(r)
+
+
+def test_a_virtual_year_renews_as_the_lifetime_arithmetic_says(estlab, tmp_path):
+    out = tmp_path / "out"
+    r = fleet(estlab, out, "--virtual-days", "365", "--renew-at", "0.3", "--devices", "20", "--concurrency", "8")
+    assert r.rc == 0, str(r)
+    year = json.loads((out / "virtual-year.json").read_text())
+    assert year["format"] == "estlab-fleet-virtual-year" and len(year["days"]) == 365
+    lifetime = year["lifetime_days"]  # what the lab's CA issues, read from its certificates
+    period = 0.3 * lifetime
+    renewals_each = int(365 // period)  # a renewal every 0.3 lifetimes, each at most a day late
+    assert renewals_each >= 1, year
+    t = year["totals"]
+    assert t["enrollments"] == 20 and t["renewals"] == 20 * renewals_each, t
+    assert t["expired"] == 0 and t["failures"] == 0 and t["rollover_renewals"] == 0, t
+    busy = [i for i, d in enumerate(year["days"]) if d["renewals"]]
+    for k, day in enumerate(busy, start=1):
+        assert k * period <= day <= k * period + k + 1, (busy, period)
+    assert sum(w["renewals"] for w in year["weeks"]) == t["renewals"]
+    assert year["days"][0]["enrollments"] == 20 and year["peak_day"] == 0
+    # Every issuance is a certificate in the CA's store, under the devices' own names.
+    names = [s for s in issued_subjects(out / "lab" / "lab.db") if re.search(r"CN=year-77-\d+$", s)]
+    assert len(names) == 20 * (1 + renewals_each), len(names)
+    html = (out / "virtual-year.html").read_text()
+    assert 'id="load-per-day"' in html and 'id="load-per-week"' in html
+
+
+def test_a_virtual_year_with_a_ca_rollover(estlab, tmp_path):
+    out = tmp_path / "out"
+    r = fleet(estlab, out, "--virtual-days", "120", "--renew-at", "0.5", "--devices", "14", "--rollover-day", "30",
+              "--rollover-spread", "7")
+    assert r.rc == 0, str(r)
+    year = json.loads((out / "virtual-year.json").read_text())
+    assert "rolled the CA root over" in year["rollover"], year["rollover"]
+    t = year["totals"]
+    # Every device fetches /cacerts and renews once, spread over days 30..36; none is due otherwise.
+    assert t["cacerts"] == 14 and t["rollover_renewals"] == 14 and t["renewals"] == 0, t
+    assert [d["rollover_renewals"] for d in year["days"][30:37]] == [2] * 7, year["days"][28:40]

@@ -13,11 +13,13 @@
 #include <optional>
 #include <thread>
 
+#include "estlab/core/async_coaps.hpp"
 #include "estlab/core/async_https.hpp"
 #include "estlab/core/certs_only.hpp"
 #include "estlab/core/csr.hpp"
 #include "estlab/core/est.hpp"
 #include "estlab/core/name.hpp"
+#include "device_support.hpp"
 
 namespace estlab::fleet {
 
@@ -32,14 +34,16 @@ struct BehaviourName {
 };
 constexpr BehaviourName kBehaviours[] = {{Behaviour::enroll, "enroll"},   {Behaviour::reenroll, "reenroll"},
                                          {Behaviour::basic, "basic"},     {Behaviour::revoked, "revoked"},
-                                         {Behaviour::no_eku, "no-eku"},   {Behaviour::serverkeygen, "serverkeygen"}};
+                                         {Behaviour::no_eku, "no-eku"},   {Behaviour::serverkeygen, "serverkeygen"},
+                                         {Behaviour::approval, "approval"}};
 
 // The fixture role each behaviour connects as ("" = no client certificate).
 std::string role_of(Behaviour b) {
   switch (b) {
     case Behaviour::enroll:
     case Behaviour::reenroll:
-    case Behaviour::serverkeygen: return "device-factory";
+    case Behaviour::serverkeygen:
+    case Behaviour::approval: return "device-factory";
     case Behaviour::revoked: return "device-revoked";
     case Behaviour::no_eku: return "device-no-eku";
     case Behaviour::basic: return "";
@@ -56,6 +60,8 @@ std::string_view to_string(Behaviour behaviour) {
     if (b.behaviour == behaviour) return b.name;
   return "?";
 }
+
+std::string_view to_string(Transport transport) { return transport == Transport::coaps ? "coaps" : "https"; }
 
 const std::vector<Behaviour>& all_behaviours() {
   static const std::vector<Behaviour> all = [] {
@@ -177,6 +183,25 @@ LatencySummary FleetReport::latency() const {
   return summarize(std::move(ms));
 }
 
+namespace {
+// The answer that ends a device's wait with its certificate: 2xx, but not 202 (still waiting).
+bool approved_after_waiting(const ExchangeRecord& e) { return e.polls > 0 && e.status >= 200 && e.status < 300 && e.status != 202; }
+}  // namespace
+
+LatencySummary FleetReport::time_to_approval() const {
+  std::vector<double> ms;
+  for (const auto& e : exchanges)
+    if (approved_after_waiting(e)) ms.push_back(e.waited_ms);
+  return summarize(std::move(ms));
+}
+
+std::uint64_t FleetReport::approval_polls() const {
+  std::uint64_t polls = 0;
+  for (const auto& e : exchanges)
+    if (approved_after_waiting(e)) polls += static_cast<std::uint64_t>(e.polls);
+  return polls;
+}
+
 std::vector<std::uint64_t> FleetReport::throughput_per_second() const {
   std::vector<std::uint64_t> out(static_cast<std::size_t>(std::ceil(wall_s)) + 1, 0);
   for (const auto& e : exchanges) {
@@ -191,58 +216,89 @@ namespace {
 
 class Engine;
 
+// A device's answer, whatever the transport: a status (CoAP codes as 100*class+detail), the wait a
+// waiting answer asks for, and the body (certs-only, binary or base64).
+struct Answer {
+  int status = 0;
+  bool waiting = false;  // 202 (RFC 7030 4.2.3) or 5.03 (RFC 9148 4.7)
+  int wait_s = 1;
+  Bytes body;
+};
+
 // One device: its key, its subject, its behaviour's exchanges, on one event loop.
 class Device : public std::enable_shared_from_this<Device> {
  public:
-  Device(Engine& engine, asio::io_context& io, std::uint64_t number, Behaviour behaviour)
-      : engine_(engine), io_(io), number_(number), behaviour_(behaviour), poll_timer_(io) {}
+  Device(Engine& engine, asio::io_context& io, std::size_t loop, std::uint64_t number, Behaviour behaviour)
+      : engine_(engine), io_(io), loop_(loop), number_(number), behaviour_(behaviour), poll_timer_(io) {}
   void start();
 
  private:
   void send(const std::string& operation);
-  void on_answer(const std::string& operation, SteadyClock::time_point sent, Result<HttpResponse> answer);
+  void on_answer(const std::string& operation, SteadyClock::time_point sent, Result<Answer> answer);
   void done();
 
   Engine& engine_;
   asio::io_context& io_;
+  std::size_t loop_;
   std::uint64_t number_;
   Behaviour behaviour_;
   asio::steady_timer poll_timer_;
   int polls_ = 0;
+  SteadyClock::time_point first_sent_;
   std::optional<PrivateKey> key_;
+  Bytes csr_der_;     // coaps sends it binary (RFC 9148 4.3)
   std::string body_;  // the CSR as an EST body, the same on every poll (a retry is the same request)
   std::shared_ptr<AsyncTlsClientContext> context_;
+  std::optional<TlsIdentity> identity_;  // coaps: the identity of the DTLS session
   std::optional<std::pair<std::string, std::string>> basic_;
+};
+
+// A gateway the devices talk to: the main target, or the one with manual approval.
+struct Endpoint {
+  const conformance::Target* target = nullptr;
+  AsyncExchangeTarget exchange;
+  std::map<std::string, std::shared_ptr<AsyncTlsClientContext>> contexts;  // role -> TLS context
+  std::vector<std::unique_ptr<AsyncCoapsClient>> coaps;                    // one per event loop
 };
 
 class Engine {
  public:
-  Engine(const conformance::Target& target, const FleetOptions& options) : target_(target), options_(options) {
-    asio::io_context resolver_io;
-    asio::ip::tcp::resolver resolver(resolver_io);
-    boost::system::error_code ec;
-    auto endpoints = resolver.resolve(target.host, std::to_string(target.port), ec);
-    if (ec || endpoints.empty()) throw ConfigError("fleet: cannot resolve " + target.host + ": " + ec.message());
-    exchange_target_.endpoint = endpoints.begin()->endpoint();
-    exchange_target_.server_name = target.server_name.empty() ? target.host : target.server_name;
-    exchange_target_.connect_timeout = exchange_target_.handshake_timeout = exchange_target_.io_timeout = options.timeout;
+  Engine(const conformance::Target& target, const conformance::Target* approval_target, const FleetOptions& options) : options_(options) {
+    main_.target = &target;
+    approval_.target = approval_target ? approval_target : &target;
+    for (Endpoint* endpoint : {&main_, &approval_}) {
+      const auto& t = *endpoint->target;
+      asio::io_context resolver_io;
+      asio::ip::tcp::resolver resolver(resolver_io);
+      boost::system::error_code ec;
+      auto endpoints = resolver.resolve(t.host, std::to_string(t.port), ec);
+      if (ec || endpoints.empty()) throw ConfigError("fleet: cannot resolve " + t.host + ": " + ec.message());
+      endpoint->exchange.endpoint = endpoints.begin()->endpoint();
+      endpoint->exchange.server_name = t.server_name.empty() ? t.host : t.server_name;
+      endpoint->exchange.connect_timeout = endpoint->exchange.handshake_timeout = endpoint->exchange.io_timeout = options.timeout;
+      if (options.transport == Transport::coaps && t.coaps_port == 0)
+        throw ConfigError("fleet: --transport coaps needs EST-coaps on " + t.name + " (coaps_port), which it lacks");
+      endpoint->contexts[""] = context_for(t, std::nullopt);
+    }
     for (const auto& [b, w] : options.mix.weights) {
       const std::string role = role_of(b);
+      const auto& t = *endpoint(b).target;
       if (b == Behaviour::basic) {
-        if (!target.credentials.count("preregistered"))
+        if (options.transport == Transport::coaps)
+          throw ConfigError("fleet: behaviour 'basic' has no EST-coaps form (RFC 9148 devices authenticate with certificates)");
+        if (!t.credentials.count("preregistered"))
           throw ConfigError("fleet: behaviour 'basic' needs the target's preregistered Basic credential (credentials: preregistered)");
-      } else if (!contexts_.count(role)) {
-        auto identity = target.identities.find(role);
-        if (identity == target.identities.end())
-          throw ConfigError("fleet: behaviour '" + std::string(to_string(b)) + "' needs the role '" + role + "', which the target lacks");
-        contexts_[role] = context_for(identity->second);
+      } else if (!endpoint(b).contexts.count(role)) {
+        auto identity = t.identities.find(role);
+        if (identity == t.identities.end())
+          throw ConfigError("fleet: behaviour '" + std::string(to_string(b)) + "' needs the role '" + role + "', which " + t.name + " lacks");
+        endpoint(b).contexts[role] = context_for(t, identity->second);
       }
     }
-    contexts_[""] = context_for(std::nullopt);
   }
 
-  std::shared_ptr<AsyncTlsClientContext> context_for(const std::optional<TlsIdentity>& identity) const {
-    auto context = AsyncTlsClientContext::make(target_.trust_anchors, identity);
+  std::shared_ptr<AsyncTlsClientContext> context_for(const conformance::Target& t, const std::optional<TlsIdentity>& identity) const {
+    auto context = AsyncTlsClientContext::make(t.trust_anchors, identity);
     if (!context.ok()) throw ConfigError("fleet: TLS context: " + context.error().message);
     return *context;
   }
@@ -250,13 +306,29 @@ class Engine {
   FleetReport run(const std::function<void(const Progress&)>& on_progress) {
     const std::size_t threads = std::max<std::size_t>(1, options_.threads);
     for (std::size_t i = 0; i < threads; ++i) ios_.push_back(std::make_unique<asio::io_context>(1));
+    if (options_.transport == Transport::coaps) {
+      // One libcoap context per event loop, with every session of that loop's devices.
+      for (Endpoint* endpoint : {&main_, &approval_}) {
+        AsyncCoapsOptions o;
+        o.host = endpoint->target->host;
+        o.port = endpoint->target->coaps_port;
+        o.trust_anchors = endpoint->target->trust_anchors;
+        o.server_name = endpoint->exchange.server_name;
+        o.timeout = options_.timeout;
+        for (auto& io : ios_) {
+          auto client = AsyncCoapsClient::make(*io, o);
+          if (!client.ok()) throw ConfigError("fleet: coaps client: " + client.error().message);
+          endpoint->coaps.push_back(std::move(client).value());
+        }
+      }
+    }
     started_at_ = SteadyClock::now();
     if (options_.rate > 0) {
       for (std::size_t i = 0; i < threads; ++i) arm_arrivals(i, SteadyClock::now());
     } else {
       for (std::size_t i = 0; i < std::max<std::size_t>(1, options_.concurrency); ++i) {
-        auto& io = *ios_[i % threads];
-        asio::post(io, [this, &io] { start_next(io); });
+        const std::size_t loop = i % threads;
+        asio::post(*ios_[loop], [this, loop] { start_next(loop); });
       }
     }
     std::atomic<bool> finished{false};
@@ -281,10 +353,13 @@ class Engine {
     monitor_cv_.notify_all();
     if (monitor.joinable()) monitor.join();
     if (on_progress) on_progress(progress());
+    // libcoap contexts before the loops they were made for.
+    main_.coaps.clear();
+    approval_.coaps.clear();
 
     FleetReport report;
-    report.target = target_.name;
-    report.profile = target_.profile;
+    report.target = main_.target->name;
+    report.profile = main_.target->profile;
     report.options = options_;
     report.devices = started_.load();
     report.wall_s = seconds_since(started_at_);
@@ -294,17 +369,17 @@ class Engine {
   }
 
   // Closed loop: a finished device makes room for the next.
-  void start_next(asio::io_context& io) {
+  void start_next(std::size_t loop) {
     const auto number = claim();
     if (!number) return;
     in_flight_++;
-    std::make_shared<Device>(*this, io, *number, options_.mix.pick(*number))->start();
+    std::make_shared<Device>(*this, *ios_[loop], loop, *number, options_.mix.pick(*number))->start();
   }
 
-  void device_done(asio::io_context& io) {
+  void device_done(std::size_t loop) {
     in_flight_--;
     finished_++;
-    if (options_.rate <= 0) start_next(io);
+    if (options_.rate <= 0) start_next(loop);
   }
 
   void record(ExchangeRecord r) {
@@ -314,10 +389,8 @@ class Engine {
     records_.push_back(std::move(r));
   }
 
-  const conformance::Target& target() const { return target_; }
   const FleetOptions& options() const { return options_; }
-  const AsyncExchangeTarget& exchange_target() const { return exchange_target_; }
-  std::shared_ptr<AsyncTlsClientContext> role_context(const std::string& role) const { return contexts_.at(role); }
+  Endpoint& endpoint(Behaviour b) { return b == Behaviour::approval ? approval_ : main_; }
 
  private:
   // The next device number of this shard (n % shard_count == shard_index).
@@ -348,7 +421,7 @@ class Engine {
       const auto number = claim();
       if (!number) return;
       in_flight_++;
-      std::make_shared<Device>(*this, io, *number, options_.mix.pick(*number))->start();
+      std::make_shared<Device>(*this, io, loop, *number, options_.mix.pick(*number))->start();
       arm_arrivals(loop, due + interval);
     });
   }
@@ -364,11 +437,9 @@ class Engine {
     return p;
   }
 
-  const conformance::Target& target_;
   FleetOptions options_;
-  AsyncExchangeTarget exchange_target_;
-  std::map<std::string, std::shared_ptr<AsyncTlsClientContext>> contexts_;
   std::vector<std::unique_ptr<asio::io_context>> ios_;
+  Endpoint main_, approval_;  // after the loops: their coaps clients go first
   SteadyClock::time_point started_at_;
   std::atomic<std::uint64_t> started_{0}, finished_{0}, errors_{0}, delayed_{0};
   std::atomic<std::size_t> in_flight_{0};
@@ -378,65 +449,92 @@ class Engine {
   std::condition_variable monitor_cv_;
 };
 
-std::string fill_subject(const std::string& subject_template, const std::string& cn) {
-  std::string out = subject_template;
-  if (auto at = out.find("{{cn}}"); at != std::string::npos) out.replace(at, 6, cn);
-  return out;
-}
-
 void Device::start() {
-  const auto& target = engine_.target();
+  auto& endpoint = engine_.endpoint(behaviour_);
+  const auto& target = *endpoint.target;
   std::string subject;
   if (behaviour_ == Behaviour::basic) {
     const auto& credential = target.credentials.at("preregistered");
     basic_ = {credential.user, credential.password};
     subject = credential.subject;
-    context_ = engine_.role_context("");
+    context_ = endpoint.contexts.at("");
   } else {
     const std::string role = role_of(behaviour_);
-    context_ = engine_.role_context(role);
+    context_ = endpoint.contexts.at(role);
+    identity_ = target.identities.at(role);
     // The product binds the CSR subject to the client certificate (PG-ENR-1); RFC 7030 does not,
     // so there each device has a name of its own.
     subject = target.profile == "protocol-gateway" ? target.identities.at(role).certificate.subject().to_string()
-                                                   : fill_subject(target.subject_template, "fleet-" + std::to_string(engine_.options().seed) + "-" + std::to_string(number_));
+                                                   : detail::fill_subject(target.subject_template, "fleet-" + std::to_string(engine_.options().seed) + "-" + std::to_string(number_));
   }
-  auto key = PrivateKey::generate(engine_.options().key_type);
   auto name = DistinguishedName::parse(subject);
-  if (!key.ok() || !name.ok()) {
-    engine_.record({behaviour_, "csr", 0, 0, 0, "cannot make the CSR: " + (key.ok() ? name.error().message : key.error().message)});
-    return done();
-  }
-  auto csr = CsrBuilder().subject(*name).sign(*key);
+  auto csr = name.ok() ? detail::make_device_csr(*name, engine_.options().key_type) : Result<detail::DeviceCsr>(name.error());
   if (!csr.ok()) {
-    engine_.record({behaviour_, "csr", 0, 0, 0, "cannot sign the CSR: " + csr.error().message});
+    engine_.record({behaviour_, "csr", 0, 0, 0, "cannot make the CSR: " + csr.error().message});
     return done();
   }
-  key_ = std::move(key).value();
-  body_ = encode_est_body(csr->der());
+  key_ = std::move(csr->key);
+  csr_der_ = std::move(csr->der);
+  body_ = encode_est_body(csr_der_);
   send(behaviour_ == Behaviour::serverkeygen ? "serverkeygen" : "simpleenroll");
 }
 
 void Device::send(const std::string& operation) {
+  auto& endpoint = engine_.endpoint(behaviour_);
+  const auto& label = endpoint.target->default_label;
+  const auto sent = SteadyClock::now();
+  if (polls_ == 0) first_sent_ = sent;
+  if (engine_.options().transport == Transport::coaps) {
+    CoapRequest request;
+    request.method = CoapMethod::post;
+    const auto op = operation == "serverkeygen" ? EstOperation::serverkeygen
+                    : operation == "simplereenroll" ? EstOperation::simplereenroll
+                                                    : EstOperation::simpleenroll;
+    request.path = *coaps_est_path(label, op);
+    request.content_format = coap_formats::pkcs10;
+    request.payload = csr_der_;
+    endpoint.coaps[loop_]->exchange(identity_, std::move(request), [self = shared_from_this(), operation, sent](Result<CoapResponse> r) {
+      if (!r.ok()) return self->on_answer(operation, sent, r.error());
+      Answer a;
+      a.status = r->code.code_class() * 100 + r->code.detail();
+      a.waiting = r->code == CoapCode::make(5, 3);  // 9148-4.7-b: Max-Age says when to ask again
+      a.wait_s = static_cast<int>(std::min<std::uint32_t>(r->max_age.value_or(60), 3600));
+      a.body = std::move(r->payload);
+      self->on_answer(operation, sent, std::move(a));
+    });
+    return;
+  }
   HttpRequest request;
   request.method = "POST";
-  const auto& label = engine_.target().default_label;
   request.target = "/.well-known/est/" + (label.empty() ? "" : label + "/") + operation;
   request.headers.emplace_back("Content-Type", "application/pkcs10");
   request.headers.emplace_back("Content-Transfer-Encoding", "base64");
   if (basic_) request.headers.emplace_back("Authorization", make_basic_authorization(basic_->first, basic_->second));
   request.body = body_;
-  const auto sent = SteadyClock::now();
-  async_https_exchange(io_, context_, engine_.exchange_target(), std::move(request),
-                       [self = shared_from_this(), operation, sent](Result<HttpResponse> answer) {
-                         self->on_answer(operation, sent, std::move(answer));
-                       });
+  async_https_exchange(io_, context_, endpoint.exchange, std::move(request), [self = shared_from_this(), operation, sent](Result<HttpResponse> r) {
+    if (!r.ok()) return self->on_answer(operation, sent, r.error());
+    Answer a;
+    a.status = r->status;
+    a.waiting = r->status == 202;
+    if (auto after = r->header("Retry-After")) {
+      try {
+        a.wait_s = std::clamp(std::stoi(*after), 0, 3600);
+      } catch (const std::exception&) {
+      }
+    }
+    a.body = Bytes(r->body.begin(), r->body.end());
+    self->on_answer(operation, sent, std::move(a));
+  });
 }
 
-void Device::on_answer(const std::string& operation, SteadyClock::time_point sent, Result<HttpResponse> answer) {
+void Device::on_answer(const std::string& operation, SteadyClock::time_point sent, Result<Answer> answer) {
   ExchangeRecord r;
   r.behaviour = behaviour_;
   r.operation = operation;
-  r.latency_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - sent).count();
+  const auto now = SteadyClock::now();
+  r.latency_ms = std::chrono::duration<double, std::milli>(now - sent).count();
+  r.polls = polls_;
+  r.waited_ms = std::chrono::duration<double, std::milli>(now - first_sent_).count();
   if (!answer.ok()) {
     r.error = answer.error().message;
     engine_.record(std::move(r));
@@ -444,53 +542,45 @@ void Device::on_answer(const std::string& operation, SteadyClock::time_point sen
   }
   r.status = answer->status;
   engine_.record(std::move(r));
-  // Waiting for approval (RFC 7030 4.2.3): the same request again after Retry-After.
-  if (answer->status == 202 && polls_ < engine_.options().max_polls) {
+  // Waiting for approval (RFC 7030 4.2.3, RFC 9148 4.7): the same request again when asked to.
+  if (answer->waiting && polls_ < engine_.options().max_polls) {
     ++polls_;
-    int wait_s = 1;
-    if (auto after = answer->header("Retry-After")) {
-      try {
-        wait_s = std::clamp(std::stoi(*after), 0, 3600);
-      } catch (const std::exception&) {
-      }
-    }
-    poll_timer_.expires_after(std::chrono::seconds(wait_s));
+    poll_timer_.expires_after(std::chrono::seconds(answer->wait_s));
     poll_timer_.async_wait([self = shared_from_this(), operation](boost::system::error_code) { self->send(operation); });
     return;
   }
-  if (behaviour_ == Behaviour::reenroll && operation == "simpleenroll" && answer->status == 200) {
-    auto bag = CertsOnly::parse(as_bytes(answer->body));
-    std::optional<Certificate> issued;
-    if (bag.ok())
-      for (const auto& cert : bag->certificates())
-        if (cert.public_key() == key_->public_key()) issued = cert;
+  const bool issued_ok = answer->status >= 200 && answer->status < 300;
+  if (behaviour_ == Behaviour::reenroll && operation == "simpleenroll" && issued_ok) {
+    const auto issued = detail::issued_for(answer->body, *key_);
     if (!issued) {
       engine_.record({behaviour_, "simplereenroll", 0, 0, 0, "the enrollment answer holds no certificate for the device's key"});
       return done();
     }
     // Renew as the certificate just issued, with a new key (RFC 7030 4.2.2).
-    context_ = engine_.context_for(TlsIdentity{*key_, *issued, {}});
-    auto key = PrivateKey::generate(engine_.options().key_type);
-    auto csr = key.ok() ? CsrBuilder().subject(issued->subject()).sign(*key) : Result<Csr>(key.error());
+    identity_ = TlsIdentity{*key_, *issued, {}};
+    if (engine_.options().transport == Transport::https) context_ = engine_.context_for(*engine_.endpoint(behaviour_).target, identity_);
+    auto csr = detail::make_device_csr(issued->subject(), engine_.options().key_type);
     if (!csr.ok()) {
       engine_.record({behaviour_, "simplereenroll", 0, 0, 0, "cannot make the re-enrollment CSR: " + csr.error().message});
       return done();
     }
-    key_ = std::move(key).value();
-    body_ = encode_est_body(csr->der());
+    key_ = std::move(csr->key);
+    csr_der_ = std::move(csr->der);
+    body_ = encode_est_body(csr_der_);
     polls_ = 0;
     return send("simplereenroll");
   }
   done();
 }
 
-void Device::done() { engine_.device_done(io_); }
+void Device::done() { engine_.device_done(loop_); }
 
 }  // namespace
 
-FleetReport run_fleet(const conformance::Target& target, const FleetOptions& options, const std::function<void(const Progress&)>& on_progress) {
+FleetReport run_fleet(const conformance::Target& target, const FleetOptions& options, const std::function<void(const Progress&)>& on_progress,
+                      const conformance::Target* approval_target) {
   if (options.mix.weights.empty()) throw ConfigError("fleet: the behaviour mix is empty");
-  Engine engine(target, options);
+  Engine engine(target, approval_target, options);
   return engine.run(on_progress);
 }
 

@@ -53,10 +53,13 @@ std::string to_text(const FleetReport& report) {
       << " exchanges/s, " << report.errors() << " without an answer\n";
   out << "latency ms (answered): p50 " << fixed(latency.p50) << ", p95 " << fixed(latency.p95) << ", p99 " << fixed(latency.p99)
       << ", max " << fixed(latency.max) << "\n";
-  out << "mix " << report.options.mix.to_string() << "; "
+  out << "mix " << report.options.mix.to_string() << " over " << to_string(report.options.transport) << "; "
       << (report.options.rate > 0 ? "open loop at " + fixed(report.options.rate) + " devices/s"
                                   : "closed loop, " + std::to_string(report.options.concurrency) + " in flight")
       << ", " << report.options.threads << " event loop(s)\n";
+  if (const auto approval = report.time_to_approval(); approval.count > 0)
+    out << "time to approval ms (" << approval.count << " devices, " << report.approval_polls() << " polls): p50 " << fixed(approval.p50)
+        << ", p95 " << fixed(approval.p95) << ", p99 " << fixed(approval.p99) << ", max " << fixed(approval.max) << "\n";
   if (report.arrivals_delayed) out << report.arrivals_delayed << " arrivals waited for room (max in flight " << report.options.max_in_flight << ")\n";
   out << "outcomes (behaviour operation: status count):\n";
   for (const auto& [what, statuses] : report.outcomes()) {
@@ -80,7 +83,7 @@ std::string to_json(const FleetReport& report) {
   out << "  \"target\": " << json_string(report.target) << ",\n  \"profile\": " << json_string(report.profile) << ",\n";
   out << "  \"options\": {\"devices\": " << report.options.devices << ", \"duration_ms\": " << report.options.duration.count()
       << ", \"concurrency\": " << report.options.concurrency << ", \"rate\": " << fixed(report.options.rate, 3)
-      << ", \"threads\": " << report.options.threads << ", \"mix\": " << json_string(report.options.mix.to_string())
+      << ", \"threads\": " << report.options.threads << ", \"transport\": \"" << to_string(report.options.transport) << "\", \"mix\": " << json_string(report.options.mix.to_string())
       << ", \"seed\": \"" << report.options.seed << "\", \"shard\": \"" << report.options.shard_index << "/" << report.options.shard_count
       << "\"},\n";
   out << "  \"devices\": " << report.devices << ",\n  \"exchanges\": " << report.exchanges.size() << ",\n";
@@ -89,6 +92,9 @@ std::string to_json(const FleetReport& report) {
   out << "  \"arrivals_delayed\": " << report.arrivals_delayed << ",\n";
   out << "  \"latency_ms\": {\"count\": " << latency.count << ", \"p50\": " << fixed(latency.p50, 3) << ", \"p95\": " << fixed(latency.p95, 3)
       << ", \"p99\": " << fixed(latency.p99, 3) << ", \"max\": " << fixed(latency.max, 3) << ", \"mean\": " << fixed(latency.mean, 3) << "},\n";
+  const auto approval = report.time_to_approval();
+  out << "  \"time_to_approval_ms\": {\"count\": " << approval.count << ", \"polls\": " << report.approval_polls() << ", \"p50\": " << fixed(approval.p50, 3)
+      << ", \"p95\": " << fixed(approval.p95, 3) << ", \"p99\": " << fixed(approval.p99, 3) << ", \"max\": " << fixed(approval.max, 3) << "},\n";
   out << "  \"outcomes\": {";
   bool first = true;
   for (const auto& [what, statuses] : report.outcomes()) {
@@ -115,12 +121,13 @@ std::string to_json(const FleetReport& report) {
   const auto counts = histogram(report);
   for (std::size_t i = 0; i < counts.size(); ++i)
     out << (i ? ", " : "") << "{\"bucket\": " << json_string(bucket_label(i)) << ", \"count\": " << counts[i] << "}";
-  // Every exchange, for `estlab fleet merge`: [behaviour, operation, status, latency ms, finished at s, error].
+  // Every exchange, for `estlab fleet merge`: [behaviour, operation, status, latency ms, finished at s, error, polls, waited ms].
   out << "],\n  \"records\": [";
   for (std::size_t i = 0; i < report.exchanges.size(); ++i) {
     const auto& e = report.exchanges[i];
     out << (i ? ",\n    " : "\n    ") << "[" << json_string(to_string(e.behaviour)) << ", " << json_string(e.operation) << ", " << e.status << ", "
-        << fixed(e.latency_ms, 3) << ", " << fixed(e.finished_at_s, 3) << ", " << json_string(e.error) << "]";
+        << fixed(e.latency_ms, 3) << ", " << fixed(e.finished_at_s, 3) << ", " << json_string(e.error) << ", " << e.polls << ", "
+        << fixed(e.waited_ms, 3) << "]";
   }
   out << (report.exchanges.empty() ? "]\n}\n" : "\n  ]\n}\n");
   return out.str();
@@ -141,6 +148,7 @@ FleetReport from_json(const std::string& text, const std::string& source) {
     report.options.concurrency = options["concurrency"].as<std::size_t>();
     report.options.rate = options["rate"].as<double>();
     report.options.threads = options["threads"].as<std::size_t>();
+    if (options["transport"]) report.options.transport = options["transport"].as<std::string>() == "coaps" ? Transport::coaps : Transport::https;
     auto mix = BehaviourMix::parse(options["mix"].as<std::string>());
     if (!mix.ok()) throw ConfigError(source + ": mix: " + mix.error().message);
     report.options.mix = *mix;
@@ -153,7 +161,8 @@ FleetReport from_json(const std::string& text, const std::string& source) {
     report.wall_s = root["wall_s"].as<double>();
     report.arrivals_delayed = root["arrivals_delayed"].as<std::uint64_t>();
     for (const auto& record : root["records"]) {
-      if (!record.IsSequence() || record.size() != 6) throw ConfigError(source + ": a record is not [behaviour, operation, status, latency, at, error]");
+      if (!record.IsSequence() || (record.size() != 6 && record.size() != 8))
+        throw ConfigError(source + ": a record is not [behaviour, operation, status, latency, at, error, polls, waited]");
       ExchangeRecord e;
       const auto name = record[0].as<std::string>();
       auto b = BehaviourMix::parse(name);
@@ -164,6 +173,10 @@ FleetReport from_json(const std::string& text, const std::string& source) {
       e.latency_ms = record[3].as<double>();
       e.finished_at_s = record[4].as<double>();
       e.error = record[5].as<std::string>();
+      if (record.size() == 8) {
+        e.polls = record[6].as<int>();
+        e.waited_ms = record[7].as<double>();
+      }
       report.exchanges.push_back(std::move(e));
     }
   } catch (const YAML::Exception& e) {
@@ -214,6 +227,11 @@ std::string to_html(const FleetReport& report) {
   out << "<table id=\"latency\"><tr><th>latency ms</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>mean</th></tr><tr><td class=\"l\">answered ("
       << latency.count << ")</td><td>" << fixed(latency.p50) << "</td><td>" << fixed(latency.p95) << "</td><td>" << fixed(latency.p99)
       << "</td><td>" << fixed(latency.max) << "</td><td>" << fixed(latency.mean) << "</td></tr></table>\n";
+
+  if (const auto approval = report.time_to_approval(); approval.count > 0)
+    out << "<table id=\"time-to-approval\"><tr><th>time to approval ms</th><th>p50</th><th>p95</th><th>p99</th><th>max</th><th>polls</th></tr><tr><td class=\"l\">approved ("
+        << approval.count << ")</td><td>" << fixed(approval.p50) << "</td><td>" << fixed(approval.p95) << "</td><td>" << fixed(approval.p99)
+        << "</td><td>" << fixed(approval.max) << "</td><td>" << report.approval_polls() << "</td></tr></table>\n";
 
   // Latency histogram.
   const auto counts = histogram(report);

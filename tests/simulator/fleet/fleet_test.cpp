@@ -110,5 +110,45 @@ TEST(FleetReport, OutcomesErrorsAndThroughputSeries) {
   EXPECT_NE(to_html(r).find("id=\"histogram\""), std::string::npos);
 }
 
+TEST(FleetReport, TimeToApprovalCountsOnlyDevicesThatWaitedAndGotTheirCertificate) {
+  FleetReport r;
+  r.wall_s = 3;
+  ExchangeRecord waiting{Behaviour::approval, "simpleenroll", 202, 4, 0.1, ""};
+  ExchangeRecord approved{Behaviour::approval, "simpleenroll", 200, 5, 1.2, ""};
+  approved.polls = 1;
+  approved.waited_ms = 1100;
+  ExchangeRecord approved_late = approved;
+  approved_late.polls = 3;
+  approved_late.waited_ms = 3300;
+  ExchangeRecord direct{Behaviour::enroll, "simpleenroll", 200, 6, 0.3, ""};  // never waited: not an approval
+  direct.waited_ms = 6;
+  ExchangeRecord refused{Behaviour::approval, "simpleenroll", 403, 5, 2.0, ""};  // waited, then rejected
+  refused.polls = 2;
+  refused.waited_ms = 2000;
+  ExchangeRecord coaps{Behaviour::approval, "simpleenroll", 204, 5, 2.5, ""};  // 2.04 Changed after 5.03
+  coaps.polls = 1;
+  coaps.waited_ms = 1500;
+  ExchangeRecord still_waiting{Behaviour::approval, "simpleenroll", 202, 5, 2.6, ""};  // a later poll, still 202
+  still_waiting.polls = 1;
+  still_waiting.waited_ms = 1000;
+  r.exchanges = {waiting, approved, approved_late, direct, refused, coaps, still_waiting};
+  const auto t = r.time_to_approval();
+  EXPECT_EQ(t.count, 3u);
+  EXPECT_DOUBLE_EQ(t.p50, 1500);
+  EXPECT_DOUBLE_EQ(t.max, 3300);
+  EXPECT_EQ(r.approval_polls(), 5u);
+  r.options.transport = Transport::coaps;
+  r.options.mix = BehaviourMix::parse("approval=1,enroll=1").value();
+  const FleetReport back = from_json(to_json(r), "r.json");
+  EXPECT_EQ(back.options.transport, Transport::coaps);
+  ASSERT_EQ(back.exchanges.size(), 7u);
+  EXPECT_EQ(back.exchanges[2].polls, 3);
+  EXPECT_DOUBLE_EQ(back.exchanges[2].waited_ms, 3300);
+  EXPECT_EQ(back.time_to_approval().count, 3u);
+  EXPECT_NE(to_text(r).find("time to approval"), std::string::npos);
+  EXPECT_NE(to_html(r).find("id=\"time-to-approval\""), std::string::npos);
+  EXPECT_EQ(BehaviourMix::parse("approval=2,enroll").value().to_string(), "approval=2,enroll=1");
+}
+
 }  // namespace
 }  // namespace estlab::fleet

@@ -7,7 +7,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "estlab/core/certificate.hpp"
 
 #include "estlab/core/result.hpp"
 
@@ -46,5 +50,15 @@ void set_pem_identity(coap_dtls_pki_t& pki, const std::string& certificate_pem, 
 
 // A host name or literal and a port as a UDP address (the first getaddrinfo answer).
 Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
+
+// Shared by the blocking and the asynchronous coaps clients:
+// an unsigned option's value (nullopt when absent);
+std::optional<std::uint32_t> uint_option(const coap_pdu_t* pdu, coap_option_num_t number);
+// what a NACK means, for error messages;
+const char* nack_reason(coap_nack_reason_t reason);
+// the trust anchors of a client context (RFC 9148 3: an explicit TA database);
+Result<void> set_root_cas(coap_context_t* context, const std::vector<Certificate>& trust_anchors);
+// RFC 6125 name check of the server's leaf: an IP literal against iPAddress, else dNSName.
+Result<void> check_server_name(const Certificate& leaf, const std::string& server_name);
 
 }  // namespace estlab::coap

@@ -25,7 +25,12 @@ enum class Behaviour {
   revoked,       // a device whose certificate was revoked (role device-revoked): expects a refusal
   no_eku,        // a device certificate without the clientAuth EKU (role device-no-eku)
   serverkeygen,  // asks the server to generate its key
+  approval,      // enrolls where an operator approves: polls on Retry-After (202) or Max-Age (5.03)
 };
+
+// How devices talk to the target: HTTPS to the gateway, or EST-coaps (RFC 9148) to its CoAP proxy.
+enum class Transport { https, coaps };
+std::string_view to_string(Transport transport);
 std::string_view to_string(Behaviour behaviour);
 const std::vector<Behaviour>& all_behaviours();
 
@@ -48,6 +53,7 @@ struct FleetOptions {
   BehaviourMix mix;
   KeyType key_type = KeyType::ec_p256;
   std::uint64_t seed = 1;                 // names of devices: fleet-<seed>-<n>
+  Transport transport = Transport::https;
   int max_polls = 10;                     // a device waiting for approval polls this often at most
   std::chrono::milliseconds timeout{15'000};  // per exchange phase
   // This process runs shard shard_index of shard_count (--shard I/N): the devices n with
@@ -71,10 +77,12 @@ struct Progress {
 struct ExchangeRecord {
   Behaviour behaviour = Behaviour::enroll;
   std::string operation;  // simpleenroll, simplereenroll, serverkeygen
-  int status = 0;         // 0 = no HTTP answer (error says why)
+  int status = 0;         // 0 = no answer (error says why); coaps codes as 100*class+detail (2.04 = 204)
   double latency_ms = 0;
   double finished_at_s = 0;  // since the fleet started
   std::string error;
+  int polls = 0;          // waiting answers (202, 5.03) this device had for the operation before this one
+  double waited_ms = 0;   // since the device first sent the operation: the time to approval on the last answer
 };
 
 struct LatencySummary {
@@ -100,12 +108,18 @@ struct FleetReport {
   LatencySummary latency() const;  // of answered exchanges
   // Finished exchanges per whole second since the start.
   std::vector<std::uint64_t> throughput_per_second() const;
+  // Devices that waited for approval and got their certificate: how long from their first request
+  // to the issuing answer, and how often they polled in all.
+  LatencySummary time_to_approval() const;
+  std::uint64_t approval_polls() const;
 };
 
 // Runs the fleet; throws ConfigError when the target lacks what the mix needs (a role, the
 // preregistered credential), naming it. on_progress is called from a monitor thread.
+// approval_target serves the behaviour 'approval' (a gateway with manual approval); null = target.
 FleetReport run_fleet(const conformance::Target& target, const FleetOptions& options,
-                      const std::function<void(const Progress&)>& on_progress = {});
+                      const std::function<void(const Progress&)>& on_progress = {},
+                      const conformance::Target* approval_target = nullptr);
 
 std::string to_json(const FleetReport& report);
 // Reads what to_json wrote (its "records" carry every exchange); ConfigError names what is wrong.

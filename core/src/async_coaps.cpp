@@ -1,0 +1,307 @@
+#include "estlab/core/async_coaps.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <openssl/ssl.h>
+#include <poll.h>
+
+#include <map>
+
+#include "estlab/core/coap_handles.hpp"
+
+namespace estlab {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// One device's exchange: its DTLS session, its identity's PEM (libcoap reads it while the session
+// is made) and its deadline.
+struct Exchange {
+  explicit Exchange(asio::io_context& io) : deadline(io) {}
+  AsyncCoapsClient::Handler handler;
+  std::string certificate_pem, key_pem;
+  std::vector<Certificate> chain;  // sent after the leaf
+  coap_dtls_pki_t pki{};
+  CoapRequest request;  // its payload stays alive until libcoap has sent every block
+  coap::Session session;
+  asio::steady_timer deadline;
+  bool connected = false;
+  std::optional<Result<CoapResponse>> outcome;  // set once; the handler runs after libcoap returns
+};
+
+}  // namespace
+
+struct AsyncCoapsClient::Impl {
+  Impl(asio::io_context& io_context) : io(io_context), watch(io_context), tick(io_context) {}
+  ~Impl() {
+    // The epoll descriptor belongs to libcoap's context.
+    if (watch.is_open()) watch.release();
+    for (auto& [raw, exchange] : exchanges)
+      if (exchange->session) coap_session_set_app_data(exchange->session.get(), nullptr);
+    exchanges.clear();  // sessions before their context
+  }
+
+  asio::io_context& io;
+  AsyncCoapsOptions options;
+  coap_address_t server{};
+  coap::Context context;
+  // After the context: destroyed first, so every session is released before its context.
+  std::map<Exchange*, std::unique_ptr<Exchange>> exchanges;
+  std::vector<Exchange*> finished;  // outcomes set inside libcoap's callbacks, handled after it returns
+  asio::posix::stream_descriptor watch;
+  asio::steady_timer tick;
+  bool watching = false, ticking = false;
+
+  static Exchange* of(coap_session_t* session) { return static_cast<Exchange*>(coap_session_get_app_data(session)); }
+  static Impl* owner(coap_session_t* session) {
+    return static_cast<Impl*>(coap_get_app_data(coap_session_get_context(session)));
+  }
+
+  void settle(Exchange* exchange, Result<CoapResponse> outcome) {
+    if (exchange->outcome) return;
+    exchange->outcome = std::move(outcome);
+    finished.push_back(exchange);
+  }
+
+  static int tls_setup(void* tls_session, coap_dtls_pki_t* setup) noexcept {
+    auto* exchange = static_cast<Exchange*>(setup->cn_call_back_arg);
+    SSL* ssl = static_cast<SSL*>(tls_session);
+    if (exchange == nullptr || ssl == nullptr) return 0;
+    for (const auto& certificate : exchange->chain)
+      if (SSL_add1_chain_cert(ssl, certificate.native()) != 1) return 0;
+    return 1;
+  }
+
+  static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
+    Exchange* exchange = of(session);
+    Impl* self = owner(session);
+    if (exchange == nullptr || self == nullptr || exchange->outcome) return 0;
+    switch (event) {
+      case COAP_EVENT_DTLS_CONNECTED: {
+        exchange->connected = true;
+        if (self->options.server_name.empty()) break;
+        coap_tls_library_t library;
+        auto* ssl = static_cast<SSL*>(coap_session_get_tls(session, &library));
+        X509* leaf = ssl != nullptr && library == COAP_TLS_LIBRARY_OPENSSL ? SSL_get0_peer_certificate(ssl) : nullptr;
+        if (leaf == nullptr) {
+          self->settle(exchange, make_error(ErrorCode::verify_failed, "the server sent no certificate"));
+        } else if (auto named = coap::check_server_name(Certificate::borrow_shared(leaf), self->options.server_name); !named.ok()) {
+          self->settle(exchange, named.error());
+        }
+        break;
+      }
+      case COAP_EVENT_DTLS_ERROR:
+      case COAP_EVENT_DTLS_CLOSED:
+      case COAP_EVENT_SESSION_FAILED:
+      case COAP_EVENT_SESSION_CLOSED:
+        self->settle(exchange, make_error(exchange->connected ? ErrorCode::io : ErrorCode::verify_failed,
+                                          exchange->connected ? "DTLS session closed during the request" : "DTLS handshake failed"));
+        break;
+      default: break;
+    }
+    return 0;
+  }
+
+  static coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received, const coap_mid_t) noexcept {
+    Exchange* exchange = of(session);
+    Impl* self = owner(session);
+    if (exchange == nullptr || self == nullptr || exchange->outcome) return COAP_RESPONSE_OK;
+    try {
+      CoapResponse r;
+      r.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
+      if (auto cf = coap::uint_option(received, COAP_OPTION_CONTENT_FORMAT)) r.content_format = static_cast<std::uint16_t>(*cf);
+      r.max_age = coap::uint_option(received, COAP_OPTION_MAXAGE);
+      r.separate = coap_pdu_get_type(received) == COAP_MESSAGE_CON;
+      r.size2 = coap::uint_option(received, COAP_OPTION_SIZE2);
+      std::size_t length = 0, offset = 0, total = 0;
+      const std::uint8_t* data = nullptr;
+      // Block mode SINGLE_BODY: libcoap has put every Block2 block together.
+      if (coap_get_data_large(received, &length, &data, &offset, &total) && length > 0) r.payload.assign(data, data + length);
+      if (r.payload.size() > self->options.max_response_body)
+        self->settle(exchange, make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(r.payload.size()) +
+                                                                         " bytes is over the limit of " +
+                                                                         std::to_string(self->options.max_response_body)));
+      else
+        self->settle(exchange, std::move(r));
+    } catch (const std::exception& e) {
+      self->settle(exchange, make_error(ErrorCode::internal, std::string("reading the response: ") + e.what()));
+    }
+    return COAP_RESPONSE_OK;
+  }
+
+  static void on_nack(coap_session_t* session, const coap_pdu_t*, const coap_nack_reason_t reason, const coap_mid_t) noexcept {
+    Exchange* exchange = of(session);
+    Impl* self = owner(session);
+    if (exchange == nullptr || self == nullptr) return;
+    self->settle(exchange, make_error(reason == COAP_NACK_TOO_MANY_RETRIES ? ErrorCode::timeout : ErrorCode::io, coap::nack_reason(reason)));
+  }
+
+  // Outside libcoap's callbacks: release the sessions of settled exchanges and run their handlers
+  // (which may start the device's next exchange).
+  void complete() {
+    while (!finished.empty()) {
+      Exchange* exchange = finished.back();
+      finished.pop_back();
+      auto it = exchanges.find(exchange);
+      if (it == exchanges.end()) continue;
+      auto owned = std::move(it->second);
+      exchanges.erase(it);
+      owned->deadline.cancel();
+      if (owned->session) coap_session_set_app_data(owned->session.get(), nullptr);
+      owned->session.reset();
+      auto handler = std::move(owned->handler);
+      auto outcome = std::move(*owned->outcome);
+      owned.reset();
+      handler(std::move(outcome));
+    }
+    if (exchanges.empty()) {
+      watch.cancel();
+      tick.cancel();
+    }
+  }
+
+  void process() {
+    coap_io_process(context.get(), COAP_IO_NO_WAIT);
+    // Asio watches libcoap's epoll descriptor edge-triggered: drain what is ready now.
+    pollfd fd{coap_context_get_coap_fd(context.get()), POLLIN, 0};
+    for (int i = 0; i < 64 && fd.fd >= 0 && ::poll(&fd, 1, 0) > 0 && (fd.revents & POLLIN); ++i) {
+      coap_io_process(context.get(), COAP_IO_NO_WAIT);
+      fd.revents = 0;
+    }
+    complete();
+  }
+
+  void arm() {
+    if (exchanges.empty()) return;
+    if (!watching && watch.is_open()) {
+      watching = true;
+      watch.async_wait(asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        watching = false;
+        if (!ec) process();
+        arm();
+      });
+    }
+    // libcoap's timers (DTLS and CoAP retransmissions) sit in its epoll set too; the tick is a
+    // safety net, and the only driver where libcoap has no epoll.
+    if (!ticking) {
+      ticking = true;
+      tick.expires_after(std::chrono::milliseconds(watch.is_open() ? 50 : 2));
+      tick.async_wait([this](boost::system::error_code ec) {
+        ticking = false;
+        if (!ec) process();
+        arm();
+      });
+    }
+  }
+
+  void start(const std::optional<TlsIdentity>& identity, CoapRequest request, Handler handler) {
+    auto owned = std::make_unique<Exchange>(io);
+    Exchange* exchange = owned.get();
+    exchange->handler = std::move(handler);
+    exchange->request = std::move(request);
+    exchange->pki = coap::pki_setup(true, &Impl::tls_setup, exchange);
+    if (identity) {
+      exchange->certificate_pem = identity->certificate.pem();
+      exchange->key_pem = identity->key.pkcs8_pem();
+      exchange->chain = identity->chain;
+      coap::set_pem_identity(exchange->pki, exchange->certificate_pem, exchange->key_pem);
+    }
+    if (!options.server_name.empty()) exchange->pki.client_sni = const_cast<char*>(options.server_name.c_str());
+    exchanges.emplace(exchange, std::move(owned));
+    // libcoap reads the PKI (our certificate and key) into the new session's SSL here.
+    exchange->session.reset(coap_new_client_session_pki(context.get(), nullptr, &server, COAP_PROTO_DTLS, &exchange->pki));
+    if (!exchange->session) {
+      settle(exchange, make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port)));
+      asio::post(io, [this] { complete(); });
+      return;
+    }
+    coap_session_set_app_data(exchange->session.get(), exchange);
+    exchange->deadline.expires_after(options.timeout);
+    exchange->deadline.async_wait([this, exchange](boost::system::error_code ec) {
+      if (ec || !exchanges.count(exchange)) return;
+      settle(exchange, make_error(ErrorCode::timeout, std::string(exchange->connected ? "no answer to " + exchange->request.path
+                                                                                     : "no DTLS handshake") +
+                                                          " within " + std::to_string(options.timeout.count()) + " ms"));
+      complete();
+    });
+    if (auto sent = send(*exchange); !sent.ok()) {
+      settle(exchange, sent.error());
+      asio::post(io, [this] { complete(); });
+      return;
+    }
+    arm();
+  }
+
+  // The request as one CON message; libcoap queues it until the handshake is done and splits a
+  // large body into Block1 blocks.
+  Result<void> send(Exchange& exchange) {
+    const CoapRequest& request = exchange.request;
+    coap_session_t* session = exchange.session.get();
+    coap::Pdu pdu(coap_new_pdu(COAP_MESSAGE_CON, static_cast<coap_pdu_code_t>(request.method), session));
+    if (!pdu) return make_error(ErrorCode::internal, "coap_new_pdu failed");
+    std::uint8_t token[8];
+    std::size_t token_length = 0;
+    coap_session_new_token(session, &token_length, token);
+    coap_add_token(pdu.get(), token_length, token);
+    coap_optlist_t* raw = nullptr;
+    auto add_segments = [&raw](const std::string& text, char separator, coap_option_num_t number) {
+      for (std::size_t start = 0; start < text.size();) {
+        std::size_t end = std::min(text.find(separator, start), text.size());
+        if (end > start) coap_insert_optlist(&raw, coap_new_optlist(number, end - start, reinterpret_cast<const std::uint8_t*>(text.data() + start)));
+        start = end + 1;
+      }
+    };
+    std::uint8_t buffer[4];
+    auto add_uint = [&](coap_option_num_t number, std::uint32_t value) {
+      coap_insert_optlist(&raw, coap_new_optlist(number, coap_encode_var_safe(buffer, sizeof buffer, value), buffer));
+    };
+    if (request.uri_host)
+      coap_insert_optlist(&raw, coap_new_optlist(COAP_OPTION_URI_HOST, request.uri_host->size(),
+                                                 reinterpret_cast<const std::uint8_t*>(request.uri_host->data())));
+    add_segments(request.path, '/', COAP_OPTION_URI_PATH);
+    add_segments(request.query, '&', COAP_OPTION_URI_QUERY);
+    if (request.content_format) add_uint(COAP_OPTION_CONTENT_FORMAT, *request.content_format);
+    if (request.accept) add_uint(COAP_OPTION_ACCEPT, *request.accept);
+    coap::OptList list(raw);
+    if (raw != nullptr && !coap_add_optlist_pdu(pdu.get(), &raw)) return make_error(ErrorCode::internal, "cannot add the request options");
+    if (!request.payload.empty() &&
+        !coap_add_data_large_request(session, pdu.get(), request.payload.size(), request.payload.data(), nullptr, nullptr))
+      return make_error(ErrorCode::internal, "cannot add the request body");
+    if (coap_send(session, pdu.release()) == COAP_INVALID_MID) return make_error(ErrorCode::io, "coap_send failed");
+    return {};
+  }
+};
+
+AsyncCoapsClient::AsyncCoapsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AsyncCoapsClient::~AsyncCoapsClient() = default;
+
+Result<std::unique_ptr<AsyncCoapsClient>> AsyncCoapsClient::make(asio::io_context& io, const AsyncCoapsOptions& options) {
+  coap::ensure_started();
+  if (!coap_dtls_is_supported()) return make_error(ErrorCode::unsupported, "libcoap was built without DTLS support");
+  auto impl = std::make_unique<Impl>(io);
+  impl->options = options;
+  auto server = coap::resolve_udp(options.host, options.port);
+  if (!server.ok()) return server.error();
+  impl->server = *server;
+  impl->context.reset(coap_new_context(nullptr));
+  if (!impl->context) return make_error(ErrorCode::internal, "coap_new_context failed");
+  coap_set_app_data(impl->context.get(), impl.get());
+  coap_context_set_block_mode(impl->context.get(), COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  coap_register_response_handler(impl->context.get(), &Impl::on_response);
+  coap_register_nack_handler(impl->context.get(), &Impl::on_nack);
+  coap_register_event_handler(impl->context.get(), &Impl::on_event);
+  if (auto set = coap::set_root_cas(impl->context.get(), options.trust_anchors); !set.ok()) return set.error();
+  if (const int fd = coap_context_get_coap_fd(impl->context.get()); fd >= 0) impl->watch.assign(fd);
+  return std::unique_ptr<AsyncCoapsClient>(new AsyncCoapsClient(std::move(impl)));
+}
+
+void AsyncCoapsClient::exchange(const std::optional<TlsIdentity>& identity, CoapRequest request, Handler handler) {
+  impl_->start(identity, std::move(request), std::move(handler));
+}
+
+std::size_t AsyncCoapsClient::in_flight() const { return impl_->exchanges.size(); }
+
+}  // namespace estlab

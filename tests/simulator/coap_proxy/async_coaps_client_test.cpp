@@ -1,0 +1,128 @@
+// core's asynchronous coaps client (the fleet's coaps devices) against the reference proxy and
+// gateway on loopback: many DTLS sessions on one io_context thread, each handler run exactly once,
+// the loop ending when the last exchange has, and the failure paths (a refused device, nothing
+// listening, no trust anchors).
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <map>
+
+#include "estlab/coap_proxy/proxy.hpp"
+#include "estlab/core/async_coaps.hpp"
+#include "estlab/core/certs_only.hpp"
+#include "estlab/core/csr.hpp"
+#include "estlab/gateway/server.hpp"
+#include "lab_support.hpp"
+
+namespace estlab {
+namespace {
+
+using namespace std::chrono_literals;
+
+class AsyncCoapsClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
+    gateway_config.port = 0;
+    auto service = std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca());
+    auto gateway_started = gateway::GatewayServer::start(service, 2, [](const std::string&) {});
+    ASSERT_TRUE(gateway_started.ok()) << gateway_started.error().message;
+    gateway = std::move(gateway_started).value();
+    auto config = coap_proxy::CoapProxyConfig::load(lab.path("config/coap.properties"));
+    config.port = 0;
+    config.est_url = "https://localhost:" + std::to_string(gateway->port()) + "/.well-known/est";
+    auto proxy_started = coap_proxy::CoapProxy::start(config, [](const std::string&) {});
+    ASSERT_TRUE(proxy_started.ok()) << proxy_started.error().message;
+    proxy = std::move(proxy_started).value();
+  }
+
+  AsyncCoapsOptions options() {
+    AsyncCoapsOptions o;
+    o.port = proxy->port();
+    o.trust_anchors = lab.trust_anchors();
+    o.server_name = "127.0.0.1";
+    o.timeout = 20s;
+    return o;
+  }
+
+  CoapRequest enroll_request(const Certificate& device, const PrivateKey& key) {
+    CoapRequest request;
+    request.method = CoapMethod::post;
+    request.path = *coaps_est_path("", EstOperation::simpleenroll);
+    request.content_format = coap_formats::pkcs10;
+    request.payload = CsrBuilder().subject(device.subject()).sign(key).value().der();
+    return request;
+  }
+
+  test::TestLab lab;
+  std::unique_ptr<gateway::GatewayServer> gateway;
+  std::unique_ptr<coap_proxy::CoapProxy> proxy;
+};
+
+TEST_F(AsyncCoapsClientTest, ManyDevicesOnOneLoopEnrollAndTheLoopEndsWithTheLastOne) {
+  boost::asio::io_context io;
+  auto client = AsyncCoapsClient::make(io, options());
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  const auto identity = lab.identity("device-factory");
+  constexpr int kDevices = 12;
+  std::vector<PrivateKey> keys;
+  std::map<int, int> calls;
+  std::vector<Result<CoapResponse>> answers(kDevices, make_error(ErrorCode::internal, "no answer"));
+  for (int i = 0; i < kDevices; ++i) {
+    keys.push_back(PrivateKey::generate(KeyType::ec_p256).value());
+    (*client)->exchange(identity, enroll_request(identity.certificate, keys.back()), [&, i](Result<CoapResponse> r) {
+      ++calls[i];
+      answers[i] = std::move(r);
+    });
+  }
+  EXPECT_EQ((*client)->in_flight(), static_cast<std::size_t>(kDevices)) << "all in flight at once, on one thread";
+  io.run();  // returns only when no exchange is left: the loop holds no work of its own
+  EXPECT_EQ((*client)->in_flight(), 0u);
+  for (int i = 0; i < kDevices; ++i) {
+    EXPECT_EQ(calls[i], 1) << "device " << i << ": the handler runs exactly once";
+    ASSERT_TRUE(answers[i].ok()) << answers[i].error().message;
+    EXPECT_EQ(answers[i]->code.to_string(), "2.04") << answers[i]->payload_text();
+    EXPECT_EQ(answers[i]->content_format, coap_formats::certs_only);
+    auto bag = CertsOnly::from_der(answers[i]->payload);
+    ASSERT_TRUE(bag.ok()) << bag.error().message;
+    EXPECT_EQ(bag->certificates().front().public_key(), keys[i].public_key()) << "each device gets the certificate for its own key";
+  }
+}
+
+TEST_F(AsyncCoapsClientTest, ARefusedDeviceAndASilentPortEndInErrorsNotHangs) {
+  boost::asio::io_context io;
+  auto client = AsyncCoapsClient::make(io, options());
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  // PG-COAP-4: a device of a CA the proxy does not trust is refused at the handshake.
+  const auto unknown = lab.identity("device-unknown-ca");
+  std::optional<Result<CoapResponse>> refused;
+  const auto key = PrivateKey::generate(KeyType::ec_p256).value();
+  (*client)->exchange(unknown, enroll_request(unknown.certificate, key), [&](Result<CoapResponse> r) { refused = std::move(r); });
+
+  // Nothing listening: an error within the deadline, never a hang.
+  auto silent_options = options();
+  silent_options.port = 9;  // discard: nothing answers DTLS there
+  silent_options.timeout = 1500ms;
+  auto silent = AsyncCoapsClient::make(io, silent_options);
+  ASSERT_TRUE(silent.ok()) << silent.error().message;
+  std::optional<Result<CoapResponse>> nobody;
+  const auto factory = lab.identity("device-factory");
+  (*silent)->exchange(factory, enroll_request(factory.certificate, key), [&](Result<CoapResponse> r) { nobody = std::move(r); });
+  const auto started = std::chrono::steady_clock::now();
+  io.run();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_FALSE(refused->ok()) << refused->value().code.to_string();
+  ASSERT_TRUE(nobody.has_value());
+  ASSERT_FALSE(nobody->ok());
+  EXPECT_FALSE(nobody->error().message.empty());
+
+  AsyncCoapsOptions no_anchors = options();
+  no_anchors.trust_anchors.clear();
+  auto made = AsyncCoapsClient::make(io, no_anchors);
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.error().message.find("trust anchors"), std::string::npos) << made.error().message;
+}
+
+}  // namespace
+}  // namespace estlab
