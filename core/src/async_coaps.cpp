@@ -81,6 +81,7 @@ struct AsyncCoapsClient::Impl {
     switch (event) {
       case COAP_EVENT_DTLS_CONNECTED: {
         exchange->connected = true;
+        coap_session_set_max_retransmit(session, coap::kCoapMaxRetransmit);
         if (self->options.server_name.empty()) break;
         coap_tls_library_t library;
         auto* ssl = static_cast<SSL*>(coap_session_get_tls(session, &library));
@@ -218,6 +219,7 @@ struct AsyncCoapsClient::Impl {
       return;
     }
     coap_session_set_app_data(exchange->session.get(), exchange);
+    coap_session_set_max_retransmit(exchange->session.get(), coap::kDtlsHandshakeRetransmissions);
     exchange->deadline.expires_after(options.timeout);
     exchange->deadline.async_wait([this, exchange](boost::system::error_code ec) {
       if (ec || !exchanges.count(exchange)) return;
