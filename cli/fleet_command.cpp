@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "estlab/conformance/lab.hpp"
+#include "estlab/network/relay.hpp"
 #include "estlab/conformance/runner.hpp"
 #include "estlab/conformance/target.hpp"
 #include "estlab/core/result.hpp"
@@ -36,6 +37,7 @@ struct FleetCommandOptions {
   std::uint64_t seed = 0;
   int max_polls = 10;
   std::string transport = "https";
+  std::string network;
   int approve_after = 1;
   int approval_retry_after = 1;
   double timeout_s = 15;
@@ -127,6 +129,19 @@ int run_fleet_command(const FleetCommandOptions& o) {
   options.seed = o.seed ? o.seed : static_cast<std::uint64_t>(::getpid());
   options.max_polls = o.max_polls;
   options.transport = o.transport == "coaps" ? fleet::Transport::coaps : fleet::Transport::https;
+  if (!o.network.empty()) {
+    if (options.transport != fleet::Transport::coaps) {
+      std::cerr << "estlab fleet: --network impairs EST-coaps datagrams: it needs --transport coaps\n";
+      return kExitUsage;
+    }
+    auto impairment = network::parse_impairment(o.network);
+    if (!impairment.ok()) {
+      std::cerr << "estlab fleet: --" << impairment.error().message << "\n";
+      return kExitUsage;
+    }
+    options.network = *impairment;
+    std::cout << "estlab fleet: network " << impairment->describe() << "\n";
+  }
   const bool wants_approval = std::any_of(options.mix.weights.begin(), options.mix.weights.end(),
                                           [](const auto& w) { return w.first == fleet::Behaviour::approval; });
   options.timeout = std::chrono::milliseconds(static_cast<long long>(std::llround(o.timeout_s * 1000)));
@@ -300,6 +315,9 @@ void register_fleet(CLI::App& app, Action& action) {
       ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   cmd->add_option("--threads", o->threads, "Event loops (default: one per core)")->check(CLI::Range(1, 256));
   cmd->add_option("--mix", o->mix, "Behaviours and weights: enroll, reenroll, basic, revoked, no-eku, serverkeygen, approval")->capture_default_str();
+  cmd->add_option("--network", o->network,
+                  "coaps: devices reach the proxy through an impaired path, KEY=VALUE,...: loss, duplicate, reorder (\"20%\"), "
+                  "delay, jitter (\"30ms\"), mtu, split-client-hello, seed (see `estlab relay --help`)");
   cmd->add_option("--transport", o->transport, "https (to the gateway) or coaps (EST-coaps through the target's CoAP proxy)")
       ->capture_default_str()->check(CLI::IsMember({"https", "coaps"}));
   cmd->add_option("--approve-after", o->approve_after, "approval devices: the operator approves on a request's N+1-th sight (its N-th poll)")

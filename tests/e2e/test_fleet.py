@@ -142,10 +142,25 @@ def test_coaps_devices_enroll_through_the_proxy(estlab, tmp_path):
     assert factory_certificates(out / "lab" / "lab.db") == 12
 
 
+def test_coaps_devices_enroll_through_an_impaired_network(estlab, tmp_path):  # issue 13: the relay from the fleet
+    out = tmp_path / "out"
+    r = fleet(estlab, out, "--profile", "protocol-gateway", "--transport", "coaps", "--devices", "12",
+              "--concurrency", "6", "--mix", "enroll=1", "--network", "loss=10%,duplicate=10%,seed=3")
+    assert r.rc == 0, str(r)
+    report = json.loads((out / "fleet.json").read_text())
+    # Every device got its certificate through the lossy path (CoAP and DTLS retransmit), once.
+    assert report["outcomes"]["enroll simpleenroll"] == {"204": 12}, report["outcomes"]
+    assert factory_certificates(out / "lab" / "lab.db") == 12
+    assert re.search(r"seed 3\): \d+ datagrams to the server, \d+ back, \d+ lost, \d+ duplicated", report["network"]), report["network"]
+    assert "network: loss 10%" in r.out, r.out
+
+
 @pytest.mark.parametrize("args,message", [
     (("--transport", "coaps"), "offers no EST-coaps"),  # the rfc7030 lab gateway has no CoAP proxy
     (("--transport", "coaps", "--profile", "protocol-gateway", "--mix", "basic"), "'basic' has no EST-coaps"),
     (("--transport", "udp"), "--transport"),
+    (("--network", "loss=20%"), "--network impairs EST-coaps datagrams"),
+    (("--transport", "coaps", "--profile", "protocol-gateway", "--mix", "enroll", "--network", "loss=2"), "network loss: '2'"),
     (("--virtual-days", "30", "--renew-at", "1.5"), "--renew-at"),
     (("--virtual-days", "30", "--rate", "5"), "--virtual-days runs HTTPS devices by count"),
 ])

@@ -312,6 +312,13 @@ class Engine {
         AsyncCoapsOptions o;
         o.host = endpoint->target->host;
         o.port = endpoint->target->coaps_port;
+        if (options_.network) {
+          auto relay = network::ImpairedRelay::start(o.host, o.port, *options_.network);
+          if (!relay.ok()) throw ConfigError("fleet: --network: " + relay.error().message);
+          o.host = "127.0.0.1";
+          o.port = (*relay)->port();
+          relays_.push_back(std::move(relay).value());
+        }
         o.trust_anchors = endpoint->target->trust_anchors;
         o.server_name = endpoint->exchange.server_name;
         o.timeout = options_.timeout;
@@ -362,6 +369,11 @@ class Engine {
     report.profile = main_.target->profile;
     report.options = options_;
     report.devices = started_.load();
+    for (const auto& relay : relays_) {
+      relay->stop();
+      if (relay->stats().flows == 0) continue;  // the approval endpoint's, when no device used it
+      report.network += (report.network.empty() ? "" : "; ") + relay->impairment().describe() + ": " + relay->stats().describe();
+    }
     report.wall_s = seconds_since(started_at_);
     report.exchanges = std::move(records_);
     report.arrivals_delayed = delayed_.load();
@@ -438,6 +450,7 @@ class Engine {
   }
 
   FleetOptions options_;
+  std::vector<std::unique_ptr<network::ImpairedRelay>> relays_;  // --network, one per endpoint
   std::vector<std::unique_ptr<asio::io_context>> ios_;
   Endpoint main_, approval_;  // after the loops: their coaps clients go first
   SteadyClock::time_point started_at_;

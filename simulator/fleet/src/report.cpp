@@ -57,6 +57,7 @@ std::string to_text(const FleetReport& report) {
       << (report.options.rate > 0 ? "open loop at " + fixed(report.options.rate) + " devices/s"
                                   : "closed loop, " + std::to_string(report.options.concurrency) + " in flight")
       << ", " << report.options.threads << " event loop(s)\n";
+  if (!report.network.empty()) out << "network: " << report.network << "\n";
   if (const auto approval = report.time_to_approval(); approval.count > 0)
     out << "time to approval ms (" << approval.count << " devices, " << report.approval_polls() << " polls): p50 " << fixed(approval.p50)
         << ", p95 " << fixed(approval.p95) << ", p99 " << fixed(approval.p99) << ", max " << fixed(approval.max) << "\n";
@@ -86,6 +87,7 @@ std::string to_json(const FleetReport& report) {
       << ", \"threads\": " << report.options.threads << ", \"transport\": \"" << to_string(report.options.transport) << "\", \"mix\": " << json_string(report.options.mix.to_string())
       << ", \"seed\": \"" << report.options.seed << "\", \"shard\": \"" << report.options.shard_index << "/" << report.options.shard_count
       << "\"},\n";
+  if (!report.network.empty()) out << "  \"network\": " << json_string(report.network) << ",\n";
   out << "  \"devices\": " << report.devices << ",\n  \"exchanges\": " << report.exchanges.size() << ",\n";
   out << "  \"errors\": " << report.errors() << ",\n  \"wall_s\": " << fixed(report.wall_s, 3) << ",\n";
   out << "  \"exchanges_per_second\": " << fixed(report.exchanges_per_second(), 2) << ",\n";

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "estlab/network/relay.hpp"
 #include "estlab/conformance/target.hpp"
 #include "estlab/core/key.hpp"
 #include "estlab/core/result.hpp"
@@ -60,6 +61,8 @@ struct FleetOptions {
   // n % N == I, so N processes on N hosts split one fleet; `estlab fleet merge` joins their JSON.
   std::uint64_t shard_index = 0;
   std::uint64_t shard_count = 1;
+  // coaps: the devices reach the proxy through the lab's impaired relay (loss, reordering, MTU...).
+  std::optional<network::Impairment> network;
 };
 
 // "I/N" with 0 <= I < N.
@@ -99,6 +102,7 @@ struct FleetReport {
   double wall_s = 0;
   std::vector<ExchangeRecord> exchanges;
   std::uint64_t arrivals_delayed = 0;  // open loop: arrivals that waited for max_in_flight
+  std::string network;  // --network: the impairment, its seed and what the relay did; "" without
 
   std::uint64_t errors() const;  // exchanges without an HTTP answer
   double exchanges_per_second() const;
