@@ -28,6 +28,20 @@ STOP_TIMEOUT_S = 10
 CLIENT_TIMEOUT_S = 30  # one coap-client call; -B bounds its own wait below that
 
 
+def wait_for_port_file(proc, port_file: Path, what: str, output) -> int:
+    """The port a started estlab process wrote (a whole line), failing with its output if it exits or never does."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}\n{output()}", pytrace=False)
+        text = port_file.read_text() if port_file.exists() else ""
+        if text.endswith("\n") and text.strip().isdigit():
+            return int(text)
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail(f"{what} wrote no port file\n{output()}", pytrace=False)
+
+
 class Proxy:
     """One `estlab coap-proxy` subprocess in front of a gateway."""
 
@@ -45,17 +59,8 @@ class Proxy:
     def start(self) -> "Proxy":
         with open(self.stdout_file, "wb") as out, open(self.stderr_file, "wb") as err:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"coap-proxy exited with {self.proc.returncode}\n{self.stderr()}", pytrace=False)
-            text = self.port_file.read_text() if self.port_file.exists() else ""
-            if text.endswith("\n") and text.strip().isdigit():
-                self.port = int(text)
-                return self
-            time.sleep(0.02)
-        self.proc.kill()
-        pytest.fail(f"coap-proxy wrote no port file\n{self.stderr()}", pytrace=False)
+        self.port = wait_for_port_file(self.proc, self.port_file, "coap-proxy", self.stderr)
+        return self
 
     def stop(self) -> int:
         if self.proc is None:
@@ -257,17 +262,8 @@ class Relay:
     def __enter__(self) -> "Relay":
         with open(self.out_file, "wb") as out:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"relay exited with {self.proc.returncode}\n{self.out_file.read_text()}", pytrace=False)
-            text = self.port_file.read_text() if self.port_file.exists() else ""
-            if text.endswith("\n") and text.strip().isdigit():
-                self.port = int(text)
-                return self
-            time.sleep(0.02)
-        self.proc.kill()
-        pytest.fail("relay wrote no port file", pytrace=False)
+        self.port = wait_for_port_file(self.proc, self.port_file, "relay", self.output)
+        return self
 
     def __exit__(self, *exc):
         if self.proc.poll() is None:
