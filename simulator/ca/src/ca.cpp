@@ -83,6 +83,10 @@ Result<SimulatedCa::LoadedCa> SimulatedCa::load(const std::string& label) {
     auto key = PrivateKey::from_pkcs8_der(loaded.stored.key_pkcs8_der);
     if (!key.ok()) return key.error().within("simulated CA: CA '" + label + "' key in the store");
     loaded.key = std::move(key).value();
+    ossl::MdCtx prepared(EVP_MD_CTX_new());
+    if (prepared && EVP_DigestSignInit(prepared.get(), nullptr, loaded.key->signing_digest(), nullptr, loaded.key->native()) == 1)
+      loaded.prepared = std::shared_ptr<const EVP_MD_CTX>(prepared.release(), EVP_MD_CTX_free);
+    ERR_clear_error();  // without a prepared context the certificate is signed the slow way
   }
   cache_[label] = loaded;
   return loaded;
@@ -91,12 +95,17 @@ Result<SimulatedCa::LoadedCa> SimulatedCa::load(const std::string& label) {
 // 16 bytes: 8 random (top bit clear so the INTEGER is positive, next bit set so the length is
 // fixed) then a persisted 64-bit counter, so serials are unpredictable yet unique by construction.
 Result<std::string> SimulatedCa::next_serial() {
-  auto counter = store_->allocate_serial_counter();
-  if (!counter.ok()) return counter.error();
+  if (serial_next_ == serial_end_) {
+    auto last = store_->reserve_serial_counters(kSerialBlock);
+    if (!last.ok()) return last.error();
+    serial_next_ = *last - kSerialBlock + 1;
+    serial_end_ = *last + 1;
+  }
+  const std::uint64_t counter = serial_next_++;
   Bytes serial(16);
   options_.random(std::span<std::uint8_t>(serial.data(), 8));
   serial[0] = static_cast<std::uint8_t>((serial[0] & 0x7f) | 0x40);
-  for (int i = 0; i < 8; ++i) serial[8 + i] = static_cast<std::uint8_t>(*counter >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i) serial[8 + i] = static_cast<std::uint8_t>(counter >> (56 - 8 * i));
   return to_hex(serial);
 }
 
@@ -150,7 +159,16 @@ Result<Certificate> SimulatedCa::sign_certificate(const LoadedCa* issuer, const 
     }
   }
 
-  if (X509_sign(cert.get(), signing_key.native(), digest != nullptr ? digest : signing_key.signing_digest()) <= 0) {
+  // The issuer's prepared context when it signs with its own key and default digest (a copy: one
+  // context is never used by two threads), else a context made for this one signature.
+  ossl::MdCtx copy;
+  if (digest == nullptr && issuer != nullptr && issuer->prepared && issuer->key && issuer->key->native() == signing_key.native()) {
+    copy.reset(EVP_MD_CTX_new());
+    if (copy && EVP_MD_CTX_copy_ex(copy.get(), issuer->prepared.get()) != 1) copy.reset();
+  }
+  const int signed_length = copy ? X509_sign_ctx(cert.get(), copy.get())
+                                 : X509_sign(cert.get(), signing_key.native(), digest != nullptr ? digest : signing_key.signing_digest());
+  if (signed_length <= 0) {
     return ossl::error(ErrorCode::internal, "simulated CA: signing the certificate failed");
   }
   return Certificate::borrow_shared(cert.get());
@@ -401,7 +419,9 @@ Result<Certificate> SimulatedCa::issue_for_key(const std::string& ca_label, cons
                                                const PublicKey& key, const std::vector<SubjectAltName>& sans,
                                                const CertificateProfile& profile, const IssueOverrides& overrides,
                                                const std::vector<std::string>& requested_ekus) {
-  std::lock_guard lock(mutex_);
+  // The CA and a serial under the lock; the signature, the costly part, outside it, so issuances
+  // sign in parallel; the record under the lock again.
+  std::unique_lock lock(mutex_);
   auto ca = load(ca_label);
   if (!ca.ok()) return ca.error();
   if (!ca->key) return make_error(ErrorCode::invalid_input, "simulated CA: '" + ca_label + "' cannot issue (no key)");
@@ -433,8 +453,10 @@ Result<Certificate> SimulatedCa::issue_for_key(const std::string& ca_label, cons
     digest = EVP_get_digestbyname(overrides.signature_digest.c_str());
     if (digest == nullptr) return make_error(ErrorCode::invalid_input, "simulated CA: unknown digest '" + overrides.signature_digest + "'");
   }
+  lock.unlock();
   auto cert = sign_certificate(&*ca, *ca->key, final_subject, key, final_sans, effective, not_before, not_after, *serial, digest);
   if (!cert.ok()) return cert.error();
+  lock.lock();
   IssuedCertificate record{*serial,         ca_label, final_subject.to_string(), profile.name, cert->der(),
                            to_unix(not_before), to_unix(not_after), to_unix(now), std::nullopt, std::nullopt};
   if (auto r = store_->record_issued(record); !r.ok()) return r.error();

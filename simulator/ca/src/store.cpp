@@ -519,14 +519,16 @@ Result<std::vector<StoredCa>> CaStore::list_cas() {
   });
 }
 
-Result<std::uint64_t> CaStore::allocate_serial_counter() {
-  return impl_->guarded("allocate_serial_counter", [&](const Op& op) -> Result<std::uint64_t> {
+Result<std::uint64_t> CaStore::reserve_serial_counters(std::uint64_t count) {
+  if (count == 0 || count > (1u << 20)) return make_error(ErrorCode::invalid_input, "CA store: reserve 1 to 2^20 serial counters at a time");
+  return impl_->guarded("reserve_serial_counters", [&](const Op& op) -> Result<std::uint64_t> {
     // Committed before the value is handed out, so a crash after this call can only waste a
     // value, never hand it out again.
     Transaction tx(op);
     if (auto r = tx.begin(); !r) return r.error();
-    auto stmt = op.prepare("UPDATE counters SET value = value + 1 WHERE name = 'serial' RETURNING value");
+    auto stmt = op.prepare("UPDATE counters SET value = value + ?1 WHERE name = 'serial' RETURNING value");
     if (!stmt) return stmt.error();
+    stmt->bind(1, static_cast<long long>(count));
     auto row = stmt->step();
     if (!row) return row.error();
     if (!*row) return op.fail(ErrorCode::internal, "the serial counter row is missing");

@@ -116,6 +116,9 @@ class SimulatedCa {
     StoredCa stored;
     Certificate certificate;
     std::optional<PrivateKey> key;  // absent for rollover-link entries
+    // A signing context initialised once for `key` and its default digest; each certificate signs
+    // with a copy. In OpenSSL 3 the fetch and init are most of a signature's cost (issue 12).
+    std::shared_ptr<const EVP_MD_CTX> prepared;
   };
   struct Passkey {};  // lets open() use make_unique while nobody else can construct
 
@@ -140,8 +143,13 @@ class SimulatedCa {
 
   Options options_;
   std::unique_ptr<CaStore> store_;
-  std::mutex mutex_;  // guards cache_ and serialises issuance's read-modify-write on the store
+  std::mutex mutex_;  // guards cache_, the serial block and the store's read-modify-writes; never held while signing
   std::map<std::string, LoadedCa> cache_;
+  // Serial counters reserved from the store in blocks (one commit per kSerialBlock issuances, not
+  // one each); a crash wastes the rest of a block, never repeats a value, across processes too.
+  static constexpr std::uint64_t kSerialBlock = 64;
+  std::uint64_t serial_next_ = 0;
+  std::uint64_t serial_end_ = 0;  // one past the last reserved
   std::mutex parsed_mutex_;
   std::map<std::string, Certificate> parsed_;  // DER as the key (GCC 12 warns falsely on vector keys); bounded: cleared when it grows past kParsedCacheLimit
 };

@@ -92,7 +92,9 @@ class CaStore {
 
   // Increments a persisted counter in its own committed transaction and returns the new value
   // (the first is 1). Never returns a value twice, even across crashes and processes.
-  Result<std::uint64_t> allocate_serial_counter();
+  Result<std::uint64_t> allocate_serial_counter() { return reserve_serial_counters(1); }
+  // The same for `count` values at once: returns the last; the caller owns last-count+1 .. last.
+  Result<std::uint64_t> reserve_serial_counters(std::uint64_t count);
 
   // One transaction. invalid_input on a duplicate or malformed serial, not_found for an unknown CA.
   Result<void> record_issued(const IssuedCertificate& certificate);
