@@ -28,6 +28,8 @@ fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
+  # ccache when present: a sanitized rebuild after a one-line fix should not recompile everything.
+  command -v ccache >/dev/null && generator+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
   cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DESTLAB_SANITIZE="$flags" >/dev/null
 fi
 cmake --build "$build" --parallel "${ESTLAB_JOBS:-$(nproc)}"
