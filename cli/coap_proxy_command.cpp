@@ -1,10 +1,9 @@
 // `estlab coap-proxy`: the EST-coaps proxy (RFC 9148) in front of an EST gateway, configured by coap.properties.
-#include <signal.h>
 
-#include <fstream>
 #include <iostream>
 
 #include "commands.hpp"
+#include "serve.hpp"
 #include "estlab/coap_proxy/proxy.hpp"
 
 namespace estlab::cli {
@@ -70,11 +69,7 @@ int run_coap_proxy(const CoapProxyOptions& o) {
   }
   for (const auto& warning : config.warnings) std::cerr << "estlab coap-proxy: warning: " << warning << "\n";
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;
 
   coap_proxy::LogSink log = coap_proxy::stderr_log_sink();
   if (o.quiet) log = [](const std::string& line) {
@@ -94,15 +89,13 @@ int run_coap_proxy(const CoapProxyOptions& o) {
   }
   std::cout << std::endl;
   if (!o.port_file.empty()) {
-    std::ofstream port_file(o.port_file, std::ios::trunc);
-    port_file << (*proxy)->port() << "\n";
-    if (!port_file) {
-      std::cerr << "estlab coap-proxy: cannot write " << o.port_file << "\n";
+    if (auto failed = write_port_file(o.port_file, (*proxy)->port()); !failed.empty()) {
+      std::cerr << "estlab coap-proxy: " << failed << "\n";
+      (*proxy)->stop();
       return kExitUsage;
     }
   }
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  stop_signals.wait();
   (*proxy)->stop();
   const auto stats = (*proxy)->stats();
   std::cout << "estlab coap-proxy: stopped (" << stats.requests << " requests, " << stats.forwarded << " forwarded, "

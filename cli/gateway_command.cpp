@@ -1,10 +1,9 @@
 // `estlab gateway`: the reference EST gateway over HTTPS, configured by est.properties.
-#include <signal.h>
 
-#include <fstream>
 #include <iostream>
 
 #include "commands.hpp"
+#include "serve.hpp"
 #include "estlab/ca/ca.hpp"
 #include "estlab/gateway/config.hpp"
 #include "estlab/gateway/idm_gate.hpp"
@@ -133,12 +132,7 @@ int run_gateway(const GatewayOptions& o) {
   }
   auto service = std::make_shared<gateway::EstService>(config, shared_ca, approver);
 
-  // Block the stop signals before the I/O threads start, so only sigwait below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;  // before the I/O threads start, so only its wait() sees them
 
   gateway::LogSink log = o.quiet ? gateway::LogSink{} : gateway::stderr_log_sink();
   auto server = gateway::GatewayServer::start(service, o.threads, log);
@@ -154,15 +148,13 @@ int run_gateway(const GatewayOptions& o) {
             << gateway::to_string(config.profile) << ", CA labels " << labels << ", default " << config.default_ca
             << (faults.empty() ? "" : ", FAULTS " + faults) << ")" << std::endl;
   if (!o.port_file.empty()) {
-    std::ofstream port_file(o.port_file, std::ios::trunc);
-    port_file << (*server)->port() << "\n";
-    if (!port_file) {
-      std::cerr << "estlab gateway: cannot write " << o.port_file << "\n";
+    if (auto failed = write_port_file(o.port_file, (*server)->port()); !failed.empty()) {
+      std::cerr << "estlab gateway: " << failed << "\n";
+      (*server)->stop();
       return kExitUsage;
     }
   }
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  stop_signals.wait();
   (*server)->stop();
   const auto stats = (*server)->stats();
   std::cout << "estlab gateway: stopped (" << stats.connections << " connections, " << stats.requests << " requests, "

@@ -1,7 +1,6 @@
 // `estlab idm`: the simulated identity manager (PG-IDM-1/2). Without a subcommand it serves the
 // IDM over HTTPS until SIGINT/SIGTERM; `list`, `show`, `approve`, `reject` are an operator's
 // commands against a running IDM's REST API.
-#include <signal.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -9,6 +8,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "serve.hpp"
 #include "estlab/core/https_client.hpp"
 #include "estlab/gateway/config.hpp"
 #include "estlab/gateway/idm_gate.hpp"
@@ -115,11 +115,7 @@ int serve(const IdmCliOptions& o) {
   const std::string gateway_path = options.gateway_path;
   auto service = std::make_shared<idm::IdmService>(std::move(options), std::shared_ptr<idm::IdmStore>(std::move(store).value()));
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;
   auto server = gateway::GatewayServer::start(service, 2, o.quiet ? gateway::LogSink{} : gateway::stderr_log_sink());
   if (!server.ok()) {
     std::cerr << "estlab idm: " << server.error().message << "\n";
@@ -137,8 +133,7 @@ int serve(const IdmCliOptions& o) {
             << "  gateway API:    " << base << gateway_path << " (mutual TLS, the gateway's idm.tls.token)\n"
             << "  operator token: " << token << " (also in " << (idm_dir(o) / "operator-token").string() << ", mode 0600)\n"
             << "  policy:         " << o.policy << std::endl;
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  stop_signals.wait();
   (*server)->stop();
   std::cout << "estlab idm: stopped" << std::endl;
   return kExitOk;

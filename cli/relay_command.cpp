@@ -1,12 +1,11 @@
 // `estlab relay`: the lab's impaired network path on its own, in front of any EST-coaps server
 // (the lab's proxy or a vendor's), so real devices and other clients can be run through loss,
 // reordering, an MTU clamp or split ClientHellos (FB-37).
-#include <signal.h>
 
-#include <fstream>
 #include <iostream>
 
 #include "commands.hpp"
+#include "serve.hpp"
 #include "estlab/network/relay.hpp"
 
 namespace estlab::cli {
@@ -34,11 +33,7 @@ int run_relay(const RelayOptions& o) {
     std::cerr << "estlab relay: " << impairment.error().message << "\n";
     return kExitUsage;
   }
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;
   auto relay = network::ImpairedRelay::start(server_host, static_cast<std::uint16_t>(server_port), *impairment, o.host,
                                              static_cast<std::uint16_t>(o.port));
   if (!relay.ok()) {
@@ -47,15 +42,13 @@ int run_relay(const RelayOptions& o) {
   }
   std::cout << "estlab relay: udp " << o.host << ":" << (*relay)->port() << " -> " << o.to << ": " << impairment->describe() << std::endl;
   if (!o.port_file.empty()) {
-    std::ofstream port_file(o.port_file, std::ios::trunc);
-    port_file << (*relay)->port() << "\n";
-    if (!port_file) {
-      std::cerr << "estlab relay: cannot write " << o.port_file << "\n";
+    if (auto failed = write_port_file(o.port_file, (*relay)->port()); !failed.empty()) {
+      std::cerr << "estlab relay: " << failed << "\n";
+      (*relay)->stop();
       return kExitUsage;
     }
   }
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  stop_signals.wait();
   (*relay)->stop();
   std::cout << "estlab relay: stopped: " << (*relay)->stats().describe() << std::endl;
   return kExitOk;
