@@ -233,13 +233,7 @@ Result<void> preflight_coaps(const Target& target, std::chrono::milliseconds tim
   // RFC 9148 3: servers may demand a client certificate; the device identity is the normal case.
   std::optional<TlsIdentity> identity;
   if (auto it = target.identities.find("device-factory"); it != target.identities.end()) identity = it->second;
-  CoapsClientOptions o;
-  o.host = target.host;
-  o.port = target.coaps_port;
-  o.trust_anchors = target.trust_anchors;
-  o.server_name = target.server_name.empty() ? target.host : target.server_name;
-  o.identity = identity;
-  o.handshake_timeout = o.request_timeout = timeout;
+  const CoapsClientOptions o = coaps_client_options(target, identity, timeout);
   auto connection = CoapsConnection::connect(o);
   if (!connection.ok())
     return make_error(connection.error().code, "pre-flight: DTLS handshake with " + where + (identity ? " as device-factory" : " anonymously") +

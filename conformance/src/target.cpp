@@ -210,6 +210,17 @@ void finish(const std::filesystem::path& file, const YAML::Node& node, Target& t
 
 }  // namespace
 
+CoapsClientOptions coaps_client_options(const Target& target, std::optional<TlsIdentity> identity, std::chrono::milliseconds timeout) {
+  CoapsClientOptions o;
+  o.host = target.host;
+  o.port = target.coaps_port;
+  o.trust_anchors = target.trust_anchors;
+  o.server_name = target.server_name.empty() ? target.host : target.server_name;
+  o.identity = std::move(identity);
+  o.handshake_timeout = o.request_timeout = timeout;
+  return o;
+}
+
 std::vector<Target> load_target_file(const std::filesystem::path& file) {
   const YAML::Node root = load_yaml_file(file, "target file");
   if (!root.IsMap()) throw ConfigError(file.string() + ": a target file holds one mapping (name, profile, base_url, ...)");

@@ -66,13 +66,11 @@ HttpsClientOptions TargetChannel::https_options(std::chrono::milliseconds timeou
 }
 
 CoapsClientOptions TargetChannel::coaps_options(std::chrono::milliseconds timeout) const {
-  CoapsClientOptions o;
-  o.host = coaps_via_port_ ? coaps_via_host_ : target_.host;
-  o.port = coaps_via_port_ ? coaps_via_port_ : target_.coaps_port;
-  o.trust_anchors = target_.trust_anchors;
-  o.server_name = target_.server_name.empty() ? target_.host : target_.server_name;
-  o.identity = settings_.identity;
-  o.handshake_timeout = o.request_timeout = timeout;
+  CoapsClientOptions o = coaps_client_options(target_, settings_.identity, timeout);
+  if (coaps_via_port_) {  // datagrams through the relay; the name checked stays the target's
+    o.host = coaps_via_host_;
+    o.port = coaps_via_port_;
+  }
   return o;
 }
 

@@ -328,12 +328,8 @@ Seen https_cell(const Matrix& m, const Target& target, const Row& row, EstOperat
 
 Seen coaps_cell(const Matrix& m, const Target& target, const Row& row, const Op& op, int serial, const Held& held) {
   const auto identity = identity_of(target, row.tls, held);
-  CoapsClientOptions options;
-  options.host = target.host;
-  options.port = target.coaps_port;
-  options.trust_anchors = target.trust_anchors;
-  options.server_name = target.server_name.empty() ? target.host : target.server_name;
-  options.identity = identity;
+  auto options = coaps_client_options(target, identity, CoapsClientOptions{}.request_timeout);
+  options.handshake_timeout = CoapsClientOptions{}.handshake_timeout;
   CoapRequest request;
   request.method = op.est && http_method(*op.est) == "GET" ? CoapMethod::get : CoapMethod::post;
   request.path = op.est ? coaps_est_path("", *op.est).value_or(std::string(coaps_est_root) + "/fullcmc")

@@ -14,6 +14,7 @@
 
 #include "estlab/core/bytes.hpp"
 #include "estlab/core/certificate.hpp"
+#include "estlab/core/coaps_client.hpp"
 #include "estlab/core/key.hpp"
 #include "estlab/core/result.hpp"
 #include "estlab/core/tls.hpp"
@@ -115,5 +116,10 @@ struct Target {
 // Unknown keys, roles, features and controls are errors naming the closest known one.
 // Throws ConfigError "file:line: what".
 std::vector<Target> load_target_file(const std::filesystem::path& file);
+
+// A DTLS client for the target's EST-coaps endpoint: its host and coaps port, checked against its
+// trust anchors for its server name, as `identity` (nullopt: anonymous), every wait bounded by
+// `timeout`. The one place the suite's coaps clients (channels, pre-flight, tests) are made.
+CoapsClientOptions coaps_client_options(const Target& target, std::optional<TlsIdentity> identity, std::chrono::milliseconds timeout);
 
 }  // namespace estlab::conformance
