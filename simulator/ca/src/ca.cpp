@@ -75,7 +75,7 @@ Result<SimulatedCa::LoadedCa> SimulatedCa::load(const std::string& label) {
   auto stored = store_->find_ca(label);
   if (!stored.ok()) return stored.error();
   if (!stored->has_value()) return make_error(ErrorCode::not_found, "simulated CA: no CA labelled '" + label + "'");
-  LoadedCa loaded{**stored, Certificate{}, std::nullopt};
+  LoadedCa loaded{**stored, Certificate{}, std::nullopt, nullptr};
   auto cert = Certificate::from_der(loaded.stored.cert_der);
   if (!cert.ok()) return cert.error().within("simulated CA: CA '" + label + "' certificate in the store");
   loaded.certificate = std::move(cert).value();
@@ -258,7 +258,7 @@ Result<Rollover> SimulatedCa::rollover(const std::string& label, KeyType key_typ
   auto new_with_new = sign_certificate(nullptr, *new_key, subject, new_key->public_key(), {}, profile,
                                        now - profile.backdate, now + validity, *serial);
   if (!new_with_new.ok()) return new_with_new.error();
-  LoadedCa new_ca{StoredCa{}, *new_with_new, *new_key};
+  LoadedCa new_ca{StoredCa{}, *new_with_new, *new_key, nullptr};
 
   // RFC 4210 4.4: OldWithNew keeps the old certificate's validity; NewWithOld runs from now to
   // the old certificate's end.
