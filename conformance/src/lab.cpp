@@ -42,7 +42,7 @@ struct EmbeddedLab::Impl {
   std::shared_ptr<ca::SimulatedCa> ca;
   std::map<std::string, TlsIdentity> identities;
   std::vector<Certificate> anchors;
-  std::mutex instances_mutex;  // configured gateways are added while planning
+  mutable std::mutex instances_mutex;  // configured gateways are added while scenarios run
   std::vector<std::unique_ptr<Instance>> instances;
   // The product's CoAP proxy in front of the protocol-gateway instance, and one in front of the
   // manual-approval instance (5.03 + Max-Age while an operator decides, 9148-4.7-b).
@@ -286,10 +286,12 @@ struct EmbeddedLab::Impl {
       auto config = coap_proxy::CoapProxyConfig::from_properties(*properties, base);
       config.port = 0;
       config.faults = options.proxy_faults;
-      const Instance* product = nullptr;
-      for (const auto& instance : instances)
-        if (instance->name == "protocol-gateway") product = instance.get();
-      if (product) config.est_url = "https://127.0.0.1:" + std::to_string(product->target.port) + "/.well-known/est";
+      {
+        std::lock_guard lock(instances_mutex);  // another scenario may be adding a configured gateway
+        for (const auto& instance : instances)
+          if (instance->name == "protocol-gateway")
+            config.est_url = "https://127.0.0.1:" + std::to_string(instance->target.port) + "/.well-known/est";
+      }
       config.est_server_name = "localhost";
       auto proxy = coap_proxy::CoapProxy::start(config, [&](const std::string& line) {
         std::lock_guard lock(notes_mutex);
@@ -450,7 +452,10 @@ std::unique_ptr<EmbeddedLab> EmbeddedLab::start(const LabOptions& options) {
 
 std::vector<const Target*> EmbeddedLab::targets() const {
   std::vector<const Target*> out;
-  for (const auto& instance : impl_->instances) out.push_back(&instance->target);
+  {
+    std::lock_guard lock(impl_->instances_mutex);
+    for (const auto& instance : impl_->instances) out.push_back(&instance->target);
+  }
   // After the gateways' own: the planner takes the first target that offers what a scenario needs.
   for (const auto& target : impl_->slow_targets) out.push_back(target.get());
   return out;
