@@ -13,7 +13,10 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/x509v3.h>
 
+#include <poll.h>
+
 #include <cctype>
+#include <mutex>
 #include <sstream>
 #include <variant>
 
@@ -251,11 +254,23 @@ const TlsConnectionInfo& HttpsConnection::tls() const { return impl_->tls; }
 TlsSession HttpsConnection::session() const {
   auto* tls_stream = impl_ ? std::get_if<beast::ssl_stream<beast::tcp_stream>>(&impl_->stream) : nullptr;
   if (tls_stream == nullptr) return nullptr;
-  SSL_SESSION* session = SSL_get1_session(tls_stream->native_handle());
+  // A copy: OpenSSL marks the connection's own session object not resumable when the connection
+  // later ends in an error (a server closing without close_notify), which would spoil it here too.
+  SSL_SESSION* session = SSL_get0_session(tls_stream->native_handle());
   if (session == nullptr) return nullptr;
-  return TlsSession(session, SSL_SESSION_free);
+  SSL_SESSION* copy = SSL_SESSION_dup(session);
+  if (copy == nullptr) return nullptr;
+  return TlsSession(copy, SSL_SESSION_free);
 }
 bool HttpsConnection::open() const { return impl_ && impl_->is_open; }
+
+bool HttpsConnection::idle_and_open() const {
+  if (!open() || impl_->buffer.size() > 0) return false;
+  auto* tls_stream = std::get_if<beast::ssl_stream<beast::tcp_stream>>(&impl_->stream);
+  if (tls_stream != nullptr && SSL_pending(tls_stream->native_handle()) > 0) return false;
+  pollfd descriptor{impl_->tcp().socket().native_handle(), POLLIN | POLLRDHUP, 0};
+  return ::poll(&descriptor, 1, 0) == 0;
+}
 
 void HttpsConnection::close() {
   if (!impl_) return;
@@ -276,6 +291,113 @@ Result<HttpResponse> https_request(const HttpsClientOptions& options, const Http
   auto connection = HttpsConnection::connect(options);
   if (!connection.ok()) return connection.error();
   return connection->send(request);
+}
+
+struct HttpsConnectionPool::Impl {
+  HttpsClientOptions options;
+  std::size_t max_idle;
+  std::chrono::milliseconds max_idle_time;
+  std::mutex mutex;
+  struct Idle {
+    HttpsConnection connection;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::vector<Idle> idle;  // the most recently returned last
+  TlsSession last_session;
+  std::size_t opened = 0;
+  std::size_t resumed = 0;
+  std::size_t resent = 0;
+
+  std::optional<HttpsConnection> take_idle() {
+    std::lock_guard lock(mutex);
+    const auto now = std::chrono::steady_clock::now();
+    while (!idle.empty()) {
+      Idle candidate = std::move(idle.back());
+      idle.pop_back();
+      if (now - candidate.since <= max_idle_time && candidate.connection.idle_and_open()) return std::move(candidate.connection);
+    }
+    return std::nullopt;
+  }
+
+  Result<HttpsConnection> open_new() {
+    HttpsClientOptions attempt = options;
+    {
+      std::lock_guard lock(mutex);
+      ++opened;
+      if (!attempt.resume_session) attempt.resume_session = last_session;
+    }
+    auto connection = HttpsConnection::connect(attempt);
+    if (connection.ok() && connection->tls().resumed) {
+      std::lock_guard lock(mutex);
+      ++resumed;
+    }
+    // A session the server no longer takes costs a full handshake, never a failure; but one it
+    // refuses outright (a restarted server with other keys) is dropped and not offered again.
+    if (!connection.ok() && attempt.resume_session && !options.resume_session) {
+      {
+        std::lock_guard lock(mutex);
+        last_session.reset();
+      }
+      return HttpsConnection::connect(options);
+    }
+    return connection;
+  }
+
+  // Also after the server's last answer on it: its session is still worth resuming.
+  void give_back(HttpsConnection connection) {
+    TlsSession session = connection.session();
+    std::lock_guard lock(mutex);
+    if (session) last_session = std::move(session);
+    if (!connection.open()) return;
+    if (idle.size() >= max_idle) idle.erase(idle.begin());  // the one idle longest
+    idle.push_back({std::move(connection), std::chrono::steady_clock::now()});
+  }
+};
+
+HttpsConnectionPool::HttpsConnectionPool(HttpsClientOptions options, std::size_t max_idle, std::chrono::milliseconds max_idle_time)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->max_idle = max_idle;
+  impl_->max_idle_time = max_idle_time;
+}
+
+HttpsConnectionPool::~HttpsConnectionPool() = default;
+
+const HttpsClientOptions& HttpsConnectionPool::options() const { return impl_->options; }
+
+std::size_t HttpsConnectionPool::connections_opened() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->opened;
+}
+
+std::size_t HttpsConnectionPool::sessions_resumed() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->resumed;
+}
+
+std::size_t HttpsConnectionPool::resends() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->resent;
+}
+
+HttpsConnectionPool::Answer HttpsConnectionPool::send(const HttpRequest& request) {
+  if (auto reused = impl_->take_idle()) {
+    Answer answer{reused->send(request), reused->tls(), true};
+    if (answer.response.ok()) {
+      impl_->give_back(std::move(*reused));
+      return answer;
+    }
+    // Only a connection that failed without a word from the server is worth a second try: a
+    // timeout may be a server still working on the request, which must not get it twice.
+    if (answer.response.error().code != ErrorCode::io) return answer;
+    std::lock_guard lock(impl_->mutex);
+    ++impl_->resent;
+  }
+  auto fresh = impl_->open_new();
+  if (!fresh.ok()) return Answer{fresh.error(), {}, false};
+  Answer answer{fresh->send(request), fresh->tls(), false};
+  if (answer.response.ok()) impl_->give_back(std::move(fresh).value());
+  return answer;
 }
 
 }  // namespace estlab

@@ -192,6 +192,48 @@ TEST_F(CoapProxyTest, ThroughLossEachRequestIsForwardedOnceAndALostAnswerIsSentA
   EXPECT_GT(stats.answers_resent, 0u) << relayed.describe() << "\n" << log_text();
 }
 
+TEST_F(CoapProxyTest, DevicesShareOneKeptUpstreamConnection) {  // PG-COAP-2
+  start(config());
+  const Certificate device = lab.certificate("device-factory");
+  for (int i = 0; i < 3; ++i) {
+    auto connection = connect("device-factory");  // a new device session each time
+    auto enrolled = connection.enroll(csr_for(device).der());
+    ASSERT_TRUE(enrolled.ok()) << enrolled.error().message;
+    ASSERT_EQ(enrolled->code.to_string(), "2.04") << enrolled->payload_text();
+    // Each device still enrolls as itself, not as the officer of the kept connection.
+    auto issued = CertsOnly::from_der(enrolled->payload);
+    ASSERT_TRUE(issued.ok()) << issued.error().message;
+    EXPECT_EQ(issued->certificates().front().subject(), device.subject());
+  }
+  const auto stats = proxy->stats();
+  EXPECT_EQ(stats.forwarded, 3u);
+  EXPECT_EQ(stats.upstream_connections, 1u) << "a TLS handshake to the gateway per forwarded request";
+  EXPECT_EQ(gateway->stats().connections, 1u);
+  EXPECT_EQ(stats.upstream_resends, 0u);
+}
+
+TEST_F(CoapProxyTest, AResumedUpstreamSessionStillCarriesTheOfficersAuthority) {  // PG-COAP-2
+  // A gateway that answers one request per connection: every forward after the first resumes the
+  // officer's TLS session, where the gateway sees no certificate chain sent again.
+  auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
+  gateway_config.port = 0;
+  gateway_config.limits.max_requests_per_connection = 1;
+  auto service = std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca());
+  auto one_per_connection = gateway::GatewayServer::start(service, 2, [](const std::string&) {});
+  ASSERT_TRUE(one_per_connection.ok()) << one_per_connection.error().message;
+  gateway = std::move(one_per_connection).value();
+  start(config());
+  const Certificate device = lab.certificate("device-factory");
+  for (int i = 0; i < 3; ++i) {
+    auto connection = connect("device-factory");
+    auto enrolled = connection.enroll(csr_for(device).der());
+    ASSERT_TRUE(enrolled.ok()) << enrolled.error().message;
+    ASSERT_EQ(enrolled->code.to_string(), "2.04") << "enrollment " << i << ": " << enrolled->payload_text();
+  }
+  EXPECT_EQ(proxy->stats().upstream_connections, 3u);
+  EXPECT_EQ(proxy->stats().upstream_resumed, 2u);
+}
+
 TEST_F(CoapProxyTest, SmallBlocksBothWays) {  // 9148-4.6-a, 9148-5-h
   start(config());
   auto connection = connect("device-factory", 2);  // 64-byte blocks

@@ -11,7 +11,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <algorithm>
+#include <atomic>
 #include <fstream>
+#include <functional>
+#include <stdexcept>
 #include <sstream>
 #include <thread>
 
@@ -296,6 +300,168 @@ class RawConnection {
   int fd_;
   bool connected_ = false;
 };
+
+// The connection pool (the CoAP proxy's upstream side) against the real gateway.
+TEST_F(GatewayServerTest, APoolCarriesRequestsOnOneConnectionAndResumesTheSessionWhenTheServerEndsIt) {
+  GatewayConfig c = config();
+  c.limits.max_requests_per_connection = 3;  // the third answer says Connection: close
+  start(c);
+  HttpsConnectionPool pool(client("device-factory"), 4, 5s);
+  for (int i = 0; i < 3; ++i) {
+    auto answer = pool.send(get("cacerts"));
+    ASSERT_TRUE(answer.response.ok()) << answer.response.error().message;
+    EXPECT_EQ(answer.response->status, 200);
+    EXPECT_EQ(answer.reused, i > 0) << "request " << i;
+  }
+  EXPECT_EQ(pool.connections_opened(), 1u);
+  EXPECT_EQ(server->stats().connections, 1u);
+  // The server closed the first connection after its third answer: the next request opens a
+  // second one, resuming the session of the first (no certificate exchanged, no signature).
+  auto after_close = pool.send(get("cacerts"));
+  ASSERT_TRUE(after_close.response.ok()) << after_close.response.error().message;
+  EXPECT_FALSE(after_close.reused);
+  EXPECT_TRUE(after_close.tls.resumed);
+  EXPECT_EQ(pool.connections_opened(), 2u);
+  EXPECT_EQ(pool.resends(), 0u);
+}
+
+TEST_F(GatewayServerTest, APoolNeverUsesAConnectionTheServerClosedWhileItWasIdle) {
+  GatewayConfig c = config();
+  c.timeouts.read = 300ms;  // the gateway's keep-alive wait between requests
+  start(c);
+  HttpsConnectionPool pool(client(), 4, 60s);
+  ASSERT_TRUE(pool.send(get("cacerts")).response.ok());
+  // A second connection, idle from later on, tells when the gateway has closed the pool's.
+  auto witness = HttpsConnection::connect(client());
+  ASSERT_TRUE(witness.ok());
+  ASSERT_TRUE(witness->send(get("cacerts")).ok());
+  EXPECT_TRUE(witness->idle_and_open());
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (witness->idle_and_open() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  ASSERT_FALSE(witness->idle_and_open()) << "the gateway kept an idle connection past its read deadline";
+  auto answer = pool.send(get("cacerts"));
+  ASSERT_TRUE(answer.response.ok()) << answer.response.error().message;
+  EXPECT_FALSE(answer.reused);
+  EXPECT_EQ(pool.resends(), 0u) << "the close was seen before the request was sent";
+  EXPECT_EQ(pool.connections_opened(), 2u);
+  EXPECT_EQ(server->stats().connections, 3u);
+}
+
+// A plain-HTTP server on loopback that follows a script per request: answer and keep the
+// connection, close it without answering (a server closing an idle connection just as a request
+// arrives), or hold the request without answering. Counts what it received.
+class ScriptedHttpServer {
+ public:
+  enum class Act { answer, close_silently, hold };
+  explicit ScriptedHttpServer(std::function<Act(int request_number)> script) : script_(std::move(script)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || ::listen(listener_, 8) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+      throw std::runtime_error("cannot listen on loopback");
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedHttpServer() {
+    stopping_ = true;
+    thread_.join();
+    ::close(listener_);
+  }
+  std::uint16_t port() const { return port_; }
+  int requests() const { return requests_; }
+  int connections() const { return connections_; }
+
+ private:
+  void serve() {
+    std::vector<int> open;
+    while (!stopping_) {
+      std::vector<pollfd> fds{{listener_, POLLIN, 0}};
+      for (int fd : open) fds.push_back({fd, POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        open.push_back(::accept(listener_, nullptr, nullptr));
+        ++connections_;
+      }
+      for (std::size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP))) continue;
+        char buffer[4096];
+        const ssize_t n = ::recv(fds[i].fd, buffer, sizeof buffer, 0);
+        if (n <= 0 || std::string_view(buffer, static_cast<std::size_t>(n)).find("\r\n\r\n") == std::string_view::npos) {
+          if (n <= 0) close_fd(open, fds[i].fd);
+          continue;
+        }
+        const Act act = script_(++requests_);
+        if (act == Act::answer) {
+          const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+          ::send(fds[i].fd, response.data(), response.size(), MSG_NOSIGNAL);
+        } else if (act == Act::close_silently) {
+          close_fd(open, fds[i].fd);
+        }
+      }
+    }
+    for (int fd : open) ::close(fd);
+  }
+  static void close_fd(std::vector<int>& open, int fd) {
+    ::close(fd);
+    open.erase(std::remove(open.begin(), open.end(), fd), open.end());
+  }
+
+  std::function<Act(int)> script_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+HttpsClientOptions plain_client(std::uint16_t port) {
+  HttpsClientOptions o;
+  o.use_tls = false;
+  o.port = port;
+  o.io_timeout = 500ms;
+  return o;
+}
+
+TEST(HttpsConnectionPoolTest, ARequestLostToACloseUnderItIsSentOnceMoreOnANewConnection) {
+  ScriptedHttpServer server([](int n) { return n == 2 ? ScriptedHttpServer::Act::close_silently : ScriptedHttpServer::Act::answer; });
+  HttpsConnectionPool pool(plain_client(server.port()), 4, 5s);
+  ASSERT_TRUE(pool.send({}).response.ok());
+  auto answer = pool.send({});  // the server closes the kept connection as this request arrives
+  ASSERT_TRUE(answer.response.ok()) << answer.response.error().message;
+  EXPECT_EQ(answer.response->body, "ok");
+  EXPECT_FALSE(answer.reused);
+  EXPECT_EQ(pool.resends(), 1u);
+  EXPECT_EQ(server.requests(), 3);
+  EXPECT_EQ(server.connections(), 2);
+}
+
+TEST(HttpsConnectionPoolTest, ARequestThatTimedOutIsNeverSentAgain) {
+  ScriptedHttpServer server([](int n) { return n == 2 ? ScriptedHttpServer::Act::hold : ScriptedHttpServer::Act::answer; });
+  HttpsConnectionPool pool(plain_client(server.port()), 4, 5s);
+  ASSERT_TRUE(pool.send({}).response.ok());
+  auto answer = pool.send({});  // the server may still be working on it: it must not get it twice
+  ASSERT_FALSE(answer.response.ok());
+  EXPECT_EQ(answer.response.error().code, ErrorCode::timeout) << answer.response.error().message;
+  EXPECT_EQ(pool.resends(), 0u);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(server.requests(), 2);
+}
+
+TEST(HttpsConnectionPoolTest, AFreshConnectionThatFailsIsNotSentAgain) {
+  ScriptedHttpServer server([](int) { return ScriptedHttpServer::Act::close_silently; });
+  HttpsConnectionPool pool(plain_client(server.port()), 4, 5s);
+  auto answer = pool.send({});
+  ASSERT_FALSE(answer.response.ok());
+  EXPECT_NE(answer.response.error().message.find("closed the connection without a response"), std::string::npos)
+      << answer.response.error().message;
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(server.requests(), 1);
+  EXPECT_EQ(pool.resends(), 0u);
+}
 
 TEST_F(GatewayServerTest, ConnectionsOverTheLimitAreRefusedWhileNoneIsIdle) {
   GatewayConfig c = config();

@@ -89,6 +89,9 @@ class HttpsConnection {
   // handshake: take it after a response was read); null without TLS.
   TlsSession session() const;
   bool open() const;
+  // Open, and nothing has arrived since the last response: a server that closed the connection
+  // while it sat idle (its FIN or close_notify is already here) makes this false, without blocking.
+  bool idle_and_open() const;
   void close();  // TLS close_notify with a short deadline, then the socket
 
  private:
@@ -99,5 +102,36 @@ class HttpsConnection {
 
 // One request on a fresh connection.
 Result<HttpResponse> https_request(const HttpsClientOptions& options, const HttpRequest& request);
+
+// Keep-alive connections to one server, shared by threads (the CoAP proxy's workers): a request
+// takes the idle connection used last, or opens one (offering the last TLS session for
+// resumption), and gives it back after a keep-alive response. A connection idle longer than
+// `max_idle_time`, or one the server has already closed, is never used. A server can still close a
+// connection as the request leaves; that request, on a reused connection only, is sent once more
+// on a new one when it failed without any response (never after a timeout: the server may be
+// working on it). At most `max_idle` connections wait.
+class HttpsConnectionPool {
+ public:
+  struct Answer {
+    Result<HttpResponse> response;
+    TlsConnectionInfo tls;  // of the connection that carried the request (or tried to)
+    bool reused = false;    // it carried an earlier request
+  };
+
+  HttpsConnectionPool(HttpsClientOptions options, std::size_t max_idle, std::chrono::milliseconds max_idle_time);
+  ~HttpsConnectionPool();
+  HttpsConnectionPool(const HttpsConnectionPool&) = delete;
+  HttpsConnectionPool& operator=(const HttpsConnectionPool&) = delete;
+
+  Answer send(const HttpRequest& request);
+  const HttpsClientOptions& options() const;
+  std::size_t connections_opened() const;  // over the pool's life
+  std::size_t sessions_resumed() const;    // of those, how many resumed an earlier TLS session
+  std::size_t resends() const;             // requests sent again after a reused connection failed
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace estlab

@@ -48,6 +48,9 @@ struct ProxyStats {
   std::uint64_t dtls_failures = 0;
   std::uint64_t duplicates = 0;  // copies of a request (in flight or answered) acknowledged, not forwarded
   std::uint64_t answers_resent = 0;  // late copies answered again with the answer their lost ACK carried
+  std::uint64_t upstream_connections = 0;  // HTTPS connections opened to the EST server (kept alive between requests)
+  std::uint64_t upstream_resumed = 0;      // of those, connections that resumed an earlier TLS session
+  std::uint64_t upstream_resends = 0;      // requests sent again because a kept connection was closed under them
 };
 
 class CoapProxy {
