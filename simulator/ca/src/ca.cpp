@@ -345,6 +345,13 @@ Result<Certificate> SimulatedCa::parse_cached(const Bytes& der) {
 }
 
 Result<std::vector<CaInfo>> SimulatedCa::list() {
+  // Read before the list: a change in between makes the next call read the list again.
+  auto version = store_->cas_version();
+  if (!version.ok()) return version.error();
+  {
+    std::lock_guard lock(list_mutex_);
+    if (listed_version_ == *version) return listed_;
+  }
   auto all = store_->list_cas();
   if (!all.ok()) return all.error();
   std::vector<CaInfo> out;
@@ -353,6 +360,9 @@ Result<std::vector<CaInfo>> SimulatedCa::list() {
     if (!cert.ok()) return cert.error().within("simulated CA: CA '" + stored.label + "'");
     out.push_back(CaInfo{stored.label, *cert, stored.parent_label, stored.open, stored.generation, stored.role});
   }
+  std::lock_guard lock(list_mutex_);
+  listed_version_ = *version;
+  listed_ = out;
   return out;
 }
 

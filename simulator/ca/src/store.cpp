@@ -390,6 +390,7 @@ struct CaStore::Impl {
   std::string path_text;
   DbPtr db;
   std::mutex mutex;
+  std::uint64_t ca_writes = 0;  // put_ca calls through this connection (cas_version)
 
   Op op(const char* operation) const { return Op(db.get(), "CA store " + path_text + ": " + operation); }
 
@@ -484,7 +485,22 @@ Result<void> CaStore::put_ca(const StoredCa& ca) {
         .bind(7, static_cast<long long>(ca.generation))
         .bind(8, ca.role)
         .bind(9, ca.created_at);
-    return stmt->run();
+    auto ran = stmt->run();
+    ++impl_->ca_writes;
+    return ran;
+  });
+}
+
+Result<std::uint64_t> CaStore::cas_version() {
+  return impl_->guarded("cas_version", [&](const Op& op) -> Result<std::uint64_t> {
+    // data_version changes with every commit by another connection, never with this one's own:
+    // those are counted in ca_writes.
+    auto stmt = op.prepare("PRAGMA data_version");
+    if (!stmt) return stmt.error();
+    auto row = stmt->step();
+    if (!row) return row.error();
+    if (!*row) return op.fail(ErrorCode::internal, "PRAGMA data_version returned no row");
+    return (static_cast<std::uint64_t>(stmt->integer(0)) << 32) + impl_->ca_writes;
   });
 }
 

@@ -491,6 +491,24 @@ TEST_F(SimulatedCaTest, ValidityEndingBeforeItBeginsIsRefused) {
   EXPECT_EQ(issued_count(), before);
 }
 
+// The CA list is kept between calls (the gateway reads it on every request); a change through
+// another connection to the same file, as another estlab process makes, must still show.
+TEST_F(SimulatedCaTest, TheCaListSeesChangesMadeByAnotherProcess) {
+  make_hierarchy();
+  ASSERT_EQ(must(ca().list(), "list").size(), 2u);
+  ASSERT_EQ(must(ca().list(), "list again").size(), 2u);
+  auto other = open_ca(db_path());
+  must(other->create_subordinate("second", "root", dn("CN=estlab Test Second,O=estlab"), KeyType::ec_p256), "create second");
+  auto after = must(ca().list(), "list after another process added a CA");
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after.back().label, "second");
+  EXPECT_TRUE(after.back().open);
+  ASSERT_OK(other->set_open("second", false));
+  EXPECT_FALSE(must(ca().list(), "list after another process closed it").back().open);
+  ASSERT_OK(ca().set_open("second", true));  // and through this one's own connection
+  EXPECT_TRUE(must(ca().list(), "list after this process reopened it").back().open);
+}
+
 TEST_F(SimulatedCaTest, ClosedCaRefusesIssuanceUntilReopened) {
   make_hierarchy();
   ASSERT_OK(ca().set_open("issuing", false));

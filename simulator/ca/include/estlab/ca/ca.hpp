@@ -150,6 +150,11 @@ class SimulatedCa {
   static constexpr std::uint64_t kSerialBlock = 64;
   std::uint64_t serial_next_ = 0;
   std::uint64_t serial_end_ = 0;  // one past the last reserved
+  // The CA list as of the store's cas_version: the gateway reads it on every request (client
+  // chains, RA checks), and it changes only when a CA is added, rolled over or closed.
+  std::mutex list_mutex_;
+  std::optional<std::uint64_t> listed_version_;
+  std::vector<CaInfo> listed_;
   std::mutex parsed_mutex_;
   std::map<std::string, Certificate> parsed_;  // DER as the key (GCC 12 warns falsely on vector keys); bounded: cleared when it grows past kParsedCacheLimit
 };

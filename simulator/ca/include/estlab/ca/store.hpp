@@ -89,6 +89,9 @@ class CaStore {
   Result<void> put_ca(const StoredCa& ca);
   Result<std::optional<StoredCa>> find_ca(const std::string& label);
   Result<std::vector<StoredCa>> list_cas();  // in the order labels were first stored
+  // Differs from an earlier value whenever the CAs may have changed since: a put_ca through this
+  // store, or a commit by any other connection (another process). Reads no table.
+  Result<std::uint64_t> cas_version();
 
   // Increments a persisted counter in its own committed transaction and returns the new value
   // (the first is 1). Never returns a value twice, even across crashes and processes.
