@@ -6,6 +6,7 @@
 #include <charconv>
 #include <climits>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <string_view>
 #include <system_error>
@@ -23,6 +24,14 @@ struct StmtFinalize {
 };
 using DbPtr = std::unique_ptr<sqlite3, DbClose>;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+// Statements prepared once per connection and reused (reset after each use): preparing one took
+// 6% of the gateway's CPU when every request looked up a serial and recorded an issuance.
+struct CachedStatement {
+  StmtPtr stmt;
+  bool in_use = false;  // a statement of the same SQL still alive gets a fresh one instead
+};
+using StatementCache = std::map<std::string, CachedStatement, std::less<>>;
 
 // Version 1 is the first schema; a later build that changes it bumps this and migrates.
 constexpr int kSchemaVersion = 1;
@@ -112,12 +121,13 @@ class Statement;
 // every error message carries.
 class Op {
  public:
-  Op(sqlite3* db, std::string context) : db_(db), context_(std::move(context)) {}
+  Op(sqlite3* db, std::string context, StatementCache* statements = nullptr)
+      : db_(db), context_(std::move(context)), statements_(statements) {}
 
   sqlite3* db() const { return db_; }
 
   // The same operation about one thing, e.g. "...: put_ca: CA 'root'".
-  Op about(const std::string& what) const { return Op(db_, context_ + ": " + what); }
+  Op about(const std::string& what) const { return Op(db_, context_ + ": " + what, statements_); }
 
   Error fail(ErrorCode code, const std::string& detail) const {
     return make_error(code, context_ + ": " + detail);
@@ -146,14 +156,29 @@ class Op {
  private:
   sqlite3* db_;
   std::string context_;
+  StatementCache* statements_;  // null: every statement is prepared for one use
 };
 
 class Statement {
  public:
-  Statement(const Op& op, StmtPtr stmt) : op_(&op), stmt_(std::move(stmt)) {}
+  Statement(const Op& op, StmtPtr stmt) : op_(&op), owned_(std::move(stmt)), stmt_(owned_.get()) {}
+  // A statement from the connection's cache: reset and given back when this is destroyed.
+  Statement(const Op& op, CachedStatement& cached) : op_(&op), cached_(&cached), stmt_(cached.stmt.get()) { cached.in_use = true; }
+  Statement(Statement&& other) noexcept
+      : op_(other.op_), owned_(std::move(other.owned_)), cached_(std::exchange(other.cached_, nullptr)),
+        stmt_(std::exchange(other.stmt_, nullptr)), bind_rc_(other.bind_rc_) {}
+  Statement& operator=(Statement&&) = delete;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() {
+    if (cached_ == nullptr) return;
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    cached_->in_use = false;
+  }
 
   Statement& bind(int index, std::string_view text) {
-    remember(sqlite3_bind_text64(stmt_.get(), index, text.data(), text.size(), SQLITE_TRANSIENT,
+    remember(sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT,
                                  SQLITE_UTF8));
     return *this;
   }
@@ -162,26 +187,26 @@ class Statement {
   Statement& bind(int index, const std::vector<std::uint8_t>& bytes) {
     // A null pointer would bind SQL NULL; an empty blob must stay an empty blob.
     static constexpr std::uint8_t kNothing = 0;
-    remember(sqlite3_bind_blob64(stmt_.get(), index, bytes.empty() ? &kNothing : bytes.data(),
+    remember(sqlite3_bind_blob64(stmt_, index, bytes.empty() ? &kNothing : bytes.data(),
                                  bytes.size(), SQLITE_TRANSIENT));
     return *this;
   }
   Statement& bind(int index, long long value) {
-    remember(sqlite3_bind_int64(stmt_.get(), index, value));
+    remember(sqlite3_bind_int64(stmt_, index, value));
     return *this;
   }
   Statement& bind(int index, std::optional<long long> value) {
-    remember(value ? sqlite3_bind_int64(stmt_.get(), index, *value) : sqlite3_bind_null(stmt_.get(), index));
+    remember(value ? sqlite3_bind_int64(stmt_, index, *value) : sqlite3_bind_null(stmt_, index));
     return *this;
   }
 
   // true: a row is available; false: done.
   Result<bool> step() {
     if (bind_rc_ != SQLITE_OK) return op_->sqlite_fail(bind_rc_, "binding a parameter");
-    const int rc = sqlite3_step(stmt_.get());
+    const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    return op_->sqlite_fail(rc, sqlite3_sql(stmt_.get()));
+    return op_->sqlite_fail(rc, sqlite3_sql(stmt_));
   }
 
   // For statements that return no rows.
@@ -192,18 +217,18 @@ class Statement {
   }
 
   std::string text(int column) const {
-    const auto* p = sqlite3_column_text(stmt_.get(), column);
-    const int n = sqlite3_column_bytes(stmt_.get(), column);
+    const auto* p = sqlite3_column_text(stmt_, column);
+    const int n = sqlite3_column_bytes(stmt_, column);
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
   }
   std::vector<std::uint8_t> blob(int column) const {
-    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_.get(), column));
-    const int n = sqlite3_column_bytes(stmt_.get(), column);
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, column));
+    const int n = sqlite3_column_bytes(stmt_, column);
     return p ? std::vector<std::uint8_t>(p, p + n) : std::vector<std::uint8_t>();
   }
-  long long integer(int column) const { return sqlite3_column_int64(stmt_.get(), column); }
+  long long integer(int column) const { return sqlite3_column_int64(stmt_, column); }
   std::optional<long long> optional_integer(int column) const {
-    if (sqlite3_column_type(stmt_.get(), column) == SQLITE_NULL) return std::nullopt;
+    if (sqlite3_column_type(stmt_, column) == SQLITE_NULL) return std::nullopt;
     return integer(column);
   }
 
@@ -213,15 +238,26 @@ class Statement {
   }
 
   const Op* op_;
-  StmtPtr stmt_;
+  StmtPtr owned_;
+  CachedStatement* cached_ = nullptr;
+  sqlite3_stmt* stmt_;
   int bind_rc_ = SQLITE_OK;
 };
 
 Result<Statement> Op::prepare(const char* sql) const {
+  if (statements_ != nullptr) {
+    auto found = statements_->find(std::string_view(sql));
+    if (found != statements_->end() && !found->second.in_use) return Statement(*this, found->second);
+  }
   sqlite3_stmt* raw = nullptr;
-  const int rc = sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr);
+  const int rc = sqlite3_prepare_v3(db_, sql, -1, statements_ != nullptr ? SQLITE_PREPARE_PERSISTENT : 0, &raw, nullptr);
   StmtPtr stmt(raw);  // owned from here on, even on failure
   if (rc != SQLITE_OK) return sqlite_fail(rc, std::string("preparing ") + sql);
+  if (statements_ != nullptr && statements_->find(std::string_view(sql)) == statements_->end()) {
+    auto& cached = (*statements_)[sql];
+    cached.stmt = std::move(stmt);
+    return Statement(*this, cached);
+  }
   return Statement(*this, std::move(stmt));
 }
 
@@ -389,10 +425,11 @@ struct CaStore::Impl {
   std::filesystem::path path;
   std::string path_text;
   DbPtr db;
+  StatementCache statements;  // after db: finalized before the connection closes
   std::mutex mutex;
   std::uint64_t ca_writes = 0;  // put_ca calls through this connection (cas_version)
 
-  Op op(const char* operation) const { return Op(db.get(), "CA store " + path_text + ": " + operation); }
+  Op op(const char* operation) { return Op(db.get(), "CA store " + path_text + ": " + operation, &statements); }
 
   // One CaStore is shared by threads: every public call holds the mutex for its whole run, and
   // nothing thrown inside (bad_alloc, system_error) escapes the store.
