@@ -308,15 +308,22 @@ struct HttpsConnectionPool::Impl {
   std::size_t resumed = 0;
   std::size_t resent = 0;
 
+  // Connections passed over are closed after the lock is released: closing sends close_notify and
+  // waits (briefly) for the server's, which must not hold up the other workers.
   std::optional<HttpsConnection> take_idle() {
-    std::lock_guard lock(mutex);
-    const auto now = std::chrono::steady_clock::now();
-    while (!idle.empty()) {
-      Idle candidate = std::move(idle.back());
-      idle.pop_back();
-      if (now - candidate.since <= max_idle_time && candidate.connection.idle_and_open()) return std::move(candidate.connection);
+    std::vector<Idle> stale;
+    std::optional<HttpsConnection> found;
+    {
+      std::lock_guard lock(mutex);
+      const auto now = std::chrono::steady_clock::now();
+      while (!idle.empty() && !found) {
+        Idle candidate = std::move(idle.back());
+        idle.pop_back();
+        if (now - candidate.since <= max_idle_time && candidate.connection.idle_and_open()) found = std::move(candidate.connection);
+        else stale.push_back(std::move(candidate));
+      }
     }
-    return std::nullopt;
+    return found;  // `stale` closes here, unlocked
   }
 
   Result<HttpsConnection> open_new() {
@@ -346,10 +353,14 @@ struct HttpsConnectionPool::Impl {
   // Also after the server's last answer on it: its session is still worth resuming.
   void give_back(HttpsConnection connection) {
     TlsSession session = connection.session();
+    std::optional<Idle> evicted;  // closed after the lock is released
     std::lock_guard lock(mutex);
     if (session) last_session = std::move(session);
     if (!connection.open()) return;
-    if (idle.size() >= max_idle) idle.erase(idle.begin());  // the one idle longest
+    if (idle.size() >= max_idle) {  // the one idle longest makes room
+      evicted = std::move(idle.front());
+      idle.erase(idle.begin());
+    }
     idle.push_back({std::move(connection), std::chrono::steady_clock::now()});
   }
 };
