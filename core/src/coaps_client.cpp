@@ -334,7 +334,12 @@ struct CoapsConnection::Impl {
           self->handshake = Handshake::failed;
           self->handshake_error = event == COAP_EVENT_DTLS_ERROR ? "DTLS handshake failed" : "DTLS session closed";
         } else if (self->waiting) {
-          self->failure = make_error(ErrorCode::io, "DTLS session closed during the request");
+          // Which of the four libcoap said it: a DTLS error or alert, or the session ending.
+          const char* said = event == COAP_EVENT_DTLS_ERROR    ? "DTLS error"
+                             : event == COAP_EVENT_DTLS_CLOSED ? "DTLS closed"
+                             : event == COAP_EVENT_SESSION_FAILED ? "session failed"
+                                                                  : "session closed";
+          self->failure = make_error(ErrorCode::io, std::string("DTLS session closed during the request (libcoap: ") + said + ")");
           self->waiting = false;
         }
         break;
