@@ -97,8 +97,8 @@ struct AsyncCoapsClient::Impl {
       case COAP_EVENT_DTLS_CLOSED:
       case COAP_EVENT_SESSION_FAILED:
       case COAP_EVENT_SESSION_CLOSED:
-        self->settle(exchange, make_error(exchange->connected ? ErrorCode::io : ErrorCode::verify_failed,
-                                          exchange->connected ? "DTLS session closed during the request" : "DTLS handshake failed"));
+        self->settle(exchange, exchange->connected ? make_error(ErrorCode::io, coap::session_ended_during_request(event))
+                                                   : make_error(ErrorCode::verify_failed, "DTLS handshake failed"));
         break;
       default: break;
     }

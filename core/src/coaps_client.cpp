@@ -229,6 +229,14 @@ const char* coap::nack_reason(coap_nack_reason_t reason) {
   return "negative acknowledgement";
 }
 
+std::string coap::session_ended_during_request(coap_event_t event) {
+  const char* said = event == COAP_EVENT_DTLS_ERROR      ? "DTLS error"
+                     : event == COAP_EVENT_DTLS_CLOSED   ? "DTLS closed"
+                     : event == COAP_EVENT_SESSION_FAILED ? "session failed"
+                                                          : "session closed";
+  return std::string("DTLS session closed during the request (libcoap: ") + said + ")";
+}
+
 Result<void> coap::set_root_cas(coap_context_t* context, const std::vector<Certificate>& trust_anchors) {
   if (trust_anchors.empty()) return make_error(ErrorCode::invalid_input, "no trust anchors to authenticate the server with (RFC 9148 3)");
   // libcoap 4.3's OpenSSL client takes its trust anchors only from a file, read at once.
@@ -334,12 +342,7 @@ struct CoapsConnection::Impl {
           self->handshake = Handshake::failed;
           self->handshake_error = event == COAP_EVENT_DTLS_ERROR ? "DTLS handshake failed" : "DTLS session closed";
         } else if (self->waiting) {
-          // Which of the four libcoap said it: a DTLS error or alert, or the session ending.
-          const char* said = event == COAP_EVENT_DTLS_ERROR    ? "DTLS error"
-                             : event == COAP_EVENT_DTLS_CLOSED ? "DTLS closed"
-                             : event == COAP_EVENT_SESSION_FAILED ? "session failed"
-                                                                  : "session closed";
-          self->failure = make_error(ErrorCode::io, std::string("DTLS session closed during the request (libcoap: ") + said + ")");
+          self->failure = make_error(ErrorCode::io, coap::session_ended_during_request(event));
           self->waiting = false;
         }
         break;

@@ -326,27 +326,23 @@ struct HttpsConnectionPool::Impl {
     return found;  // `stale` closes here, unlocked
   }
 
+  // A session the server no longer knows costs it a full handshake, never a failure, so a failed
+  // connect is not tried again without it (that only doubled the wait on an unreachable server);
+  // the session is dropped all the same, and the next connection starts afresh.
   Result<HttpsConnection> open_new() {
     HttpsClientOptions attempt = options;
     {
       std::lock_guard lock(mutex);
-      ++opened;
       if (!attempt.resume_session) attempt.resume_session = last_session;
     }
     auto connection = HttpsConnection::connect(attempt);
-    if (connection.ok() && connection->tls().resumed) {
-      std::lock_guard lock(mutex);
-      ++resumed;
+    std::lock_guard lock(mutex);
+    if (!connection.ok()) {
+      last_session.reset();
+      return connection;
     }
-    // A session the server no longer takes costs a full handshake, never a failure; but one it
-    // refuses outright (a restarted server with other keys) is dropped and not offered again.
-    if (!connection.ok() && attempt.resume_session && !options.resume_session) {
-      {
-        std::lock_guard lock(mutex);
-        last_session.reset();
-      }
-      return HttpsConnection::connect(options);
-    }
+    ++opened;
+    if (connection->tls().resumed) ++resumed;
     return connection;
   }
 

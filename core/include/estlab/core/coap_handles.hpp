@@ -56,6 +56,9 @@ Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
 std::optional<std::uint32_t> uint_option(const coap_pdu_t* pdu, coap_option_num_t number);
 // what a NACK means, for error messages;
 const char* nack_reason(coap_nack_reason_t reason);
+// the error of a request cut short by the end of its session, naming the libcoap event
+// (a DTLS error or alert, close_notify, the session failing or closing);
+std::string session_ended_during_request(coap_event_t event);
 // the trust anchors of a client context (RFC 9148 3: an explicit TA database);
 Result<void> set_root_cas(coap_context_t* context, const std::vector<Certificate>& trust_anchors);
 // RFC 6125 name check of the server's leaf: an IP literal against iPAddress, else dNSName.
