@@ -164,11 +164,11 @@ struct AsyncCoapsClient::Impl {
   }
 
   void process() {
-    coap_io_process(context.get(), COAP_IO_NO_WAIT);
+    coap::process_io(context.get(), COAP_IO_NO_WAIT);
     // Asio watches libcoap's epoll descriptor edge-triggered: drain what is ready now.
     pollfd fd{coap_context_get_coap_fd(context.get()), POLLIN, 0};
     for (int i = 0; i < 64 && fd.fd >= 0 && ::poll(&fd, 1, 0) > 0 && (fd.revents & POLLIN); ++i) {
-      coap_io_process(context.get(), COAP_IO_NO_WAIT);
+      coap::process_io(context.get(), COAP_IO_NO_WAIT);
       fd.revents = 0;
     }
     complete();
@@ -212,6 +212,7 @@ struct AsyncCoapsClient::Impl {
     if (!options.server_name.empty()) exchange->pki.client_sni = const_cast<char*>(options.server_name.c_str());
     exchanges.emplace(exchange, std::move(owned));
     // libcoap reads the PKI (our certificate and key) into the new session's SSL here.
+    ERR_clear_error();  // libcoap asks SSL_get_error after SSL_connect: see coap::process_io
     exchange->session.reset(coap_new_client_session_pki(context.get(), nullptr, &server, COAP_PROTO_DTLS, &exchange->pki));
     if (!exchange->session) {
       settle(exchange, make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port)));
@@ -271,6 +272,7 @@ struct AsyncCoapsClient::Impl {
     if (!request.payload.empty() &&
         !coap_add_data_large_request(session, pdu.get(), request.payload.size(), request.payload.data(), nullptr, nullptr))
       return make_error(ErrorCode::internal, "cannot add the request body");
+    ERR_clear_error();  // and after SSL_write
     if (coap_send(session, pdu.release()) == COAP_INVALID_MID) return make_error(ErrorCode::io, "coap_send failed");
     return {};
   }

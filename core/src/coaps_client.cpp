@@ -229,6 +229,11 @@ const char* coap::nack_reason(coap_nack_reason_t reason) {
   return "negative acknowledgement";
 }
 
+int coap::process_io(coap_context_t* context, std::uint32_t timeout_ms) {
+  ERR_clear_error();
+  return coap_io_process(context, timeout_ms);
+}
+
 std::string coap::session_ended_during_request(coap_event_t event) {
   const char* said = event == COAP_EVENT_DTLS_ERROR      ? "DTLS error"
                      : event == COAP_EVENT_DTLS_CLOSED   ? "DTLS closed"
@@ -395,7 +400,7 @@ struct CoapsConnection::Impl {
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) return false;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-      if (coap_io_process(context.get(), static_cast<std::uint32_t>(std::clamp<long long>(left, 1, 100))) < 0) return false;
+      if (coap::process_io(context.get(), static_cast<std::uint32_t>(std::clamp<long long>(left, 1, 100))) < 0) return false;
     }
     return true;
   }
@@ -437,7 +442,14 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   auto server = coap::resolve_udp(options.host, options.port);
   if (!server.ok()) return server.error();
 
-  impl->session.reset(coap_new_client_session_pki(impl->context.get(), nullptr, &*server, COAP_PROTO_DTLS, &pki));
+  std::optional<coap_address_t> local;
+  if (options.local_port != 0) {
+    auto any = coap::resolve_udp(server->addr.sa.sa_family == AF_INET6 ? "::" : "0.0.0.0", options.local_port);
+    if (!any.ok()) return any.error();
+    local = *any;
+  }
+  ERR_clear_error();  // libcoap asks SSL_get_error after SSL_connect: see coap::process_io
+  impl->session.reset(coap_new_client_session_pki(impl->context.get(), local ? &*local : nullptr, &*server, COAP_PROTO_DTLS, &pki));
   if (!impl->session) return make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port));
   coap_session_set_app_data(impl->session.get(), impl.get());  // callbacks find their connection here
   coap_session_set_max_retransmit(impl->session.get(), coap::kDtlsHandshakeRetransmissions);
@@ -526,6 +538,7 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
     impl.failure.reset();
     impl.waiting = true;
     // coap_send takes the PDU, also when it fails.
+    ERR_clear_error();  // and after SSL_write
     if (coap_send(impl.session.get(), pdu.release()) == COAP_INVALID_MID) {
       impl.waiting = false;
       return make_error(ErrorCode::io, "coap_send failed");
@@ -680,6 +693,27 @@ Result<DtlsHandshakeResult> dtls_handshake(const DtlsHandshakeOptions& options) 
   std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> address(found, &freeaddrinfo);
   const int fd = ::socket(found->ai_family, SOCK_DGRAM, 0);
   if (fd < 0) return make_error(ErrorCode::io, "cannot open a UDP socket");
+  if (options.local_port != 0) {
+    sockaddr_storage local{};
+    socklen_t local_size = 0;
+    if (found->ai_family == AF_INET6) {
+      auto& in6 = reinterpret_cast<sockaddr_in6&>(local);
+      in6.sin6_family = AF_INET6;
+      in6.sin6_port = htons(options.local_port);
+      local_size = sizeof in6;
+    } else {
+      auto& in = reinterpret_cast<sockaddr_in&>(local);
+      in.sin_family = AF_INET;
+      in.sin_port = htons(options.local_port);
+      local_size = sizeof in;
+    }
+    const int reuse = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&local), local_size) != 0) {
+      ::close(fd);
+      return make_error(ErrorCode::io, "cannot send from udp port " + std::to_string(options.local_port) + " (in use?)");
+    }
+  }
   BIO* bio = BIO_new_dgram(fd, BIO_CLOSE);  // owns the socket from here
   if (bio == nullptr) {
     ::close(fd);
@@ -716,7 +750,7 @@ Result<DtlsHandshakeResult> dtls_handshake(const DtlsHandshakeOptions& options) 
   result.cipher = SSL_get_cipher_name(ssl.get());
   result.extended_master_secret = SSL_get_extms_support(ssl.get()) == 1;
   result.peer_chain = describe_tls_connection(ssl.get(), false).peer_chain;
-  SSL_shutdown(ssl.get());  // close_notify; no answer awaited
+  if (options.close_notify) SSL_shutdown(ssl.get());  // no answer awaited
   return result;
 }
 

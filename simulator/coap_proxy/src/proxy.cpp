@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -15,6 +16,7 @@
 
 #include "estlab/ca/ca.hpp"
 #include "estlab/coap_proxy/forwarding.hpp"
+#include "estlab/coap_proxy/rehandshake.hpp"
 #include "estlab/core/base64.hpp"
 #include "estlab/core/coap_handles.hpp"
 #include "estlab/core/oids.hpp"
@@ -113,6 +115,7 @@ struct CoapProxy::Impl {
   // drop-fragmented-client-hello: devices reach libcoap through this filter, which drops what the
   // buggy stacks of FB-37 cannot reassemble.
   std::unique_ptr<network::ImpairedRelay> fault_filter;
+  std::optional<RehandshakeGuard> rehandshake;  // loop thread only
   std::thread thread;
   std::atomic<bool> stopping{false};
   mutable std::mutex stats_mutex;
@@ -247,14 +250,23 @@ struct CoapProxy::Impl {
     }
     if (self == nullptr) return 0;
     if (event == COAP_EVENT_SERVER_SESSION_NEW) coap_session_set_max_retransmit(session, coap::kDtlsHandshakeRetransmissions);
-    if (event == COAP_EVENT_DTLS_CONNECTED) coap_session_set_max_retransmit(session, coap::kCoapMaxRetransmit);
-    if (event == COAP_EVENT_SERVER_SESSION_DEL) self->forget_session(session);
+    if (event == COAP_EVENT_DTLS_CONNECTED) {
+      coap_session_set_max_retransmit(session, coap::kCoapMaxRetransmit);
+      if (self->rehandshake) self->rehandshake->established(&coap_session_get_addr_remote(session)->addr.sa, session);
+    }
+    if (event == COAP_EVENT_SERVER_SESSION_DEL) {
+      self->forget_session(session);
+      if (self->rehandshake) self->rehandshake->deleted(&coap_session_get_addr_remote(session)->addr.sa, session);
+    }
     if (event == COAP_EVENT_DTLS_ERROR) {
       self->count(&ProxyStats::dtls_failures);
       char address[INET6_ADDRSTRLEN + 8] = {};
       coap_print_addr(coap_session_get_addr_remote(session), reinterpret_cast<std::uint8_t*>(address), sizeof address - 1);
       try {
-        if (self->log) self->log(std::string("coap-proxy: dtls handshake failed remote=") + address);
+        const bool established = coap_session_get_state(session) == COAP_SESSION_STATE_ESTABLISHED;
+        if (self->log)
+          self->log(std::string(established ? "coap-proxy: dtls error ended an established session remote=" : "coap-proxy: dtls handshake failed remote=") +
+                    address);
       } catch (...) {
       }
     }
@@ -673,18 +685,58 @@ struct CoapProxy::Impl {
     routes.push_back(std::move(route));
   }
 
+  // RFC 6347 4.2.8: the device of this session came back from its address with a new handshake
+  // and the cookie: the old session ends, quietly (its device is gone; a close_notify would reach
+  // the new one), and with it what was in flight for it.
+  void replace_session(const RehandshakeGuard::Replacement& replacement) {
+    coap_address_t remote;
+    coap_address_init(&remote);
+    std::memcpy(&remote.addr, &replacement.remote, std::min<std::size_t>(replacement.remote_size, sizeof remote.addr));
+    remote.size = replacement.remote_size;
+    coap_session_t* session = coap_session_get_by_peer(context.get(), &remote, replacement.ifindex);
+    if (session == nullptr || session != replacement.session) return;  // gone already
+    std::vector<std::shared_ptr<Job>> orphans;
+    for (const auto& [key, job] : in_flight)
+      if (job->session == session) orphans.push_back(job);
+    for (const auto& job : orphans) finish(*job);
+    coap_tls_library_t library = COAP_TLS_LIBRARY_NOTLS;
+    if (void* tls = coap_session_get_tls(session, &library); tls != nullptr && library == COAP_TLS_LIBRARY_OPENSSL)
+      SSL_set_quiet_shutdown(static_cast<SSL*>(tls), 1);
+    if (log) {
+      char address[INET6_ADDRSTRLEN + 8] = {};
+      coap_print_addr(&remote, reinterpret_cast<std::uint8_t*>(address), sizeof address - 1);
+      log(std::string("coap-proxy: remote=") + address + " came back with a new DTLS handshake (RFC 6347 4.2.8); its old session ends" +
+          (orphans.empty() ? "" : ", " + std::to_string(orphans.size()) + " request(s) in flight dropped"));
+    }
+    coap_session_disconnected(session, COAP_NACK_TLS_FAILED);
+  }
+
+  void rehandshake_before_read() {
+    if (!rehandshake) return;
+    const auto before = rehandshake->counters();
+    if (auto replacement = rehandshake->before_read()) replace_session(*replacement);
+    const auto& after = rehandshake->counters();
+    if (after.cookies_sent != before.cookies_sent || after.sessions_replaced != before.sessions_replaced) {
+      std::lock_guard lock(stats_mutex);
+      stats.rehandshake_cookies = after.cookies_sent;
+      stats.sessions_replaced = after.sessions_replaced;
+    }
+  }
+
   // The loop sleeps until a datagram, a libcoap timer (its timerfd is in the epoll set behind
   // coap_fd) or a worker's answer wakes it; at least once a second regardless.
   void run() noexcept {
     coap_context_t* ctx = context.get();
     const int coap_fd = coap_context_get_coap_fd(ctx);
     while (!stopping.load()) {
+      ERR_clear_error();  // the ACKs below go through SSL_write: see coap::process_io
       const auto wait = acknowledge_slow_requests();
       pollfd fds[2] = {{wake_fd, POLLIN, 0}, {coap_fd, POLLIN, 0}};
       // Without epoll libcoap has no descriptor to wait on: poll it every 10 ms.
       ::poll(fds, coap_fd >= 0 ? 2 : 1, coap_fd >= 0 ? static_cast<int>(wait.count()) : 10);
       if (fds[0].revents & POLLIN) trigger_ready();
-      coap_io_process(ctx, COAP_IO_NO_WAIT);
+      rehandshake_before_read();
+      coap::process_io(ctx, COAP_IO_NO_WAIT);
     }
   }
 };
@@ -755,6 +807,11 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
   const std::size_t space = bound.rfind(' ');
   const std::size_t colon = bound.rfind(':', space);
   impl->port = static_cast<std::uint16_t>(std::stoi(bound.substr(colon + 1, space - colon - 1)));
+  if (const int fd = RehandshakeGuard::find_endpoint_socket(impl->port); fd >= 0)
+    impl->rehandshake.emplace(fd);
+  else
+    impl->note("cannot find the endpoint's socket: a device back from the address of a session it lost waits for that session to "
+               "expire (RFC 6347 4.2.8 not served)");
   if (filtered) {
     network::Impairment bug;
     bug.drop_fragmented_client_hello = true;

@@ -1,5 +1,7 @@
 #include "estlab/network/dtls_records.hpp"
 
+#include <algorithm>
+
 namespace estlab::network {
 
 namespace {
@@ -8,6 +10,8 @@ constexpr std::size_t kRecordHeader = 13;     // type, version, epoch, sequence 
 constexpr std::size_t kHandshakeHeader = 12;  // type, length (3), message_seq, offset (3), fragment length (3)
 constexpr std::uint8_t kHandshake = 22;
 constexpr std::uint8_t kClientHello = 1;
+constexpr std::uint8_t kHelloVerifyRequest = 3;
+constexpr std::uint16_t kDtls1_0 = 0xfeff;
 
 std::uint64_t read_be(ByteView bytes, std::size_t at, std::size_t size) {
   std::uint64_t value = 0;
@@ -69,8 +73,14 @@ std::optional<ClientHelloFragment> client_hello_fragment(const DtlsRecord& recor
     // client_version (2), random (32), session_id <0..32>, cookie <0..255>
     const std::size_t session_id_at = kHandshakeHeader + 2 + 32;
     if (f.size() > session_id_at) {
+      hello.random = Bytes(f.begin() + kHandshakeHeader + 2, f.begin() + static_cast<std::ptrdiff_t>(session_id_at));
       const std::size_t cookie_at = session_id_at + 1 + f[session_id_at];
-      if (cookie_at < kHandshakeHeader + hello.fragment_length) hello.has_cookie = f[cookie_at] != 0;
+      if (cookie_at < kHandshakeHeader + hello.fragment_length) {
+        hello.has_cookie = f[cookie_at] != 0;
+        const std::size_t cookie_end = cookie_at + 1 + f[cookie_at];
+        if (cookie_end <= kHandshakeHeader + hello.fragment_length)
+          hello.cookie = Bytes(f.begin() + static_cast<std::ptrdiff_t>(cookie_at + 1), f.begin() + static_cast<std::ptrdiff_t>(cookie_end));
+      }
     }
   }
   return hello;
@@ -94,6 +104,26 @@ std::vector<DtlsRecord> split_client_hello(const DtlsRecord& record) {
     parts.push_back(std::move(part));
   }
   return parts;
+}
+
+DtlsRecord hello_verify_request(const DtlsRecord& client_hello, ByteView cookie) {
+  const std::size_t cookie_size = std::min<std::size_t>(cookie.size(), 255);
+  const std::size_t body = 2 + 1 + cookie_size;  // server_version, cookie<0..2^8-1>
+  DtlsRecord record;
+  record.content_type = kHandshake;
+  record.version = kDtls1_0;
+  record.epoch = 0;
+  record.sequence = client_hello.sequence;
+  Bytes& f = record.fragment;
+  f.push_back(kHelloVerifyRequest);
+  write_be(f, body, 3);
+  write_be(f, 0, 2);     // message_seq
+  write_be(f, 0, 3);     // fragment_offset
+  write_be(f, body, 3);  // fragment_length: never fragmented
+  write_be(f, kDtls1_0, 2);
+  f.push_back(static_cast<std::uint8_t>(cookie_size));
+  f.insert(f.end(), cookie.begin(), cookie.begin() + static_cast<std::ptrdiff_t>(cookie_size));
+  return record;
 }
 
 }  // namespace estlab::network

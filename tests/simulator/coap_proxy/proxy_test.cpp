@@ -762,6 +762,130 @@ TEST_F(CoapProxyTest, HandshakeAloneOffersOnlyWhatItIsTold) {  // 9148-3-a, 9148
   EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
 }
 
+// libcoap 4.3.1 asks OpenSSL's SSL_get_error after an SSL_read that only dropped a replayed
+// record (RFC 6347 4.1.2.6), without clearing the thread's error queue. Another device's refused
+// handshake leaves errors there, and the replay then read as a fatal error and ended an
+// established session: coaps-fb40-block-size-reordered failed this way, at random, for months.
+TEST_F(CoapProxyTest, AnotherDevicesRefusedHandshakeNeverEndsAnEstablishedSession) {  // RFC 6347 4.1.2.6
+  start(config());
+  network::Impairment duplicate_all;
+  duplicate_all.duplicate = 1.0;  // every record arrives twice: each second copy is a replay
+  duplicate_all.seed = 11;
+  auto relay = network::ImpairedRelay::start("127.0.0.1", proxy->port(), duplicate_all);
+  ASSERT_TRUE(relay.ok()) << relay.error().message;
+  auto options = client("device-factory");
+  options.port = (*relay)->port();
+  options.block_szx = 0;  // 16-byte Block2 blocks: libcoap serves blocks 1.. from its cache, not our handler
+  auto device = CoapsConnection::connect(options);
+  ASSERT_TRUE(device.ok()) << device.error().message;
+
+  // Devices without a certificate keep being refused meanwhile (9148-3-e).
+  std::atomic<bool> done{false};
+  std::atomic<int> refused{0}, admitted{0};
+  std::thread others([&] {
+    DtlsHandshakeOptions anonymous;
+    anonymous.port = proxy->port();
+    anonymous.trust_anchors = lab.trust_anchors();
+    anonymous.timeout = 3s;
+    while (!done.load()) (dtls_handshake(anonymous).ok() ? admitted : refused)++;
+  });
+  std::optional<Error> failed;
+  for (int round = 0; round < 3 && !failed; ++round) {
+    auto cacerts = device->cacerts();
+    if (!cacerts.ok()) failed = cacerts.error();
+    else EXPECT_EQ(cacerts->code.to_string(), "2.05");
+  }
+  done = true;
+  others.join();
+  ASSERT_FALSE(failed) << failed->message << "\n" << log_text();
+  EXPECT_EQ(admitted.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(proxy->stats().dtls_failures, static_cast<std::uint64_t>(refused.load())) << "only the refused handshakes failed\n" << log_text();
+}
+
+// RFC 6347 4.2.8: a device that lost its session (no close_notify: a power cut) and comes back
+// from the same address and port gets a new handshake at once, after a cookie exchange. Before,
+// libcoap gave its ClientHello to the old session, which dropped it until that session expired.
+// A ClientHello without the cookie (anyone can send one from that address) ends nothing.
+TEST_F(CoapProxyTest, ADeviceBackFromTheAddressOfALostSessionGetsANewHandshake) {
+  start(config());
+  std::uint16_t port = 0;
+  {
+    const int probe = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+    socklen_t size = sizeof any;
+    ::getsockname(probe, reinterpret_cast<sockaddr*>(&any), &size);
+    port = ntohs(any.sin_port);
+    ::close(probe);
+  }
+  DtlsHandshakeOptions o;
+  o.port = proxy->port();
+  o.identity = lab.identity("device-factory");
+  o.trust_anchors = lab.trust_anchors();
+  o.server_name = "localhost";
+  o.timeout = 3s;
+  o.local_port = port;
+  o.close_notify = false;
+  auto lost = dtls_handshake(o);
+  ASSERT_TRUE(lost.ok()) << lost.error().message;
+  EXPECT_EQ(proxy->stats().sessions_replaced, 0u);
+
+  const auto started = std::chrono::steady_clock::now();
+  auto back = dtls_handshake(o);
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(back.ok()) << back.error().message << "\n" << log_text();
+  // One round trip more than a first contact; no DTLS retransmission timer (1 s) waited out.
+  EXPECT_LT(took, 900ms);
+  EXPECT_GE(proxy->stats().rehandshake_cookies, 1u);
+  EXPECT_EQ(proxy->stats().sessions_replaced, 1u);
+  EXPECT_NE(log_text().find("came back with a new DTLS handshake (RFC 6347 4.2.8)"), std::string::npos) << log_text();
+
+  // And through libcoap's client from that port: CoAP works on the session that replaced it.
+  auto options = client("device-factory");
+  options.local_port = port;
+  auto device = CoapsConnection::connect(options);
+  ASSERT_TRUE(device.ok()) << device.error().message << "\n" << log_text();
+  auto cacerts = device->cacerts();
+  ASSERT_TRUE(cacerts.ok()) << cacerts.error().message;
+  EXPECT_EQ(cacerts->code.to_string(), "2.05");
+  EXPECT_EQ(proxy->stats().sessions_replaced, 2u);
+
+  // Someone else's ClientHello from that address, without the cookie: answered with a
+  // HelloVerifyRequest, and the device's session goes on.
+  ossl::SslCtx context(SSL_CTX_new(DTLS_client_method()));
+  ossl::Ssl ssl(SSL_new(context.get()));
+  BIO* into = BIO_new(BIO_s_mem());
+  BIO* out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl.get(), into, out);
+  ASSERT_EQ(SSL_connect(ssl.get()), -1);
+  Bytes hello(static_cast<std::size_t>(BIO_ctrl_pending(out)));
+  ASSERT_EQ(BIO_read(out, hello.data(), static_cast<int>(hello.size())), static_cast<int>(hello.size()));
+  const int spoofer = ::socket(AF_INET, SOCK_DGRAM, 0);
+  const int reuse = 1;
+  ::setsockopt(spoofer, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_port = htons(port);
+  ASSERT_EQ(::bind(spoofer, reinterpret_cast<sockaddr*>(&from), sizeof from), 0) << "cannot send from port " << port;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(proxy->port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const auto cookies_before = proxy->stats().rehandshake_cookies;
+  ::sendto(spoofer, hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  ::close(spoofer);
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (proxy->stats().rehandshake_cookies == cookies_before && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(proxy->stats().rehandshake_cookies, cookies_before + 1) << "the ClientHello was not answered with a cookie";
+  auto still = device->cacerts();
+  ASSERT_TRUE(still.ok()) << still.error().message;
+  EXPECT_EQ(still->code.to_string(), "2.05");
+  EXPECT_EQ(proxy->stats().sessions_replaced, 2u) << "a ClientHello without the cookie ended the session";
+}
+
 // A request's own block size overrides the connection's; a bad one is an error, not a crash.
 TEST_F(CoapProxyTest, PerRequestBlockSize) {  // 9148-4.6-a
   start(config());

@@ -51,6 +51,13 @@ void set_pem_identity(coap_dtls_pki_t& pki, const std::string& certificate_pem, 
 // A host name or literal and a port as a UDP address (the first getaddrinfo answer).
 Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
 
+// coap_io_process, on an empty OpenSSL error queue. libcoap 4.3.1 reads DTLS records with
+// SSL_read and then asks SSL_get_error without clearing the thread's error queue first, so an
+// error left there by anything else on this thread (another device's refused handshake, a parse
+// that failed) turns an SSL_read that only dropped a duplicate record into SSL_ERROR_SSL: libcoap
+// then ends an established session. Every libcoap loop goes through here.
+int process_io(coap_context_t* context, std::uint32_t timeout_ms);
+
 // Shared by the blocking and the asynchronous coaps clients:
 // an unsigned option's value (nullopt when absent);
 std::optional<std::uint32_t> uint_option(const coap_pdu_t* pdu, coap_option_num_t number);

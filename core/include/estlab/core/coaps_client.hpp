@@ -137,6 +137,9 @@ struct CoapsClientOptions {
   std::size_t max_response_body = 1u << 20;
   // Block size for Block1/Block2 as SZX: 16 << szx bytes (0..6); 6 = 1024.
   unsigned block_szx = 6;
+  // The UDP port to send from (0 = any): a device back from the address of a session it lost
+  // (RFC 6347 4.2.8), or one behind a NAT that keeps its mapping.
+  std::uint16_t local_port = 0;
 };
 
 // ---- A DTLS handshake alone ---------------------------------------------------------------------
@@ -158,6 +161,10 @@ struct DtlsHandshakeOptions {
   std::string ciphers;  // OpenSSL cipher list ("ECDHE-ECDSA-AES128-CCM8"); "" = OpenSSL's default
   std::string groups;   // supported groups ("P-256"); "" = OpenSSL's default
   std::chrono::milliseconds timeout{5000};
+  std::uint16_t local_port = 0;  // the UDP port to send from; 0 = any
+  // false: the session is left without close_notify, as by a device that lost power, so the
+  // server still holds it.
+  bool close_notify = true;
 };
 
 struct DtlsHandshakeResult {

@@ -51,6 +51,9 @@ struct ProxyStats {
   std::uint64_t upstream_connections = 0;  // HTTPS connections opened to the EST server (kept alive between requests)
   std::uint64_t upstream_resumed = 0;      // of those, connections that resumed an earlier TLS session
   std::uint64_t upstream_resends = 0;      // requests sent again because a kept connection was closed under them
+  // RFC 6347 4.2.8: a device back from the address of a session it lost (rehandshake.hpp).
+  std::uint64_t rehandshake_cookies = 0;   // HelloVerifyRequests answering a ClientHello on an established session
+  std::uint64_t sessions_replaced = 0;     // old sessions ended once the device's cookie came back
 };
 
 class CoapProxy {

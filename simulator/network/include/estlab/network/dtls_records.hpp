@@ -1,5 +1,6 @@
 // Just enough of the DTLS 1.2 record layer (RFC 6347 4.1, 4.2.2) for a relay to find ClientHellos,
-// tell whole ones from fragments, split one in two and keep the epoch-0 sequence numbers in order.
+// tell whole ones from fragments, split one in two and keep the epoch-0 sequence numbers in order,
+// and for a server to answer a ClientHello with a HelloVerifyRequest (RFC 6347 4.2.1).
 // Nothing here decrypts or validates: bytes that are not plaintext DTLS 1.2 records are left alone.
 #pragma once
 
@@ -33,11 +34,20 @@ struct ClientHelloFragment {
   // Known only from the first fragment: a ClientHello answering a HelloVerifyRequest carries the
   // server's cookie (RFC 6347 4.2.1).
   std::optional<bool> has_cookie;
+  std::optional<Bytes> cookie;  // when known: empty in a first ClientHello
+  // The client's random: the same in the ClientHello answering a HelloVerifyRequest, and in
+  // every retransmission, as in the first (RFC 6347 4.2.1); a new handshake has a new one.
+  std::optional<Bytes> random;
 };
 std::optional<ClientHelloFragment> client_hello_fragment(const DtlsRecord& record);
 
 // A whole ClientHello record as two records, each with one half of the message (RFC 6347 4.2.3
 // fragments): sequence numbers `record.sequence` and `record.sequence + 1`.
 std::vector<DtlsRecord> split_client_hello(const DtlsRecord& record);
+
+// The HelloVerifyRequest answering `client_hello` with `cookie` (RFC 6347 4.2.1): DTLS 1.0 as the
+// record and server version, the ClientHello's record sequence number, message_seq 0, as
+// OpenSSL's DTLSv1_listen writes it. The cookie is at most 255 bytes.
+DtlsRecord hello_verify_request(const DtlsRecord& client_hello, ByteView cookie);
 
 }  // namespace estlab::network
