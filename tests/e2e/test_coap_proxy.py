@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import types
 import time
 from pathlib import Path
 
@@ -295,6 +296,44 @@ def test_coap_client_through_20_percent_loss_enrolls(estlab, proxy, lab, tmp_pat
         assert r.rc == 0 and out.exists() and out.stat().st_size > 0, f"{r}\n{relay.output()}\n{proxy.stderr()[-3000:]}"
     assert re.search(r"\d+ lost", relay.output()), relay.output()
     assert "CN = device-0001" in openssl_ok("pkcs7", "-inform", "DER", "-in", out, "-print_certs").decode()
+
+
+def test_a_device_back_from_a_lost_sessions_port_gets_a_new_handshake(estlab, lab, tmp_path):  # RFC 6347 4.2.8
+    # A device killed mid-request (no close_notify) leaves its session in the proxy; the same
+    # device, back from the same UDP port, must get a new handshake at once, not wait out the
+    # old session (60 s idle timeout here). The upstream never answers, so the first request is
+    # still in flight when the device dies.
+    black_hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(8)
+    with black_hole:
+        silent = Proxy(estlab.binary, lab, types.SimpleNamespace(port=black_hole.getsockname()[1]), tmp_path / "proxy").start()
+        try:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+            probe.close()
+            item = lab.item("device-factory")
+            client = [COAP_CLIENT, "-p", str(port), "-c", lab.path(item["chain"]), "-j", lab.path(item["key"]),
+                      "-R", lab.path("trust/anchors.pem")]
+            first = subprocess.Popen([*client, "-B", "30", silent.uri("/.well-known/est/crts")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(1.5)  # handshake done, request forwarded, empty ACK sent (RFC 7252 5.2.2)
+                assert first.poll() is None, "coap-client ended before the upstream could answer"
+            finally:
+                first.kill()
+                first.wait(timeout=STOP_TIMEOUT_S)
+            started = time.monotonic()
+            back = run_bytes([*client, "-B", "10", silent.uri("/.well-known/core")], timeout=CLIENT_TIMEOUT_S)
+            took = time.monotonic() - started
+            assert back.rc == 0 and b"ace.est.crts" in back.out, f"{back}\n{silent.stderr()[-3000:]}"
+            assert took < 5, f"the device waited {took:.1f} s for its new handshake"
+            log = silent.stderr()
+            assert "came back with a new DTLS handshake (RFC 6347 4.2.8)" in log, log[-3000:]
+            assert "1 request(s) in flight dropped" in log, log[-3000:]
+        finally:
+            assert silent.stop() == 0
 
 
 def test_drop_fragmented_client_hello_fault_is_fb37(estlab, lab, gateway, tmp_path):  # FB-37, the fault's point
