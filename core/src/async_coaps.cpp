@@ -75,6 +75,7 @@ struct AsyncCoapsClient::Impl {
   }
 
   static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
+    coap::event_seen();
     Exchange* exchange = of(session);
     Impl* self = owner(session);
     if (exchange == nullptr || self == nullptr || exchange->outcome) return 0;

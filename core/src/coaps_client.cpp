@@ -234,6 +234,8 @@ int coap::process_io(coap_context_t* context, std::uint32_t timeout_ms) {
   return coap_io_process(context, timeout_ms);
 }
 
+void coap::event_seen() { ERR_clear_error(); }
+
 std::string coap::session_ended_during_request(coap_event_t event) {
   const char* said = event == COAP_EVENT_DTLS_ERROR      ? "DTLS error"
                      : event == COAP_EVENT_DTLS_CLOSED   ? "DTLS closed"
@@ -333,6 +335,7 @@ struct CoapsConnection::Impl {
   }
 
   static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
+    coap::event_seen();
     Impl* self = of(session);
     if (self == nullptr) return 0;
     switch (event) {

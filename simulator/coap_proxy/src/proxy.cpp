@@ -242,6 +242,7 @@ struct CoapProxy::Impl {
   }
 
   static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
+    coap::event_seen();
     Impl* self = nullptr;
     {
       std::lock_guard lock(registry_mutex);

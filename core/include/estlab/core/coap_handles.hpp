@@ -57,6 +57,10 @@ Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
 // that failed) turns an SSL_read that only dropped a duplicate record into SSL_ERROR_SSL: libcoap
 // then ends an established session. Every libcoap loop goes through here.
 int process_io(coap_context_t* context, std::uint32_t timeout_ms);
+// The same within one coap_io_process, which reads for several sessions at once (a client context
+// with many devices): a session's DTLS event comes after libcoap read that session's errors, and
+// they must not reach the next session. First thing in every libcoap event handler.
+void event_seen();
 
 // Shared by the blocking and the asynchronous coaps clients:
 // an unsigned option's value (nullopt when absent);
