@@ -1,5 +1,6 @@
 #include "estlab/core/certs_only.hpp"
 
+#include "estlab/core/der.hpp"
 #include "estlab/core/encoding.hpp"
 
 namespace estlab {
@@ -65,6 +66,57 @@ Result<CertsOnly> CertsOnly::from_der(ByteView der) {
     result.crls_.push_back(Crl::borrow_shared(sk_X509_CRL_value(signed_data->crl, i)));
   }
   return result;
+}
+
+Result<void> CertsOnly::check_structure(ByteView der) {
+  auto invalid = [](const std::string& message) { return make_error(ErrorCode::invalid_input, "certs-only: " + message); };
+  auto not_content_info = [&](const Error& e) { return invalid("not a DER PKCS#7 ContentInfo (" + e.message + ")"); };
+  der::Reader top(der);
+  auto info = top.expect(der::kSequence, "ContentInfo");
+  if (!info.ok()) return not_content_info(info.error());
+  if (!top.empty()) return invalid(std::to_string(top.remaining()) + " trailing bytes after the PKCS#7 structure");
+  der::Reader fields(info->content);
+  auto type = fields.expect(der::kOid, "ContentInfo contentType");
+  if (!type.ok()) return not_content_info(type.error());
+  auto type_oid = der::decode_oid(*type, "ContentInfo contentType");
+  if (!type_oid.ok()) return not_content_info(type_oid.error());
+  if (*type_oid != "1.2.840.113549.1.7.2") {
+    const int nid = OBJ_txt2nid(type_oid->c_str());  // the name from_der gives (OBJ_obj2txt)
+    return invalid("contentType is " + std::string(nid != NID_undef ? OBJ_nid2ln(nid) : type_oid->c_str()) + ", expected signedData");
+  }
+  if (fields.empty()) return invalid("SignedData content is missing");
+  auto content = fields.expect(0xa0, "ContentInfo content");
+  if (!content.ok()) return not_content_info(content.error());
+  auto signed_data = der::read_single(content->content, der::kSequence, "SignedData");
+  if (!signed_data.ok()) return not_content_info(signed_data.error());
+  der::Reader body(signed_data->content);
+  if (auto version = body.expect(der::kInteger, "SignedData version"); !version.ok()) return not_content_info(version.error());
+  if (auto digests = body.expect(der::kSet, "SignedData digestAlgorithms"); !digests.ok()) return not_content_info(digests.error());
+  auto encap = body.expect(der::kSequence, "SignedData encapContentInfo");
+  if (!encap.ok()) return not_content_info(encap.error());
+  // certificates [0] and crls [1], IMPLICIT SETs of SEQUENCEs: counted, not decoded.
+  for (const auto& [tag, what] : {std::pair<std::uint8_t, const char*>{0xa0, "certificate"}, {0xa1, "CRL"}}) {
+    if (body.peek_tag() != tag) continue;
+    auto set = body.next(what);
+    if (!set.ok()) return not_content_info(set.error());
+    for (der::Reader items(set->content); !items.empty();)
+      if (auto item = items.expect(der::kSequence, what); !item.ok()) return not_content_info(item.error());
+  }
+  auto signer_infos = body.expect(der::kSet, "SignedData signerInfos");
+  if (!signer_infos.ok()) return not_content_info(signer_infos.error());
+  if (!body.empty()) return not_content_info(Error{ErrorCode::invalid_input, "SignedData: elements after signerInfos"});
+  // The violations in from_der's order: a signer before the encapsulated content.
+  int signers = 0;
+  for (der::Reader items(signer_infos->content); !items.empty(); ++signers)
+    if (auto item = items.next("signerInfo"); !item.ok()) return not_content_info(item.error());
+  if (signers > 0) return invalid(std::to_string(signers) + " signerInfo(s), expected none (degenerate SignedData)");
+  der::Reader encap_fields(encap->content);
+  auto encap_type = encap_fields.expect(der::kOid, "encapContentInfo eContentType");
+  if (!encap_type.ok()) return not_content_info(encap_type.error());
+  auto encap_oid = der::decode_oid(*encap_type, "encapContentInfo eContentType");
+  if (!encap_oid.ok() || *encap_oid != "1.2.840.113549.1.7.1") return invalid("encapsulated content type is not id-data");
+  if (!encap_fields.empty()) return invalid("encapsulated content is present, expected none");
+  return {};
 }
 
 Result<CertsOnly> CertsOnly::parse(ByteView data) {

@@ -69,11 +69,16 @@ Bytes content_info(const std::vector<Certificate>& certs, const std::optional<By
   return tlv(0x30, cat({kOidSignedData, tlv(0xa0, tlv(0x30, body))}));
 }
 
+// from_der and check_structure (which decodes no certificate) refuse it alike.
 void expect_rejected(ByteView der, const std::string& message) {
   auto p7 = CertsOnly::from_der(der);
   ASSERT_FALSE(p7.ok()) << "accepted; expected: " << message;
   EXPECT_EQ(p7.error().code, ErrorCode::invalid_input);
   EXPECT_EQ(p7.error().message, message);
+  auto structure = CertsOnly::check_structure(der);
+  ASSERT_FALSE(structure.ok()) << "check_structure accepted; expected: " << message;
+  EXPECT_EQ(structure.error().code, ErrorCode::invalid_input);
+  EXPECT_EQ(structure.error().message, message);
 }
 
 // --- make()
@@ -179,6 +184,30 @@ TEST(CertsOnly, AcceptsAnEmptyCrlsField) {
   EXPECT_TRUE(p7->crls().empty());
 }
 
+TEST(CertsOnly, CheckStructureAcceptsWhatFromDerAccepts) {
+  std::vector<Bytes> good = {CertsOnly::make(chain())->der(), CertsOnly::make({load_cert("leaf")}, {load_crl()})->der(),
+                             CertsOnly::make({})->der(), read_data("p7-nocrl.der"), read_data("p7-crl.der"),
+                             content_info({load_cert("leaf")}, Bytes{})};
+  for (const auto& der : good) {
+    ASSERT_TRUE(CertsOnly::from_der(der).ok());
+    auto checked = CertsOnly::check_structure(der);
+    EXPECT_TRUE(checked.ok()) << checked.error().message;
+  }
+  // What it does not decode must still be a SEQUENCE: a certificate replaced by an INTEGER.
+  Bytes body = {0x02, 0x01, 0x01, 0x31, 0x00};
+  const Bytes encap = data_without_content();
+  body.insert(body.end(), encap.begin(), encap.end());
+  const Bytes not_a_certificate = tlv(0xa0, tlv(0x02, {0x05}));
+  body.insert(body.end(), not_a_certificate.begin(), not_a_certificate.end());
+  body.insert(body.end(), {0x31, 0x00});
+  const Bytes odd = tlv(0x30, cat({kOidSignedData, tlv(0xa0, tlv(0x30, body))}));
+  ASSERT_FALSE(CertsOnly::from_der(odd).ok());
+  auto refused = CertsOnly::check_structure(odd);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message.rfind("certs-only: not a DER PKCS#7 ContentInfo", 0), 0u) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("INTEGER where SEQUENCE was expected"), std::string::npos) << refused.error().message;
+}
+
 TEST(CertsOnly, PemAndCmsLabel) {
   auto made = CertsOnly::make({load_cert("leaf")});
   ASSERT_TRUE(made.ok());
@@ -245,6 +274,12 @@ TEST(CertsOnly, RejectsGarbage) {
   auto garbage = CertsOnly::from_der(as_bytes("garbage"));
   ASSERT_FALSE(garbage.ok());
   EXPECT_EQ(garbage.error().message.rfind("certs-only: not a DER PKCS#7 ContentInfo", 0), 0u) << garbage.error().message;
+  const Bytes leaf_der = read_data("leaf.cert.der");
+  for (ByteView bad : {as_bytes("garbage"), ByteView(leaf_der)}) {
+    auto structure = CertsOnly::check_structure(bad);
+    ASSERT_FALSE(structure.ok());
+    EXPECT_EQ(structure.error().message.rfind("certs-only: not a DER PKCS#7 ContentInfo", 0), 0u) << structure.error().message;
+  }
   auto cert = CertsOnly::from_der(read_data("leaf.cert.der"));  // a SEQUENCE, not a ContentInfo
   ASSERT_FALSE(cert.ok());
   EXPECT_EQ(cert.error().message.rfind("certs-only: not a DER PKCS#7 ContentInfo", 0), 0u) << cert.error().message;

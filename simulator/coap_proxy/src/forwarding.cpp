@@ -48,8 +48,8 @@ Result<Bytes> success_body(EstOperation operation, const HttpResponse& response,
     auto der = decode_est_body(response.body, response.header("Content-Transfer-Encoding"));
     if (!der.ok()) return der.error().within("upstream body");
     if (format == coap_formats::certs_only) {
-      auto certs = CertsOnly::from_der(*der);
-      if (!certs.ok()) return certs.error().within("upstream certs-only");
+      // Passed on as it is: its structure is checked, its certificates are the device's to decode.
+      if (auto checked = CertsOnly::check_structure(*der); !checked.ok()) return checked.error().within("upstream certs-only");
     }
     return der;
   }
