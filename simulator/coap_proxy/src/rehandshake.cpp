@@ -115,24 +115,21 @@ void send_from(int fd, const Peeked& to, ByteView datagram) {
   message.msg_iov = &io;
   message.msg_iovlen = 1;
   alignas(cmsghdr) std::array<std::uint8_t, CMSG_SPACE(sizeof(in6_pktinfo))> control{};
-  if (to.local4 && to.from.ss_family == AF_INET) {
+  auto attach = [&](int level, int type, const void* data, std::size_t size) {
     message.msg_control = control.data();
-    message.msg_controllen = CMSG_SPACE(sizeof(in_pktinfo));
+    message.msg_controllen = CMSG_SPACE(size);
     cmsghdr* c = CMSG_FIRSTHDR(&message);
-    c->cmsg_level = IPPROTO_IP;
-    c->cmsg_type = IP_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    c->cmsg_len = CMSG_LEN(size);
+    std::memcpy(CMSG_DATA(c), data, size);
+  };
+  if (to.local4 && to.from.ss_family == AF_INET) {
     in_pktinfo info{};
     info.ipi_spec_dst = to.local4->ipi_addr;
-    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+    attach(IPPROTO_IP, IP_PKTINFO, &info, sizeof info);
   } else if (to.local6 && to.from.ss_family == AF_INET6) {
-    message.msg_control = control.data();
-    message.msg_controllen = CMSG_SPACE(sizeof(in6_pktinfo));
-    cmsghdr* c = CMSG_FIRSTHDR(&message);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(in6_pktinfo));
-    std::memcpy(CMSG_DATA(c), &*to.local6, sizeof(in6_pktinfo));
+    attach(IPPROTO_IPV6, IPV6_PKTINFO, &*to.local6, sizeof(in6_pktinfo));
   }
   // A lost answer is a lost datagram: the device sends its ClientHello again.
   [[maybe_unused]] auto sent = ::sendmsg(fd, &message, MSG_DONTWAIT);

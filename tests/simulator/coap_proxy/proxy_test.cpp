@@ -80,6 +80,16 @@ class CoapProxyTest : public ::testing::Test {
     return o;
   }
 
+  DtlsHandshakeOptions handshake(const std::string& identity) {
+    DtlsHandshakeOptions o;
+    o.port = proxy->port();
+    o.identity = lab.identity(identity);
+    o.trust_anchors = lab.trust_anchors();
+    o.server_name = "localhost";
+    o.timeout = 5s;
+    return o;
+  }
+
   CoapsConnection connect(const std::string& identity, unsigned szx = 6) {
     auto o = client(identity);
     o.block_szx = szx;
@@ -719,12 +729,7 @@ TEST(CoapProxyObserver, SeesEachForwardedRequestAndItsAnswer) {  // 9148-5-d, 91
 // refused; what was offered is what was negotiated.
 TEST_F(CoapProxyTest, HandshakeAloneOffersOnlyWhatItIsTold) {  // 9148-3-a, 9148-3-c, 9148-3-e, 9148-9.1-b
   start(config());
-  DtlsHandshakeOptions o;
-  o.port = proxy->port();
-  o.identity = lab.identity("device-factory");
-  o.trust_anchors = lab.trust_anchors();
-  o.server_name = "localhost";
-  o.timeout = 5s;
+  DtlsHandshakeOptions o = handshake("device-factory");
   o.version = DtlsHandshakeOptions::Version::dtls1_2;
   o.ciphers = "ECDHE-ECDSA-AES128-CCM8";
   o.groups = "P-256";
@@ -820,11 +825,7 @@ TEST_F(CoapProxyTest, ADeviceBackFromTheAddressOfALostSessionGetsANewHandshake) 
     port = ntohs(any.sin_port);
     ::close(probe);
   }
-  DtlsHandshakeOptions o;
-  o.port = proxy->port();
-  o.identity = lab.identity("device-factory");
-  o.trust_anchors = lab.trust_anchors();
-  o.server_name = "localhost";
+  DtlsHandshakeOptions o = handshake("device-factory");
   o.timeout = 3s;
   o.local_port = port;
   o.close_notify = false;
