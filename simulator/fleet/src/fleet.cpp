@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -308,16 +309,21 @@ class Engine {
     for (std::size_t i = 0; i < threads; ++i) ios_.push_back(std::make_unique<asio::io_context>(1));
     if (options_.transport == Transport::coaps) {
       // One libcoap context per event loop, with every session of that loop's devices.
+      std::map<std::pair<std::string, std::uint16_t>, std::uint16_t> relay_ports;  // one impaired path per target
       for (Endpoint* endpoint : {&main_, &approval_}) {
         AsyncCoapsOptions o;
         o.host = endpoint->target->host;
         o.port = endpoint->target->coaps_port;
         if (options_.network) {
-          auto relay = network::ImpairedRelay::start(o.host, o.port, *options_.network);
-          if (!relay.ok()) throw ConfigError("fleet: --network: " + relay.error().message);
+          auto& relay_port = relay_ports[{o.host, o.port}];
+          if (relay_port == 0) {
+            auto relay = network::ImpairedRelay::start(o.host, o.port, *options_.network);
+            if (!relay.ok()) throw ConfigError("fleet: --network: " + relay.error().message);
+            relay_port = (*relay)->port();
+            relays_.push_back(std::move(relay).value());
+          }
           o.host = "127.0.0.1";
-          o.port = (*relay)->port();
-          relays_.push_back(std::move(relay).value());
+          o.port = relay_port;
         }
         o.trust_anchors = endpoint->target->trust_anchors;
         o.server_name = endpoint->exchange.server_name;
@@ -371,7 +377,7 @@ class Engine {
     report.devices = started_.load();
     for (const auto& relay : relays_) {
       relay->stop();
-      if (relay->stats().flows == 0) continue;  // the approval endpoint's, when no device used it
+      if (relay->stats().flows == 0) continue;  // the approval target's, when no device used it
       report.network += (report.network.empty() ? "" : "; ") + relay->impairment().describe() + ": " + relay->stats().describe();
     }
     report.wall_s = seconds_since(started_at_);
@@ -450,7 +456,7 @@ class Engine {
   }
 
   FleetOptions options_;
-  std::vector<std::unique_ptr<network::ImpairedRelay>> relays_;  // --network, one per endpoint
+  std::vector<std::unique_ptr<network::ImpairedRelay>> relays_;  // --network, one per distinct target
   std::vector<std::unique_ptr<asio::io_context>> ios_;
   Endpoint main_, approval_;  // after the loops: their coaps clients go first
   SteadyClock::time_point started_at_;
