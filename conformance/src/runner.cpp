@@ -337,9 +337,10 @@ class ScenarioRun {
     skipped_connection_.clear();
     const std::string as = step.as.empty() ? "" : substitute(step.as);
     r.summary = coaps() ? "connect DTLS " + step.dtls + (step.ciphers.empty() ? "" : " ciphers " + step.ciphers) +
-                              (step.groups.empty() ? "" : " groups " + step.groups) + (as.empty() ? " anonymously" : " as " + as)
+                              (step.groups.empty() ? "" : " groups " + step.groups) + (as.empty() ? " anonymously" : " as " + as) +
+                              (step.rejoin ? ", back from the port of the connection just lost (no close_notify)" : "")
                         : "connect " + (step.plain_http ? std::string("over plain HTTP") : "TLS " + step.tls) + (as.empty() ? " anonymously" : " as " + as);
-    channel_.close();
+    if (!step.rejoin) channel_.close();  // rejoin: open() loses that connection without close_notify
     if (!as.empty() && !identity(as)) {
       if (auto why = missing_reason("role." + as + ".subject"); !why.empty()) throw NotJudged(why);
       throw NotJudged("not judged: no identity '" + as + "' (neither a target role nor captured earlier)");
@@ -350,6 +351,7 @@ class ScenarioRun {
     settings.resume = step.resume;
     settings.dtls = step.dtls;
     settings.groups = step.groups;
+    settings.rejoin = step.rejoin;
     // The judge validates the server certificate itself (and says why it fails); OpenSSL stopping
     // the handshake would leave nothing to judge.
     settings.verify_server = !(step.expect && step.expect->server_certificate);

@@ -502,7 +502,7 @@ class Loader {
       if (c.IsScalar()) {
         s.as = scalar(c) == "anonymous" ? "" : scalar(c);
       } else {
-        only_keys(c, "connect", {"as", "tls", "plain_http", "ciphers", "ciphersuites", "resume", "dtls", "groups"});
+        only_keys(c, "connect", {"as", "tls", "plain_http", "ciphers", "ciphersuites", "resume", "dtls", "groups", "rejoin"});
         if (c["as"]) s.as = text(c["as"], "connect.as") == "anonymous" ? "" : text(c["as"], "connect.as");
         if (c["tls"]) {
           s.tls = text(c["tls"], "connect.tls");
@@ -523,6 +523,9 @@ class Loader {
           if (s.dtls != "1.0" && s.dtls != "1.2" && s.dtls != "any") fail(c["dtls"], "connect.dtls must be 1.0, 1.2 or any, not '" + s.dtls + "'");
         }
         if (c["groups"]) s.groups = text(c["groups"], "connect.groups");
+        if (c["rejoin"]) s.rejoin = boolean(c["rejoin"], "connect.rejoin");
+        if (s.rejoin && (s.dtls != "any" || !s.groups.empty() || !s.ciphers.empty()))
+          fail(c["rejoin"], "connect.rejoin comes back as the device's own client, which offers its defaults: dtls, ciphers and groups do not apply");
       }
     } else if (const auto& r = node["send"]) {
       only_keys(node, "a send step", {"send", "expect", "capture", "timeout"});
@@ -766,13 +769,13 @@ class Loader {
     if (s.transport != "coaps")
       for (const auto& st : s.steps) {
         const bool coaps_send = st.accept || st.content_format || st.block_size || st.block1 || st.uri_host || st.size2;
-        const bool coaps_connect = st.dtls != "any" || !st.groups.empty() ||
+        const bool coaps_connect = st.dtls != "any" || !st.groups.empty() || st.rejoin ||
                                    (st.expect && st.expect->extended_master_secret);
         const bool coaps_expect = st.expect && (st.expect->content_format || !st.expect->max_age.empty() || st.expect->max_block_size ||
                                                 !st.expect->links_contain.empty() || st.expect->upstream || st.expect->separate);
         if (coaps_send || coaps_connect || coaps_expect)
           fail_at(st.line, std::string("this step uses ") +
-                               (coaps_send ? "accept, content_format, block_size, block1, uri_host or size2" : coaps_connect ? "dtls, groups or extended_master_secret"
+                               (coaps_send ? "accept, content_format, block_size, block1, uri_host or size2" : coaps_connect ? "dtls, groups, rejoin or extended_master_secret"
                                                                                                  : "content_format, max_age, max_block_size, links_contain, upstream or separate") +
                                ", which only exist over EST-coaps: add `transport: coaps`");
       }

@@ -85,6 +85,12 @@ void TargetChannel::close() {
 }
 
 std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::milliseconds timeout) {
+  std::uint16_t rejoin_port = 0;
+  if (settings.rejoin && coaps_ && coaps_->local_port() != 0) {
+    rejoin_port = coaps_->local_port();
+    coaps_->abandon();
+    coaps_.reset();
+  }
   close();
   settings_ = settings;
   handshake_.reset();
@@ -94,6 +100,10 @@ std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::mi
   if (settings.resume && !coaps_transport_ && !last_session_) {
     connect_failed_locally_ = true;
     return connect_failure_ = "resume: no earlier TLS connection of this scenario left a session to offer";
+  }
+  if (settings.rejoin && rejoin_port == 0) {
+    connect_failed_locally_ = true;
+    return connect_failure_ = "rejoin: no open EST-coaps connection of this scenario to lose and come back after";
   }
   if (coaps_transport_ && (settings.dtls != "any" || !settings.ciphers.empty() || !settings.groups.empty())) {
     // A restricted ClientHello is a handshake of its own (libcoap cannot make one); requests after
@@ -114,7 +124,9 @@ std::string TargetChannel::open(const ChannelSettings& settings, std::chrono::mi
     if (shaken.ok()) handshake_ = *shaken;
     else connect_failure_ = shaken.error().message;
   } else if (coaps_transport_) {
-    auto connected = CoapsConnection::connect(coaps_options(timeout));
+    CoapsClientOptions options = coaps_options(timeout);
+    options.local_port = rejoin_port;
+    auto connected = CoapsConnection::connect(options);
     if (connected.ok()) coaps_ = std::move(connected).value();
     else connect_failure_ = connected.error().message;
   } else {

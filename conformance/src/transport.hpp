@@ -40,6 +40,7 @@ struct ChannelSettings {
   bool verify_server = true; // false: the handshake completes whatever the server presents (the judge checks it)
   std::string dtls = "any";  // coaps: "1.0", "1.2" or "any"
   std::string groups;        // coaps: supported groups to offer
+  bool rejoin = false;       // coaps: lose the open connection (no close_notify), connect from its port
 };
 
 class TargetChannel {

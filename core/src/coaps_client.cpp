@@ -765,4 +765,17 @@ void CoapsConnection::close() {
   impl_->session.reset();
 }
 
+std::uint16_t CoapsConnection::local_port() const {
+  if (!impl_ || !impl_->session) return 0;
+  return coap_address_get_port(coap_session_get_addr_local(impl_->session.get()));
+}
+
+void CoapsConnection::abandon() {
+  if (!impl_ || !impl_->session) return;
+  coap_tls_library_t library = COAP_TLS_LIBRARY_NOTLS;
+  if (void* tls = coap_session_get_tls(impl_->session.get(), &library); tls != nullptr && library == COAP_TLS_LIBRARY_OPENSSL)
+    SSL_set_quiet_shutdown(static_cast<SSL*>(tls), 1);  // no close_notify: the server keeps its session
+  impl_->session.reset();
+}
+
 }  // namespace estlab

@@ -18,6 +18,8 @@ const std::vector<ProxyFaultInfo>& all_proxy_faults() {
       {ProxyFault::base64_downstream, "base64-downstream", "success bodies reach the device as the gateway's base64 text, not binary", "9148-5-g"},
       {ProxyFault::drop_fragmented_client_hello, "drop-fragmented-client-hello",
        "a DTLS ClientHello split into fragments is dropped, never answered (FB-37)", "9148-3-a"},
+      {ProxyFault::keep_lost_sessions, "keep-lost-sessions",
+       "a device back from the address of a session it lost gets no answer until that session expires (libcoap 4.3.1 alone)", "6347-4.2.8-a"},
   };
   return faults;
 }

@@ -808,7 +808,9 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
   const std::size_t space = bound.rfind(' ');
   const std::size_t colon = bound.rfind(':', space);
   impl->port = static_cast<std::uint16_t>(std::stoi(bound.substr(colon + 1, space - colon - 1)));
-  if (const int fd = RehandshakeGuard::find_endpoint_socket(impl->port); fd >= 0)
+  if (impl->has(ProxyFault::keep_lost_sessions)) {
+    // The fault: libcoap 4.3.1 on its own.
+  } else if (const int fd = RehandshakeGuard::find_endpoint_socket(impl->port); fd >= 0)
     impl->rehandshake.emplace(fd);
   else
     impl->note("cannot find the endpoint's socket: a device back from the address of a session it lost waits for that session to "

@@ -154,6 +154,9 @@ struct Step {
   bool resume = false;       // offer the session of this scenario's previous connection
   std::string dtls = "any";  // coaps: "1.0", "1.2" or "any" (libcoap's default)
   std::string groups;        // coaps: the supported groups to offer ("P-256"); "" = the default
+  // coaps: the previous connection is lost without close_notify (a device's reboot) and this one
+  // comes from the same UDP port, to a server that still holds the old session (RFC 6347 4.2.8).
+  bool rejoin = false;
 
   // send
   std::string operation;    // "cacerts", "simpleenroll", ...

@@ -200,6 +200,11 @@ class CoapsConnection {
   const TlsConnectionInfo& tls() const;
   bool extended_master_secret() const;  // RFC 7627, as negotiated in the handshake
   void close();
+  // The UDP port this connection sends from (0 when closed).
+  std::uint16_t local_port() const;
+  // Ends the connection without close_notify, as a device that lost power: the server still holds
+  // the session (RFC 6347 4.2.8 scenarios).
+  void abandon();
 
  private:
   struct Impl;

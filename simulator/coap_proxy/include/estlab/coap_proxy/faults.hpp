@@ -22,6 +22,7 @@ enum class ProxyFault {
   ignore_block_size,       // the device's Block2 size is ignored: FB-40 (9148-4.6-a)
   base64_downstream,       // success bodies go to the device as the upstream base64 text (9148-5-g)
   drop_fragmented_client_hello,  // a ClientHello in two fragments gets no answer: FB-37 (9148-3-a)
+  keep_lost_sessions,      // a ClientHello from an established session's address goes to that session, which drops it (6347-4.2.8-a)
 };
 
 struct ProxyFaultInfo {
