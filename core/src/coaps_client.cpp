@@ -236,6 +236,12 @@ int coap::process_io(coap_context_t* context, std::uint32_t timeout_ms) {
 
 void coap::event_seen() { ERR_clear_error(); }
 
+void coap::end_quietly(coap_session_t* session) {
+  coap_tls_library_t library = COAP_TLS_LIBRARY_NOTLS;
+  if (void* tls = coap_session_get_tls(session, &library); tls != nullptr && library == COAP_TLS_LIBRARY_OPENSSL)
+    SSL_set_quiet_shutdown(static_cast<SSL*>(tls), 1);
+}
+
 std::string coap::session_ended_during_request(coap_event_t event) {
   const char* said = event == COAP_EVENT_DTLS_ERROR      ? "DTLS error"
                      : event == COAP_EVENT_DTLS_CLOSED   ? "DTLS closed"
@@ -772,9 +778,7 @@ std::uint16_t CoapsConnection::local_port() const {
 
 void CoapsConnection::abandon() {
   if (!impl_ || !impl_->session) return;
-  coap_tls_library_t library = COAP_TLS_LIBRARY_NOTLS;
-  if (void* tls = coap_session_get_tls(impl_->session.get(), &library); tls != nullptr && library == COAP_TLS_LIBRARY_OPENSSL)
-    SSL_set_quiet_shutdown(static_cast<SSL*>(tls), 1);  // no close_notify: the server keeps its session
+  coap::end_quietly(impl_->session.get());  // the server keeps its session
   impl_->session.reset();
 }
 

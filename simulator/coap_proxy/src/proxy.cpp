@@ -700,9 +700,7 @@ struct CoapProxy::Impl {
     for (const auto& [key, job] : in_flight)
       if (job->session == session) orphans.push_back(job);
     for (const auto& job : orphans) finish(*job);
-    coap_tls_library_t library = COAP_TLS_LIBRARY_NOTLS;
-    if (void* tls = coap_session_get_tls(session, &library); tls != nullptr && library == COAP_TLS_LIBRARY_OPENSSL)
-      SSL_set_quiet_shutdown(static_cast<SSL*>(tls), 1);
+    coap::end_quietly(session);
     if (log) {
       char address[INET6_ADDRSTRLEN + 8] = {};
       coap_print_addr(&remote, reinterpret_cast<std::uint8_t*>(address), sizeof address - 1);

@@ -61,6 +61,8 @@ int process_io(coap_context_t* context, std::uint32_t timeout_ms);
 // with many devices): a session's DTLS event comes after libcoap read that session's errors, and
 // they must not reach the next session. First thing in every libcoap event handler.
 void event_seen();
+// The session's end will send no close_notify: its peer is gone, and another may use its address.
+void end_quietly(coap_session_t* session);
 
 // Shared by the blocking and the asynchronous coaps clients:
 // an unsigned option's value (nullopt when absent);
