@@ -10,8 +10,21 @@
 
 namespace estlab::coap_proxy {
 
+namespace {
+
+// What client_hello_fragment needs of the first record, read off the bytes without parsing the
+// datagram: every datagram of every session passes here, and almost none is a ClientHello.
+bool may_be_client_hello(ByteView datagram) {
+  constexpr std::size_t kHandshakeType = 13;  // after the record header
+  return datagram.size() > kHandshakeType && datagram[0] == 22 && datagram[3] == 0 && datagram[4] == 0 &&
+         datagram[kHandshakeType] == 1;
+}
+
+}  // namespace
+
 HelloDecision decide_client_hello(ByteView datagram, bool established, const std::optional<SessionHandshake>& handshake) {
   HelloDecision decision;
+  if (!may_be_client_hello(datagram)) return decision;
   auto records = network::parse_dtls_records(datagram);
   if (!records || records->empty()) return decision;
   auto hello = network::client_hello_fragment(records->front());
@@ -142,7 +155,7 @@ std::optional<RehandshakeGuard::Replacement> RehandshakeGuard::before_read() {
   // Each answered ClientHello is taken off the socket; stop at the first datagram for libcoap.
   for (int answered = 0; answered < 64; ++answered) {
     auto peeked = peek(fd_, MSG_PEEK);
-    if (!peeked) return std::nullopt;
+    if (!peeked || !may_be_client_hello(peeked->bytes)) return std::nullopt;  // libcoap's
     const std::string key = address_key(reinterpret_cast<const sockaddr*>(&peeked->from));
     auto session = established_.find(key);
     const bool established = session != established_.end();
