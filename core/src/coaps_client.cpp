@@ -229,6 +229,10 @@ const char* coap::nack_reason(coap_nack_reason_t reason) {
   return "negative acknowledgement";
 }
 
+Result<coap_address_t> coap::any_udp(int family, std::uint16_t port) {
+  return resolve_udp(family == AF_INET6 ? "::" : "0.0.0.0", port);
+}
+
 int coap::process_io(coap_context_t* context, std::uint32_t timeout_ms) {
   ERR_clear_error();
   return coap_io_process(context, timeout_ms);
@@ -453,7 +457,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
 
   std::optional<coap_address_t> local;
   if (options.local_port != 0) {
-    auto any = coap::resolve_udp(server->addr.sa.sa_family == AF_INET6 ? "::" : "0.0.0.0", options.local_port);
+    auto any = coap::any_udp(server->addr.sa.sa_family, options.local_port);
     if (!any.ok()) return any.error();
     local = *any;
   }
@@ -703,22 +707,10 @@ Result<DtlsHandshakeResult> dtls_handshake(const DtlsHandshakeOptions& options) 
   const int fd = ::socket(found->ai_family, SOCK_DGRAM, 0);
   if (fd < 0) return make_error(ErrorCode::io, "cannot open a UDP socket");
   if (options.local_port != 0) {
-    sockaddr_storage local{};
-    socklen_t local_size = 0;
-    if (found->ai_family == AF_INET6) {
-      auto& in6 = reinterpret_cast<sockaddr_in6&>(local);
-      in6.sin6_family = AF_INET6;
-      in6.sin6_port = htons(options.local_port);
-      local_size = sizeof in6;
-    } else {
-      auto& in = reinterpret_cast<sockaddr_in&>(local);
-      in.sin_family = AF_INET;
-      in.sin_port = htons(options.local_port);
-      local_size = sizeof in;
-    }
+    auto local = coap::any_udp(found->ai_family, options.local_port);
     const int reuse = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&local), local_size) != 0) {
+    if (!local.ok() || ::bind(fd, &local->addr.sa, local->size) != 0) {
       ::close(fd);
       return make_error(ErrorCode::io, "cannot send from udp port " + std::to_string(options.local_port) + " (in use?)");
     }

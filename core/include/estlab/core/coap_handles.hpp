@@ -50,6 +50,8 @@ void set_pem_identity(coap_dtls_pki_t& pki, const std::string& certificate_pem, 
 
 // A host name or literal and a port as a UDP address (the first getaddrinfo answer).
 Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
+// The wildcard address of `family` (AF_INET or AF_INET6) with `port`: where a client sends from.
+Result<coap_address_t> any_udp(int family, std::uint16_t port);
 
 // coap_io_process, on an empty OpenSSL error queue. libcoap 4.3.1 reads DTLS records with
 // SSL_read and then asks SSL_get_error without clearing the thread's error queue first, so an
