@@ -201,8 +201,10 @@ struct LabRun {
 
 // Scenarios over a lossy network spend seconds on retransmission timers whatever the gateway does;
 // the fault matrices leave them out (no fault's row needs them) and the plain run keeps them.
+// A fault matrix run selects the scenarios naming the fault's requirement: only those can make its
+// assertion hold, and the whole suite per fault was two thirds of the unit tests' time.
 LabRun run_lab(const std::set<gateway::Fault>& faults, std::chrono::milliseconds step_timeout, std::size_t jobs = 2,
-               const coap_proxy::ProxyFaults& proxy_faults = {}) {
+               const coap_proxy::ProxyFaults& proxy_faults = {}, const Selection& selection = {}) {
   auto scenarios = load_scenarios(kScenarios);
   if (!faults.empty() || !proxy_faults.empty())
     std::erase_if(scenarios, [](const Scenario& s) { return s.needs_network && s.needs_network->loss > 0; });
@@ -216,7 +218,7 @@ LabRun run_lab(const std::set<gateway::Fault>& faults, std::chrono::milliseconds
   run.step_timeout = step_timeout;
   run.seed = 20261206;
   run.level_of = levels_from(std::make_shared<Catalog>(Catalog::load(fs::path(ESTLAB_SOURCE_DIR) / "conformance" / "catalog" / "requirements.yaml")));
-  const auto planned = plan(scenarios, lab->targets(), Selection{}, run);
+  const auto planned = plan(scenarios, lab->targets(), selection, run);
   LabRun out{run_plan(planned, run)};
   lab.reset();
   fs::remove_all(options.dir);
@@ -286,7 +288,7 @@ TEST_P(FaultMatrix, TheFaultMakesAScenarioOfItsRequirementFail) {
   // A stalling gateway answers nothing whatever the deadline, so its run waits 3 s per stalled step
   // rather than 15 (it was the longest unit test: 78 s).
   const auto step_timeout = GetParam() == gateway::Fault::stall_response ? std::chrono::milliseconds(3'000) : RunOptions{}.step_timeout;
-  const auto [failed, requirement_caught] = caught(run_lab({GetParam()}, step_timeout, 64), fault.requirement, should_row);
+  const auto [failed, requirement_caught] = caught(run_lab({GetParam()}, step_timeout, 64, {}, Selection{.requirements = {std::string(fault.requirement)}}), fault.requirement, should_row);
   EXPECT_FALSE(failed.empty()) << "fault " << fault.name << " went unnoticed by every scenario";
   EXPECT_TRUE(requirement_caught) << "fault " << fault.name << " breaks " << fault.requirement
                                   << " but no failing scenario names that requirement; failed: " << ::testing::PrintToString(failed);
@@ -304,7 +306,9 @@ TEST_P(ProxyFaultMatrix, TheFaultMakesACoapsScenarioOfItsRequirementFail) {
   const bool should_row = row->verdict_level == FailLevel::warn;
   // The proxy is only on the coaps path: only a coaps run naming the requirement counts.
   const auto [failed, requirement_caught] =
-      caught(run_lab({}, RunOptions{}.step_timeout, 16, {GetParam()}), fault.requirement, should_row, "coaps");
+      caught(run_lab({}, RunOptions{}.step_timeout, 16, {GetParam()},
+                     Selection{.requirements = {std::string(fault.requirement)}, .transports = {"coaps"}}),
+             fault.requirement, should_row, "coaps");
   EXPECT_FALSE(failed.empty()) << "proxy fault " << fault.name << " went unnoticed by every scenario";
   EXPECT_TRUE(requirement_caught) << "proxy fault " << fault.name << " breaks " << fault.requirement
                                   << " but no failing coaps scenario names that requirement; failed: " << ::testing::PrintToString(failed);
