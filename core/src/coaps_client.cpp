@@ -238,6 +238,18 @@ int coap::process_io(coap_context_t* context, std::uint32_t timeout_ms) {
   return coap_io_process(context, timeout_ms);
 }
 
+unsigned coap::prepare_io(coap_context_t* context) {
+  ERR_clear_error();
+  coap_tick_t now = 0;
+  coap_ticks(&now);
+  return coap_io_prepare_epoll(context, now);
+}
+
+void coap::do_io(coap_context_t* context, epoll_event* events, std::size_t count) {
+  ERR_clear_error();
+  coap_io_do_epoll(context, events, count);
+}
+
 void coap::event_seen() { ERR_clear_error(); }
 
 void coap::end_quietly(coap_session_t* session) {

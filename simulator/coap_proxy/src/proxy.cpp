@@ -1,10 +1,12 @@
 #include "estlab/coap_proxy/proxy.hpp"
 
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -710,8 +712,9 @@ struct CoapProxy::Impl {
     coap_session_disconnected(session, COAP_NACK_TLS_FAILED);
   }
 
-  void rehandshake_before_read() {
-    if (!rehandshake) return;
+  // Returns whether the guard took datagrams off the socket (answered them itself).
+  bool rehandshake_before_read() {
+    if (!rehandshake) return false;
     const auto before = rehandshake->counters();
     if (auto replacement = rehandshake->before_read()) replace_session(*replacement);
     const auto& after = rehandshake->counters();
@@ -720,10 +723,16 @@ struct CoapProxy::Impl {
       stats.rehandshake_cookies = after.cookies_sent;
       stats.sessions_replaced = after.sessions_replaced;
     }
+    return after.cookies_sent != before.cookies_sent;
   }
 
   // The loop sleeps until a datagram, a libcoap timer (its timerfd is in the epoll set behind
   // coap_fd) or a worker's answer wakes it; at least once a second regardless.
+  //
+  // libcoap reads only the sockets of the epoll snapshot taken here, after the guard looked at
+  // them: coap_io_process would take a snapshot of its own, and a ClientHello arriving between
+  // the guard's look (an empty socket) and that snapshot reached libcoap unseen (1 run in 6 of
+  // ADeviceBackFromTheAddressOfALostSessionGetsANewHandshake under load).
   void run() noexcept {
     coap_context_t* ctx = context.get();
     const int coap_fd = coap_context_get_coap_fd(ctx);
@@ -734,8 +743,19 @@ struct CoapProxy::Impl {
       // Without epoll libcoap has no descriptor to wait on: poll it every 10 ms.
       ::poll(fds, coap_fd >= 0 ? 2 : 1, coap_fd >= 0 ? static_cast<int>(wait.count()) : 10);
       if (fds[0].revents & POLLIN) trigger_ready();
-      rehandshake_before_read();
-      coap::process_io(ctx, COAP_IO_NO_WAIT);
+      if (coap_fd < 0) {
+        rehandshake_before_read();
+        coap::process_io(ctx, COAP_IO_NO_WAIT);
+        continue;
+      }
+      std::array<epoll_event, 16> ready{};
+      const int count = ::epoll_wait(coap_fd, ready.data(), static_cast<int>(ready.size()), 0);
+      // A socket of the snapshot the guard emptied would have libcoap read what came after, unseen.
+      const bool answered = count > 0 && rehandshake_before_read();
+      // In coap_io_process's order: timers, triggered requests, and the release of a session
+      // replace_session ended (else libcoap hands the new ClientHello to it), then the reads.
+      coap::prepare_io(ctx);
+      if (count > 0 && !answered) coap::do_io(ctx, ready.data(), static_cast<std::size_t>(count));
     }
   }
 };

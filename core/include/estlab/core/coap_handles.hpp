@@ -4,6 +4,7 @@
 #pragma once
 
 #include <coap3/coap.h>
+#include <sys/epoll.h>
 
 #include <cstdint>
 #include <memory>
@@ -59,6 +60,13 @@ Result<coap_address_t> any_udp(int family, std::uint16_t port);
 // that failed) turns an SSL_read that only dropped a duplicate record into SSL_ERROR_SSL: libcoap
 // then ends an established session. Every libcoap loop goes through here.
 int process_io(coap_context_t* context, std::uint32_t timeout_ms);
+// The two halves of coap_io_process with epoll, for a loop that must look at the ready sockets
+// before libcoap reads them (the proxy's RehandshakeGuard), on an empty error queue as above:
+// prepare runs libcoap's due timers and triggered async requests and returns the milliseconds to
+// its next timer (0: none); do_io reads and writes exactly the sockets `events` names, one
+// datagram per readable endpoint.
+unsigned prepare_io(coap_context_t* context);
+void do_io(coap_context_t* context, epoll_event* events, std::size_t count);
 // The same within one coap_io_process, which reads for several sessions at once (a client context
 // with many devices): a session's DTLS event comes after libcoap read that session's errors, and
 // they must not reach the next session. First thing in every libcoap event handler.
