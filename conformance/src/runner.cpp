@@ -345,7 +345,11 @@ class ScenarioRun {
       if (auto why = missing_reason("role." + as + ".subject"); !why.empty()) throw NotJudged(why);
       throw NotJudged("not judged: no identity '" + as + "' (neither a target role nor captured earlier)");
     }
-    ChannelSettings settings{as, as.empty() ? std::nullopt : std::optional<TlsIdentity>(*identity(as)), step.tls, step.plain_http};
+    ChannelSettings settings;
+    settings.as = as;
+    if (!as.empty()) settings.identity = *identity(as);
+    settings.tls = step.tls;
+    settings.plain_http = step.plain_http;
     settings.ciphers = step.ciphers;
     settings.ciphersuites = step.ciphersuites;
     settings.resume = step.resume;
@@ -480,7 +484,7 @@ class ScenarioRun {
       request.payload = Bytes(request.payload.begin() + static_cast<std::ptrdiff_t>(begin),
                               request.payload.begin() + static_cast<std::ptrdiff_t>(std::min(request.payload.size(), begin + size)));
       request.block1_fragment = CoapRequest::Block1Fragment{static_cast<std::uint32_t>(step.block1->num), step.block1->more,
-                                                            static_cast<unsigned>(step.block1->szx)};
+                                                            static_cast<unsigned>(step.block1->szx), std::nullopt};
     }
     Exchange exchange;
     exchange.transport = channel_.describe();

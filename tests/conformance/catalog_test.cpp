@@ -217,8 +217,11 @@ TEST(Catalog, FieldBugsAndUntestableReasonsAreData) {
   EXPECT_FALSE(real().find("7030-3.5-g")->untestable.empty());
   EXPECT_TRUE(real().find("7030-4.2-a")->untestable.empty());
   // An untestable client-only row would be a contradiction in the data: client rows are out of scope anyway.
-  for (const Requirement& row : real().all())
-    if (!row.untestable.empty()) EXPECT_NE(row.side, Side::client) << row.id;
+  for (const Requirement& row : real().all()) {
+    if (!row.untestable.empty()) {
+      EXPECT_NE(row.side, Side::client) << row.id;
+    }
+  }
 }
 
 TEST(Catalog, BrokenFieldBugsNameTheLine) {

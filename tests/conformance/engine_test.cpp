@@ -288,7 +288,9 @@ TEST_P(FaultMatrix, TheFaultMakesAScenarioOfItsRequirementFail) {
   // A stalling gateway answers nothing whatever the deadline, so its run waits 3 s per stalled step
   // rather than 15 (it was the longest unit test: 78 s).
   const auto step_timeout = GetParam() == gateway::Fault::stall_response ? std::chrono::milliseconds(3'000) : RunOptions{}.step_timeout;
-  const auto [failed, requirement_caught] = caught(run_lab({GetParam()}, step_timeout, 64, {}, Selection{.requirements = {std::string(fault.requirement)}}), fault.requirement, should_row);
+  Selection naming_it;
+  naming_it.requirements = {std::string(fault.requirement)};
+  const auto [failed, requirement_caught] = caught(run_lab({GetParam()}, step_timeout, 64, {}, naming_it), fault.requirement, should_row);
   EXPECT_FALSE(failed.empty()) << "fault " << fault.name << " went unnoticed by every scenario";
   EXPECT_TRUE(requirement_caught) << "fault " << fault.name << " breaks " << fault.requirement
                                   << " but no failing scenario names that requirement; failed: " << ::testing::PrintToString(failed);
@@ -305,10 +307,11 @@ TEST_P(ProxyFaultMatrix, TheFaultMakesACoapsScenarioOfItsRequirementFail) {
   ASSERT_NE(row, nullptr) << "proxy fault " << fault.name << " names " << fault.requirement << ", which is not in the catalog";
   const bool should_row = row->verdict_level == FailLevel::warn;
   // The proxy is only on the coaps path: only a coaps run naming the requirement counts.
+  Selection naming_it;
+  naming_it.requirements = {std::string(fault.requirement)};
+  naming_it.transports = {"coaps"};
   const auto [failed, requirement_caught] =
-      caught(run_lab({}, RunOptions{}.step_timeout, 16, {GetParam()},
-                     Selection{.requirements = {std::string(fault.requirement)}, .transports = {"coaps"}}),
-             fault.requirement, should_row, "coaps");
+      caught(run_lab({}, RunOptions{}.step_timeout, 16, {GetParam()}, naming_it), fault.requirement, should_row, "coaps");
   EXPECT_FALSE(failed.empty()) << "proxy fault " << fault.name << " went unnoticed by every scenario";
   EXPECT_TRUE(requirement_caught) << "proxy fault " << fault.name << " breaks " << fault.requirement
                                   << " but no failing coaps scenario names that requirement; failed: " << ::testing::PrintToString(failed);

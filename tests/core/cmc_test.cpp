@@ -303,7 +303,7 @@ TEST(CmcRequest, WrongContentTypesAreNamed) {
   expect_error(parse_full_pki_request(read_data("p7-nocrl.der")), "eContentType is pkcs7-data");
   expect_error(parse_full_pki_request(read_data("cms-data.der")), "contentType is pkcs7-data (1.2.840.113549.1.7.1), expected signedData");
   // A response is not a request, and the other way round.
-  auto response = make_full_pki_response(CmcStatus{CmcStatusCode::success, {1}, "", std::nullopt}, {},
+  auto response = make_full_pki_response(CmcStatus{CmcStatusCode::success, {1}, "", std::nullopt, std::nullopt}, {},
                                          load_key("int"), load_cert("int"));
   ASSERT_TRUE(response.ok()) << response.error().message;
   expect_error(parse_full_pki_request(*response), "eContentType is id-cct-PKIResponse");
@@ -351,7 +351,7 @@ TEST(CmcResponse, SuccessWithCertificatesRoundTrips) {
   Certificate leaf = load_cert("leaf");
   Certificate issuer = load_cert("int");
   Certificate root = load_cert("root");
-  CmcStatus status{CmcStatusCode::success, {1}, "issued", std::nullopt};
+  CmcStatus status{CmcStatusCode::success, {1}, "issued", std::nullopt, std::nullopt};
   auto der = make_full_pki_response(status, {leaf, issuer, root}, load_key("int"), issuer);
   ASSERT_TRUE(der.ok()) << der.error().message;
   auto response = parse_full_pki_response(*der);
@@ -375,7 +375,7 @@ TEST(CmcResponse, SuccessWithCertificatesRoundTrips) {
 }
 
 TEST(CmcResponse, FailedWithPopFailed) {
-  CmcStatus status{CmcStatusCode::failed, {1, 7}, "proof of possession failed", CmcFailInfo::pop_failed};
+  CmcStatus status{CmcStatusCode::failed, {1, 7}, "proof of possession failed", CmcFailInfo::pop_failed, std::nullopt};
   auto der = make_full_pki_response(status, {}, load_key("int"), load_cert("int"));
   ASSERT_TRUE(der.ok()) << der.error().message;
   auto response = parse_full_pki_response(*der);
@@ -397,7 +397,7 @@ TEST(CmcResponse, FailedWithPopFailed) {
 
 TEST(CmcResponse, EncodesTheStatusExactly) {
   // CMCStatusInfoV2 { failed, { 1 }, failInfo badRequest } inside TaggedAttribute { 1, statusInfoV2, { . } }.
-  auto der = make_full_pki_response(CmcStatus{CmcStatusCode::failed, {1}, "", CmcFailInfo::bad_request}, {},
+  auto der = make_full_pki_response(CmcStatus{CmcStatusCode::failed, {1}, "", CmcFailInfo::bad_request, std::nullopt}, {},
                                     load_key("int"), load_cert("int"));
   ASSERT_TRUE(der.ok()) << der.error().message;
   const std::string expected_content = "3024" "301e" "301c" "020101" "06082b06010505070719" "310d" "300b" "020102"
@@ -451,7 +451,7 @@ TEST(CmcResponse, MalformedStatusesAreNamed) {
 
 TEST(CmcResponse, OpensslVerifiesOurs) {
   ESTLAB_REQUIRE_OPENSSL_COMMAND();
-  auto der = make_full_pki_response(CmcStatus{CmcStatusCode::success, {1}, "", std::nullopt}, {load_cert("leaf")},
+  auto der = make_full_pki_response(CmcStatus{CmcStatusCode::success, {1}, "", std::nullopt, std::nullopt}, {load_cert("leaf")},
                                     load_key("int"), load_cert("int"));
   ASSERT_TRUE(der.ok()) << der.error().message;
   test::TempFile file("response.der");
@@ -467,7 +467,7 @@ TEST(CmcResponse, OpensslVerifiesOurs) {
 TEST(CmcResponse, GarbageAndTruncations) {
   expect_error(parse_full_pki_response({}), "not a DER CMS ContentInfo");
   expect_error(parse_full_pki_response(read_data("p7-nocrl.der")), "eContentType is pkcs7-data");
-  auto der = make_full_pki_response(CmcStatus{CmcStatusCode::success, {1}, "", std::nullopt}, {load_cert("leaf")},
+  auto der = make_full_pki_response(CmcStatus{CmcStatusCode::success, {1}, "", std::nullopt, std::nullopt}, {load_cert("leaf")},
                                     load_key("int"), load_cert("int"));
   ASSERT_TRUE(der.ok()) << der.error().message;
   for (std::size_t n = 0; n < der->size(); n += 3) {

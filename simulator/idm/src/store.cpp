@@ -124,12 +124,14 @@ struct IdmStore::Impl {
     std::lock_guard lock(mutex);
     if (auto begun = exec("BEGIN IMMEDIATE"); !begun.ok()) return begun.error();
     Result<T> result = body();
+    // A failed ROLLBACK is not reported: the body's or the commit's error is the one to report, and
+    // SQLite rolls back an open transaction when the connection closes anyway.
     if (!result.ok()) {
-      exec("ROLLBACK");
+      (void)exec("ROLLBACK");
       return result;
     }
     if (auto committed = exec("COMMIT"); !committed.ok()) {
-      exec("ROLLBACK");
+      (void)exec("ROLLBACK");
       return committed.error();
     }
     return result;
