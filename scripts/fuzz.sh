@@ -4,7 +4,7 @@
 # to build-fuzz/corpus/<target>/, crash reproducers to build-fuzz/findings/<target>/. Prints and
 # writes build-fuzz/fuzz-report.md: per target the seconds run, executions, coverage and findings.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: parse gateway_http config coap_forwarding scenario replay
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: parse gateway_http config coap_forwarding dtls_datagram scenario replay
 #
 # Exit 0 when no target found anything, 1 when one did (its reproducer is named), 2 on usage.
 set -euo pipefail
@@ -16,7 +16,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   echo "fuzz.sh: SECONDS must be a positive whole number, not '$seconds'" >&2; exit 2
 fi
 shift || true
-all=(parse gateway_http config coap_forwarding scenario replay)
+all=(parse gateway_http config coap_forwarding dtls_datagram scenario replay)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 for t in "${targets[@]}"; do
