@@ -743,7 +743,7 @@ struct CoapProxy::Impl {
       // Without epoll libcoap has no descriptor to wait on: poll it every 10 ms.
       ::poll(fds, coap_fd >= 0 ? 2 : 1, coap_fd >= 0 ? static_cast<int>(wait.count()) : 10);
       if (fds[0].revents & POLLIN) trigger_ready();
-      if (coap_fd < 0) {
+      if (coap_fd < 0) {  // a libcoap without epoll: the race above stays open
         rehandshake_before_read();
         coap::process_io(ctx, COAP_IO_NO_WAIT);
         continue;
