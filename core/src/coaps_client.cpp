@@ -238,11 +238,11 @@ int coap::process_io(coap_context_t* context, std::uint32_t timeout_ms) {
   return coap_io_process(context, timeout_ms);
 }
 
-unsigned coap::prepare_io(coap_context_t* context) {
+void coap::prepare_io(coap_context_t* context) {
   ERR_clear_error();
   coap_tick_t now = 0;
   coap_ticks(&now);
-  return coap_io_prepare_epoll(context, now);
+  coap_io_prepare_epoll(context, now);  // its timerfd wakes the caller's poll: the timeout is not needed
 }
 
 void coap::do_io(coap_context_t* context, epoll_event* events, std::size_t count) {

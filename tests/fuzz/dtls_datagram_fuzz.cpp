@@ -19,6 +19,8 @@ using namespace estlab;
 
 namespace {
 
+constexpr std::size_t kHandshakeHeader = 12;  // msg_type, length, message_seq, fragment offset and length
+
 void require(bool holds) {
   if (!holds) std::abort();
 }
@@ -38,10 +40,11 @@ void check_client_hello(const network::DtlsRecord& record, const network::Client
       require(part.has_value() && part->message_length == hello.message_length && part->fragment_offset == next_offset);
       require(parts[i].sequence == record.sequence + i);
       next_offset += part->fragment_length;
-      rebuilt.insert(rebuilt.end(), parts[i].fragment.begin() + 12, parts[i].fragment.begin() + 12 + part->fragment_length);
+      rebuilt.insert(rebuilt.end(), parts[i].fragment.begin() + kHandshakeHeader,
+                     parts[i].fragment.begin() + kHandshakeHeader + part->fragment_length);
     }
     require(next_offset == hello.message_length);
-    require(rebuilt == Bytes(record.fragment.begin() + 12, record.fragment.begin() + 12 + hello.message_length));
+    require(rebuilt == Bytes(record.fragment.begin() + kHandshakeHeader, record.fragment.begin() + kHandshakeHeader + hello.message_length));
   } else {
     require(parts.size() == 1 && parts[0].encode() == record.encode());
   }

@@ -62,10 +62,9 @@ Result<coap_address_t> any_udp(int family, std::uint16_t port);
 int process_io(coap_context_t* context, std::uint32_t timeout_ms);
 // The two halves of coap_io_process with epoll, for a loop that must look at the ready sockets
 // before libcoap reads them (the proxy's RehandshakeGuard), on an empty error queue as above:
-// prepare runs libcoap's due timers and triggered async requests and returns the milliseconds to
-// its next timer (0: none); do_io reads and writes exactly the sockets `events` names, one
-// datagram per readable endpoint.
-unsigned prepare_io(coap_context_t* context);
+// prepare runs libcoap's due timers and triggered async requests and arms its timerfd; do_io
+// reads and writes exactly the sockets `events` names, one datagram per readable endpoint.
+void prepare_io(coap_context_t* context);
 void do_io(coap_context_t* context, epoll_event* events, std::size_t count);
 // The same within one coap_io_process, which reads for several sessions at once (a client context
 // with many devices): a session's DTLS event comes after libcoap read that session's errors, and
