@@ -3,37 +3,82 @@
 # SECONDS (default 60), starting from its seed corpus tests/fuzz/corpus/<target>/. New inputs go
 # to build-fuzz/corpus/<target>/, crash reproducers to build-fuzz/findings/<target>/. Prints and
 # writes build-fuzz/fuzz-report.md: per target the seconds run, executions, coverage and findings.
+# --unit-tests first runs, in the same instrumented build, the unit tests of the code the targets
+# reach (parse: the core's codecs; CI runs `--unit-tests 30 parse`, scripts/test.sh).
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     targets: parse gateway_http config coap_forwarding dtls_datagram scenario replay
+#   scripts/fuzz.sh [--unit-tests] [SECONDS] [TARGET...]
+#   targets: parse gateway_http config coap_forwarding dtls_datagram scenario replay
 #
-# Exit 0 when no target found anything, 1 when one did (its reproducer is named), 2 on usage.
+# Exit 0 when no target found anything and every unit test passed, 1 otherwise (a reproducer or
+# the failing test is named), 2 on usage.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="${ESTLAB_FUZZ_BUILD_DIR:-$root/build-fuzz}"
-seconds="${1:-60}"
-case "$seconds" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+all=(parse gateway_http config coap_forwarding dtls_datagram scenario replay)
+seconds=""; unit_tests=0; targets=()
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --unit-tests) unit_tests=1 ;;
+    -*) echo "fuzz.sh: unknown option '$arg'" >&2; exit 2 ;;
+    *) if [ -z "$seconds" ] && [ ${#targets[@]} -eq 0 ] && [[ "$arg" =~ ^[0-9] ]]; then seconds="$arg"; else targets+=("$arg"); fi ;;
+  esac
+done
+seconds="${seconds:-60}"
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   echo "fuzz.sh: SECONDS must be a positive whole number, not '$seconds'" >&2; exit 2
 fi
-shift || true
-all=(parse gateway_http config coap_forwarding dtls_datagram scenario replay)
-targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 for t in "${targets[@]}"; do
   [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz.sh: unknown target '$t' (known: ${all[*]})" >&2; exit 2; }
 done
-command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang)" >&2; exit 2; }
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is needed (apt-get install clang libclang-rt-dev)" >&2; exit 2; }
+
+# The unit-test binaries of the code each target reaches.
+tests_of() {
+  case "$1" in
+    parse) echo estlab_core_tests ;;
+    gateway_http) echo estlab_gateway_tests ;;
+    config) echo estlab_gateway_tests estlab_coap_proxy_tests ;;
+    coap_forwarding) echo estlab_coap_proxy_tests ;;
+    dtls_datagram) echo estlab_network_tests estlab_coap_proxy_tests ;;
+    scenario|replay) echo estlab_conformance_tests ;;
+  esac
+}
+test_binaries=()
+if [ "$unit_tests" = 1 ]; then
+  for t in "${targets[@]}"; do
+    for b in $(tests_of "$t"); do [[ " ${test_binaries[*]} " == *" $b "* ]] || test_binaries+=("$b"); done
+  done
+fi
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
   generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
   # Every library is instrumented for coverage and sanitizers; only the targets link libFuzzer.
   cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DESTLAB_FUZZ=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DESTLAB_FUZZ=ON \
     -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fsanitize=fuzzer-no-link" \
     -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fsanitize=fuzzer-no-link" >/dev/null
 fi
-cmake --build "$build" --parallel "${ESTLAB_JOBS:-$(nproc)}" --target $(printf 'estlab_%s_fuzz ' "${targets[@]}")
+cmake --build "$build" --parallel "${ESTLAB_JOBS:-$(nproc)}" --target $(printf 'estlab_%s_fuzz ' "${targets[@]}") "${test_binaries[@]}"
+
+failed_tests=(); unit_lines=()
+for b in "${test_binaries[@]}"; do
+  echo "== unit tests under ASan + UBSan: $b"
+  start=$(date +%s)
+  # The watchdog (tests/support/test_main.cpp) allows for the sanitizers' slowdown.
+  if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ESTLAB_TEST_WATCHDOG_SECONDS=840 ESTLAB_EXPECT_SANITIZERS=1 \
+       "$build/tests/$b" --gtest_brief=1 > "$build/$b.log" 2>&1; then
+    unit_lines+=("$b: $(grep -o '[0-9]* tests\? from [0-9]* test suites\? ran' "$build/$b.log" | tail -1), passed in $(( $(date +%s) - start )) s")
+    echo "${unit_lines[-1]}"
+  else
+    unit_lines+=("$b: FAILED (log: $b.log)")
+    tail -40 "$build/$b.log"
+    echo "$b: FAILED under ASan + UBSan (log: $build/$b.log)"
+    failed_tests+=("$b")
+  fi
+done
 
 report="$build/fuzz-report.md"
 {
@@ -63,5 +108,9 @@ for t in "${targets[@]}"; do
   echo "| $t | $seconds | ${execs:-0} | $(( ${execs:-0} / seconds )) | ${cov:-0} | $size | $crashes$([ "$rc" -ne 0 ] && echo " (exit $rc, see fuzz-$t.log)") |" >> "$report"
   tail -3 "$log"
 done
+if [ ${#unit_lines[@]} -gt 0 ]; then
+  { echo; echo "Unit tests under ASan + UBSan, in the same build:"; echo; printf -- '- %s\n' "${unit_lines[@]}"; } >> "$report"
+fi
 cat "$report"
+[ ${#failed_tests[@]} -gt 0 ] && exit 1
 exit $found

@@ -13,6 +13,7 @@ packages=(
   curl libxml2-utils
   gdb  # the unit tests' watchdog prints every thread's stack when a test hangs (tests/support/test_main.cpp)
   chromium chromium-driver python3-selenium
+  clang libclang-rt-dev  # libFuzzer and clang's ASan/UBSan: the test command runs the codecs under them (scripts/fuzz.sh)
 )
 
 missing=()

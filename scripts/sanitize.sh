@@ -28,7 +28,7 @@ if [ "$kind" = thread ]; then
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 else
   build="$root/build-asan"; flags="address,undefined"
-  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" ESTLAB_EXPECT_SANITIZERS=1
 fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
   generator=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what is missing, build, and pass every test: GoogleTest units through ctest, then the
-# pytest end-to-end and interop tests (which drive estlab with openssl, curl, coap-client).
+# pytest end-to-end and interop tests (which drive estlab with openssl, curl, coap-client), then the
+# core's codecs under clang's ASan + UBSan: their unit tests, and the parse fuzz target for a while.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="${ESTLAB_BUILD_DIR:-$root/build}"
@@ -15,3 +16,8 @@ echo "== end-to-end tests (pytest)"
 export ESTLAB_BIN="$build/cli/estlab"
 cd "$root"
 /usr/bin/python3 -m pytest tests/e2e -q -p no:cacheprovider
+
+echo "== the core's codecs under ASan + UBSan (clang): unit tests, then ${ESTLAB_FUZZ_SECONDS:-30} s of fuzzing"
+# The whole tree sanitized takes longer to build on 2 cores than this whole job: the codecs, which
+# read every untrusted byte first, fit (scripts/fuzz.sh, README "Tests").
+"$root/scripts/fuzz.sh" --unit-tests "${ESTLAB_FUZZ_SECONDS:-30}" parse
