@@ -19,7 +19,7 @@
 
 namespace {
 
-bool sanitizers_expected() {
+[[maybe_unused]] bool sanitizers_expected() {
   const char* expected = std::getenv("ESTLAB_EXPECT_SANITIZERS");
   return expected != nullptr && std::string_view(expected) == "1";
 }
