@@ -22,7 +22,6 @@ struct Exchange {
   explicit Exchange(asio::io_context& io) : deadline(io) {}
   AsyncCoapsClient::Handler handler;
   std::string certificate_pem, key_pem;
-  std::vector<Certificate> chain;  // sent after the leaf
   coap_dtls_pki_t pki{};
   CoapRequest request;  // its payload stays alive until libcoap has sent every block
   coap::Session session;
@@ -63,15 +62,6 @@ struct AsyncCoapsClient::Impl {
     if (exchange->outcome) return;
     exchange->outcome = std::move(outcome);
     finished.push_back(exchange);
-  }
-
-  static int tls_setup(void* tls_session, coap_dtls_pki_t* setup) noexcept {
-    auto* exchange = static_cast<Exchange*>(setup->cn_call_back_arg);
-    SSL* ssl = static_cast<SSL*>(tls_session);
-    if (exchange == nullptr || ssl == nullptr) return 0;
-    for (const auto& certificate : exchange->chain)
-      if (SSL_add1_chain_cert(ssl, certificate.native()) != 1) return 0;
-    return 1;
   }
 
   static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
@@ -203,11 +193,10 @@ struct AsyncCoapsClient::Impl {
     Exchange* exchange = owned.get();
     exchange->handler = std::move(handler);
     exchange->request = std::move(request);
-    exchange->pki = coap::pki_setup(true, &Impl::tls_setup, exchange);
+    exchange->pki = coap::pki_setup(true, nullptr, nullptr);
     if (identity) {
       exchange->certificate_pem = identity->certificate.pem();
       exchange->key_pem = identity->key.pkcs8_pem();
-      exchange->chain = identity->chain;
       coap::set_pem_identity(exchange->pki, exchange->certificate_pem, exchange->key_pem);
     }
     if (!options.server_name.empty()) exchange->pki.client_sni = const_cast<char*>(options.server_name.c_str());
@@ -221,6 +210,12 @@ struct AsyncCoapsClient::Impl {
       return;
     }
     coap_session_set_app_data(exchange->session.get(), exchange);
+    if (identity)
+      if (auto added = coap::add_client_chain(exchange->session.get(), identity->chain); !added.ok()) {
+        settle(exchange, added.error());
+        asio::post(io, [this] { complete(); });
+        return;
+      }
     coap_session_set_max_retransmit(exchange->session.get(), coap::kDtlsHandshakeRetransmissions);
     exchange->deadline.expires_after(options.timeout);
     exchange->deadline.async_wait([this, exchange](boost::system::error_code ec) {

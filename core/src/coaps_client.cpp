@@ -43,6 +43,18 @@ void set_pem_identity(coap_dtls_pki_t& pki, const std::string& certificate_pem, 
   buf.private_key_len = key_pem.size() + 1;
 }
 
+Result<void> add_client_chain(coap_session_t* session, const std::vector<Certificate>& chain) {
+  if (chain.empty()) return {};
+  coap_tls_library_t library = COAP_TLS_LIBRARY_NOTLS;
+  auto* ssl = static_cast<SSL*>(coap_session_get_tls(session, &library));
+  if (ssl == nullptr || library != COAP_TLS_LIBRARY_OPENSSL)
+    return make_error(ErrorCode::unsupported, "libcoap's DTLS session has no OpenSSL SSL to send the certificate chain with");
+  for (const auto& certificate : chain)
+    if (SSL_add1_chain_cert(ssl, certificate.native()) != 1)
+      return make_error(ErrorCode::internal, "cannot add '" + certificate.subject().to_string() + "' to the DTLS certificate chain");
+  return {};
+}
+
 void ensure_started() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -344,18 +356,6 @@ struct CoapsConnection::Impl {
     return static_cast<Impl*>(coap_session_get_app_data(session));
   }
 
-  // Called by libcoap inside the OpenSSL handshake setup: the chain sent after the leaf, the
-  // trust anchors and the expected name. Never throws (C callback).
-  static int tls_setup(void* tls_session, coap_dtls_pki_t* setup) noexcept {
-    auto* self = static_cast<Impl*>(setup->cn_call_back_arg);
-    SSL* ssl = static_cast<SSL*>(tls_session);
-    if (self == nullptr || ssl == nullptr) return 0;
-    if (self->options.identity)
-      for (const auto& certificate : self->options.identity->chain)
-        if (SSL_add1_chain_cert(ssl, certificate.native()) != 1) return 0;
-    return 1;
-  }
-
   static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
     coap::event_seen();
     Impl* self = of(session);
@@ -453,7 +453,7 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
     if (auto set = coap::set_root_cas(impl->context.get(), options.trust_anchors); !set.ok()) return set.error();
   }
   coap_dtls_pki_t& pki = impl->pki;
-  pki = coap::pki_setup(options.verify_server, &Impl::tls_setup, impl.get());
+  pki = coap::pki_setup(options.verify_server, nullptr, nullptr);
   if (!options.server_name.empty()) {
     impl->sni = options.server_name;
     pki.client_sni = impl->sni.data();
@@ -477,6 +477,8 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   impl->session.reset(coap_new_client_session_pki(impl->context.get(), local ? &*local : nullptr, &*server, COAP_PROTO_DTLS, &pki));
   if (!impl->session) return make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port));
   coap_session_set_app_data(impl->session.get(), impl.get());  // callbacks find their connection here
+  if (options.identity)
+    if (auto added = coap::add_client_chain(impl->session.get(), options.identity->chain); !added.ok()) return added.error();
   coap_session_set_max_retransmit(impl->session.get(), coap::kDtlsHandshakeRetransmissions);
   // The handshake starts with the session; wait for it so a failure is reported as such.
   const auto deadline = std::chrono::steady_clock::now() + options.handshake_timeout;

@@ -45,9 +45,16 @@ void ensure_started();
 
 // The DTLS PKI setup both ends use: the peer's chain validated (depth 8, no self-signed peer) when
 // verify_peer, and `tls_setup` called with `arg` for the OpenSSL settings libcoap does not cover.
+// libcoap 4.3.1 calls `tls_setup` for server sessions only: a client passes nullptr and sets its
+// SSL up with add_client_chain.
 coap_dtls_pki_t pki_setup(bool verify_peer, coap_dtls_security_setup_t tls_setup, void* arg);
 // Our own certificate and key as PEM buffers; the strings must outlive the session or context.
+// libcoap loads the first certificate of the buffer only.
 void set_pem_identity(coap_dtls_pki_t& pki, const std::string& certificate_pem, const std::string& key_pem);
+// The intermediates a client sends after its leaf (RFC 5246 7.4.6), added to a new client session's
+// SSL: libcoap has sent the ClientHello by then, and the certificate goes out only after the
+// server's CertificateRequest. A server that trusts only the root refuses a leaf alone.
+Result<void> add_client_chain(coap_session_t* session, const std::vector<Certificate>& chain);
 
 // A host name or literal and a port as a UDP address (the first getaddrinfo answer).
 Result<coap_address_t> resolve_udp(const std::string& host, std::uint16_t port);
