@@ -48,7 +48,7 @@ const std::vector<std::string>& GatewayConfig::known_keys() {
       "estlab.csrattrs.when-empty", "estlab.serverkeygen.enabled", "estlab.serverkeygen.key-type", "estlab.fullcmc.enabled",
       "estlab.approval", "estlab.approval.retry-after", "estlab.limits.max-header-bytes",
       "estlab.limits.max-body-bytes", "estlab.limits.max-connections", "estlab.limits.max-requests-per-connection",
-      "estlab.timeouts.handshake", "estlab.timeouts.read", "estlab.timeouts.write", "estlab.faults",
+      "estlab.timeouts.handshake", "estlab.timeouts.read", "estlab.timeouts.write", "estlab.answer-delay", "estlab.faults",
       "estlab.transcript.dir",
       "estlab.transcript.secrets",
   };
@@ -279,6 +279,7 @@ GatewayConfig GatewayConfig::from_properties(const Properties& properties, const
   c.timeouts.handshake = r.duration("estlab.timeouts.handshake", c.timeouts.handshake);
   c.timeouts.read = r.duration("estlab.timeouts.read", c.timeouts.read);
   c.timeouts.write = r.duration("estlab.timeouts.write", c.timeouts.write);
+  c.answer_delay = r.duration("estlab.answer-delay", c.answer_delay);
 
   for (const auto& name : r.list("estlab.faults")) {
     auto fault = parse_fault(name);

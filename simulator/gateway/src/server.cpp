@@ -84,7 +84,11 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(GatewayServer::Impl& server, tcp::socket socket, std::uint64_t id)
-      : server_(server), stream_(beast::tcp_stream(std::move(socket)), server.ssl_context), idle_timer_(tcp().get_executor()), id_(id) {
+      : server_(server),
+        stream_(beast::tcp_stream(std::move(socket)), server.ssl_context),
+        idle_timer_(tcp().get_executor()),
+        answer_delay_(tcp().get_executor()),
+        id_(id) {
     beast::error_code ec;
     const auto endpoint = tcp().socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -294,6 +298,13 @@ class Session : public std::enable_shared_from_this<Session> {
       });
       return;
     }
+    if (config().answer_delay.count() > 0) {
+      answer_delay_.expires_after(config().answer_delay);
+      answer_delay_.async_wait([self = shared_from_this(), request = std::move(request), handled = std::move(handled)](beast::error_code) {
+        self->finish(request, handled.response, handled.decision);
+      });
+      return;
+    }
     finish(request, handled.response, handled.decision);
   }
 
@@ -381,6 +392,7 @@ class Session : public std::enable_shared_from_this<Session> {
   GatewayServer::Impl& server_;
   beast::ssl_stream<beast::tcp_stream> stream_;
   asio::steady_timer idle_timer_;  // the deadline of await_peer (a socket wait has none of its own)
+  asio::steady_timer answer_delay_;  // estlab.answer-delay
   std::atomic<std::int64_t> idle_since_{0};
   bool idle_timed_out_ = false;
   beast::flat_buffer buffer_;

@@ -48,6 +48,7 @@ TEST(GatewayConfig, ProductKeysPathsAndLists) {
       "estlab.ca.labels = issuing, twin-a\n"
       "estlab.faults = skip-eku-check, no-base64\n"
       "estlab.timeouts.read = 2m\n"
+      "estlab.answer-delay = 3\n"
       "estlab.prereg.7.cn = device-7\n"
       "estlab.prereg.7.user = u7\n");
   EXPECT_TRUE(c.use_authentication_cert);
@@ -58,6 +59,7 @@ TEST(GatewayConfig, ProductKeysPathsAndLists) {
   EXPECT_EQ(c.ca_labels, (std::vector<std::string>{"issuing", "twin-a"}));
   EXPECT_EQ(c.faults, (std::set<Fault>{Fault::skip_eku_check, Fault::no_base64}));
   EXPECT_EQ(c.timeouts.read, std::chrono::minutes(2));
+  EXPECT_EQ(c.answer_delay, std::chrono::seconds(3));
   ASSERT_EQ(c.preregistered.size(), 1u);
   EXPECT_EQ(c.preregistered[0].common_name, "device-7");
   EXPECT_EQ(c.preregistered[0].user, "u7");
@@ -78,6 +80,7 @@ TEST(GatewayConfig, BadValuesNameFileLineAndKey) {
       {"estlab.serverkeygen.key-type = dsa\n", "estlab.serverkeygen.key-type"},
       {"estlab.prereg.1.user = x\n", "estlab.prereg.1.cn: missing"},
       {"estlab.timeouts.read = 0\n", "at least 1 second"},
+      {"estlab.answer-delay = soon\n", "estlab.answer-delay"},
   };
   for (const auto& c : cases) {
     const auto message = error_of(c.text);

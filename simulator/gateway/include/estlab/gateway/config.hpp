@@ -128,6 +128,9 @@ struct GatewayConfig {
 
   Limits limits;
   Timeouts timeouts;
+  // estlab.answer-delay: every answer waits this long before it goes out, as from a slow gateway or
+  // CA (clients' timeouts, a CoAP proxy's empty ACK and separate response); 0 = none.
+  std::chrono::milliseconds answer_delay{0};
   std::set<Fault> faults;
   std::filesystem::path transcript_dir;  // "" = no transcript
   bool transcript_secrets = false;       // transcripts show Authorization values (passwords) unredacted
