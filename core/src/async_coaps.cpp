@@ -6,9 +6,13 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <map>
+#include <utility>
 
 #include "estlab/core/coap_handles.hpp"
+
+#include "coap_blockwise.hpp"
 
 namespace estlab {
 
@@ -23,7 +27,9 @@ struct Exchange {
   AsyncCoapsClient::Handler handler;
   std::string certificate_pem, key_pem;
   coap_dtls_pki_t pki{};
-  CoapRequest request;  // its payload stays alive until libcoap has sent every block
+  CoapRequest request;
+  std::optional<coap::BlockwiseTransfer> transfer;  // Block1 and Block2 (coap_blockwise.hpp), over `request`
+  std::string expected_token;                       // of the message in flight
   coap::Session session;
   asio::steady_timer deadline;
   bool connected = false;
@@ -49,6 +55,7 @@ struct AsyncCoapsClient::Impl {
   // After the context: destroyed first, so every session is released before its context.
   std::map<Exchange*, std::unique_ptr<Exchange>> exchanges;
   std::vector<Exchange*> finished;  // outcomes set inside libcoap's callbacks, handled after it returns
+  std::vector<Exchange*> next_message;  // a block-wise exchange's next message, sent after libcoap returns
   asio::posix::stream_descriptor watch;
   asio::steady_timer tick;
   bool watching = false, ticking = false;
@@ -101,22 +108,11 @@ struct AsyncCoapsClient::Impl {
     Impl* self = owner(session);
     if (exchange == nullptr || self == nullptr || exchange->outcome) return COAP_RESPONSE_OK;
     try {
-      CoapResponse r;
-      r.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
-      if (auto cf = coap::uint_option(received, COAP_OPTION_CONTENT_FORMAT)) r.content_format = static_cast<std::uint16_t>(*cf);
-      r.max_age = coap::uint_option(received, COAP_OPTION_MAXAGE);
-      r.separate = coap_pdu_get_type(received) == COAP_MESSAGE_CON;
-      r.size2 = coap::uint_option(received, COAP_OPTION_SIZE2);
-      std::size_t length = 0, offset = 0, total = 0;
-      const std::uint8_t* data = nullptr;
-      // Block mode SINGLE_BODY: libcoap has put every Block2 block together.
-      if (coap_get_data_large(received, &length, &data, &offset, &total) && length > 0) r.payload.assign(data, data + length);
-      if (r.payload.size() > self->options.max_response_body)
-        self->settle(exchange, make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(r.payload.size()) +
-                                                                         " bytes is over the limit of " +
-                                                                         std::to_string(self->options.max_response_body)));
+      if (coap::token_of(received) != exchange->expected_token) return COAP_RESPONSE_OK;  // a late answer to an earlier message
+      if (exchange->transfer->take(coap::BlockAnswer::read(received)))
+        self->settle(exchange, exchange->transfer->result());
       else
-        self->settle(exchange, std::move(r));
+        self->next_message.push_back(exchange);  // sent after libcoap returns
     } catch (const std::exception& e) {
       self->settle(exchange, make_error(ErrorCode::internal, std::string("reading the response: ") + e.what()));
     }
@@ -133,6 +129,11 @@ struct AsyncCoapsClient::Impl {
   // Outside libcoap's callbacks: release the sessions of settled exchanges and run their handlers
   // (which may start the device's next exchange).
   void complete() {
+    for (Exchange* exchange : std::exchange(next_message, {})) {
+      auto it = exchanges.find(exchange);
+      if (it == exchanges.end() || exchange->outcome) continue;
+      if (auto sent = send(*exchange); !sent.ok()) settle(exchange, sent.error());
+    }
     while (!finished.empty()) {
       Exchange* exchange = finished.back();
       finished.pop_back();
@@ -193,6 +194,9 @@ struct AsyncCoapsClient::Impl {
     Exchange* exchange = owned.get();
     exchange->handler = std::move(handler);
     exchange->request = std::move(request);
+    // Blocks of 1024 bytes (SZX 6) unless the request asks for smaller ones; the transfer reads the
+    // request where it stays, in the exchange.
+    exchange->transfer.emplace(exchange->request, std::min(exchange->request.block_szx.value_or(6u), 6u), options.max_response_body);
     exchange->pki = coap::pki_setup(true, nullptr, nullptr);
     if (identity) {
       exchange->certificate_pem = identity->certificate.pem();
@@ -233,43 +237,12 @@ struct AsyncCoapsClient::Impl {
     arm();
   }
 
-  // The request as one CON message; libcoap queues it until the handshake is done and splits a
-  // large body into Block1 blocks.
+  // The exchange's next CON message (libcoap queues the first until the handshake is done).
   Result<void> send(Exchange& exchange) {
-    const CoapRequest& request = exchange.request;
-    coap_session_t* session = exchange.session.get();
-    coap::Pdu pdu(coap_new_pdu(COAP_MESSAGE_CON, static_cast<coap_pdu_code_t>(request.method), session));
-    if (!pdu) return make_error(ErrorCode::internal, "coap_new_pdu failed");
-    std::uint8_t token[8];
-    std::size_t token_length = 0;
-    coap_session_new_token(session, &token_length, token);
-    coap_add_token(pdu.get(), token_length, token);
-    coap_optlist_t* raw = nullptr;
-    auto add_segments = [&raw](const std::string& text, char separator, coap_option_num_t number) {
-      for (std::size_t start = 0; start < text.size();) {
-        std::size_t end = std::min(text.find(separator, start), text.size());
-        if (end > start) coap_insert_optlist(&raw, coap_new_optlist(number, end - start, reinterpret_cast<const std::uint8_t*>(text.data() + start)));
-        start = end + 1;
-      }
-    };
-    std::uint8_t buffer[4];
-    auto add_uint = [&](coap_option_num_t number, std::uint32_t value) {
-      coap_insert_optlist(&raw, coap_new_optlist(number, coap_encode_var_safe(buffer, sizeof buffer, value), buffer));
-    };
-    if (request.uri_host)
-      coap_insert_optlist(&raw, coap_new_optlist(COAP_OPTION_URI_HOST, request.uri_host->size(),
-                                                 reinterpret_cast<const std::uint8_t*>(request.uri_host->data())));
-    add_segments(request.path, '/', COAP_OPTION_URI_PATH);
-    add_segments(request.query, '&', COAP_OPTION_URI_QUERY);
-    if (request.content_format) add_uint(COAP_OPTION_CONTENT_FORMAT, *request.content_format);
-    if (request.accept) add_uint(COAP_OPTION_ACCEPT, *request.accept);
-    coap::OptList list(raw);
-    if (raw != nullptr && !coap_add_optlist_pdu(pdu.get(), &raw)) return make_error(ErrorCode::internal, "cannot add the request options");
-    if (!request.payload.empty() &&
-        !coap_add_data_large_request(session, pdu.get(), request.payload.size(), request.payload.data(), nullptr, nullptr))
-      return make_error(ErrorCode::internal, "cannot add the request body");
+    auto pdu = coap::build_message(exchange.session.get(), exchange.request, exchange.transfer->message(), exchange.expected_token);
+    if (!pdu.ok()) return pdu.error();
     ERR_clear_error();  // and after SSL_write
-    if (coap_send(session, pdu.release()) == COAP_INVALID_MID) return make_error(ErrorCode::io, "coap_send failed");
+    if (coap_send(exchange.session.get(), pdu->release()) == COAP_INVALID_MID) return make_error(ErrorCode::io, "coap_send failed");
     return {};
   }
 };
@@ -289,7 +262,7 @@ Result<std::unique_ptr<AsyncCoapsClient>> AsyncCoapsClient::make(asio::io_contex
   impl->context.reset(coap_new_context(nullptr));
   if (!impl->context) return make_error(ErrorCode::internal, "coap_new_context failed");
   coap_set_app_data(impl->context.get(), impl.get());
-  coap_context_set_block_mode(impl->context.get(), COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+  // No libcoap block mode: each exchange does Block1 and Block2 itself (coap_blockwise.hpp).
   coap_register_response_handler(impl->context.get(), &Impl::on_response);
   coap_register_nack_handler(impl->context.get(), &Impl::on_nack);
   coap_register_event_handler(impl->context.get(), &Impl::on_event);

@@ -1,5 +1,7 @@
 #include "estlab/core/coaps_client.hpp"
 
+#include "coap_blockwise.hpp"
+
 #include <cbor.h>
 #include <netdb.h>
 #include <unistd.h>
@@ -336,20 +338,9 @@ struct CoapsConnection::Impl {
   Handshake handshake = Handshake::pending;
   std::string handshake_error;
 
-  // One message of a request (a whole request, or one Block1/Block2 block) and its answer.
-  struct Received {
-    CoapCode code;
-    std::optional<std::uint16_t> content_format;
-    std::optional<std::uint32_t> max_age;
-    std::optional<std::uint32_t> block1;
-    std::optional<std::uint32_t> block2;
-    bool separate = false;  // a CON response after an empty ACK (RFC 7252 5.2.2)
-    std::optional<std::uint32_t> size2;  // the total size, when the server sent it (RFC 7959 4)
-    Bytes payload;
-  };
   bool waiting = false;
   std::string expected_token;  // the token of the message in flight
-  std::optional<Received> received;
+  std::optional<coap::BlockAnswer> received;  // the answer to the message in flight
   std::optional<Error> failure;
 
   static Impl* of(coap_session_t* session) {
@@ -381,29 +372,14 @@ struct CoapsConnection::Impl {
     return 0;
   }
 
-  // Blocks are handled here, not by libcoap: libcoap 4.3.1 drops a separate response that comes in
-  // Block2 blocks (it only tracks Block2 for a request still in its retransmission queue), and a
-  // client must take one (9148-4.7-a).
+  // Blocks are handled by send() (coap_blockwise.hpp says why), not by libcoap.
   static coap_response_t on_response(coap_session_t* session, const coap_pdu_t*, const coap_pdu_t* received,
                                      const coap_mid_t) noexcept {
     Impl* self = of(session);
     if (self == nullptr || !self->waiting) return COAP_RESPONSE_OK;
     try {
-      const coap_bin_const_t token = coap_pdu_get_token(received);
-      if (std::string(reinterpret_cast<const char*>(token.s), token.length) != self->expected_token)
-        return COAP_RESPONSE_OK;  // a late answer to an earlier message
-      Received r;
-      r.code = CoapCode{static_cast<std::uint8_t>(coap_pdu_get_code(received))};
-      if (auto cf = coap::uint_option(received, COAP_OPTION_CONTENT_FORMAT)) r.content_format = static_cast<std::uint16_t>(*cf);
-      r.max_age = coap::uint_option(received, COAP_OPTION_MAXAGE);
-      r.block1 = coap::uint_option(received, COAP_OPTION_BLOCK1);
-      r.block2 = coap::uint_option(received, COAP_OPTION_BLOCK2);
-      r.separate = coap_pdu_get_type(received) == COAP_MESSAGE_CON;
-      r.size2 = coap::uint_option(received, COAP_OPTION_SIZE2);
-      std::size_t length = 0;
-      const std::uint8_t* data = nullptr;
-      if (coap_get_data(received, &length, &data) && length > 0) r.payload.assign(data, data + length);
-      self->received = std::move(r);
+      if (coap::token_of(received) != self->expected_token) return COAP_RESPONSE_OK;  // a late answer to an earlier message
+      self->received = coap::BlockAnswer::read(received);
     } catch (const std::exception& e) {
       self->failure = make_error(ErrorCode::internal, std::string("reading the response: ") + e.what());
     }
@@ -505,12 +481,6 @@ Result<CoapsConnection> CoapsConnection::connect(const CoapsClientOptions& optio
   return CoapsConnection(std::move(impl));
 }
 
-namespace {
-
-std::uint32_t block_value(std::uint32_t num, bool more, unsigned szx) { return (num << 4) | (more ? 0x08u : 0u) | (szx & 0x07u); }
-
-}  // namespace
-
 Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   Impl& impl = *impl_;
   if (!impl.session) return make_error(ErrorCode::io, "the coaps connection is closed");
@@ -519,54 +489,16 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
   if (request.uri_host && (request.uri_host->empty() || request.uri_host->size() > 255))
     return make_error(ErrorCode::invalid_input, "Uri-Host must be 1 to 255 bytes (RFC 7252 5.10)");
   const auto deadline = std::chrono::steady_clock::now() + impl.options.request_timeout;
-  std::uint8_t buffer[4];
-
-  // One CON message of this request: the request's options, then Block1/Block2 and a payload.
-  auto exchange = [&](std::optional<std::uint32_t> block1, std::optional<std::uint32_t> block2, bool with_format,
-                      ByteView payload, std::optional<std::uint32_t> size1 = std::nullopt) -> Result<Impl::Received> {
-    coap::Pdu pdu(coap_new_pdu(COAP_MESSAGE_CON, static_cast<coap_pdu_code_t>(request.method), impl.session.get()));
-    if (!pdu) return make_error(ErrorCode::internal, "coap_new_pdu failed");
-    std::uint8_t token[8];
-    std::size_t token_length = 0;
-    coap_session_new_token(impl.session.get(), &token_length, token);
-    coap_add_token(pdu.get(), token_length, token);
-    coap_optlist_t* raw_options = nullptr;
-    auto add_segments = [&raw_options](const std::string& text, char separator, coap_option_num_t number) {
-      std::size_t start = 0;
-      while (start < text.size()) {
-        std::size_t end = text.find(separator, start);
-        if (end == std::string::npos) end = text.size();
-        if (end > start)
-          coap_insert_optlist(&raw_options, coap_new_optlist(number, end - start, reinterpret_cast<const std::uint8_t*>(text.data() + start)));
-        start = end + 1;
-      }
-    };
-    if (request.uri_host)
-      coap_insert_optlist(&raw_options, coap_new_optlist(COAP_OPTION_URI_HOST, request.uri_host->size(),
-                                                         reinterpret_cast<const std::uint8_t*>(request.uri_host->data())));
-    add_segments(request.path, '/', COAP_OPTION_URI_PATH);
-    add_segments(request.query, '&', COAP_OPTION_URI_QUERY);
-    auto add_uint = [&](coap_option_num_t number, std::uint32_t value) {
-      coap_insert_optlist(&raw_options, coap_new_optlist(number, coap_encode_var_safe(buffer, sizeof buffer, value), buffer));
-    };
-    if (request.content_format && with_format) add_uint(COAP_OPTION_CONTENT_FORMAT, *request.content_format);
-    if (request.accept) add_uint(COAP_OPTION_ACCEPT, *request.accept);
-    if (block1) add_uint(COAP_OPTION_BLOCK1, *block1);
-    if (block2) add_uint(COAP_OPTION_BLOCK2, *block2);
-    if (size1) add_uint(COAP_OPTION_SIZE1, *size1);
-    if (request.size2) add_uint(COAP_OPTION_SIZE2, *request.size2);
-    coap::OptList options(raw_options);
-    if (raw_options != nullptr && !coap_add_optlist_pdu(pdu.get(), &raw_options))
-      return make_error(ErrorCode::internal, "cannot add the request options");
-    if (!payload.empty() && !coap_add_data(pdu.get(), payload.size(), payload.data()))
-      return make_error(ErrorCode::internal, "cannot add the request body (larger than a datagram?)");
-    impl.expected_token.assign(reinterpret_cast<const char*>(token), token_length);
+  coap::BlockwiseTransfer transfer(request, szx, impl.options.max_response_body);
+  for (;;) {
+    auto pdu = coap::build_message(impl.session.get(), request, transfer.message(), impl.expected_token);
+    if (!pdu.ok()) return pdu.error();
     impl.received.reset();
     impl.failure.reset();
     impl.waiting = true;
     // coap_send takes the PDU, also when it fails.
     ERR_clear_error();  // and after SSL_write
-    if (coap_send(impl.session.get(), pdu.release()) == COAP_INVALID_MID) {
+    if (coap_send(impl.session.get(), pdu->release()) == COAP_INVALID_MID) {
       impl.waiting = false;
       return make_error(ErrorCode::io, "coap_send failed");
     }
@@ -581,74 +513,8 @@ Result<CoapResponse> CoapsConnection::send(const CoapRequest& request) {
     }
     if (impl.failure) return *impl.failure;
     if (!impl.received) return make_error(ErrorCode::internal, "no response recorded");
-    return std::move(*impl.received);
-  };
-
-  // The client's preferred Block2 size (RFC 7959 2.4) when it is not the largest.
-  std::optional<std::uint32_t> preferred_block2;
-  if (szx < 6) preferred_block2 = szx;
-  const Bytes& body = request.payload;
-  Result<Impl::Received> last = make_error(ErrorCode::internal, "nothing sent");
-  if (request.block1_fragment) {
-    const auto& f = *request.block1_fragment;
-    last = exchange(block_value(f.num, f.more, f.szx), std::nullopt, true, body, f.size1);
-  } else if (body.size() <= (std::size_t{16} << szx)) {
-    last = exchange(std::nullopt, preferred_block2, true, body);
-  } else {
-    // Block1 (RFC 7959 2.5): every block but the last is answered 2.31; the server may ask for
-    // smaller blocks in that answer, and the transfer goes on from the same byte offset (FB-40).
-    unsigned block1_szx = szx;
-    std::size_t offset = 0;
-    for (;;) {
-      const std::size_t size = std::size_t{16} << block1_szx;
-      const bool more = offset + size < body.size();
-      const auto num = static_cast<std::uint32_t>(offset / size);
-      // Size1 (RFC 7959 4) on every block, as libcoap sends it: its server needs the total size.
-      last = exchange(block_value(num, more, block1_szx), preferred_block2, true,
-                      ByteView(body.data() + offset, std::min(size, body.size() - offset)), static_cast<std::uint32_t>(body.size()));
-      if (!last.ok() || !more || last->code != CoapCode::make(2, 31)) break;
-      if (last->block1 && (*last->block1 & 0x07u) < block1_szx) block1_szx = *last->block1 & 0x07u;
-      offset += size;
-    }
+    if (transfer.take(std::move(*impl.received))) return transfer.result();
   }
-  if (!last.ok()) return last.error();
-
-  CoapResponse response;
-  response.code = last->code;
-  response.content_format = last->content_format;
-  response.max_age = last->max_age;
-  response.separate = last->separate;
-  response.size2 = last->size2;
-  response.payload = std::move(last->payload);
-  // Block2 (RFC 7959 2.4): ask for the next block, at the size the server chose, until M is clear.
-  std::optional<std::uint32_t> block2 = last->block2;
-  while (block2) {
-    const unsigned block2_szx = *block2 & 0x07u;
-    if (block2_szx == 7) return make_error(ErrorCode::invalid_input, "the server sent Block2 with the reserved SZX 7");
-    response.block2_szx = std::max(response.block2_szx.value_or(0), block2_szx);
-    if ((*block2 & 0x08u) == 0) break;
-    const std::size_t next = response.payload.size();
-    if (next % (std::size_t{16} << block2_szx) != 0)
-      return make_error(ErrorCode::invalid_input, "Block2 blocks do not line up: " + std::to_string(next) + " bytes so far, block size " +
-                                                 std::to_string(16u << block2_szx));
-    auto more = exchange(std::nullopt, block_value(static_cast<std::uint32_t>(next >> (block2_szx + 4)), false, block2_szx),
-                         false, {});
-    if (!more.ok()) return more.error();
-    if (more->code != response.code)
-      return make_error(ErrorCode::invalid_input, "a later Block2 block came with code " + more->code.to_string() + " after " +
-                                                 response.code.to_string());
-    if (response.payload.size() + more->payload.size() > impl.options.max_response_body)
-      return make_error(ErrorCode::limit_exceeded, "response body over the limit of " + std::to_string(impl.options.max_response_body) + " bytes");
-    response.payload.insert(response.payload.end(), more->payload.begin(), more->payload.end());
-    block2 = more->block2;
-    if (!block2) return make_error(ErrorCode::invalid_input, "a later Block2 block came without its Block2 option");
-    if ((*block2 >> 4) * (std::size_t{16} << (*block2 & 0x07u)) != next)
-      return make_error(ErrorCode::invalid_input, "the server answered Block2 block " + std::to_string(*block2 >> 4) + " for offset " + std::to_string(next));
-  }
-  if (response.payload.size() > impl.options.max_response_body)
-    return make_error(ErrorCode::limit_exceeded, "response body of " + std::to_string(response.payload.size()) +
-                                                     " bytes is over the limit of " + std::to_string(impl.options.max_response_body));
-  return response;
 }
 
 Result<CoapResponse> CoapsConnection::discover(std::string_view query) {

@@ -161,5 +161,61 @@ TEST_F(AsyncCoapsClientTest, RefusedDevicesNeverEndAnotherDevicesSession) {  // 
   }
 }
 
+// RFC 7252 5.2.2 with RFC 7959: an answer that takes the gateway longer than the proxy waits before
+// its empty ACK comes as a separate response, and a large one in Block2 blocks. The device must get
+// all of it (9148-4.6-a, 9148-4.7-a): libcoap 4.3.1's block mode dropped a separate Block2 answer
+// to a one-message request, and the device waited until its session closed. Both ways here: a
+// server-generated RSA key in 1024-byte blocks, and an enrollment in 64-byte blocks both ways.
+TEST_F(AsyncCoapsClientTest, ASlowAnswerInBlocksArrivesWhole) {
+  proxy.reset();
+  gateway->stop();
+  auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
+  gateway_config.port = 0;
+  gateway_config.answer_delay = 2s;  // the proxy sends its empty ACK after 1 s
+  gateway_config.serverkeygen_key_type = KeyType::rsa2048;  // key and certificate: about 2 KiB
+  auto slow = gateway::GatewayServer::start(std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca()), 2,
+                                            [](const std::string&) {});
+  ASSERT_TRUE(slow.ok()) << slow.error().message;
+  gateway = std::move(slow).value();
+  auto config = coap_proxy::CoapProxyConfig::load(lab.path("config/coap.properties"));
+  config.port = 0;
+  config.est_url = "https://localhost:" + std::to_string(gateway->port()) + "/.well-known/est";
+  auto started = coap_proxy::CoapProxy::start(config, [](const std::string&) {});
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  proxy = std::move(started).value();
+
+  boost::asio::io_context io;
+  auto client = AsyncCoapsClient::make(io, options());
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  const auto device = lab.identity("device-factory");
+  const auto key = PrivateKey::generate(KeyType::ec_p256).value();
+  CoapRequest serverkeygen = enroll_request(device.certificate, key);
+  serverkeygen.path = *coaps_est_path("", EstOperation::serverkeygen);
+  CoapRequest small_blocks = enroll_request(device.certificate, key);
+  small_blocks.block_szx = 2;
+  ASSERT_GT(small_blocks.payload.size(), 64u) << "the CSR should need several Block1 blocks";
+  std::optional<Result<CoapResponse>> generated, enrolled;
+  (*client)->exchange(device, serverkeygen, [&](Result<CoapResponse> r) { generated = std::move(r); });
+  (*client)->exchange(device, small_blocks, [&](Result<CoapResponse> r) { enrolled = std::move(r); });
+  io.run();
+
+  ASSERT_TRUE(generated.has_value() && enrolled.has_value());
+  ASSERT_TRUE(generated->ok()) << generated->error().message;
+  EXPECT_EQ((*generated)->code.to_string(), "2.04") << (*generated)->payload_text();
+  EXPECT_TRUE((*generated)->separate) << "the answer should come after an empty ACK";
+  EXPECT_GT((*generated)->payload.size(), 1024u) << "the answer should need several 1024-byte blocks";
+  auto parts = decode_multipart_core((*generated)->payload);
+  ASSERT_TRUE(parts.ok()) << parts.error().message;
+  EXPECT_EQ(parts->size(), 2u) << "the key and its certificate";
+
+  ASSERT_TRUE(enrolled->ok()) << enrolled->error().message;
+  ASSERT_EQ((*enrolled)->code.to_string(), "2.04") << (*enrolled)->payload_text();
+  EXPECT_TRUE((*enrolled)->separate);
+  EXPECT_EQ((*enrolled)->block2_szx, 2u);
+  auto bag = CertsOnly::from_der((*enrolled)->payload);
+  ASSERT_TRUE(bag.ok()) << bag.error().message;
+  EXPECT_EQ(bag->certificates().front().public_key(), key.public_key()) << "the whole certificate, every block of it";
+}
+
 }  // namespace
 }  // namespace estlab
