@@ -85,13 +85,6 @@ void release_body(coap_session_t*, void* body) {
   std::unique_ptr<Bytes> owned(static_cast<Bytes*>(body));
 }
 
-// libcoap 3.0 has no context user data: the event handler finds its proxy here.
-std::mutex registry_mutex;
-std::map<const coap_context_t*, CoapProxy::Impl*>& registry() {
-  static std::map<const coap_context_t*, CoapProxy::Impl*> proxies;
-  return proxies;
-}
-
 }  // namespace
 
 struct CoapProxy::Impl {
@@ -182,8 +175,7 @@ struct CoapProxy::Impl {
   ~Impl() {
     if (wake_fd >= 0) ::close(wake_fd);
     if (!context) return;
-    std::lock_guard lock(registry_mutex);
-    registry().erase(context.get());
+    coap_set_app_data(context.get(), nullptr);  // no event reaches a proxy being destroyed
   }
 
   // libcoap 4.3.1 keeps the blocks of a large answer for only 8 s after the last one went out.
@@ -245,12 +237,7 @@ struct CoapProxy::Impl {
 
   static int on_event(coap_session_t* session, const coap_event_t event) noexcept {
     coap::event_seen();
-    Impl* self = nullptr;
-    {
-      std::lock_guard lock(registry_mutex);
-      auto it = registry().find(coap_session_get_context(session));
-      if (it != registry().end()) self = it->second;
-    }
+    auto* self = static_cast<Impl*>(coap_get_app_data(coap_session_get_context(session)));
     if (self == nullptr) return 0;
     if (event == COAP_EVENT_SERVER_SESSION_NEW) coap_session_set_max_retransmit(session, coap::kDtlsHandshakeRetransmissions);
     if (event == COAP_EVENT_DTLS_CONNECTED) {
@@ -796,10 +783,7 @@ Result<std::unique_ptr<CoapProxy>> CoapProxy::start(const CoapProxyConfig& confi
   impl->context.reset(coap_new_context(nullptr));
   if (!impl->context) return make_error(ErrorCode::internal, "coap_new_context failed");
   coap_context_t* ctx = impl->context.get();
-  {
-    std::lock_guard lock(registry_mutex);
-    registry()[ctx] = impl.get();
-  }
+  coap_set_app_data(ctx, impl.get());  // the event handler finds its proxy here
   coap_context_set_block_mode(ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
   coap_context_set_session_timeout(ctx, static_cast<unsigned>(config.session_idle_timeout.count()));
   // libcoap 4.3.1 keeps a session for each address that sent a ClientHello, before any cookie,
@@ -896,10 +880,7 @@ void CoapProxy::stop() {
     std::shared_ptr<Impl::Job> job = impl_->in_flight.begin()->second;
     impl_->finish(*job);
   }
-  if (impl_->context) {
-    std::lock_guard lock(registry_mutex);
-    registry().erase(impl_->context.get());
-  }
+  if (impl_->context) coap_set_app_data(impl_->context.get(), nullptr);
   impl_->context.reset();  // after the loop thread is gone: libcoap is used by one thread at a time
 }
 
