@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <map>
 
 #include "estlab/coap_proxy/proxy.hpp"
@@ -22,9 +23,15 @@ using namespace std::chrono_literals;
 
 class AsyncCoapsClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start([](gateway::GatewayConfig&) {}); }
+
+  // The gateway (the lab's protocol-gateway config, changed by `adjust`) and the proxy in front of it.
+  void start(const std::function<void(gateway::GatewayConfig&)>& adjust) {
+    proxy.reset();
+    if (gateway) gateway->stop();
     auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
     gateway_config.port = 0;
+    adjust(gateway_config);
     auto service = std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca());
     auto gateway_started = gateway::GatewayServer::start(service, 2, [](const std::string&) {});
     ASSERT_TRUE(gateway_started.ok()) << gateway_started.error().message;
@@ -167,22 +174,11 @@ TEST_F(AsyncCoapsClientTest, RefusedDevicesNeverEndAnotherDevicesSession) {  // 
 // to a one-message request, and the device waited until its session closed. Both ways here: a
 // server-generated RSA key in 1024-byte blocks, and an enrollment in 64-byte blocks both ways.
 TEST_F(AsyncCoapsClientTest, ASlowAnswerInBlocksArrivesWhole) {
-  proxy.reset();
-  gateway->stop();
-  auto gateway_config = gateway::GatewayConfig::load(lab.est_properties(), gateway::Profile::protocol_gateway);
-  gateway_config.port = 0;
-  gateway_config.answer_delay = 2s;  // the proxy sends its empty ACK after 1 s
-  gateway_config.serverkeygen_key_type = KeyType::rsa2048;  // key and certificate: about 2 KiB
-  auto slow = gateway::GatewayServer::start(std::make_shared<gateway::EstService>(std::move(gateway_config), lab.open_ca()), 2,
-                                            [](const std::string&) {});
-  ASSERT_TRUE(slow.ok()) << slow.error().message;
-  gateway = std::move(slow).value();
-  auto config = coap_proxy::CoapProxyConfig::load(lab.path("config/coap.properties"));
-  config.port = 0;
-  config.est_url = "https://localhost:" + std::to_string(gateway->port()) + "/.well-known/est";
-  auto started = coap_proxy::CoapProxy::start(config, [](const std::string&) {});
-  ASSERT_TRUE(started.ok()) << started.error().message;
-  proxy = std::move(started).value();
+  start([](gateway::GatewayConfig& slow) {
+    slow.answer_delay = 2s;  // the proxy sends its empty ACK after 1 s
+    slow.serverkeygen_key_type = KeyType::rsa2048;  // key and certificate: about 2 KiB
+  });
+  ASSERT_FALSE(HasFatalFailure());
 
   boost::asio::io_context io;
   auto client = AsyncCoapsClient::make(io, options());
