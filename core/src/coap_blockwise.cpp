@@ -71,7 +71,6 @@ Result<Pdu> build_message(coap_session_t* session, const CoapRequest& request, c
 BlockwiseTransfer::BlockwiseTransfer(const CoapRequest& request, unsigned szx, std::size_t max_response_body)
     : phase_(request.block1_fragment || request.payload.size() <= (std::size_t{16} << szx) ? Phase::single : Phase::block1),
       request_(request),
-      szx_(szx),
       max_response_body_(max_response_body),
       block1_szx_(szx) {
   if (szx < 6) preferred_block2_ = szx;

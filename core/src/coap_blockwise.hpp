@@ -58,7 +58,6 @@ class BlockwiseTransfer {
 
   enum class Phase { single, block1, block2 } phase_;
   const CoapRequest& request_;
-  unsigned szx_;
   std::size_t max_response_body_;
   std::optional<std::uint32_t> preferred_block2_;  // RFC 7959 2.4, when not the largest
   unsigned block1_szx_;
