@@ -6,7 +6,6 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 
-#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -194,9 +193,17 @@ struct AsyncCoapsClient::Impl {
     Exchange* exchange = owned.get();
     exchange->handler = std::move(handler);
     exchange->request = std::move(request);
+    exchanges.emplace(exchange, std::move(owned));
+    // Ends the exchange before it sent anything: its handler runs from the loop, never from here.
+    auto end_now = [&](Error error) {
+      settle(exchange, std::move(error));
+      asio::post(io, [this] { complete(); });
+    };
     // Blocks of 1024 bytes (SZX 6) unless the request asks for smaller ones; the transfer reads the
     // request where it stays, in the exchange.
-    exchange->transfer.emplace(exchange->request, std::min(exchange->request.block_szx.value_or(6u), 6u), options.max_response_body);
+    const unsigned szx = exchange->request.block_szx.value_or(6u);
+    if (szx > 6) return end_now(make_error(ErrorCode::invalid_input, "block_szx must be 0..6"));
+    exchange->transfer.emplace(exchange->request, szx, options.max_response_body);
     exchange->pki = coap::pki_setup(true, nullptr, nullptr);
     if (identity) {
       exchange->certificate_pem = identity->certificate.pem();
@@ -204,22 +211,14 @@ struct AsyncCoapsClient::Impl {
       coap::set_pem_identity(exchange->pki, exchange->certificate_pem, exchange->key_pem);
     }
     if (!options.server_name.empty()) exchange->pki.client_sni = const_cast<char*>(options.server_name.c_str());
-    exchanges.emplace(exchange, std::move(owned));
     // libcoap reads the PKI (our certificate and key) into the new session's SSL here.
     ERR_clear_error();  // libcoap asks SSL_get_error after SSL_connect: see coap::process_io
     exchange->session.reset(coap_new_client_session_pki(context.get(), nullptr, &server, COAP_PROTO_DTLS, &exchange->pki));
-    if (!exchange->session) {
-      settle(exchange, make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port)));
-      asio::post(io, [this] { complete(); });
-      return;
-    }
+    if (!exchange->session)
+      return end_now(make_error(ErrorCode::io, "cannot start a DTLS session to " + options.host + ":" + std::to_string(options.port)));
     coap_session_set_app_data(exchange->session.get(), exchange);
     if (identity)
-      if (auto added = coap::add_client_chain(exchange->session.get(), identity->chain); !added.ok()) {
-        settle(exchange, added.error());
-        asio::post(io, [this] { complete(); });
-        return;
-      }
+      if (auto added = coap::add_client_chain(exchange->session.get(), identity->chain); !added.ok()) return end_now(added.error());
     coap_session_set_max_retransmit(exchange->session.get(), coap::kDtlsHandshakeRetransmissions);
     exchange->deadline.expires_after(options.timeout);
     exchange->deadline.async_wait([this, exchange](boost::system::error_code ec) {
@@ -229,11 +228,7 @@ struct AsyncCoapsClient::Impl {
                                                           " within " + std::to_string(options.timeout.count()) + " ms"));
       complete();
     });
-    if (auto sent = send(*exchange); !sent.ok()) {
-      settle(exchange, sent.error());
-      asio::post(io, [this] { complete(); });
-      return;
-    }
+    if (auto sent = send(*exchange); !sent.ok()) return end_now(sent.error());
     arm();
   }
 

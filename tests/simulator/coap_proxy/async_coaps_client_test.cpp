@@ -125,6 +125,17 @@ TEST_F(AsyncCoapsClientTest, ARefusedDeviceAndASilentPortEndInErrorsNotHangs) {
   ASSERT_FALSE(nobody->ok());
   EXPECT_FALSE(nobody->error().message.empty());
 
+  // A block size RFC 7959 does not have (SZX 7 is reserved): an error naming it, nothing sent.
+  CoapRequest reserved_szx = enroll_request(factory.certificate, key);
+  reserved_szx.block_szx = 7;
+  std::optional<Result<CoapResponse>> bad_size;
+  (*client)->exchange(factory, reserved_szx, [&](Result<CoapResponse> r) { bad_size = std::move(r); });
+  io.restart();
+  io.run();
+  ASSERT_TRUE(bad_size.has_value());
+  ASSERT_FALSE(bad_size->ok());
+  EXPECT_NE(bad_size->error().message.find("block_szx"), std::string::npos) << bad_size->error().message;
+
   AsyncCoapsOptions no_anchors = options();
   no_anchors.trust_anchors.clear();
   auto made = AsyncCoapsClient::make(io, no_anchors);
