@@ -109,6 +109,15 @@ class CoapProxyTest : public ::testing::Test {
     return log;
   }
 
+  // A proxy counter once it has reached `at_least`, or after 2 s: the proxy's loop thread counts
+  // just after the datagram the test's client has already seen went out.
+  std::uint64_t counted(std::uint64_t ProxyStats::*counter, std::uint64_t at_least) {
+    const auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (proxy->stats().*counter < at_least && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return proxy->stats().*counter;
+  }
+
   TestLab lab;
   std::unique_ptr<gateway::GatewayServer> gateway;
   std::unique_ptr<CoapProxy> proxy;
@@ -423,12 +432,8 @@ TEST_F(CoapProxyTest, UnknownCaDeviceIsRefusedAtTheHandshake) {  // PG-COAP-4
   start(config());
   auto refused = CoapsConnection::connect(client("device-unknown-ca"));
   EXPECT_FALSE(refused.ok());
-  // The device sees the alert before the proxy's loop has counted the failed handshake (another
-  // thread): wait for the count, bounded, instead of reading it at once.
-  const auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (proxy->stats().dtls_failures == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  EXPECT_GE(proxy->stats().dtls_failures, 1u);
+  // The device sees the alert before the proxy's loop has counted the failed handshake.
+  EXPECT_GE(counted(&ProxyStats::dtls_failures, 1), 1u);
   EXPECT_TRUE(CoapsConnection::connect(client("device-factory")).ok());  // an open CA's device is accepted
 }
 
@@ -815,12 +820,10 @@ TEST_F(CoapProxyTest, AnotherDevicesRefusedHandshakeNeverEndsAnEstablishedSessio
   ASSERT_FALSE(failed) << failed->message << "\n" << log_text();
   EXPECT_EQ(admitted.load(), 0);
   EXPECT_GT(refused.load(), 0);
-  // The proxy counts a refused handshake just after its alert went out, so the last refused device
-  // can see the alert first (this read once came 1 short under load): wait for that count.
-  const auto counted_by = std::chrono::steady_clock::now() + 2s;
-  while (proxy->stats().dtls_failures < static_cast<std::uint64_t>(refused.load()) && std::chrono::steady_clock::now() < counted_by)
-    std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(proxy->stats().dtls_failures, static_cast<std::uint64_t>(refused.load())) << "only the refused handshakes failed\n" << log_text();
+  // The last refused device can see the alert before the proxy counts it (this read once came 1
+  // short under load).
+  const auto refusals = static_cast<std::uint64_t>(refused.load());
+  EXPECT_EQ(counted(&ProxyStats::dtls_failures, refusals), refusals) << "only the refused handshakes failed\n" << log_text();
 }
 
 // RFC 6347 4.2.8: a device that lost its session (no close_notify: a power cut) and comes back
@@ -892,10 +895,7 @@ TEST_F(CoapProxyTest, ADeviceBackFromTheAddressOfALostSessionGetsANewHandshake) 
   const auto cookies_before = proxy->stats().rehandshake_cookies;
   ::sendto(spoofer, hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
   ::close(spoofer);
-  const auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (proxy->stats().rehandshake_cookies == cookies_before && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(proxy->stats().rehandshake_cookies, cookies_before + 1) << "the ClientHello was not answered with a cookie";
+  EXPECT_EQ(counted(&ProxyStats::rehandshake_cookies, cookies_before + 1), cookies_before + 1) << "the ClientHello was not answered with a cookie";
   auto still = device->cacerts();
   ASSERT_TRUE(still.ok()) << still.error().message;
   EXPECT_EQ(still->code.to_string(), "2.05");
