@@ -9,7 +9,7 @@ packages=(
   libboost-dev libboost-system-dev
   libgtest-dev
   libpugixml-dev libyaml-cpp-dev libsqlite3-dev libcli11-dev libcbor-dev
-  python3 python3-pytest python3-yaml
+  python3 python3-pytest python3-pytest-xdist python3-yaml
   curl libxml2-utils
   gdb  # the unit tests' watchdog prints every thread's stack when a test hangs (tests/support/test_main.cpp)
   chromium chromium-driver python3-selenium
