@@ -220,7 +220,9 @@ bool Certificate::has_weak_signature() const {
   return md_nid == NID_sha1 || md_nid == NID_md5 || md_nid == NID_md4 || md_nid == NID_md2 || md_nid == NID_md5_sha1;
 }
 
-PublicKey Certificate::public_key() const { return PublicKey::borrow_shared(X509_get0_pubkey(cert_.get())); }
+PublicKey Certificate::public_key() const {
+  return PublicKey::borrow_shared(X509_get0_pubkey(cert_.get()), X509_get_X509_PUBKEY(cert_.get()));
+}
 
 bool Certificate::signed_by(const PublicKey& issuer_key) const {
   ossl::ErrorQueueGuard guard;

@@ -53,7 +53,9 @@ DistinguishedName Csr::subject() const {
   return name.ok() ? std::move(name).value() : DistinguishedName{};
 }
 
-PublicKey Csr::public_key() const { return PublicKey::borrow_shared(X509_REQ_get0_pubkey(req_.get())); }
+PublicKey Csr::public_key() const {
+  return PublicKey::borrow_shared(X509_REQ_get0_pubkey(req_.get()), X509_REQ_get_X509_PUBKEY(req_.get()));
+}
 
 std::string Csr::signature_algorithm() const {
   const X509_ALGOR* alg = nullptr;

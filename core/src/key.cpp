@@ -20,6 +20,37 @@ std::string curve_of(EVP_PKEY* key) {
   return std::string(name, len);
 }
 
+// From the key itself: a PublicKey would encode its SubjectPublicKeyInfo first.
+std::optional<KeyType> type_of(EVP_PKEY* key) {
+  if (EVP_PKEY_is_a(key, "ED25519")) return KeyType::ed25519;
+  if (EVP_PKEY_is_a(key, "EC")) {
+    std::string curve = curve_of(key);
+    if (curve == "prime256v1" || curve == "P-256") return KeyType::ec_p256;
+    if (curve == "secp384r1" || curve == "P-384") return KeyType::ec_p384;
+    return std::nullopt;
+  }
+  if (EVP_PKEY_is_a(key, "RSA")) {
+    switch (EVP_PKEY_get_bits(key)) {
+      case 2048: return KeyType::rsa2048;
+      case 3072: return KeyType::rsa3072;
+      case 4096: return KeyType::rsa4096;
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string algorithm_of(EVP_PKEY* key) {
+  if (EVP_PKEY_is_a(key, "EC")) {
+    std::string curve = curve_of(key);
+    const char* nist = EC_curve_nid2nist(OBJ_sn2nid(curve.c_str()));
+    return "EC " + (nist != nullptr ? std::string(nist) : curve);
+  }
+  if (EVP_PKEY_is_a(key, "RSA")) return "RSA " + std::to_string(EVP_PKEY_get_bits(key));
+  const char* name = EVP_PKEY_get0_type_name(key);
+  return name != nullptr ? name : "unknown";
+}
+
 }  // namespace
 
 std::string_view to_string(KeyType type) {
@@ -120,6 +151,10 @@ std::string PrivateKey::pkcs8_pem() const { return pem_encode("PRIVATE KEY", pkc
 
 PublicKey PrivateKey::public_key() const { return PublicKey::borrow_shared(key_.get()); }
 
+std::string PrivateKey::algorithm() const { return algorithm_of(key_.get()); }
+
+std::optional<KeyType> PrivateKey::type() const { return type_of(key_.get()); }
+
 const EVP_MD* PrivateKey::signing_digest() const {
   switch (type().value_or(KeyType::ec_p256)) {
     case KeyType::ed25519: return nullptr;
@@ -136,6 +171,14 @@ PublicKey PublicKey::borrow_shared(EVP_PKEY* key) {
   return pub;
 }
 
+PublicKey PublicKey::borrow_shared(EVP_PKEY* key, const X509_PUBKEY* spki) {
+  EVP_PKEY_up_ref(key);
+  PublicKey pub;
+  pub.key_ = share(key);
+  pub.spki_der_ = ossl::i2d_bytes(i2d_X509_PUBKEY, spki);
+  return pub;
+}
+
 Result<PublicKey> PublicKey::from_spki_der(ByteView der) {
   ossl::ErrorQueueGuard guard;
   const unsigned char* p = der.data();
@@ -147,35 +190,9 @@ Result<PublicKey> PublicKey::from_spki_der(ByteView der) {
   return pub;
 }
 
-std::optional<KeyType> PublicKey::type() const {
-  if (EVP_PKEY_is_a(key_.get(), "ED25519")) return KeyType::ed25519;
-  if (EVP_PKEY_is_a(key_.get(), "EC")) {
-    std::string curve = curve_of(key_.get());
-    if (curve == "prime256v1" || curve == "P-256") return KeyType::ec_p256;
-    if (curve == "secp384r1" || curve == "P-384") return KeyType::ec_p384;
-    return std::nullopt;
-  }
-  if (EVP_PKEY_is_a(key_.get(), "RSA")) {
-    switch (EVP_PKEY_get_bits(key_.get())) {
-      case 2048: return KeyType::rsa2048;
-      case 3072: return KeyType::rsa3072;
-      case 4096: return KeyType::rsa4096;
-      default: return std::nullopt;
-    }
-  }
-  return std::nullopt;
-}
+std::optional<KeyType> PublicKey::type() const { return type_of(key_.get()); }
 
-std::string PublicKey::algorithm() const {
-  if (EVP_PKEY_is_a(key_.get(), "EC")) {
-    std::string curve = curve_of(key_.get());
-    const char* nist = EC_curve_nid2nist(OBJ_sn2nid(curve.c_str()));
-    return "EC " + (nist != nullptr ? std::string(nist) : curve);
-  }
-  if (EVP_PKEY_is_a(key_.get(), "RSA")) return "RSA " + std::to_string(EVP_PKEY_get_bits(key_.get()));
-  const char* name = EVP_PKEY_get0_type_name(key_.get());
-  return name != nullptr ? name : "unknown";
-}
+std::string PublicKey::algorithm() const { return algorithm_of(key_.get()); }
 
 std::string PublicKey::pem() const { return pem_encode("PUBLIC KEY", spki_der_); }
 

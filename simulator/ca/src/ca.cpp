@@ -1,6 +1,8 @@
 #include "estlab/ca/ca.hpp"
 
+#include <openssl/ec.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 
 #include <algorithm>
 #include <random>
@@ -38,6 +40,32 @@ ossl::Asn1Time asn1_time(TimePoint t) {
 }
 
 std::string store_error_context(const std::string& what) { return "simulated CA: " + what; }
+
+// OpenSSL 3.0's X509_set_pubkey runs a provider key through its encoder and decoder (2.1M
+// instructions, three quarters of an issuance; bench/ca_bench.cpp); a key of the legacy kind,
+// decoded from the same SubjectPublicKeyInfo, takes the direct path and stays the certificate's
+// key. EC and RSA have legacy decoders; other keys go the slow way.
+Result<void> set_subject_key(X509* cert, const PublicKey& key) {
+  ossl::ErrorQueueGuard guard;
+  ossl::Pkey legacy;
+  const unsigned char* p = key.spki_der().data();
+  const long length = static_cast<long>(key.spki_der().size());
+  if (EVP_PKEY_get_base_id(key.native()) == EVP_PKEY_EC) {
+    if (EC_KEY* ec = d2i_EC_PUBKEY(nullptr, &p, length)) {
+      legacy.reset(EVP_PKEY_new());
+      if (!legacy || EVP_PKEY_assign_EC_KEY(legacy.get(), ec) != 1) EC_KEY_free(ec), legacy.reset();
+    }
+  } else if (EVP_PKEY_get_base_id(key.native()) == EVP_PKEY_RSA) {
+    if (RSA* rsa = d2i_RSA_PUBKEY(nullptr, &p, length)) {
+      legacy.reset(EVP_PKEY_new());
+      if (!legacy || EVP_PKEY_assign_RSA(legacy.get(), rsa) != 1) RSA_free(rsa), legacy.reset();
+    }
+  }
+  if (X509_set_pubkey(cert, legacy ? legacy.get() : key.native()) != 1) {
+    return ossl::error(ErrorCode::internal, "simulated CA: setting the subject public key failed");
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -131,7 +159,7 @@ Result<Certificate> SimulatedCa::sign_certificate(const LoadedCa* issuer, const 
   auto na = asn1_time(not_after);
   X509_set1_notBefore(cert.get(), nb.get());
   X509_set1_notAfter(cert.get(), na.get());
-  X509_set_pubkey(cert.get(), key.native());
+  if (auto set = set_subject_key(cert.get(), key); !set.ok()) return set.error();
 
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, issuer != nullptr ? issuer->certificate.native() : cert.get(), cert.get(), nullptr, nullptr, 0);
