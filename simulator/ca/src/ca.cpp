@@ -50,15 +50,22 @@ Result<void> set_subject_key(X509* cert, const PublicKey& key) {
   ossl::Pkey legacy;
   const unsigned char* p = key.spki_der().data();
   const long length = static_cast<long>(key.spki_der().size());
+  // EVP_PKEY_assign_* takes the EC_KEY or RSA only when it succeeds.
   if (EVP_PKEY_get_base_id(key.native()) == EVP_PKEY_EC) {
     if (EC_KEY* ec = d2i_EC_PUBKEY(nullptr, &p, length)) {
       legacy.reset(EVP_PKEY_new());
-      if (!legacy || EVP_PKEY_assign_EC_KEY(legacy.get(), ec) != 1) EC_KEY_free(ec), legacy.reset();
+      if (!legacy || EVP_PKEY_assign_EC_KEY(legacy.get(), ec) != 1) {
+        EC_KEY_free(ec);
+        legacy.reset();
+      }
     }
   } else if (EVP_PKEY_get_base_id(key.native()) == EVP_PKEY_RSA) {
     if (RSA* rsa = d2i_RSA_PUBKEY(nullptr, &p, length)) {
       legacy.reset(EVP_PKEY_new());
-      if (!legacy || EVP_PKEY_assign_RSA(legacy.get(), rsa) != 1) RSA_free(rsa), legacy.reset();
+      if (!legacy || EVP_PKEY_assign_RSA(legacy.get(), rsa) != 1) {
+        RSA_free(rsa);
+        legacy.reset();
+      }
     }
   }
   if (X509_set_pubkey(cert, legacy ? legacy.get() : key.native()) != 1) {
