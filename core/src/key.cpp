@@ -3,6 +3,7 @@
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "estlab/core/encoding.hpp"
 
@@ -18,6 +19,23 @@ std::string curve_of(EVP_PKEY* key) {
   size_t len = 0;
   if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) != 1) return {};
   return std::string(name, len);
+}
+
+// An EVP_PKEY of the legacy kind owning `ec` or `rsa` (freed if that fails); empty for null.
+ossl::Pkey legacy_of(EC_KEY* ec) {
+  if (ec == nullptr) return {};
+  ossl::Pkey legacy(EVP_PKEY_new());
+  if (legacy && EVP_PKEY_assign_EC_KEY(legacy.get(), ec) == 1) return legacy;
+  EC_KEY_free(ec);
+  return {};
+}
+
+ossl::Pkey legacy_of(RSA* rsa) {
+  if (rsa == nullptr) return {};
+  ossl::Pkey legacy(EVP_PKEY_new());
+  if (legacy && EVP_PKEY_assign_RSA(legacy.get(), rsa) == 1) return legacy;
+  RSA_free(rsa);
+  return {};
 }
 
 // From the key itself: a PublicKey would encode its SubjectPublicKeyInfo first.
@@ -151,6 +169,13 @@ std::string PrivateKey::pkcs8_pem() const { return pem_encode("PRIVATE KEY", pkc
 
 PublicKey PrivateKey::public_key() const { return PublicKey::borrow_shared(key_.get()); }
 
+ossl::Pkey PrivateKey::legacy_copy() const {
+  ossl::ErrorQueueGuard guard;
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_EC) return legacy_of(EVP_PKEY_get1_EC_KEY(key_.get()));
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_RSA) return legacy_of(EVP_PKEY_get1_RSA(key_.get()));
+  return {};
+}
+
 std::string PrivateKey::algorithm() const { return algorithm_of(key_.get()); }
 
 std::optional<KeyType> PrivateKey::type() const { return type_of(key_.get()); }
@@ -193,6 +218,16 @@ Result<PublicKey> PublicKey::from_spki_der(ByteView der) {
 std::optional<KeyType> PublicKey::type() const { return type_of(key_.get()); }
 
 std::string PublicKey::algorithm() const { return algorithm_of(key_.get()); }
+
+ossl::Pkey PublicKey::legacy_copy() const {
+  ossl::ErrorQueueGuard guard;
+  // d2i_EC_PUBKEY and d2i_RSA_PUBKEY decode with the legacy methods, not OpenSSL 3.0's decoders.
+  const unsigned char* p = spki_der_.data();
+  const long length = static_cast<long>(spki_der_.size());
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_EC) return legacy_of(d2i_EC_PUBKEY(nullptr, &p, length));
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_RSA) return legacy_of(d2i_RSA_PUBKEY(nullptr, &p, length));
+  return {};
+}
 
 std::string PublicKey::pem() const { return pem_encode("PUBLIC KEY", spki_der_); }
 

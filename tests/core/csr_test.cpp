@@ -89,6 +89,9 @@ TEST_P(CsrForKeyType, BuildsAndReadsBackEveryField) {
   ASSERT_TRUE(csr.ok()) << csr.error().message;
   expect_full_fields(*csr, key);
   EXPECT_EQ(csr->signature_algorithm(), kSignatureAlgorithm.at(GetParam()));
+  // The builder hands over the request it signed, not a parse of its DER: that request's signature
+  // must verify as it stands (signature_valid() says so without checking again).
+  EXPECT_EQ(X509_REQ_verify(csr->native(), key.public_key().native()), 1);
 
   // The same fields survive DER and PEM.
   auto from_der = Csr::from_der(csr->der());

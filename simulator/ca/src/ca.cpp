@@ -1,8 +1,6 @@
 #include "estlab/ca/ca.hpp"
 
-#include <openssl/ec.h>
 #include <openssl/rand.h>
-#include <openssl/rsa.h>
 
 #include <algorithm>
 #include <random>
@@ -41,33 +39,11 @@ ossl::Asn1Time asn1_time(TimePoint t) {
 
 std::string store_error_context(const std::string& what) { return "simulated CA: " + what; }
 
-// OpenSSL 3.0's X509_set_pubkey runs a provider key through its encoder and decoder (2.1M
-// instructions, three quarters of an issuance; bench/ca_bench.cpp); a key of the legacy kind,
-// decoded from the same SubjectPublicKeyInfo, takes the direct path and stays the certificate's
-// key. EC and RSA have legacy decoders; other keys go the slow way.
+// OpenSSL 3.0's X509_set_pubkey runs a provider-made key through its encoder and decoder (2.1M
+// instructions, three quarters of an issuance; bench/ca_bench.cpp); a legacy copy decoded from the
+// same SubjectPublicKeyInfo takes the direct path and stays the certificate's key.
 Result<void> set_subject_key(X509* cert, const PublicKey& key) {
-  ossl::ErrorQueueGuard guard;
-  ossl::Pkey legacy;
-  const unsigned char* p = key.spki_der().data();
-  const long length = static_cast<long>(key.spki_der().size());
-  // EVP_PKEY_assign_* takes the EC_KEY or RSA only when it succeeds.
-  if (EVP_PKEY_get_base_id(key.native()) == EVP_PKEY_EC) {
-    if (EC_KEY* ec = d2i_EC_PUBKEY(nullptr, &p, length)) {
-      legacy.reset(EVP_PKEY_new());
-      if (!legacy || EVP_PKEY_assign_EC_KEY(legacy.get(), ec) != 1) {
-        EC_KEY_free(ec);
-        legacy.reset();
-      }
-    }
-  } else if (EVP_PKEY_get_base_id(key.native()) == EVP_PKEY_RSA) {
-    if (RSA* rsa = d2i_RSA_PUBKEY(nullptr, &p, length)) {
-      legacy.reset(EVP_PKEY_new());
-      if (!legacy || EVP_PKEY_assign_RSA(legacy.get(), rsa) != 1) {
-        RSA_free(rsa);
-        legacy.reset();
-      }
-    }
-  }
+  ossl::Pkey legacy = key.legacy_copy();
   if (X509_set_pubkey(cert, legacy ? legacy.get() : key.native()) != 1) {
     return ossl::error(ErrorCode::internal, "simulated CA: setting the subject public key failed");
   }

@@ -50,6 +50,7 @@ class Csr {
   X509_REQ* native() const { return req_.get(); }
 
  private:
+  friend class CsrBuilder;  // hands over the request it built, without parsing its own DER again
   std::optional<std::string> string_attribute(int nid) const;
   std::shared_ptr<X509_REQ> req_;
   Bytes der_;
