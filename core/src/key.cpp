@@ -21,20 +21,13 @@ std::string curve_of(EVP_PKEY* key) {
   return std::string(name, len);
 }
 
-// An EVP_PKEY of the legacy kind owning `ec` or `rsa` (freed if that fails); empty for null.
-ossl::Pkey legacy_of(EC_KEY* ec) {
-  if (ec == nullptr) return {};
+// An EVP_PKEY of the legacy kind owning `key` (an EC_KEY or RSA; freed if that fails); empty for null.
+template <typename Key>
+ossl::Pkey legacy_of(Key* key, int type, void (*free_key)(Key*)) {
+  if (key == nullptr) return {};
   ossl::Pkey legacy(EVP_PKEY_new());
-  if (legacy && EVP_PKEY_assign_EC_KEY(legacy.get(), ec) == 1) return legacy;
-  EC_KEY_free(ec);
-  return {};
-}
-
-ossl::Pkey legacy_of(RSA* rsa) {
-  if (rsa == nullptr) return {};
-  ossl::Pkey legacy(EVP_PKEY_new());
-  if (legacy && EVP_PKEY_assign_RSA(legacy.get(), rsa) == 1) return legacy;
-  RSA_free(rsa);
+  if (legacy && EVP_PKEY_assign(legacy.get(), type, key) == 1) return legacy;
+  free_key(key);
   return {};
 }
 
@@ -171,8 +164,8 @@ PublicKey PrivateKey::public_key() const { return PublicKey::borrow_shared(key_.
 
 ossl::Pkey PrivateKey::legacy_copy() const {
   ossl::ErrorQueueGuard guard;
-  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_EC) return legacy_of(EVP_PKEY_get1_EC_KEY(key_.get()));
-  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_RSA) return legacy_of(EVP_PKEY_get1_RSA(key_.get()));
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_EC) return legacy_of(EVP_PKEY_get1_EC_KEY(key_.get()), EVP_PKEY_EC, EC_KEY_free);
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_RSA) return legacy_of(EVP_PKEY_get1_RSA(key_.get()), EVP_PKEY_RSA, RSA_free);
   return {};
 }
 
@@ -224,8 +217,8 @@ ossl::Pkey PublicKey::legacy_copy() const {
   // d2i_EC_PUBKEY and d2i_RSA_PUBKEY decode with the legacy methods, not OpenSSL 3.0's decoders.
   const unsigned char* p = spki_der_.data();
   const long length = static_cast<long>(spki_der_.size());
-  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_EC) return legacy_of(d2i_EC_PUBKEY(nullptr, &p, length));
-  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_RSA) return legacy_of(d2i_RSA_PUBKEY(nullptr, &p, length));
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_EC) return legacy_of(d2i_EC_PUBKEY(nullptr, &p, length), EVP_PKEY_EC, EC_KEY_free);
+  if (EVP_PKEY_get_base_id(key_.get()) == EVP_PKEY_RSA) return legacy_of(d2i_RSA_PUBKEY(nullptr, &p, length), EVP_PKEY_RSA, RSA_free);
   return {};
 }
 
