@@ -190,9 +190,11 @@ PublicKey PublicKey::borrow_shared(EVP_PKEY* key) {
 }
 
 PublicKey PublicKey::borrow_shared(EVP_PKEY* key, const X509_PUBKEY* spki) {
-  EVP_PKEY_up_ref(key);
   PublicKey pub;
-  pub.key_ = share(key);
+  if (key != nullptr) {  // null: OpenSSL could not decode it (an algorithm it does not know)
+    EVP_PKEY_up_ref(key);
+    pub.key_ = share(key);
+  }
   pub.spki_der_ = ossl::i2d_bytes(i2d_X509_PUBKEY, spki);
   return pub;
 }
@@ -208,12 +210,27 @@ Result<PublicKey> PublicKey::from_spki_der(ByteView der) {
   return pub;
 }
 
-std::optional<KeyType> PublicKey::type() const { return type_of(key_.get()); }
+std::optional<KeyType> PublicKey::type() const {
+  if (!key_) return std::nullopt;
+  return type_of(key_.get());
+}
 
-std::string PublicKey::algorithm() const { return algorithm_of(key_.get()); }
+std::string PublicKey::algorithm() const {
+  if (key_) return algorithm_of(key_.get());
+  // The algorithm identifier of the SubjectPublicKeyInfo, which OpenSSL could not decode.
+  const unsigned char* p = spki_der_.data();
+  std::unique_ptr<X509_PUBKEY, ossl::Deleter<X509_PUBKEY_free>> spki(d2i_X509_PUBKEY(nullptr, &p, static_cast<long>(spki_der_.size())));
+  ASN1_OBJECT* oid = nullptr;
+  char dotted[128] = {};
+  if (spki && X509_PUBKEY_get0_param(&oid, nullptr, nullptr, nullptr, spki.get()) == 1 && oid != nullptr)
+    OBJ_obj2txt(dotted, sizeof dotted, oid, 1);
+  ERR_clear_error();
+  return std::string("unknown (") + (dotted[0] != '\0' ? dotted : "undecodable") + ")";
+}
 
 ossl::Pkey PublicKey::legacy_copy() const {
   ossl::ErrorQueueGuard guard;
+  if (!key_) return {};
   // d2i_EC_PUBKEY and d2i_RSA_PUBKEY decode with the legacy methods, not OpenSSL 3.0's decoders.
   const unsigned char* p = spki_der_.data();
   const long length = static_cast<long>(spki_der_.size());

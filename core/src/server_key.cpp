@@ -126,8 +126,10 @@ Bytes key_identifier(const Certificate& certificate) {
 std::string key_recipient_problem(const Certificate& certificate) {
   const auto usage = certificate.key_usage();
   if (!usage) return "";
-  const bool rsa = EVP_PKEY_is_a(certificate.public_key().native(), "RSA") == 1;
-  const bool ec = EVP_PKEY_is_a(certificate.public_key().native(), "EC") == 1;
+  const PublicKey public_key = certificate.public_key();
+  EVP_PKEY* key = public_key.native();  // null for a key OpenSSL cannot decode
+  const bool rsa = key != nullptr && EVP_PKEY_is_a(key, "RSA") == 1;
+  const bool ec = key != nullptr && EVP_PKEY_is_a(key, "EC") == 1;
   if (rsa && (*usage & key_usage::key_encipherment)) return "";
   if (ec && (*usage & key_usage::key_agreement)) return "";
   if (!rsa && !ec) return "the certificate's key type cannot receive an encrypted key (RSA key transport or EC key agreement)";

@@ -8,6 +8,7 @@
 #include <openssl/ec.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <map>
 
 #include "estlab/core/base64.hpp"
@@ -152,6 +153,28 @@ TEST(Certificate, LeafValuesSpelledOut) {
   Certificate root = load("root");
   EXPECT_TRUE(root.is_ca());
   EXPECT_EQ(root.path_length(), std::nullopt);
+}
+
+// A certificate whose key algorithm OpenSSL does not know parses (its other fields are still to be
+// judged), and its key says so instead of crashing whoever asks: id-ecPublicKey's OID turned into
+// 1.2.840.10045.2.9 in the leaf's SubjectPublicKeyInfo.
+TEST(Certificate, AKeyOfAnUnknownAlgorithmIsNamedNotDereferenced) {
+  Bytes der = load("leaf").der();
+  const Bytes ec_public_key = {0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01};
+  auto at = std::search(der.begin(), der.end(), ec_public_key.begin(), ec_public_key.end());
+  ASSERT_NE(at, der.end()) << "the leaf's key is not an EC key any more: regenerate this case";
+  *(at + 8) = 0x09;
+  auto odd = Certificate::from_der(der);
+  ASSERT_TRUE(odd.ok()) << odd.error().message;
+  EXPECT_EQ(odd->subject().common_name(), "device-1.example");
+  const PublicKey key = odd->public_key();
+  EXPECT_EQ(key.native(), nullptr);
+  EXPECT_EQ(key.type(), std::nullopt);
+  EXPECT_EQ(key.algorithm(), "unknown (1.2.840.10045.2.9)");
+  EXPECT_FALSE(key.legacy_copy());
+  EXPECT_FALSE(odd->signed_by(key));
+  EXPECT_FALSE(key == load("leaf").public_key());
+  EXPECT_EQ(odd->public_key(), key) << "the same SubjectPublicKeyInfo, the same key";
 }
 
 TEST(Certificate, KeyCertSignWithoutBasicConstraintsIsNotACa) {

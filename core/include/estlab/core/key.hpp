@@ -26,6 +26,8 @@ class PublicKey {
   // The key of a certificate or CSR with the SubjectPublicKeyInfo it was decoded from: its DER is
   // copied from `spki`, not re-encoded from the key (OpenSSL 3.0's encoder costs ~0.7M
   // instructions per key, a fifth of an issuance).
+  // A null `key` (OpenSSL could not decode it: an algorithm it does not know) gives a PublicKey
+  // with only its SPKI: native() is null, type() nullopt, algorithm() "unknown (OID)".
   static PublicKey borrow_shared(EVP_PKEY* key, const X509_PUBKEY* spki);
 
   const Bytes& spki_der() const { return spki_der_; }
