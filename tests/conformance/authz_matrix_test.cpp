@@ -51,9 +51,6 @@ enum class Dtls {
   accept,   // a valid certificate from an open CA (PG-COAP-4)
   refuse,   // no certificate (9148-3-e) or one from a CA outside the truststore (PG-COAP-4)
   maybe,    // a certificate RFC 5280 or the product refuses: refused at the handshake or by the gateway
-  twin,     // from one of two open CAs with one subject, both below the root: accepted, for the device sends
-            // its CA after its leaf and the proxy trusts the root; the CA it says it ignored (PG-COAP-5)
-            // refuses only a device that sends its leaf alone (CoapProxyTest.TwinCasIgnoreLater...)
 };
 
 enum class Asks { own, preregistered, other };  // the subject the CSR asks for
@@ -89,9 +86,12 @@ const std::vector<Row> kRows = {
   // Valid, but not the last certificate of its subject: PG-ENR-4 refuses its renewal (the lab's
   // allowRenewalWithOldCertificates reading turns the rule on); RFC 7030 has no such rule.
   {"device-superseded",         "device-superseded",     Basic::none,  Asks::own,           true,  I, I,   I, L,  Dtls::accept},
-  // Two open CAs with one subject: both valid over HTTPS; the proxy keeps one (PG-COAP-5).
-  {"device-twin-a",             "device-twin-a",         Basic::none,  Asks::own,           true,  I, I,   I, L,  Dtls::twin},
-  {"device-twin-b",             "device-twin-b",         Basic::none,  Asks::own,           true,  I, I,   I, L,  Dtls::twin},
+  // Two open CAs with one subject: both valid over HTTPS; the proxy keeps one (PG-COAP-5). Both
+  // below the root, and accepted over DTLS too: the device sends its CA after its leaf and the proxy
+  // trusts the root; the CA it says it ignored refuses only a device that sends its leaf alone
+  // (CoapProxyTest.TwinCasIgnoreLater...).
+  {"device-twin-a",             "device-twin-a",         Basic::none,  Asks::own,           true,  I, I,   I, L,  Dtls::accept},
+  {"device-twin-b",             "device-twin-b",         Basic::none,  Asks::own,           true,  I, I,   I, L,  Dtls::accept},
   // Issued by the rolled-over CA: chains to the new root, an open CA (PG-COAP-4).
   {"device-rollover",           "device-rollover",       Basic::none,  Asks::own,           true,  I, I,   I, L,  Dtls::accept},
   // PG-AUTH-3: an officer-role RA enrolls on behalf of a device (another subject); it renews its own.
@@ -452,8 +452,7 @@ MatrixRun run_matrix(const LabOptions& options) {
     if (g.coaps) {
       if (row.basic != Basic::none || *row.forwards) return std::nullopt;  // CoAP has no HTTP authentication; the proxy forwards
       cell.optional_resource = !op.est || op.est == EstOperation::csrattrs || op.est == EstOperation::serverkeygen;  // 9148-4.2-a
-      Dtls dtls = row.dtls;
-      if (dtls == Dtls::twin) dtls = Dtls::accept;
+      const Dtls dtls = row.dtls;
       if (dtls == Dtls::refuse || op.est == EstOperation::fullcmc) {  // 9148-3-e, PG-COAP-4/5; PG-COAP-3
         cell.expect = Expect::refuse;
         return cell;
