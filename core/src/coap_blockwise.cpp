@@ -8,6 +8,9 @@ namespace {
 
 std::uint32_t block_value(std::uint32_t num, bool more, unsigned szx) { return (num << 4) | (more ? 0x08u : 0u) | (szx & 0x07u); }
 
+// The bytes of a block of size exponent `szx` (RFC 7959 2.2).
+std::size_t block_bytes(unsigned szx) { return std::size_t{16} << szx; }
+
 }  // namespace
 
 BlockAnswer BlockAnswer::read(const coap_pdu_t* received) {
@@ -69,7 +72,7 @@ Result<Pdu> build_message(coap_session_t* session, const CoapRequest& request, c
 }
 
 BlockwiseTransfer::BlockwiseTransfer(const CoapRequest& request, unsigned szx, std::size_t max_response_body)
-    : phase_(request.block1_fragment || request.payload.size() <= (std::size_t{16} << szx) ? Phase::single : Phase::block1),
+    : phase_(request.block1_fragment || request.payload.size() <= block_bytes(szx) ? Phase::single : Phase::block1),
       request_(request),
       max_response_body_(max_response_body),
       block1_szx_(szx) {
@@ -90,7 +93,7 @@ BlockMessage BlockwiseTransfer::message() const {
       m.payload = body;
       break;
     case Phase::block1: {
-      const std::size_t size = std::size_t{16} << block1_szx_;
+      const std::size_t size = block_bytes(block1_szx_);
       const bool more = offset_ + size < body.size();
       m.block1 = block_value(static_cast<std::uint32_t>(offset_ / size), more, block1_szx_);
       m.block2 = preferred_block2_;
@@ -120,7 +123,7 @@ Result<CoapResponse> BlockwiseTransfer::result() const {
 bool BlockwiseTransfer::take(BlockAnswer answer) {
   if (outcome_) return true;
   if (phase_ == Phase::block1) {
-    const std::size_t size = std::size_t{16} << block1_szx_;
+    const std::size_t size = block_bytes(block1_szx_);
     if (offset_ + size < request_.payload.size() && answer.code == CoapCode::make(2, 31)) {
       if (answer.block1 && (*answer.block1 & 0x07u) < block1_szx_) block1_szx_ = *answer.block1 & 0x07u;
       offset_ += size;
@@ -145,7 +148,7 @@ bool BlockwiseTransfer::take(BlockAnswer answer) {
     return finish(make_error(ErrorCode::limit_exceeded, "response body over the limit of " + std::to_string(max_response_body_) + " bytes"));
   response_.payload.insert(response_.payload.end(), answer.payload.begin(), answer.payload.end());
   if (!answer.block2) return finish(make_error(ErrorCode::invalid_input, "a later Block2 block came without its Block2 option"));
-  if ((*answer.block2 >> 4) * (std::size_t{16} << (*answer.block2 & 0x07u)) != next)
+  if ((*answer.block2 >> 4) * block_bytes(*answer.block2 & 0x07u) != next)
     return finish(make_error(ErrorCode::invalid_input,
                              "the server answered Block2 block " + std::to_string(*answer.block2 >> 4) + " for offset " + std::to_string(next)));
   return after_block(answer.block2);
@@ -159,9 +162,9 @@ bool BlockwiseTransfer::after_block(std::optional<std::uint32_t> block2) {
     response_.block2_szx = std::max(response_.block2_szx.value_or(0), szx);
     if ((*block2 & 0x08u) != 0) {
       const std::size_t next = response_.payload.size();
-      if (next % (std::size_t{16} << szx) != 0)
+      if (next % block_bytes(szx) != 0)
         return finish(make_error(ErrorCode::invalid_input, "Block2 blocks do not line up: " + std::to_string(next) +
-                                                               " bytes so far, block size " + std::to_string(16u << szx)));
+                                                               " bytes so far, block size " + std::to_string(block_bytes(szx))));
       block2_szx_ = szx;
       phase_ = Phase::block2;
       return false;
