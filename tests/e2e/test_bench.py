@@ -49,3 +49,23 @@ def test_the_ca_benchmark_measures_every_key_type_against_its_bound():
         # Each ratio is the rate before it over its bound: recompute the first one from the row.
         issue_ratio = float(values[3])
         assert issue_ratio == pytest.approx(float(numbers["issue/s"]) / float(numbers["sign/s"]), abs=0.01), f"{key}: {values}"
+
+
+def test_the_ca_benchmark_measures_group_commit_from_one_and_several_threads():
+    r = run([bench_binary("estlab_ca_bench"), "--seconds", "0.05"], timeout=120)
+    assert r.rc == 0, str(r)
+    lines = r.out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("P-256 issuance from several threads"))
+    header = lines[start + 1].split()
+    assert header[:4] == ["store", "1", "thread/s", "rec/commit"] and header[-2:] == ["rec/commit", "gain"], lines[start + 1]
+    rows = {}
+    for line in lines[start + 2:start + 4]:
+        name, numbers = line[:28].strip(), line[28:].split()
+        rows[name] = [float(v) for v in numbers]
+    assert sorted(rows) == ["WAL, synchronous=NORMAL", "fsync every commit (FULL)"], r.out
+    for name, (one, one_per_commit, several, several_per_commit, gain) in rows.items():
+        assert one > 0 and several > 0, f"{name}: nothing was measured: {rows[name]}"
+        # One thread never has company: each of its records is a commit of its own.
+        assert one_per_commit == 1.0, f"{name}: {rows[name]}"
+        assert several_per_commit >= 1.0, f"{name}: {rows[name]}"
+        assert gain == pytest.approx(several / one, rel=0.05, abs=0.01), f"{name}: {rows[name]}"  # of rounded rates

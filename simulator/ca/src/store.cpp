@@ -3,10 +3,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <climits>
+#include <condition_variable>
 #include <exception>
 #include <map>
+#include <span>
 #include <mutex>
 #include <string_view>
 #include <system_error>
@@ -429,6 +432,20 @@ struct CaStore::Impl {
   std::mutex mutex;
   std::uint64_t ca_writes = 0;  // put_ca calls through this connection (cas_version)
 
+  // record_issued's group commit: callers queue here; one leader at a time commits the queue.
+  struct QueuedRecord {
+    const IssuedCertificate* cert;
+    std::optional<Result<void>> result;  // set by the leader, under queue_mutex
+  };
+  std::mutex queue_mutex;
+  std::condition_variable queue_changed;
+  std::vector<QueuedRecord*> queue;
+  bool leader_busy = false;
+  std::size_t pending = 0;  // record_issued calls not yet answered
+  std::atomic<std::uint64_t> record_transactions{0}, records_committed{0};
+
+  std::vector<Result<void>> commit_records(std::span<const IssuedCertificate* const> records);
+
   Op op(const char* operation) { return Op(db.get(), "CA store " + path_text + ": " + operation, &statements); }
 
   // One CaStore is shared by threads: every public call holds the mutex for its whole run, and
@@ -592,44 +609,131 @@ Result<std::uint64_t> CaStore::reserve_serial_counters(std::uint64_t count) {
   });
 }
 
-Result<void> CaStore::record_issued(const IssuedCertificate& cert) {
-  return impl_->guarded("record_issued", [&](const Op& op) -> Result<void> {
-    if (auto problem = serial_problem(cert.serial_hex)) return op.fail(ErrorCode::invalid_input, *problem);
-    if (cert.revocation_reason && !is_crl_reason(*cert.revocation_reason)) {
-      return op.fail(ErrorCode::invalid_input, "serial " + cert.serial_hex + ": revocation reason " +
-                                                   std::to_string(*cert.revocation_reason) + " is not a CRLReason code");
-    }
-    if (cert.revocation_reason && !cert.revoked_at) {
-      return op.fail(ErrorCode::invalid_input, "serial " + cert.serial_hex + ": revocation reason without revoked_at");
-    }
+namespace {
+// One record inside the caller's transaction: checks, then the INSERT.
+Result<void> insert_issued(const Op& op, const IssuedCertificate& cert) {
+  if (auto problem = serial_problem(cert.serial_hex)) return op.fail(ErrorCode::invalid_input, *problem);
+  if (cert.revocation_reason && !is_crl_reason(*cert.revocation_reason)) {
+    return op.fail(ErrorCode::invalid_input, "serial " + cert.serial_hex + ": revocation reason " +
+                                                 std::to_string(*cert.revocation_reason) + " is not a CRLReason code");
+  }
+  if (cert.revocation_reason && !cert.revoked_at) {
+    return op.fail(ErrorCode::invalid_input, "serial " + cert.serial_hex + ": revocation reason without revoked_at");
+  }
+  auto known_ca = ca_exists(op, cert.ca_label);
+  if (!known_ca) return known_ca.error();
+  if (!*known_ca) return no_such_ca(op, cert.ca_label);
+  auto existing = query_text(op, "SELECT serial_hex FROM issued WHERE serial_hex = ?1", cert.serial_hex.c_str());
+  if (!existing) return existing.error();
+  if (*existing) return op.fail(ErrorCode::invalid_input, "serial " + cert.serial_hex + " already exists");
+
+  auto stmt = op.prepare((std::string("INSERT INTO issued (") + kIssuedColumns +
+                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                             .c_str());
+  if (!stmt) return stmt.error();
+  std::optional<long long> reason;
+  if (cert.revocation_reason) reason = *cert.revocation_reason;
+  stmt->bind(1, cert.serial_hex)
+      .bind(2, cert.ca_label)
+      .bind(3, cert.subject)
+      .bind(4, cert.profile)
+      .bind(5, cert.cert_der)
+      .bind(6, cert.not_before)
+      .bind(7, cert.not_after)
+      .bind(8, cert.issued_at)
+      .bind(9, cert.revoked_at)
+      .bind(10, reason);
+  return stmt->run();
+}
+}  // namespace
+
+std::vector<Result<void>> CaStore::Impl::commit_records(std::span<const IssuedCertificate* const> records) {
+  std::vector<Result<void>> results(records.size());
+  auto committed = guarded("record_issued", [&](const Op& op) -> Result<void> {
     Transaction tx(op);
     if (auto r = tx.begin(); !r) return r.error();
-    auto known_ca = ca_exists(op, cert.ca_label);
-    if (!known_ca) return known_ca.error();
-    if (!*known_ca) return no_such_ca(op, cert.ca_label);
-    auto existing = query_text(op, "SELECT serial_hex FROM issued WHERE serial_hex = ?1", cert.serial_hex.c_str());
-    if (!existing) return existing.error();
-    if (*existing) return op.fail(ErrorCode::invalid_input, "serial " + cert.serial_hex + " already exists");
-
-    auto stmt = op.prepare((std::string("INSERT INTO issued (") + kIssuedColumns +
-                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
-                               .c_str());
-    if (!stmt) return stmt.error();
-    std::optional<long long> reason;
-    if (cert.revocation_reason) reason = *cert.revocation_reason;
-    stmt->bind(1, cert.serial_hex)
-        .bind(2, cert.ca_label)
-        .bind(3, cert.subject)
-        .bind(4, cert.profile)
-        .bind(5, cert.cert_der)
-        .bind(6, cert.not_before)
-        .bind(7, cert.not_after)
-        .bind(8, cert.issued_at)
-        .bind(9, cert.revoked_at)
-        .bind(10, reason);
-    if (auto r = stmt->run(); !r) return r.error();
+    if (records.size() == 1) {
+      results[0] = insert_issued(op, *records[0]);
+      if (!results[0].ok()) return {};  // nothing to commit: the transaction rolls back
+      return tx.commit();
+    }
+    // A savepoint per record: a duplicate or malformed record fails alone, the rest still commit.
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      if (auto r = op.exec("SAVEPOINT one_record"); !r) return r.error();
+      results[i] = insert_issued(op, *records[i]);
+      // An I/O or full-disk error can roll the whole transaction back under us: then nothing of
+      // this batch is stored, and the records that looked fine must not say otherwise.
+      if (sqlite3_get_autocommit(op.db()) != 0) return op.fail(ErrorCode::io, "the transaction was rolled back");
+      if (!results[i].ok()) {
+        if (auto r = op.exec("ROLLBACK TO one_record"); !r) return r.error();
+      }
+      if (auto r = op.exec("RELEASE one_record"); !r) return r.error();
+    }
     return tx.commit();
   });
+  if (committed.ok()) {
+    const auto stored = static_cast<std::uint64_t>(std::count_if(results.begin(), results.end(), [](const auto& r) { return r.ok(); }));
+    if (stored > 0) record_transactions.fetch_add(1, std::memory_order_relaxed);
+    records_committed.fetch_add(stored, std::memory_order_relaxed);
+  } else {
+    for (auto& result : results) {
+      if (result.ok()) result = committed.error();
+    }
+  }
+  return results;
+}
+
+std::vector<Result<void>> CaStore::record_issued_batch(std::span<const IssuedCertificate> certificates) {
+  std::vector<const IssuedCertificate*> records;
+  records.reserve(certificates.size());
+  for (const auto& cert : certificates) records.push_back(&cert);
+  return impl_->commit_records(records);
+}
+
+// Group commit: the first caller to find no commit under way becomes the leader, takes every record
+// queued so far (its own among them) and commits them in one transaction, while records arriving
+// meanwhile queue for the next leader. Nobody returns before its own record is committed.
+Result<void> CaStore::record_issued(const IssuedCertificate& cert) {
+  Impl::QueuedRecord mine{&cert, std::nullopt};
+  std::unique_lock lock(impl_->queue_mutex);
+  impl_->queue.push_back(&mine);
+  ++impl_->pending;
+  impl_->queue_changed.wait(lock, [&] { return mine.result.has_value() || !impl_->leader_busy; });
+  if (mine.result) {
+    --impl_->pending;
+    return std::move(*mine.result);
+  }
+
+  impl_->leader_busy = true;
+  std::vector<Impl::QueuedRecord*> batch;
+  batch.swap(impl_->queue);
+  lock.unlock();
+  std::vector<const IssuedCertificate*> records;
+  std::vector<Result<void>> results;
+  try {
+    records.reserve(batch.size());
+    for (const auto* queued : batch) records.push_back(queued->cert);
+    results = impl_->commit_records(records);
+  } catch (const std::exception& e) {
+    results.assign(batch.size(), make_error(ErrorCode::internal, "CA store " + impl_->path_text + ": record_issued: " + e.what()));
+  }
+  lock.lock();
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i]->result.emplace(std::move(results[i]));
+  impl_->leader_busy = false;
+  --impl_->pending;
+  lock.unlock();
+  impl_->queue_changed.notify_all();
+  return std::move(*mine.result);
+}
+
+CaStore::GroupCommitCounters CaStore::group_commit_counters() const {
+  std::size_t pending = 0;
+  {
+    std::lock_guard lock(impl_->queue_mutex);
+    pending = impl_->pending;
+  }
+  return {impl_->record_transactions.load(std::memory_order_relaxed),
+          impl_->records_committed.load(std::memory_order_relaxed), pending};
 }
 
 namespace {

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -482,6 +484,112 @@ TEST_F(CaStoreTest, ConcurrentWritersAllocateDistinctCounters) {
   EXPECT_EQ(*all.rbegin(), static_cast<std::uint64_t>(kThreads * kPerThread));  // no gaps, no repeats
   EXPECT_EQ(*a->count_issued(), static_cast<std::size_t>(kThreads * kPerThread));
   EXPECT_EQ(*b->integrity_check(), "ok");
+}
+
+TEST_F(CaStoreTest, ABatchIsOneTransactionWhereABadRecordFailsAlone) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->put_ca(make_ca("root")).ok());
+  ASSERT_TRUE(store->record_issued(make_cert("0a", "root", "CN=earlier", 1)).ok());
+  const auto before = store->group_commit_counters();
+  IssuedCertificate bad_reason = make_cert("05", "root", "CN=e", 5);
+  bad_reason.revoked_at = 6;
+  bad_reason.revocation_reason = 7;  // unused in RFC 5280
+  const std::vector<IssuedCertificate> batch = {
+      make_cert("01", "root", "CN=a", 2),  make_cert("0a", "root", "CN=dup", 3), make_cert("02", "ghost", "CN=b", 4),
+      make_cert("03", "root", "CN=c", 5),  make_cert("0x", "root", "CN=d", 6),   bad_reason,
+      make_cert("03", "root", "CN=c2", 7),  // a duplicate within the batch itself
+      make_cert("04", "root", "CN=f", 8)};
+  const auto results = store->record_issued_batch(batch);
+  ASSERT_EQ(results.size(), batch.size());
+  EXPECT_TRUE(results[0].ok());
+  ASSERT_FALSE(results[1].ok());
+  EXPECT_NE(results[1].error().message.find("0a already exists"), std::string::npos) << results[1].error().message;
+  ASSERT_FALSE(results[2].ok());
+  EXPECT_EQ(results[2].error().code, ErrorCode::not_found);
+  EXPECT_TRUE(results[3].ok());
+  ASSERT_FALSE(results[4].ok());
+  EXPECT_EQ(results[4].error().code, ErrorCode::invalid_input);
+  ASSERT_FALSE(results[5].ok());
+  EXPECT_NE(results[5].error().message.find("CRLReason"), std::string::npos) << results[5].error().message;
+  ASSERT_FALSE(results[6].ok());
+  EXPECT_NE(results[6].error().message.find("03 already exists"), std::string::npos) << results[6].error().message;
+  EXPECT_TRUE(results[7].ok());
+
+  // Exactly the good records are stored, the earlier one untouched, all in one more transaction.
+  auto issued = store->list_issued();
+  ASSERT_TRUE(issued.ok()) << issued.error().message;
+  std::vector<std::string> serials;
+  for (const auto& record : *issued) serials.push_back(record.serial_hex);
+  EXPECT_EQ(serials, (std::vector<std::string>{"0a", "01", "03", "04"}));
+  EXPECT_EQ((*store->find_by_serial("0a"))->subject, "CN=earlier");
+  EXPECT_EQ((*store->find_by_serial("03"))->subject, "CN=c");
+  const auto after = store->group_commit_counters();
+  EXPECT_EQ(after.transactions - before.transactions, 1u);
+  EXPECT_EQ(after.records - before.records, 3u);
+  EXPECT_EQ(after.pending, 0u);
+  EXPECT_EQ(*store->integrity_check(), "ok");
+
+  // A batch with nothing good in it commits nothing.
+  const auto none = store->record_issued_batch(std::vector<IssuedCertificate>{make_cert("01", "root", "CN=again", 9)});
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_FALSE(none[0].ok());
+  EXPECT_EQ(store->group_commit_counters().transactions, after.transactions);
+}
+
+// Group commit, made deterministic: another connection holds the write lock, so the first caller's
+// commit waits in BEGIN IMMEDIATE while every other caller queues behind it. When the lock goes,
+// all records land in at most two transactions, and each caller gets its own answer.
+TEST_F(CaStoreTest, ConcurrentRecordsShareTransactionsAndEachGetsItsOwnAnswer) {
+  auto opened = CaStore::open({.path = db_path(), .busy_timeout = std::chrono::milliseconds(60'000)});
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto store = std::move(opened).value();
+  ASSERT_TRUE(store->put_ca(make_ca("root")).ok());
+  ASSERT_TRUE(store->record_issued(make_cert("0f", "root", "CN=taken", 1)).ok());
+  const auto before = store->group_commit_counters();
+
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db_path().c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)> blocker(raw, &sqlite3_close_v2);
+  ASSERT_EQ(sqlite3_exec(blocker.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  constexpr int kCallers = 8;  // caller 5 records a serial that is already taken
+  std::vector<std::optional<Result<void>>> answers(kCallers);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back([&, i] {
+      const std::string serial = i == 5 ? "0f" : "1" + std::to_string(i);
+      answers[i].emplace(store->record_issued(make_cert(serial, "root", "CN=caller" + std::to_string(i), 10 + i)));
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (store->group_commit_counters().pending < kCallers && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(store->group_commit_counters().pending, static_cast<std::size_t>(kCallers));
+  EXPECT_EQ(store->group_commit_counters().transactions, before.transactions);  // nothing committed yet
+  ASSERT_EQ(sqlite3_exec(blocker.get(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  for (auto& caller : callers) caller.join();
+
+  for (int i = 0; i < kCallers; ++i) {
+    ASSERT_TRUE(answers[i].has_value());
+    if (i == 5) {
+      ASSERT_FALSE(answers[i]->ok());
+      EXPECT_NE(answers[i]->error().message.find("0f already exists"), std::string::npos) << answers[i]->error().message;
+    } else {
+      EXPECT_TRUE(answers[i]->ok()) << "caller " << i << ": " << answers[i]->error().message;
+      auto stored = store->find_by_serial("1" + std::to_string(i));
+      ASSERT_TRUE(stored.ok() && stored->has_value()) << "caller " << i;
+      EXPECT_EQ((*stored)->subject, "CN=caller" + std::to_string(i));
+    }
+  }
+  const auto after = store->group_commit_counters();
+  EXPECT_EQ(after.records - before.records, static_cast<std::uint64_t>(kCallers - 1));
+  EXPECT_GE(after.transactions - before.transactions, 1u);
+  EXPECT_LE(after.transactions - before.transactions, 2u);  // the first caller's, then everyone else's
+  EXPECT_EQ(after.pending, 0u);
+  EXPECT_EQ(*store->count_issued(), static_cast<std::size_t>(kCallers));
+  EXPECT_EQ((*store->find_by_serial("0f"))->subject, "CN=taken");
 }
 
 }  // namespace

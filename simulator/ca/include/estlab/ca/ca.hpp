@@ -69,6 +69,7 @@ class SimulatedCa {
     std::shared_ptr<Clock> clock = system_clock();
     RandomBytes random = openssl_random();
     Seconds crl_validity{7 * 24 * 3600};
+    bool fsync_every_commit = false;  // the store's synchronous=FULL: survives power loss, not only crashes
   };
   static Result<std::unique_ptr<SimulatedCa>> open(Options options);
 

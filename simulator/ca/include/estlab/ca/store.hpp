@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -99,8 +100,19 @@ class CaStore {
   // The same for `count` values at once: returns the last; the caller owns last-count+1 .. last.
   Result<std::uint64_t> reserve_serial_counters(std::uint64_t count);
 
-  // One transaction. invalid_input on a duplicate or malformed serial, not_found for an unknown CA.
+  // Durable when it returns. invalid_input on a duplicate or malformed serial, not_found for an
+  // unknown CA. Group commit: the records of callers on several threads at once share one
+  // transaction (one WAL commit, one fsync under synchronous_full), each still failing alone.
   Result<void> record_issued(const IssuedCertificate& certificate);
+  // The records in one transaction, a result for each in order: a bad or duplicate record fails
+  // alone (a savepoint each); a failed commit fails every record.
+  std::vector<Result<void>> record_issued_batch(std::span<const IssuedCertificate> certificates);
+  struct GroupCommitCounters {
+    std::uint64_t transactions = 0;  // committed transactions of issued records
+    std::uint64_t records = 0;       // records in them
+    std::size_t pending = 0;         // record_issued calls waiting for their commit now
+  };
+  GroupCommitCounters group_commit_counters() const;
   Result<std::optional<IssuedCertificate>> find_by_serial(const std::string& serial_hex);
   // Newest by issued_at, ties broken by insertion order; empty ca_label means any CA.
   Result<std::optional<IssuedCertificate>> last_issued_for_subject(const std::string& subject,
