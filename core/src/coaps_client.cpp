@@ -343,6 +343,14 @@ struct CoapsConnection::Impl {
   std::optional<coap::BlockAnswer> received;  // the answer to the message in flight
   std::optional<Error> failure;
 
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  // Releasing the session fires its close event into on_event, which writes the members below:
+  // release it here, while they are alive, not in member order after they are gone (LeakSanitizer
+  // caught handshake_error assigned after its destruction).
+  ~Impl() { session.reset(); }
+
   static Impl* of(coap_session_t* session) {
     return static_cast<Impl*>(coap_session_get_app_data(session));
   }
