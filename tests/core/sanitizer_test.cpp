@@ -9,13 +9,7 @@
 #include <memory>
 #include <string_view>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ESTLAB_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ESTLAB_ASAN 1
-#endif
-#endif
+#include "sanitized.hpp"
 
 namespace {
 

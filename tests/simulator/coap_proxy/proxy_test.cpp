@@ -28,6 +28,7 @@
 #include "estlab/gateway/server.hpp"
 #include "estlab/network/relay.hpp"
 #include "lab_support.hpp"
+#include "sanitized.hpp"
 
 namespace estlab::coap_proxy {
 namespace {
@@ -573,7 +574,9 @@ TEST_F(CoapProxyTest, Block1ClaimsOfAGigabyteLeaveResidentMemoryFlat) {  // RFC 
   std::cout << "4 devices claiming 1 GiB each: resident +" << resident << " KiB, address space +" << reserved / 1024
             << " MiB; answers: " << codes << "\n";
   EXPECT_NE(codes.find("2.31"), std::string::npos) << "libcoap never started reassembling: the test measured nothing";
-  EXPECT_LT(resident, 64 * 1024) << "resident memory grew by " << resident << " KiB for 16 blocks of 64 bytes";
+  if (!test::kAddressSanitized) {
+    EXPECT_LT(resident, 64 * 1024) << "resident memory grew by " << resident << " KiB for 16 blocks of 64 bytes";
+  }
   EXPECT_EQ(proxy->stats().forwarded, forwarded_before);
   auto connection = connect("device-factory");
   auto after = connection.cacerts();
@@ -610,45 +613,69 @@ TEST_F(CoapProxyTest, ClientHelloFloodIsAnsweredWithCookiesAndADeviceStillEnroll
   proxy_address.sin_family = AF_INET;
   proxy_address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   proxy_address.sin_port = htons(proxy->port());
-  constexpr int kAddresses = 250, kHellosEach = 4;
-  std::vector<int> sockets;
-  for (int i = 0; i < kAddresses; ++i) {
-    sockets.push_back(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
-    for (int n = 0; n < kHellosEach; ++n)
-      ::sendto(sockets.back(), hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&proxy_address), sizeof proxy_address);
-  }
-  // A device enrolls while the flood is being answered.
-  const auto started = std::chrono::steady_clock::now();
-  auto device = connect("device-factory");
-  auto enrolled = device.enroll(csr_for(lab.certificate("device-factory")).der());
-  const auto took = std::chrono::steady_clock::now() - started;
-  ASSERT_TRUE(enrolled.ok()) << enrolled.error().message;
-  EXPECT_EQ(enrolled->code.to_string(), "2.04");
-  EXPECT_LT(took, 3s) << "the flood held the device up";
 
-  int verify_requests = 0, other = 0;
-  for (int fd : sockets) {
-    std::uint8_t answer[2048];
-    for (int tries = 0; tries < 50; ++tries) {
-      const auto n = ::recv(fd, answer, sizeof answer, 0);
-      if (n < 0) {
-        if (tries > 0 && verify_requests + other > 0 && errno == EAGAIN) break;
-        std::this_thread::sleep_for(2ms);
-        continue;
-      }
-      // Record type 22 (handshake), epoch 0, handshake type 3 (HelloVerifyRequest).
-      if (n > 13 && answer[0] == 22 && answer[13] == 3) ++verify_requests;
-      else ++other;
+  // A device enrolls while the flood is being answered.
+  std::string enroll_code, enroll_error;
+  std::chrono::steady_clock::duration took{};
+  std::thread device_thread([&] {
+    try {
+      const auto started = std::chrono::steady_clock::now();
+      auto device = connect("device-factory");
+      auto enrolled = device.enroll(csr_for(lab.certificate("device-factory")).der());
+      took = std::chrono::steady_clock::now() - started;
+      if (enrolled.ok()) enroll_code = enrolled->code.to_string();
+      else enroll_error = enrolled.error().message;
+    } catch (const std::exception& e) {
+      enroll_error = e.what();
     }
-    ::close(fd);
+  });
+
+  // In waves of 25 addresses (100 ClientHellos): a wave fits the proxy's socket receive buffer
+  // (Linux's default 208 KiB), so an address without an answer means the proxy gave none, not that
+  // the kernel dropped a burst the proxy had no time to read (as a sanitized build is slow to).
+  constexpr int kAddresses = 250, kHellosEach = 4, kWave = 25;
+  int verify_requests = 0, other = 0, unanswered = 0;
+  for (int first = 0; first < kAddresses; first += kWave) {
+    std::vector<int> wave;
+    for (int i = first; i < std::min(first + kWave, kAddresses); ++i) {
+      wave.push_back(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0));
+      for (int n = 0; n < kHellosEach; ++n)
+        ::sendto(wave.back(), hello.data(), hello.size(), 0, reinterpret_cast<sockaddr*>(&proxy_address), sizeof proxy_address);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    for (int fd : wave) {
+      bool answered = false;
+      while (std::chrono::steady_clock::now() < deadline) {
+        std::uint8_t answer[2048];
+        const auto n = ::recv(fd, answer, sizeof answer, 0);
+        if (n < 0) {
+          if (answered) break;  // the rest of this address's answers are not waited for
+          std::this_thread::sleep_for(1ms);
+          continue;
+        }
+        answered = true;
+        // Record type 22 (handshake), epoch 0, handshake type 3 (HelloVerifyRequest).
+        if (n > 13 && answer[0] == 22 && answer[13] == 3) ++verify_requests;
+        else ++other;
+      }
+      if (!answered) ++unanswered;
+      ::close(fd);
+    }
   }
+  device_thread.join();
   const long grown = resident_kib() - before;
   std::cout << kAddresses * kHellosEach << " ClientHellos from " << kAddresses << " addresses: " << verify_requests
-            << " HelloVerifyRequests, " << other << " other answers; resident +" << grown << " KiB; a device enrolled in "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
-  EXPECT_GE(verify_requests, kAddresses) << "the cookie exchange was not used";
+            << " HelloVerifyRequests, " << other << " other answers, " << unanswered << " addresses unanswered; resident +"
+            << grown << " KiB; a device enrolled in " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms\n";
+  EXPECT_EQ(enroll_code, "2.04") << enroll_error;
+  EXPECT_LT(took, 3s) << "the flood held the device up";
+  EXPECT_EQ(unanswered, 0) << "the cookie exchange was not used";
+  EXPECT_GE(verify_requests, kAddresses);
   EXPECT_EQ(other, 0) << "a ClientHello without a cookie got something other than a HelloVerifyRequest";
-  EXPECT_LT(grown, 32 * 1024) << "resident memory grew by " << grown << " KiB";
+  if (!test::kAddressSanitized) {
+    EXPECT_LT(grown, 32 * 1024) << "resident memory grew by " << grown << " KiB";
+  }
 }
 
 TEST_F(CoapProxyTest, GarbageDatagramsNeverCrashIt) {
