@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import mmap
 import datetime as dt
 import os
 import re
@@ -163,6 +164,17 @@ def find_binary() -> Path:
 class Estlab:
     def __init__(self, binary: Path):
         self.binary = binary
+        self._address_sanitized = None
+
+    @property
+    def address_sanitized(self) -> bool:
+        """Built with ASan (scripts/sanitize.sh --e2e): its shadow memory, redzones and quarantine of
+        freed blocks make resident memory say little about estlab's own, so bounds on it apply to
+        plain builds only."""
+        if self._address_sanitized is None:
+            with open(self.binary, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as image:
+                self._address_sanitized = image.find(b"AddressSanitizer") >= 0
+        return self._address_sanitized
 
     def __call__(self, *args, cwd=None) -> Ran:
         return run([self.binary, *args], cwd=cwd)
