@@ -37,7 +37,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   command -v ccache >/dev/null && generator+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
   optimisation=()
   if [ "$kind" = address ] && command -v clang++ >/dev/null; then
-    # clang at -O0 with line tables: the whole tree in 7.6 min on 2 cores where gcc -O1 -g1 takes
+    # clang at -O0 with line tables: the whole tree in 6 min on 2 cores where gcc -O1 -g1 takes
     # about 15 (Boost.Beast's templates); the tests' time is mostly OpenSSL's, which is not rebuilt.
     optimisation=(-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
                   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O0 -gline-tables-only -DNDEBUG"
