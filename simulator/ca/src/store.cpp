@@ -9,8 +9,8 @@
 #include <condition_variable>
 #include <exception>
 #include <map>
-#include <span>
 #include <mutex>
+#include <span>
 #include <string_view>
 #include <system_error>
 #include <utility>
@@ -652,18 +652,18 @@ std::vector<Result<void>> CaStore::Impl::commit_records(std::span<const IssuedCe
   auto committed = guarded("record_issued", [&](const Op& op) -> Result<void> {
     Transaction tx(op);
     if (auto r = tx.begin(); !r) return r.error();
-    if (records.size() == 1) {
-      results[0] = insert_issued(op, *records[0]);
-      if (!results[0].ok()) return {};  // nothing to commit: the transaction rolls back
-      return tx.commit();
-    }
-    // A savepoint per record: a duplicate or malformed record fails alone, the rest still commit.
+    // A savepoint per record, so a duplicate or malformed record fails alone and the rest still
+    // commit; a record alone needs none (a failed INSERT changes nothing, the commit is empty).
+    const bool savepoints = records.size() > 1;
     for (std::size_t i = 0; i < records.size(); ++i) {
-      if (auto r = op.exec("SAVEPOINT one_record"); !r) return r.error();
+      if (savepoints) {
+        if (auto r = op.exec("SAVEPOINT one_record"); !r) return r.error();
+      }
       results[i] = insert_issued(op, *records[i]);
       // An I/O or full-disk error can roll the whole transaction back under us: then nothing of
       // this batch is stored, and the records that looked fine must not say otherwise.
       if (sqlite3_get_autocommit(op.db()) != 0) return op.fail(ErrorCode::io, "the transaction was rolled back");
+      if (!savepoints) continue;
       if (!results[i].ok()) {
         if (auto r = op.exec("ROLLBACK TO one_record"); !r) return r.error();
       }
