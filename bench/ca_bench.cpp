@@ -79,6 +79,23 @@ double verify_rate(const PrivateKey& key, double seconds) {
   });
 }
 
+// A CA store with a root and an issuing CA of `type` (label "issuing"), or the reason it failed.
+Result<std::unique_ptr<ca::SimulatedCa>> open_bench_ca(const std::filesystem::path& store, KeyType type, bool fsync_every_commit) {
+  auto ca = ca::SimulatedCa::open({.store_path = store, .fsync_every_commit = fsync_every_commit});
+  if (!ca.ok()) return ca.error();
+  auto root = (*ca)->create_root("root", value_or_throw(DistinguishedName::parse("CN=bench root"), "bench"), type);
+  if (!root.ok()) return root.error();
+  auto issuing = (*ca)->create_subordinate("issuing", "root", value_or_throw(DistinguishedName::parse("CN=bench issuing"), "bench"), type);
+  if (!issuing.ok()) return issuing.error();
+  return ca;
+}
+
+// A device's P-256 key and its CSR, the request every issuance below signs.
+struct BenchDevice {
+  PrivateKey key = value_or_throw(PrivateKey::generate(KeyType::ec_p256), "bench");
+  Csr csr = value_or_throw(CsrBuilder().subject(value_or_throw(DistinguishedName::parse("CN=device"), "bench")).sign(key), "bench");
+};
+
 // Issuances per second from `threads` threads sharing one CA, and how many records each SQLite
 // commit carried (the store's group commit).
 struct ConcurrentIssuance {
@@ -132,17 +149,14 @@ int main(int argc, char** argv) {
   std::printf("%-10s %14s %14s %14s %8s %14s %14s %8s %14s %8s\n", "key", "sign/s", "sign-init/s", "issue/s", "ratio", "verify/s",
               "csr-parse/s", "ratio", "csr-build/s", "ratio");
   for (KeyType type : {KeyType::ec_p256, KeyType::ec_p384, KeyType::rsa2048, KeyType::ed25519}) {
-    auto store = dir / (std::string(to_string(type)) + ".db");
-    auto ca = ca::SimulatedCa::open({store});
-    if (!ca.ok()) return std::fprintf(stderr, "%s\n", ca.error().message.c_str()), 1;
-    auto root = (*ca)->create_root("root", value_or_throw(DistinguishedName::parse("CN=bench root"), "bench"), type);
-    auto issuing = (*ca)->create_subordinate("issuing", "root", value_or_throw(DistinguishedName::parse("CN=bench issuing"), "bench"), type);
-    if (!root.ok() || !issuing.ok()) return std::fprintf(stderr, "CA setup failed\n"), 1;
+    auto ca = open_bench_ca(dir / (std::string(to_string(type)) + ".db"), type, false);
+    if (!ca.ok()) return std::fprintf(stderr, "CA setup failed: %s\n", ca.error().message.c_str()), 1;
     // The bound: the issuing CA's own key, as stored.
     auto stored = (*ca)->store().find_ca("issuing");
     auto ca_key = PrivateKey::from_pkcs8_der((**stored).key_pkcs8_der);
-    auto device_key = value_or_throw(PrivateKey::generate(KeyType::ec_p256), "bench");
-    auto csr = value_or_throw(CsrBuilder().subject(value_or_throw(DistinguishedName::parse("CN=device"), "bench")).sign(device_key), "bench");
+    const BenchDevice device;
+    const PrivateKey& device_key = device.key;
+    const Csr& csr = device.csr;
 
     double signs = sign_rate_prepared(*ca_key, seconds);
     double signs_init = sign_rate_per_call_init(*ca_key, seconds);
@@ -168,17 +182,11 @@ int main(int argc, char** argv) {
   std::printf("%-28s %14s %14s %14s %14s %8s\n", "store", "1 thread/s", "rec/commit", std::to_string(many).append(" threads/s").c_str(),
               "rec/commit", "gain");
   for (bool fsync : {false, true}) {
-    auto store = dir / (fsync ? "group-full.db" : "group-normal.db");
-    auto ca = ca::SimulatedCa::open({.store_path = store, .fsync_every_commit = fsync});
-    if (!ca.ok()) return std::fprintf(stderr, "%s\n", ca.error().message.c_str()), 1;
-    auto root = (*ca)->create_root("root", value_or_throw(DistinguishedName::parse("CN=bench root"), "bench"), KeyType::ec_p256);
-    auto issuing = (*ca)->create_subordinate("issuing", "root", value_or_throw(DistinguishedName::parse("CN=bench issuing"), "bench"),
-                                             KeyType::ec_p256);
-    if (!root.ok() || !issuing.ok()) return std::fprintf(stderr, "CA setup failed\n"), 1;
-    auto device_key = value_or_throw(PrivateKey::generate(KeyType::ec_p256), "bench");
-    auto csr = value_or_throw(CsrBuilder().subject(value_or_throw(DistinguishedName::parse("CN=device"), "bench")).sign(device_key), "bench");
-    const auto one = concurrent_issue_rate(**ca, csr, 1, seconds);
-    const auto several = concurrent_issue_rate(**ca, csr, many, seconds);
+    auto ca = open_bench_ca(dir / (fsync ? "group-full.db" : "group-normal.db"), KeyType::ec_p256, fsync);
+    if (!ca.ok()) return std::fprintf(stderr, "CA setup failed: %s\n", ca.error().message.c_str()), 1;
+    const BenchDevice device;
+    const auto one = concurrent_issue_rate(**ca, device.csr, 1, seconds);
+    const auto several = concurrent_issue_rate(**ca, device.csr, many, seconds);
     if (one.issues_per_second < 0 || several.issues_per_second < 0) return std::fprintf(stderr, "issuance failed\n"), 1;
     std::printf("%-28s %14.0f %14.2f %14.0f %14.2f %8.2f\n", fsync ? "fsync every commit (FULL)" : "WAL, synchronous=NORMAL",
                 one.issues_per_second, one.records_per_commit, several.issues_per_second, several.records_per_commit,
