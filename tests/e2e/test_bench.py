@@ -32,9 +32,16 @@ def test_a_benchmark_answers_help_and_refuses_bad_arguments(name):
         assert refused.err.strip(), f"{bad}: no message says what is wrong\n{refused}"
 
 
-def test_the_ca_benchmark_measures_every_key_type_against_its_bound():
+@pytest.fixture(scope="module")
+def ca_bench_run():
+    """One short run of the CA benchmark, read by both tests below."""
     r = run([bench_binary("estlab_ca_bench"), "--seconds", "0.05"], timeout=120)
     assert r.rc == 0, str(r)
+    return r
+
+
+def test_the_ca_benchmark_measures_every_key_type_against_its_bound(ca_bench_run):
+    r = ca_bench_run
     header = next(line for line in r.out.splitlines() if line.startswith("key"))
     columns = header.split()
     assert columns == ["key", "sign/s", "sign-init/s", "issue/s", "ratio", "verify/s", "csr-parse/s", "ratio",
@@ -51,9 +58,8 @@ def test_the_ca_benchmark_measures_every_key_type_against_its_bound():
         assert issue_ratio == pytest.approx(float(numbers["issue/s"]) / float(numbers["sign/s"]), abs=0.01), f"{key}: {values}"
 
 
-def test_the_ca_benchmark_measures_group_commit_from_one_and_several_threads():
-    r = run([bench_binary("estlab_ca_bench"), "--seconds", "0.05"], timeout=120)
-    assert r.rc == 0, str(r)
+def test_the_ca_benchmark_measures_group_commit_from_one_and_several_threads(ca_bench_run):
+    r = ca_bench_run
     lines = r.out.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("P-256 issuance from several threads"))
     header = lines[start + 1].split()
